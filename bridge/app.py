@@ -1,0 +1,93 @@
+"""The application factory: it wires config, extensions, blueprints and handlers, no I/O."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, request, session
+
+from bridge import clock, config as config_module
+from bridge.extensions import babel, db, sock
+
+LOCALES = ("zh_CN", "en")
+
+
+def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    settings = config_module.load(overrides)
+    app = Flask("bridge", instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
+    _configure(app, settings)
+    _init_extensions(app)
+    _register_blueprints(app)
+    from bridge.web.errors import register_error_handlers
+    register_error_handlers(app)
+    from bridge.cli import register_commands
+    register_commands(app)
+    import lms_plugin
+    lms_plugin.init_app(app)
+    return app
+
+
+def _configure(app: Flask, settings: dict[str, Any]) -> None:
+    app.config.update({f"EXAMBRIDGE_{k}": v for k, v in settings.items()})
+    app.config.update(
+        SECRET_KEY=settings["SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings["DATABASE_URL"]),
+        TESTING=settings["ENV"] == "testing",
+        # The tool lives in an LMS iframe: its session cookie is cross-site (L6).
+        SESSION_COOKIE_NAME="exambridge_session",
+        SESSION_COOKIE_SAMESITE="None",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_PARTITIONED=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        BABEL_DEFAULT_LOCALE=settings["DEFAULT_LOCALE"],
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    clock.set_offset(settings["CLOCK_OFFSET_SECONDS"])
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 10}}
+    return {"pool_pre_ping": True}
+
+
+def _init_extensions(app: Flask) -> None:
+    import bridge.models  # noqa: F401  (registers every table)
+
+    db.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    sock.init_app(app)
+
+
+def select_locale() -> str:
+    """The launch's locale (kept in the session), else the browser's, else the default."""
+    chosen = session.get("locale") if request else None
+    if chosen in LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"]) if request else None
+    if best == "zh":
+        return "zh_CN"
+    return best or "zh_CN"
+
+
+def normalize_locale(value: str | None) -> str | None:
+    """Map an LMS locale ('en', 'en_US', 'zh-CN', 'zh_cn') to one we serve, or None."""
+    if not value:
+        return None
+    lower = value.replace("-", "_").lower()
+    if lower.startswith("zh"):
+        return "zh_CN"
+    if lower.startswith("en"):
+        return "en"
+    return None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from bridge.web.health import bp as health_bp
+    from bridge.web.main import bp as main_bp
+    from bridge.web.admin import bp as admin_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")

@@ -1,0 +1,205 @@
+"""``exambridge`` commands. Each builds the app, opens one transaction and calls a service."""
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from bridge.errors import ConfigError, DomainError
+
+
+def _app():
+    from bridge import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class _AppCommand(click.Command):
+    """Runs the command inside an app context and turns domain errors into clean exits."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(help="ExamBridge: proctored exams for your LMS, over LTI 1.3.")
+@click.version_option(package_name="exambridge")
+def cli() -> None:
+    pass
+
+
+def register_commands(app) -> None:  # the Flask CLI is not used; kept for symmetry
+    return None
+
+
+# --- database -------------------------------------------------------------------------
+@cli.group(help="Database schema (Alembic).")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", cls=_AppCommand, help="Apply every migration up to head.")
+def db_upgrade() -> None:
+    from bridge.migrate import upgrade
+
+    app = _app()
+    upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
+    click.echo("database is at head")
+
+
+# --- server ---------------------------------------------------------------------------
+@cli.command(cls=_AppCommand, help="Run the bridge on gevent's WSGI server.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--port-file", type=click.Path(dir_okay=False), help="Write the bound port here.")
+def serve(host: str, port: int, port_file: str | None) -> None:
+    from bridge.runner import run_bridge
+
+    run_bridge(_app(), host=host, port=port, port_file=port_file)
+
+
+@cli.command(cls=_AppCommand, help="Run the bridge and the sandbox LMS together, for a demo.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--lms-port", default=8081, show_default=True, type=int)
+def demo(host: str, port: int, lms_port: int) -> None:
+    from bridge.runner import run_demo
+
+    run_demo(host=host, port=port, lms_port=lms_port)
+
+
+# --- LTI platforms and keys -----------------------------------------------------------
+@cli.group(help="LMS platforms the tool trusts (LTI 1.3 registrations).")
+def platform() -> None:
+    pass
+
+
+@platform.command("add", cls=_AppCommand, help="Register a platform by hand.")
+@click.option("--issuer", required=True, help="The platform's issuer (Moodle: its wwwroot).")
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", "deployment_ids", required=True, multiple=True,
+              help="May be given more than once.")
+@click.option("--auth-login-url", required=True, help="OIDC authorization endpoint (Moodle: …/mod/lti/auth.php).")
+@click.option("--auth-token-url", required=True, help="OAuth2 token endpoint (Moodle: …/mod/lti/token.php).")
+@click.option("--jwks-url", required=True, help="Platform key set (Moodle: …/mod/lti/certs.php).")
+@click.option("--name", default="", help="A name people recognise.")
+def platform_add(issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, name):
+    from bridge.db import transaction
+    from lms_plugin.services import platforms
+
+    _app_ctx = _app().app_context()
+    with _app_ctx:
+        with transaction() as session:
+            p = platforms.add_platform(
+                session, issuer=issuer, client_id=client_id, deployment_ids=list(deployment_ids),
+                auth_login_url=auth_login_url, auth_token_url=auth_token_url, jwks_url=jwks_url,
+                name=name, registered_by="cli", actor=f"cli:{getpass.getuser()}")
+            click.echo(f"platform {p.id} registered: {p.issuer} client {p.client_id} "
+                       f"deployments {', '.join(d.deployment_id for d in p.deployments)}")
+
+
+@platform.command("list", cls=_AppCommand, help="List registered platforms.")
+def platform_list():
+    from bridge.extensions import db as _db
+    from lms_plugin.services import platforms
+
+    with _app().app_context():
+        rows = platforms.list_platforms(_db.session)
+        if not rows:
+            click.echo("no platforms registered; add one with `exambridge platform add` "
+                       "or by dynamic registration")
+            return
+        for p in rows:
+            deps = ",".join(d.deployment_id for d in p.deployments) or "-"
+            state = "active" if p.active else "inactive"
+            click.echo(f"{p.id}\t{p.issuer}\tclient={p.client_id}\tdeployments={deps}\t"
+                       f"{state}\tby={p.registered_by}\t{p.name}")
+
+
+@platform.command("register-url", cls=_AppCommand,
+                  help="Issue a one-time dynamic registration URL to paste into the LMS.")
+@click.option("--hours", default=24, show_default=True, type=int)
+def platform_register_url(hours: int):
+    from bridge.db import transaction
+    from lms_plugin.services import registration
+
+    app = _app()
+    with app.app_context(), transaction() as session:
+        url = registration.issue_ticket_url(session, app.config["EXAMBRIDGE_PUBLIC_URL"], hours=hours)
+        click.echo(url)
+
+
+@cli.group(help="The tool's signing keys.")
+def keys() -> None:
+    pass
+
+
+@keys.command("rotate", cls=_AppCommand,
+              help="Make a new signing key; the old public key stays in the JWKS for the grace period.")
+def keys_rotate():
+    from bridge.db import transaction
+    from lms_plugin.services import tool_keys
+
+    app = _app()
+    with app.app_context(), transaction() as session:
+        new = tool_keys.rotate(session, actor=f"cli:{getpass.getuser()}")
+        click.echo(f"new signing key {new.kid}; previous keys stay published for "
+                   f"{app.config['EXAMBRIDGE_KEY_ROTATION_GRACE_DAYS']} days")
+
+
+# --- local accounts -------------------------------------------------------------------
+@cli.group(help="Local accounts (administrators, site staff).")
+def admin() -> None:
+    pass
+
+
+@admin.command("create", cls=_AppCommand, help="Create a tool administrator.")
+@click.option("--username", required=True)
+@click.option("--password", help="Asked for when not given (preferred: it stays out of shell history).")
+@click.option("--name", default="")
+def admin_create(username: str, password: str | None, name: str):
+    from bridge.db import transaction
+    from bridge.services import accounts
+
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = _app()
+    with app.app_context(), transaction() as session:
+        user = accounts.create_admin(session, username=username, password=password, name=name,
+                                     actor=f"cli:{getpass.getuser()}")
+        click.echo(f"administrator {user.username} created (id {user.id})")
+
+
+# --- LMS results ----------------------------------------------------------------------
+@cli.group(help="Scores waiting for the LMS gradebook.")
+def outbox() -> None:
+    pass
+
+
+@outbox.command("status", cls=_AppCommand, help="Count scores by delivery state.")
+def outbox_status():
+    from bridge.extensions import db as _db
+    from lms_plugin.services import outbox as ob
+
+    with _app().app_context():
+        for status, count in sorted(ob.counts(_db.session).items()):
+            click.echo(f"{status}\t{count}")
+
+
+@outbox.command("deliver", cls=_AppCommand, help="Try every due score once now.")
+def outbox_deliver():
+    from lms_plugin.services import outbox as ob
+
+    with _app().app_context():
+        result = ob.deliver_due()
+        click.echo(f"sent {result.sent}, retrying later {result.retry}, failed {result.failed}")
+        if result.retry or result.failed:
+            sys.exit(1)

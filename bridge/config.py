@@ -1,0 +1,142 @@
+"""Configuration: ``EXAMBRIDGE_*`` environment variables over an optional TOML file.
+
+Precedence (last wins): defaults < ``<instance>/exambridge.toml`` (or the file named by
+``EXAMBRIDGE_CONFIG``) < environment < overrides passed to ``create_app`` (tests).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from bridge.errors import ConfigError
+
+PREFIX = "EXAMBRIDGE_"
+ENVIRONMENTS = ("development", "testing", "production")
+
+DEFAULTS: dict[str, Any] = {
+    "ENV": "development",
+    "INSTANCE_PATH": "instance",
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "SECRET_KEY": None,
+    "PUBLIC_URL": None,  # the tool's external base URL; None: taken from the request (dev)
+    "CLOCK_OFFSET_SECONDS": 0.0,
+    "REDIS_URL": None,
+    "DYNAMIC_REGISTRATION": None,  # open | ticket | off; None: open in dev, ticket otherwise
+    "LTI_LEEWAY_SECONDS": 60,
+    "LTI_STATE_TTL_SECONDS": 300,
+    "LTI_JWKS_CACHE_SECONDS": 300,
+    "KEY_ROTATION_GRACE_DAYS": 7,
+    "OUTBOX_MAX_BACKOFF_SECONDS": 900,
+    "OUTBOX_POLL_SECONDS": 5,
+    "HTTP_TIMEOUT_SECONDS": 10,
+    "DEFAULT_LOCALE": "zh_CN",
+    "SANDBOX_ENABLED": False,
+}
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True,
+         "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    default = DEFAULTS.get(key)
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if isinstance(default, bool):
+            return _BOOL[raw.strip().lower()]
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except (KeyError, ValueError):
+        raise ConfigError(f"{PREFIX}{key}={raw!r} is not a valid value "
+                          f"(expected a {type(default).__name__}).") from None
+    return raw
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
+    return {k.upper(): v for k, v in data.items()}
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the resolved settings (keys without prefix). Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    env_values = {k[len(PREFIX):]: v for k, v in environ.items() if k.startswith(PREFIX)}
+
+    instance = Path(overrides.get("INSTANCE_PATH") or env_values.get("INSTANCE_PATH")
+                    or DEFAULTS["INSTANCE_PATH"]).resolve()
+    file_path = Path(env_values.get("CONFIG") or instance / "exambridge.toml")
+    file_values = _read_file(file_path) if file_path.is_file() else {}
+    if env_values.get("CONFIG") and not file_path.is_file():
+        raise ConfigError(f"{PREFIX}CONFIG names {file_path}, which does not exist.")
+
+    cfg: dict[str, Any] = dict(DEFAULTS)
+    for source in (file_values, env_values, overrides):
+        for key, value in source.items():
+            if key == "CONFIG":
+                continue
+            cfg[key] = _coerce(key, value)
+    cfg["INSTANCE_PATH"] = str(instance)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: dict[str, Any]) -> None:
+    env = cfg["ENV"]
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"{PREFIX}ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}.")
+    production = env == "production"
+    instance = Path(cfg["INSTANCE_PATH"])
+    if not cfg["DATABASE_URL"]:
+        if production:
+            raise ConfigError(f"{PREFIX}DATABASE_URL is required in production "
+                              "(e.g. postgresql+psycopg://user@host/exambridge).")
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'exambridge.db'}"
+    if cfg["DATABASE_URL"].startswith("postgresql://"):
+        cfg["DATABASE_URL"] = "postgresql+psycopg://" + cfg["DATABASE_URL"][len("postgresql://"):]
+    if not cfg["SECRET_KEY"]:
+        if production:
+            raise ConfigError(f"{PREFIX}SECRET_KEY is missing. Production needs a long random "
+                              "secret, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`.")
+        cfg["SECRET_KEY"] = _dev_secret(instance)
+    if production:
+        if cfg["CLOCK_OFFSET_SECONDS"]:
+            raise ConfigError(f"{PREFIX}CLOCK_OFFSET_SECONDS is for tests and rehearsals; "
+                              "production refuses a clock offset.")
+        if cfg["SANDBOX_ENABLED"]:
+            raise ConfigError(f"{PREFIX}SANDBOX_ENABLED: the sandbox LMS never runs in production.")
+        if not cfg["PUBLIC_URL"]:
+            raise ConfigError(f"{PREFIX}PUBLIC_URL is required in production "
+                              "(the https:// address the LMS reaches the tool at).")
+    mode = cfg["DYNAMIC_REGISTRATION"] or ("open" if env == "development" else "ticket")
+    if mode not in ("open", "ticket", "off"):
+        raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION must be open, ticket or off, not {mode!r}.")
+    cfg["DYNAMIC_REGISTRATION"] = mode
+    if cfg["PUBLIC_URL"]:
+        cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"].rstrip("/")
+
+
+def _dev_secret(instance: Path) -> str:
+    """Development and tests: generate a secret once and keep it in the instance folder."""
+    path = instance / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

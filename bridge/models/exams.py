@@ -1,0 +1,30 @@
+"""Exams placed in a course. Papers, sessions and attempts arrive with later issues."""
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bridge.db import TimestampMixin
+from bridge.extensions import db
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Exam(TimestampMixin, db.Model):
+    __tablename__ = "exams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    score_maximum: Mapped[float] = mapped_column(Float, default=100.0)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lineitem_url: Mapped[Optional[str]] = mapped_column(String(2000))
+
+    course = relationship("Course")

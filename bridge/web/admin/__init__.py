@@ -1,0 +1,15 @@
+"""Tool administration: local sign-in, LMS platforms (L2), registration URLs, audit."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from bridge.web.admin import views  # noqa: E402
+
+bp.add_url_rule("/login", "login", views.login, methods=["GET", "POST"])
+bp.add_url_rule("/platforms", "platforms", views.platforms)
+bp.add_url_rule("/platforms", "add_platform", views.add_platform, methods=["POST"])
+bp.add_url_rule("/platforms/<int:platform_id>/active", "toggle_platform", views.toggle_platform,
+                methods=["POST"])
+bp.add_url_rule("/registration-url", "issue_registration_url", views.issue_registration_url,
+                methods=["POST"])
+bp.add_url_rule("/audit", "audit_log", views.audit_log)

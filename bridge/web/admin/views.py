@@ -1,0 +1,105 @@
+"""Admin pages: HTTP only."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from bridge.db import transaction
+from bridge.errors import DomainError
+from bridge.extensions import db
+from bridge.services import accounts, audit
+from bridge.web.auth import current_user, sign_in
+
+PLATFORM_FIELDS = ("name", "issuer", "client_id", "deployment_ids", "auth_login_url",
+                   "auth_token_url", "jwks_url")
+
+
+def _require_admin():
+    user = current_user()
+    if user is None:
+        return None
+    if not user.is_admin:
+        abort(403)
+    return user
+
+
+def login():
+    if request.method == "GET":
+        return render_template("admin/login.html", error=None)
+    with transaction() as s:
+        user = accounts.authenticate(s, username=request.form.get("username", ""),
+                                     password=request.form.get("password", ""),
+                                     remote_addr=request.remote_addr or "")
+    if user is None:
+        return render_template("admin/login.html", error=_("The username or password is wrong.")), 401
+    sign_in(user)
+    return redirect(url_for("admin.platforms"))
+
+
+def platforms(form=None, errors=None, status=200):
+    from lms_plugin.services import platforms as svc
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    base = request.host_url.rstrip("/")
+    public = db.get_app().config.get("EXAMBRIDGE_PUBLIC_URL") or base
+    return render_template("admin/platforms.html", user=user, platforms=svc.list_platforms(db.session),
+                           form=form or {}, errors=errors or {}, tool_urls=svc.tool_urls(public)), status
+
+
+def add_platform():
+    from lms_plugin.services import platforms as svc
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    form = {k: request.form.get(k, "").strip() for k in PLATFORM_FIELDS}
+    try:
+        with transaction() as s:
+            p = svc.add_platform(
+                s, issuer=form["issuer"], client_id=form["client_id"],
+                deployment_ids=[d.strip() for d in form["deployment_ids"].replace(",", " ").split() if d.strip()],
+                auth_login_url=form["auth_login_url"], auth_token_url=form["auth_token_url"],
+                jwks_url=form["jwks_url"], name=form["name"], registered_by="admin",
+                actor=f"user:{user.id}")
+            issuer = p.issuer
+    except DomainError as exc:
+        return platforms(form=form, errors=getattr(exc, "fields", {"_": exc.message}), status=422)
+    flash(_("Platform %(issuer)s registered.", issuer=issuer))
+    return redirect(url_for("admin.platforms"))
+
+
+def toggle_platform(platform_id: int):
+    from lms_plugin.services import platforms as svc
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    active = request.form.get("active") == "1"
+    with transaction() as s:
+        svc.set_active(s, platform_id, active=active, actor=f"user:{user.id}")
+    flash(_("Platform enabled.") if active else _("Platform disabled: its launches are refused."))
+    return redirect(url_for("admin.platforms"))
+
+
+def issue_registration_url():
+    from lms_plugin.services import registration
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    public = db.get_app().config.get("EXAMBRIDGE_PUBLIC_URL") or request.host_url.rstrip("/")
+    with transaction() as s:
+        url = registration.issue_ticket_url(s, public, hours=24, actor=f"user:{user.id}")
+    flash(_("One-time registration URL (valid 24 hours): %(url)s", url=url))
+    return redirect(url_for("admin.platforms"))
+
+
+def audit_log():
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    prefix = request.args.get("action", "")
+    return render_template("admin/audit.html", user=user, entries=audit.recent(db.session, action_prefix=prefix, limit=200),
+                           prefix=prefix)

@@ -1,0 +1,141 @@
+"""Landing pages: HTTP only. Domain rules are in bridge.services and lms_plugin.services."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from bridge.app import LOCALES
+from bridge.db import transaction
+from bridge.errors import DomainError, Invalid
+from bridge.extensions import db
+from bridge.services import courses, exams
+from bridge.web.auth import current_user, require_course, require_user
+
+
+def index():
+    user = current_user()
+    if user is None:
+        return render_template("main/welcome.html")
+    course_id = session.get("course_id")
+    if course_id:
+        return redirect(url_for("main.course_home", course_id=course_id))
+    if user.is_admin:
+        return redirect(url_for("admin.platforms"))
+    return render_template("main/welcome.html", user=user)
+
+
+def course_home(course_id: int):
+    user, course, member = require_course(course_id)
+    role = _effective_role(user, member)
+    if role in ("teacher", "admin"):
+        return render_template("main/teacher.html", user=user, course=course, role=role,
+                               exams=exams.list_exams(db.session, course.id),
+                               members=courses.members(db.session, course.id),
+                               errors={}, form={})
+    if role == "proctor":
+        return render_template("main/proctor.html", user=user, course=course,
+                               exams=exams.list_exams(db.session, course.id))
+    return render_template("main/candidate.html", user=user, course=course,
+                           exams=exams.list_exams(db.session, course.id))
+
+
+def _effective_role(user, member) -> str:
+    if user.is_admin or (member and member.role == "admin"):
+        return "admin"
+    if member is None:
+        return "candidate"
+    if member.role == "teacher":
+        return "teacher"
+    if member.is_proctor:
+        return "proctor"
+    return member.role
+
+
+def create_exam(course_id: int):
+    user, course, member = require_course(course_id, "teacher")
+    form = request.form
+    try:
+        with transaction() as s:
+            exam = exams.create_exam(s, course, title=form.get("title", ""),
+                                     duration_minutes=form.get("duration_minutes", ""), actor_id=user.id)
+    except Invalid as exc:
+        return render_template("main/teacher.html", user=user, course=course, role="teacher",
+                               exams=exams.list_exams(db.session, course.id),
+                               members=courses.members(db.session, course.id),
+                               errors=getattr(exc, "fields", {"title": exc.message}), form=form), 422
+    flash(_("Exam “%(title)s” created.", title=exam.title))
+    return redirect(url_for("main.course_home", course_id=course.id))
+
+
+def designate_proctor(course_id: int):
+    user, course, _member = require_course(course_id, "teacher")
+    try:
+        target = int(request.form.get("user_id", ""))
+    except ValueError:
+        raise Invalid(_("Choose a person from the course list."))
+    on = request.form.get("on") == "1"
+    with transaction() as s:
+        member = courses.designate_proctor(s, course.id, target, on=on, actor_id=user.id)
+        name = member.user.display_name
+    flash(_("%(name)s is now a proctor.", name=name) if on
+          else _("%(name)s is no longer a proctor.", name=name))
+    return redirect(url_for("main.course_home", course_id=course.id))
+
+
+def sync_roster(course_id: int):
+    from lms_plugin.services import nrps
+
+    user, course, _member = require_course(course_id, "teacher")
+    try:
+        with transaction() as s:
+            result = nrps.sync_roster(s, course, actor=f"user:{user.id}")
+    except DomainError as exc:
+        flash(_("The roster could not be fetched from the LMS: %(msg)s", msg=exc.message), "error")
+        return redirect(url_for("main.course_home", course_id=course.id))
+    flash(_("Roster synced: %(added)d added, %(updated)d updated, %(deactivated)d no longer enrolled.",
+            added=result.added, updated=result.updated, deactivated=result.deactivated))
+    return redirect(url_for("main.course_home", course_id=course.id))
+
+
+def publish_score(course_id: int, exam_id: int):
+    """Teacher enters a score for a candidate; it goes to the LMS through the outbox (L5)."""
+    from lms_plugin.services import outbox
+
+    user, course, _member = require_course(course_id, "teacher")
+    exam = exams.get_exam(db.session, exam_id)
+    if exam.course_id != course.id:
+        raise Invalid(_("That exam belongs to another course."))
+    try:
+        candidate_id = int(request.form.get("user_id", ""))
+        score = float(request.form.get("score", ""))
+    except ValueError:
+        raise Invalid(_("Choose a candidate and enter the score as a number."))
+    with transaction() as s:
+        outbox.publish_score(s, exam, candidate_id, score_given=score,
+                             comment=request.form.get("comment", ""), actor=f"user:{user.id}")
+    outbox.kick()
+    flash(_("Score queued for the LMS gradebook."))
+    return redirect(url_for("main.exam_home", exam_id=exam.id))
+
+
+def exam_home(exam_id: int):
+    exam = exams.get_exam(db.session, exam_id)
+    user, course, member = require_course(exam.course_id)
+    role = _effective_role(user, member)
+    candidates = courses.members(db.session, course.id, role="candidate") if role in ("teacher", "admin") else []
+    from lms_plugin.services import outbox
+    deliveries = outbox.for_exam(db.session, exam.id) if role in ("teacher", "admin") else []
+    return render_template("main/exam.html", user=user, course=course, exam=exam, role=role,
+                           candidates=candidates, deliveries=deliveries)
+
+
+def set_locale(code: str):
+    if code in LOCALES:
+        session["locale"] = code
+    return redirect(request.referrer or url_for("main.index"))
+
+
+def logout():
+    require_user()
+    session.clear()
+    return render_template("main/welcome.html", signed_out=True)

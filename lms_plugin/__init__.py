@@ -1,0 +1,7 @@
+"""Everything LTI: tool endpoints, LTI Advantage clients, role mapping and the sandbox LMS."""
+
+
+def init_app(app) -> None:
+    from lms_plugin.views import bp
+
+    app.register_blueprint(bp)

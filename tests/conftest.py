@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/*; each module there has one owner and one job."""
+pytest_plugins = [
+    "tests.fixtures.apps",
+    "tests.fixtures.servers",
+    "tests.fixtures.traceability",
+]
