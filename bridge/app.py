@@ -57,6 +57,9 @@ def _init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
     sock.init_app(app)
 
 

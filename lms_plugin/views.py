@@ -1,18 +1,234 @@
 """Thin HTTP adapters for the LTI endpoints; the rules live in lms_plugin.core/services."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import datetime as dt
+import hashlib
+import logging
+import secrets
 
+from flask import (Blueprint, current_app, jsonify, make_response, redirect, render_template,
+                   request, session, url_for)
+from flask_babel import gettext as _
+
+from bridge import clock
+from bridge.app import normalize_locale
+from bridge.db import transaction
+from bridge.errors import DomainError
 from bridge.extensions import db
-from lms_plugin.services import tool_keys
+from bridge.services import audit, exams
+from bridge.web.auth import sign_in
+from lms_plugin.errors import LtiError
+from lms_plugin.models import LaunchTicket, LoginState
+from lms_plugin.services import deep_linking, launches, registration, tool_keys
 
+log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 
+PROBE_COOKIE = "eb_cookie_probe"
 
+
+def tool_base() -> str:
+    return current_app.config.get("EXAMBRIDGE_PUBLIC_URL") or request.host_url.rstrip("/")
+
+
+def _cookie(resp, name: str, value: str, max_age: int, *, httponly: bool = True) -> None:
+    resp.set_cookie(name, value, max_age=max_age, secure=True, httponly=httponly, samesite="None",
+                    partitioned=True, path="/")
+
+
+def _refuse(exc: LtiError, action: str, *, state: str | None = None):
+    """A refused LTI request: a 4xx page naming the problem and an audit line, never a 500."""
+    db.session.rollback()
+    with transaction() as s:
+        if state:
+            row = s.get(LoginState, state)
+            if row is not None and row.consumed_at is None:
+                row.consumed_at = clock.utcnow_naive()  # a state is single use, failed or not
+        audit.record(s, action, outcome="refused", remote_addr=request.remote_addr or "",
+                     target=request.path, detail={"reason": exc.reason, "message": exc.message,
+                                                  "detail": (exc.detail or "")[:500]})
+    return render_template("lti/error.html", error=exc), exc.http_status
+
+
+# --- login initiation -----------------------------------------------------------------
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    params = request.values.to_dict()
+    try:
+        with transaction() as s:
+            start = launches.begin_login(s, params, tool_base=tool_base())
+            ticket = _launch_ticket(s, params) if _in_iframe() else None
+    except LtiError as exc:
+        return _refuse(exc, "lti.login")
+    ttl = int(current_app.config["EXAMBRIDGE_LTI_STATE_TTL_SECONDS"])
+    if ticket is None:
+        resp = redirect(start.auth_url, code=302)
+    else:
+        # Inside the LMS iframe: check that this browser keeps our cookies before leaving;
+        # where it does not, offer the same login in a new window (L6).
+        resp = make_response(render_template("lti/cookie_check.html", auth_url=start.auth_url,
+                                             continue_url=url_for("lti.login_continue", ticket=ticket),
+                                             probe=PROBE_COOKIE))
+        _cookie(resp, PROBE_COOKIE, "1", ttl, httponly=False)
+    _cookie(resp, start.cookie_name, start.binding_secret, ttl)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _in_iframe() -> bool:
+    return request.headers.get("Sec-Fetch-Dest") == "iframe"
+
+
+def _launch_ticket(s, params: dict) -> str:
+    token = secrets.token_urlsafe(24)
+    s.add(LaunchTicket(token_hash=hashlib.sha256(token.encode()).hexdigest(), params=params,
+                       expires_at=clock.utcnow_naive() + dt.timedelta(minutes=5)))
+    return token
+
+
+@bp.get("/login/continue")
+def login_continue():
+    """The same login, restarted top-level in a new window with a single-use ticket."""
+    token = request.args.get("ticket", "")
+    with transaction() as s:
+        row = s.get(LaunchTicket, hashlib.sha256(token.encode()).hexdigest())
+        valid = row is not None and row.used_at is None and row.expires_at >= clock.utcnow_naive()
+        params = dict(row.params) if valid else None
+        if valid:
+            row.used_at = clock.utcnow_naive()
+    if params is None:
+        return _refuse(LtiError(_("This link was already used or has expired. Open the activity again from "
+                                  "the LMS."), reason="launch_ticket_invalid"), "lti.login")
+    try:
+        with transaction() as s:
+            start = launches.begin_login(s, params, tool_base=tool_base())
+    except LtiError as exc:
+        return _refuse(exc, "lti.login")
+    resp = redirect(start.auth_url, code=302)
+    _cookie(resp, start.cookie_name, start.binding_secret,
+            int(current_app.config["EXAMBRIDGE_LTI_STATE_TTL_SECONDS"]))
+    return resp
+
+
+# --- launch ---------------------------------------------------------------------------
+@bp.route("/launch", methods=["GET", "POST"])
+@bp.route("/deeplink", methods=["POST"], endpoint="deeplink_launch")
+def launch():
+    if request.method != "POST":
+        return _refuse(LtiError(_("Launches arrive from the LMS as a form post. Open the activity from "
+                                  "your course."), reason="launch_not_post"), "lti.launch")
+    state = request.form.get("state")
+    binding = request.cookies.get(launches.state_cookie_name(state)) if state else None
+    try:
+        with transaction() as s:
+            outcome = launches.complete_launch(s, id_token=request.form.get("id_token"), state=state,
+                                               binding_secret=binding, remote_addr=request.remote_addr or "")
+            user_id = outcome.user.id
+            course_id = outcome.course.id if outcome.course else None
+            exam_id = outcome.resource_link.exam_id if outcome.resource_link else None
+            ctx = outcome.ctx
+    except LtiError as exc:
+        return _refuse(exc, "lti.launch", state=state)
+    locale = normalize_locale(ctx.locale)
+    sign_in(outcome.user, locale=locale, course_id=course_id, platform_id=outcome.platform.id,
+            lti_role=outcome.role)
+    if ctx.is_deep_linking:
+        session["deep_link"] = {
+            "platform_id": outcome.platform.id, "deployment_id": ctx.deployment_id,
+            "return_url": ctx.deep_linking.get("deep_link_return_url"),
+            "data": ctx.deep_linking.get("data"), "course_id": course_id,
+        }
+        target = url_for("lti.deeplink_pick")
+    elif exam_id:
+        target = url_for("main.exam_home", exam_id=exam_id)
+    elif course_id:
+        target = url_for("main.course_home", course_id=course_id)
+    else:
+        target = url_for("main.index")
+    resp = redirect(target, code=303)
+    resp.delete_cookie(launches.state_cookie_name(state), path="/", secure=True, samesite="None",
+                       partitioned=True)
+    return resp
+
+
+# --- deep linking ---------------------------------------------------------------------
+@bp.get("/deeplink")
+def deeplink_pick():
+    dl = session.get("deep_link")
+    if not dl or not dl.get("course_id"):
+        return _refuse(LtiError(_("There is no open request from the LMS to place an exam. Start from the "
+                                  "LMS's activity picker."), reason="no_deep_link"), "lti.deeplink")
+    from bridge.web.auth import require_course
+
+    user, course, _member = require_course(dl["course_id"], "teacher")
+    return render_template("lti/deeplink.html", course=course, user=user,
+                           exams=exams.list_exams(db.session, course.id), errors={}, form={})
+
+
+@bp.post("/deeplink/respond")
+def deeplink_respond():
+    dl = session.get("deep_link")
+    if not dl or not dl.get("course_id"):
+        return _refuse(LtiError(_("This placement was already sent to the LMS or has expired."),
+                                reason="no_deep_link"), "lti.deeplink")
+    from bridge.web.auth import require_course
+
+    user, course, _member = require_course(dl["course_id"], "teacher")
+    try:
+        with transaction() as s:
+            form = deep_linking.respond(s, dl, user_id=user.id, exam_id=request.form.get("exam_id"),
+                                        title=request.form.get("title", ""),
+                                        duration_minutes=request.form.get("duration_minutes", ""),
+                                        tool_base=tool_base())
+    except DomainError as exc:
+        return render_template("lti/deeplink.html", course=course, user=user,
+                               exams=exams.list_exams(db.session, course.id),
+                               errors=getattr(exc, "fields", {"_": exc.message}), form=request.form), 422
+    session.pop("deep_link", None)
+    return render_template("lti/autopost.html", action=form.return_url, fields={"JWT": form.jwt},
+                           title=_("Returning to the LMS…"))
+
+
+# --- dynamic registration -------------------------------------------------------------
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    mode = current_app.config["EXAMBRIDGE_DYNAMIC_REGISTRATION"]
+    values = request.values
+    config_url, token, ticket = (values.get("openid_configuration"), values.get("registration_token"),
+                                 values.get("ticket"))
+    try:
+        registration.check_ticket(db.session, mode, ticket)
+    except DomainError as exc:
+        return render_template("lti/error.html", error=exc), exc.http_status
+    if not config_url:
+        return render_template("lti/register_info.html", base=tool_base()), 200
+    if request.method == "GET":
+        try:
+            cfg = registration.fetch_configuration(config_url)
+        except LtiError as exc:
+            return _refuse(exc, "lti.register")
+        return render_template("lti/register_confirm.html", cfg=cfg, config_url=config_url,
+                               token=token or "", ticket=ticket or "")
+    try:
+        with transaction() as s:
+            row = registration.check_ticket(s, mode, ticket)
+            platform = registration.register(s, config_url=config_url, registration_token=token,
+                                             tool_base=tool_base(), ticket=row,
+                                             remote_addr=request.remote_addr or "")
+            info = {"issuer": platform.issuer, "client_id": platform.client_id,
+                    "deployments": [d.deployment_id for d in platform.deployments]}
+    except LtiError as exc:
+        return _refuse(exc, "lti.register")
+    except DomainError as exc:
+        return render_template("lti/error.html", error=exc), exc.http_status
+    return render_template("lti/register_done.html", info=info)
+
+
+# --- keys -----------------------------------------------------------------------------
 @bp.get("/jwks")
 def jwks():
-    keys = tool_keys.published(db.session)
-    db.session.commit()  # the first call on a fresh install stores the new key
+    with transaction() as s:  # the first call on a fresh install stores the first key
+        keys = tool_keys.published(s)
     resp = jsonify({"keys": keys})
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp

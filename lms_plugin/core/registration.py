@@ -1,0 +1,98 @@
+"""LTI Dynamic Registration 1.0 (tool side), framework-free: check the platform's OpenID
+configuration, build the client registration request, read the platform's answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from lms_plugin.core import claims as C
+from lms_plugin.errors import RegistrationError
+
+REQUIRED_CONFIG = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    registration_endpoint: str
+    scopes_supported: tuple[str, ...]
+    product: str
+    version: str
+    messages_supported: tuple[str, ...]
+
+
+def read_openid_configuration(config_url: str, doc: Any) -> PlatformConfig:
+    if not isinstance(doc, dict):
+        raise RegistrationError("The LMS's OpenID configuration is not a JSON object.", reason="bad_configuration")
+    missing = [k for k in REQUIRED_CONFIG if not isinstance(doc.get(k), str) or not doc.get(k)]
+    if missing:
+        raise RegistrationError(f"The LMS's OpenID configuration lacks {', '.join(missing)}.",
+                                reason="bad_configuration", detail=config_url)
+    issuer_host = urlsplit(doc["issuer"]).hostname
+    if issuer_host != urlsplit(config_url).hostname:
+        raise RegistrationError("The LMS's configuration names an issuer on another host than the one it was "
+                                "fetched from; refusing to register.", reason="issuer_host_mismatch",
+                                detail=f"{doc['issuer']} vs {config_url}")
+    for key in REQUIRED_CONFIG[1:]:
+        if urlsplit(doc[key]).scheme not in ("http", "https"):
+            raise RegistrationError(f"The LMS's {key} is not an http(s) URL.", reason="bad_configuration")
+    platform = doc.get(C.PLATFORM_CONFIGURATION) if isinstance(doc.get(C.PLATFORM_CONFIGURATION), dict) else {}
+    messages = tuple(m.get("type") for m in platform.get("messages_supported", []) if isinstance(m, dict)) \
+        or tuple(m for m in platform.get("messages_supported", []) if isinstance(m, str))
+    scopes = doc.get("scopes_supported") if isinstance(doc.get("scopes_supported"), list) else []
+    return PlatformConfig(
+        issuer=doc["issuer"], authorization_endpoint=doc["authorization_endpoint"],
+        token_endpoint=doc["token_endpoint"], jwks_uri=doc["jwks_uri"],
+        registration_endpoint=doc["registration_endpoint"],
+        scopes_supported=tuple(s for s in scopes if isinstance(s, str)),
+        product=str(platform.get("product_family_code", "")), version=str(platform.get("version", "")),
+        messages_supported=tuple(m for m in messages if m),
+    )
+
+
+def registration_request(cfg: PlatformConfig, tool_base: str, *, client_name: str = "ExamBridge") -> dict:
+    base = tool_base.rstrip("/")
+    wanted = [s for s in C.TOOL_SCOPES if not cfg.scopes_supported or s in cfg.scopes_supported]
+    messages = [{"type": C.RESOURCE_LINK_REQUEST, "target_link_uri": f"{base}/lti/launch",
+                 "label": client_name}]
+    if not cfg.messages_supported or C.DEEP_LINKING_REQUEST in cfg.messages_supported:
+        messages.append({"type": C.DEEP_LINKING_REQUEST, "target_link_uri": f"{base}/lti/deeplink",
+                         "label": "ExamBridge exam", "placements": ["ContentArea"]})
+    return {
+        "application_type": "web",
+        "response_types": ["id_token"],
+        "grant_types": ["implicit", "client_credentials"],
+        "initiate_login_uri": f"{base}/lti/login",
+        "redirect_uris": [f"{base}/lti/launch", f"{base}/lti/deeplink"],
+        "client_name": client_name,
+        "jwks_uri": f"{base}/lti/jwks",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": " ".join(wanted),
+        C.TOOL_CONFIGURATION: {
+            "domain": urlsplit(base).netloc,
+            "target_link_uri": f"{base}/lti/launch",
+            "description": "Proctored computer-based exams: venues, kiosks and proctors for your course.",
+            "claims": ["iss", "sub", "name", "given_name", "family_name", "email"],
+            "messages": messages,
+            "custom_parameters": {},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Registered:
+    client_id: str
+    deployment_id: str | None
+
+
+def read_registration_response(doc: Any) -> Registered:
+    if not isinstance(doc, dict) or not isinstance(doc.get("client_id"), str) or not doc["client_id"]:
+        raise RegistrationError("The LMS answered the registration without a client_id.",
+                                reason="bad_registration_response")
+    tool_conf = doc.get(C.TOOL_CONFIGURATION) if isinstance(doc.get(C.TOOL_CONFIGURATION), dict) else {}
+    deployment = tool_conf.get("deployment_id") or doc.get("deployment_id")
+    return Registered(client_id=doc["client_id"], deployment_id=str(deployment) if deployment else None)
