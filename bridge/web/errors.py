@@ -39,10 +39,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         titles = {
-            400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found"),
+            400: _("Bad request"), 401: _("Sign-in needed"), 403: _("Not allowed"), 404: _("Page not found"),
             405: _("Method not allowed"), 413: _("Upload too large"), 429: _("Too many requests"),
         }
         messages = {
+            401: _("Open ExamBridge from your course in the LMS, or sign in, then try again."),
+            403: _("Your role does not allow this. If you think it should, ask the course's teacher."),
             404: _("There is nothing at this address. Check the link, or go back to where you came from."),
             405: _("This address does not accept that kind of request."),
             413: _("The file or form you sent is larger than this server accepts."),
@@ -53,7 +55,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        if app.config.get("TESTING") and app.config.get("PROPAGATE_EXCEPTIONS", True):
+        if app.config.get("TESTING"):
             raise exc
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", _("Something went wrong"),

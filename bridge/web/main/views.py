@@ -132,7 +132,10 @@ def exam_home(exam_id: int):
 def set_locale(code: str):
     if code in LOCALES:
         session["locale"] = code
-    return redirect(request.referrer or url_for("main.index"))
+    back = request.referrer or ""
+    if not back.startswith(request.host_url):  # only ever back to our own pages
+        back = url_for("main.index")
+    return redirect(back)
 
 
 def logout():
