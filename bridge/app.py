@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Flask, request, session
+from babel import Locale
+from flask import Flask, current_app, request, session
 
 from bridge import clock, config as config_module
 from bridge.extensions import babel, db, sock
@@ -63,15 +64,15 @@ def _init_extensions(app: Flask) -> None:
     sock.init_app(app)
 
 
-def select_locale() -> str:
+def select_locale():
     """The launch's locale (kept in the session), else the browser's, else the default."""
     chosen = session.get("locale") if request else None
-    if chosen in LOCALES:
-        return chosen
-    best = request.accept_languages.best_match(["zh_CN", "zh", "en"]) if request else None
-    if best == "zh":
-        return "zh_CN"
-    return best or "zh_CN"
+    if chosen not in LOCALES:
+        best = request.accept_languages.best_match(["zh-CN", "zh", "en"]) if request else None
+        chosen = normalize_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    # Locale.parse("zh_CN") adds the script (zh_Hans_CN), which gettext would not find under
+    # translations/zh_CN; build it explicitly.
+    return Locale("zh", territory="CN") if chosen == "zh_CN" else Locale("en")
 
 
 def normalize_locale(value: str | None) -> str | None:

@@ -2,5 +2,6 @@
 pytest_plugins = [
     "tests.fixtures.apps",
     "tests.fixtures.servers",
+    "tests.fixtures.lti",
     "tests.fixtures.traceability",
 ]

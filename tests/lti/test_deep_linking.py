@@ -11,7 +11,11 @@ from joserfc.jwk import KeySet
 
 from lms_plugin.core import claims as C
 from tests.lti.launch_kit import start_login
-from tests.lti.test_launch_security import env  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def env(lti_env):
+    return lti_env
 
 
 def _deep_link_launch(env, role="Instructor"):

@@ -9,25 +9,13 @@ from sqlalchemy import select
 
 from bridge.models.audit import AuditEntry
 from lms_plugin.core import claims as C
-from tests.fixtures.servers import serve_wsgi
 from tests.lti.launch_kit import (SigningPlatform, error_code, hs256_with_public_key, new_key,
                                   start_login, unsigned_token)
 
 
 @pytest.fixture
-def env(app, http):
-    from bridge.db import transaction
-    from lms_plugin.services import platforms
-
-    platform = SigningPlatform()
-    with serve_wsgi(platform.wsgi) as jwks_server, serve_wsgi(app) as bridge:
-        with app.app_context(), transaction() as s:
-            platforms.add_platform(s, issuer=platform.issuer, client_id=platform.client_id,
-                                   deployment_ids=[platform.deployment_id],
-                                   auth_login_url=f"{platform.issuer}/mod/lti/auth.php",
-                                   auth_token_url=f"{platform.issuer}/mod/lti/token.php",
-                                   jwks_url=f"{jwks_server.url}/certs", actor="test")
-        yield type("Env", (), {"app": app, "http": http, "bridge": bridge.url, "platform": platform})
+def env(lti_env):
+    return lti_env
 
 
 def launch(env, token: str, state: str, **kw):
