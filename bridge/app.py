@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from babel import Locale
 from flask import Flask, current_app, request, session
 
 from bridge import clock, config as config_module
@@ -70,9 +69,8 @@ def select_locale():
     if chosen not in LOCALES:
         best = request.accept_languages.best_match(["zh-CN", "zh", "en"]) if request else None
         chosen = normalize_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    # Locale.parse("zh_CN") adds the script (zh_Hans_CN), which gettext would not find under
-    # translations/zh_CN; build it explicitly.
-    return Locale("zh", territory="CN") if chosen == "zh_CN" else Locale("en")
+    # Babel expands zh_CN to zh_Hans_CN, the name of the catalogue's folder.
+    return chosen
 
 
 def normalize_locale(value: str | None) -> str | None:

@@ -5,11 +5,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.errors import Invalid, NotFound
+from bridge.i18n import N_
 from bridge.models.exams import Exam
 from bridge.models.users import Course
 from bridge.services import audit
 
-MAX_DURATION_MINUTES = 24 * 60
+MAX_DURATION_MINUTES = 24 * 60  # the message below states this number
 
 
 def create_exam(session: Session, course: Course, *, title: str, duration_minutes,
@@ -17,17 +18,18 @@ def create_exam(session: Session, course: Course, *, title: str, duration_minute
     title = (title or "").strip()
     errors = {}
     if not title:
-        errors["title"] = "Give the exam a name."
+        errors["title"] = N_("Give the exam a name.")
     elif len(title) > 300:
-        errors["title"] = "The name may have at most 300 characters."
+        errors["title"] = N_("The name may have at most 300 characters.")
     try:
         minutes = int(str(duration_minutes).strip())
         if not 1 <= minutes <= MAX_DURATION_MINUTES:
             raise ValueError
     except (TypeError, ValueError):
-        errors["duration_minutes"] = f"The duration is a whole number of minutes from 1 to {MAX_DURATION_MINUTES}."
+        errors["duration_minutes"] = N_("The duration is a whole number of minutes from 1 to 1440.")
     if errors:
-        exc = Invalid(" ".join(errors.values()))
+        message = " ".join(errors.values())
+        exc = Invalid(message)
         exc.fields = errors  # type: ignore[attr-defined]
         raise exc
     exam = Exam(course_id=course.id, title=title, duration_minutes=minutes,

@@ -33,7 +33,8 @@ def add_platform(session: Session, *, issuer: str, client_id: str, deployment_id
                          ("jwks_url", jwks_url)):
         _check_url(field, value, errors)
     if errors:
-        exc = Invalid("; ".join(errors.values()))
+        message = "; ".join(errors.values())
+        exc = Invalid(message)
         exc.fields = errors  # type: ignore[attr-defined]
         raise exc
     platform = session.scalars(select(Platform).where(
@@ -48,14 +49,16 @@ def add_platform(session: Session, *, issuer: str, client_id: str, deployment_id
     else:
         endpoints = (platform.auth_login_url, platform.auth_token_url, platform.jwks_url)
         if endpoints != (auth_login_url.strip(), auth_token_url.strip(), jwks_url.strip()):
-            raise Conflict(f"{issuer} with client id {client_id} is already registered with other "
-                           "endpoints; disable it first or use another client id.")
+            message = (f"{issuer} with client id {client_id} is already registered with other "
+                       "endpoints; disable it first or use another client id.")
+            raise Conflict(message)
     known = {d.deployment_id for d in platform.deployments}
     added = [d for d in deployment_ids if d not in known]
     for dep in added:
         platform.deployments.append(Deployment(deployment_id=dep))
     if not created and not added:
-        raise Conflict(f"{issuer} with client id {client_id} and these deployments is already registered.")
+        message = f"{issuer} with client id {client_id} and these deployments is already registered."
+        raise Conflict(message)
     session.flush()
     audit.record(session, "platform.add" if created else "platform.add_deployment", actor=actor,
                  target=f"platform:{platform.id}",

@@ -77,8 +77,10 @@ def test_teacher_designates_a_proctor(lti_env):
 @pytest.mark.req("L1")
 def test_pages_without_a_session_are_a_clear_401(lti_env, http):
     assert http.get(lti_env.bridge + "/course/1").status_code == 401
-    home = http.get(lti_env.bridge + "/")
+    home = http.get(lti_env.bridge + "/", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert home.status_code == 200 and "Open ExamBridge from your course" in home.text
+    home = http.get(lti_env.bridge + "/")                       # no preference: the default, Chinese
+    assert '<html lang="zh-CN">' in home.text and "请从 LMS 的课程中打开 ExamBridge" in home.text
     assert http.get(lti_env.bridge + "/no/such/page").status_code == 404
 
 
