@@ -1,0 +1,394 @@
+"""Running the bridge: ``exambridge serve`` (one gevent process) and ``exambridge demo``.
+
+The process has been monkey-patched by ``bridge.entry`` before this module is imported.
+Start-up refusals raise ``ConfigError`` (the CLI prints the message and exits 1, no
+traceback): a second process on the same SQLite file, a production database whose
+migrations are behind, a port already taken.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bridge.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Seconds in-flight requests get to finish after SIGTERM/SIGINT before their
+#: connections are closed (idle keep-alive connections and WebSockets included).
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+# --- start-up checks ------------------------------------------------------------------
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None (PostgreSQL, in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
+
+
+class InstanceLock:
+    """An exclusive ``fcntl.flock`` on ``<db file>.lock``, held for the life of the process.
+
+    SQLite is served by one process (DESIGN: one writer thread per database); a second
+    ``serve`` on the same file is refused, naming the holder's pid. The kernel drops the
+    lock when the process dies, so a crash never leaves a stale lock behind."""
+
+    def __init__(self, db_file: Path):
+        self.path = db_file.with_name(db_file.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> "InstanceLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            db_file = self.path.with_suffix("")
+            raise ConfigError(
+                f"Another ExamBridge process (pid {holder}) is already serving {db_file}. "
+                "SQLite is served by one process only: stop that one first, or give this one "
+                "its own EXAMBRIDGE_INSTANCE_PATH (or a PostgreSQL EXAMBRIDGE_DATABASE_URL)."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def lock_sqlite(app) -> InstanceLock | None:
+    path = sqlite_path(app.config["SQLALCHEMY_DATABASE_URI"])
+    return InstanceLock(path).acquire() if path else None
+
+
+def prepare_database(app, *, upgrade: bool) -> str | None:
+    """Bring the schema to head (``upgrade=True``), or refuse to run on an old schema.
+
+    Returns the head revision. Production never migrates on start: the operator runs
+    ``exambridge db upgrade`` once, before starting the new version on every worker."""
+    from bridge import migrate
+    from bridge.extensions import db
+
+    from sqlalchemy.exc import OperationalError
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    try:
+        if upgrade:
+            migrate.upgrade(url)
+        with app.app_context():
+            try:
+                current, head = migrate.current_and_head(db.engine)
+            finally:
+                db.engine.dispose()
+    except OperationalError as exc:  # server down, bad credentials, unwritable file
+        raise ConfigError(f"Cannot open the database {_safe_url(url)}: "
+                          f"{str(exc.orig or exc).strip()}") from None
+    if current != head:
+        raise ConfigError(
+            f"The database schema is at revision {current or '(empty)'}, this version needs "
+            f"{head}: run `exambridge db upgrade` first.")
+    log.info("database schema at head (%s)%s", head, ", upgraded on start" if upgrade else "")
+    return head
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- background work ------------------------------------------------------------------
+def start_background(app) -> list[Any]:
+    """Start the process's background senders; returns handles for ``stop_background``.
+
+    The score outbox sender (L5) comes from ``lms_plugin.services.outbox.start_worker(app)``.
+    It is looked up, not imported by name, because it is being written in parallel: until it
+    exists, scores wait in the outbox and ``exambridge outbox deliver`` sends them."""
+    handles = []
+    outbox = _optional_module("lms_plugin.services.outbox")
+    if outbox is not None and hasattr(outbox, "start_worker"):
+        handles.append(outbox.start_worker(app))
+        log.info("score outbox sender started")
+    else:
+        print("note: this build has no score outbox sender "
+              "(lms_plugin.services.outbox.start_worker); "
+              "send queued scores with `exambridge outbox deliver`.", file=sys.stderr, flush=True)
+    return handles
+
+
+def stop_background(handles: list[Any]) -> None:
+    """Stop what ``start_background`` started: a ``stop()`` callable (the outbox sender's
+    contract), or an object with ``stop``/``kill`` (a worker object, a greenlet)."""
+    for handle in handles:
+        fn = getattr(handle, "stop", None) or getattr(handle, "kill", None)
+        if fn is None and callable(handle):
+            fn = handle
+        if fn is None:
+            continue
+        try:
+            fn()
+        except Exception:
+            log.exception("stopping %r failed", handle)
+
+
+# --- servers --------------------------------------------------------------------------
+def bind(host: str, port: int, what: str = "the bridge"):
+    """``bridge.server.listen`` with a clear message when the address is taken."""
+    from bridge.server import listen
+
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        raise ConfigError(f"Cannot listen on {host}:{port} for {what}: "
+                          f"{exc.strerror or exc} (choose another --port).") from None
+
+
+def url_for_socket(host: str, sock) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def write_port_file(path: str | os.PathLike, port: int) -> None:
+    """Write the port atomically: a reader never sees an empty or partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{port}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class _InFlight:
+    """WSGI middleware counting requests in progress, so shutdown can wait for them and
+    still close idle keep-alive connections at once."""
+
+    def __init__(self, app: Callable):
+        from gevent.event import Event
+
+        self.app = app
+        self.count = 0
+        self.idle = Event()
+        self.idle.set()
+
+    def __call__(self, environ, start_response):
+        from werkzeug.wsgi import ClosingIterator
+
+        self.count += 1
+        self.idle.clear()
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return ClosingIterator(result, [self._done])
+
+    def _done(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.count = 0
+            self.idle.set()
+
+
+def serve_many(servers: list, *, grace: float = SHUTDOWN_GRACE_SECONDS,
+               on_ready: Callable[[], None] | None = None,
+               on_stop: Callable[[], None] | None = None) -> None:
+    """Run gevent WSGIServers in this process until SIGTERM or SIGINT, then stop cleanly:
+    close the listening sockets, let requests in progress finish for up to ``grace``
+    seconds, then close the remaining connections. Returns normally (exit code 0).
+
+    ``on_ready`` runs once the signal handlers are in place and the servers accept: announce
+    the process there (print, port file), so a signal sent on that cue stops it cleanly."""
+    import gevent
+    from gevent.event import Event
+    from gevent.pool import Pool
+
+    stop = Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
+    watchers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGTERM, signal.SIGINT)]
+    trackers = []
+    try:
+        for server in servers:
+            tracker = _InFlight(server.application)
+            server.application = tracker
+            trackers.append(tracker)
+            if server.pool is None:  # a pool lets stop() find and close every connection
+                server.set_spawn(Pool())
+            if not server.started:
+                server.start()
+        if on_ready:
+            on_ready()
+        stop.wait()
+        name = signal.Signals(received[0]).name if received else "stop"
+        busy = sum(t.count for t in trackers)
+        print(f"{name}: stopping; {busy} request(s) in progress get up to {grace:g} s",
+              flush=True)
+        if on_stop:
+            on_stop()
+        for server in servers:
+            server.close()
+        deadline = time.monotonic() + grace
+        for tracker in trackers:
+            tracker.idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for server in servers:
+            server.pool.kill(block=True, timeout=1)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+
+
+# --- commands -------------------------------------------------------------------------
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+        # /readyz asks Alembic for the revision on every probe: keep that out of the log.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _should_upgrade(app) -> bool:
+    return app.config["EXAMBRIDGE_ENV"] != "production"
+
+
+def run_bridge(app, *, host: str, port: int, port_file: str | None = None) -> None:
+    """``exambridge serve``: one gevent process serving HTTP and WebSocket routes.
+
+    Development and testing upgrade the database to head on start; production refuses to
+    start on an old schema. SQLite is locked to this process. Prints
+    ``ExamBridge listening on http://HOST:PORT`` and, with ``port_file``, writes the bound
+    port there (atomically; removed again on a clean stop)."""
+    from bridge.server import make_server
+
+    _configure_logging()
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    lock = lock_sqlite(app)
+    try:
+        prepare_database(app, upgrade=_should_upgrade(app))
+        sock = bind(host, port)
+        server = make_server(app, sock)
+
+        def announce() -> None:
+            if port_file:
+                write_port_file(port_file, sock.getsockname()[1])
+            print(f"ExamBridge listening on {url_for_socket(host, sock)}", flush=True)
+
+        handles = start_background(app)
+        try:
+            serve_many([server], on_ready=announce, on_stop=lambda: stop_background(handles))
+        finally:
+            if port_file:
+                _remove_quietly(port_file)
+        print("ExamBridge stopped", flush=True)
+    finally:
+        if lock:
+            lock.release()
+
+
+def run_demo(*, host: str, port: int, lms_port: int) -> None:
+    """``exambridge demo`` (``make run``): the bridge and the sandbox LMS in one process.
+
+    What this does today: builds the app with the sandbox enabled, locks and migrates the
+    SQLite database in ``instance/``, serves the bridge on ``host:port`` and, when
+    ``lms_plugin.sandbox.create_sandbox_app(issuer, state_path=...)`` exists, the sandbox
+    LMS on ``localhost:lms_port`` (bound to 127.0.0.1; the URL says ``localhost`` so the
+    launch really crosses sites), then prints both addresses and runs until Ctrl-C.
+
+    Left for the sandbox/demo owner (not faked here):
+      * register the sandbox as a platform of the bridge and the bridge as a tool of the
+        sandbox (issuer, client id, deployment, JWKS URLs), idempotently on every start;
+      * seed the demo course, users and exam, and print the demo logins;
+      * start the simulated room of kiosks (DESIGN: ``make run`` shows one).
+    """
+    from bridge import create_app
+    from bridge.server import make_server
+
+    _configure_logging()
+    app = create_app({"SANDBOX_ENABLED": True})
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    lock = lock_sqlite(app)
+    try:
+        prepare_database(app, upgrade=True)
+        bridge_sock = bind(host, port)
+        servers = [make_server(app, bridge_sock)]
+        bridge_url = url_for_socket(host, bridge_sock)
+        lms_url = None
+        factory = _sandbox_factory()
+        if factory is not None:
+            lms_sock = bind("127.0.0.1", lms_port, "the sandbox LMS")
+            lms_url = url_for_socket("localhost", lms_sock)
+            state = Path(app.instance_path) / "sandbox-lms.json"
+            servers.append(make_server(factory(lms_url, state_path=state), lms_sock))
+        def announce() -> None:
+            print(f"ExamBridge listening on {bridge_url}", flush=True)
+            print(f"  bridge (tool):     {bridge_url}/", flush=True)
+            if lms_url:
+                print(f"  sandbox LMS:       {lms_url}/", flush=True)
+            else:
+                print("  sandbox LMS:       not in this build "
+                      "(lms_plugin.sandbox.create_sandbox_app is missing); only the bridge runs",
+                      flush=True)
+            print("  demo logins:       not wired yet (see bridge.runner.run_demo)", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+
+        handles = start_background(app)
+        serve_many(servers, on_ready=announce, on_stop=lambda: stop_background(handles))
+        print("ExamBridge demo stopped", flush=True)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _sandbox_factory() -> Callable | None:
+    sandbox = _optional_module("lms_plugin.sandbox")
+    return getattr(sandbox, "create_sandbox_app", None) if sandbox else None
+
+
+def _optional_module(name: str):
+    """The module if it exists (its own import errors propagate), else None."""
+    import importlib
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(name)
+    except ModuleNotFoundError:  # a parent package is missing
+        return None
+    return importlib.import_module(name) if found else None
+
+
+def _remove_quietly(path: str | os.PathLike) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,338 @@
+"""``exambridge serve`` and ``bridge.wsgi`` as real processes on real sockets.
+
+Each test starts the server as a subprocess with its own instance folder and reads the
+bound port from ``--port-file`` (port 0), polling with a deadline.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.apps import BACKENDS, _pg_exec, _pg_url
+
+BIN = Path(sys.executable).parent
+EXAMBRIDGE = [str(BIN / "exambridge")] if (BIN / "exambridge").exists() \
+    else [sys.executable, "-m", "bridge.entry"]
+START_TIMEOUT = 60.0
+
+
+def clean_env(instance: Path, **values: str) -> dict[str, str]:
+    """The test process's environment without EXAMBRIDGE_* settings, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXAMBRIDGE_")}
+    env.update({"EXAMBRIDGE_INSTANCE_PATH": str(instance), "EXAMBRIDGE_ENV": "development",
+                "PYTHONUNBUFFERED": "1"})
+    env.update({f"EXAMBRIDGE_{k}": v for k, v in values.items()})
+    return env
+
+
+class Proc:
+    """A server subprocess whose output goes to files (no pipe to fill up)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], workdir: Path, name: str):
+        self.out_path = workdir / f"{name}.out"
+        self.err_path = workdir / f"{name}.err"
+        self._out = self.out_path.open("w")
+        self._err = self.err_path.open("w")
+        self.popen = subprocess.Popen(args, env=env, stdout=self._out, stderr=self._err,
+                                      stdin=subprocess.DEVNULL, cwd=workdir)
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    def wait_for(self, predicate, what: str, timeout: float = START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if self.popen.poll() is not None:
+                pytest.fail(f"the process exited ({self.popen.returncode}) before {what}:\n"
+                            f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+            time.sleep(0.05)
+        pytest.fail(f"no {what} after {timeout:g} s:\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        try:
+            return self.popen.wait(timeout=timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+        self._out.close()
+        self._err.close()
+
+
+class Bridge(Proc):
+    def __init__(self, workdir: Path, env: dict[str, str], name: str = "serve"):
+        self.port_file = workdir / f"{name}.port"
+        super().__init__([*EXAMBRIDGE, "serve", "--host", "127.0.0.1", "--port", "0",
+                          "--port-file", str(self.port_file)], env, workdir, name)
+
+    def wait_ready(self) -> "Bridge":
+        def port():
+            try:
+                text = self.port_file.read_text()
+            except FileNotFoundError:
+                return None
+            return int(text) if text.strip() else None
+
+        self.port = self.wait_for(port, "port file")
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+
+@pytest.fixture
+def start_bridge(tmp_path):
+    started: list[Bridge] = []
+
+    def start(env: dict[str, str] | None = None, name: str = "serve") -> Bridge:
+        bridge = Bridge(tmp_path, env or clean_env(tmp_path / "instance"), name)
+        started.append(bridge)
+        return bridge.wait_ready()
+
+    yield start
+    for bridge in started:
+        bridge.close()
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*EXAMBRIDGE, *args], env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+# --- exambridge serve -----------------------------------------------------------------
+def test_serve_answers_health_and_readiness(start_bridge):
+    bridge = start_bridge()
+    assert requests.get(f"{bridge.url}/healthz", timeout=10).json() == {"status": "ok"}
+    ready = requests.get(f"{bridge.url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text  # development upgraded the schema on start
+    assert ready.json()["migrations"] == "current"
+    assert f"ExamBridge listening on http://127.0.0.1:{bridge.port}" in bridge.stdout
+    assert bridge.stop() == 0
+
+
+def test_keep_alive_requests_are_not_delayed(start_bridge):
+    """TCP_NODELAY works: without it, Nagle's algorithm and the client's delayed ACK hold
+    each keep-alive response ~40 ms (measured: 44 ms median on a plain gevent socket)."""
+    bridge = start_bridge()
+    timings = []
+    with requests.Session() as session:
+        session.get(f"{bridge.url}/healthz", timeout=10)  # open the connection
+        for _ in range(50):
+            start = time.perf_counter()
+            response = session.get(f"{bridge.url}/healthz", timeout=10)
+            timings.append(time.perf_counter() - start)
+            assert response.status_code == 200
+    median_ms = statistics.median(timings) * 1000
+    print(f"keep-alive GET /healthz: median {median_ms:.2f} ms, "
+          f"max {max(timings) * 1000:.2f} ms over {len(timings)} requests")
+    assert median_ms < 30, f"median {median_ms:.1f} ms: is TCP_NODELAY set on accepted sockets?"
+    assert bridge.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly(start_bridge, sig):
+    bridge = start_bridge()
+    with requests.Session() as idle:  # an idle keep-alive connection must not hold shutdown
+        assert idle.get(f"{bridge.url}/healthz", timeout=10).status_code == 200
+        started = time.monotonic()
+        code = bridge.stop(sig)
+        took = time.monotonic() - started
+    assert code == 0, bridge.stderr
+    assert took < 4, f"stopping took {took:.1f} s"
+    assert "Traceback" not in bridge.stderr
+    assert "ExamBridge stopped" in bridge.stdout
+    assert not bridge.port_file.exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{bridge.url}/healthz", timeout=2)
+
+
+def test_second_serve_on_the_same_sqlite_file_is_refused(start_bridge, tmp_path):
+    first = start_bridge()
+    second = run_cli(["serve", "--port", "0"], clean_env(tmp_path / "instance"))
+    assert second.returncode != 0
+    assert f"Another ExamBridge process (pid {first.popen.pid}) is already serving" in second.stderr
+    assert "exambridge.db" in second.stderr
+    assert "Traceback" not in second.stderr
+    # the first one is unharmed
+    assert requests.get(f"{first.url}/readyz", timeout=10).status_code == 200
+    assert first.stop() == 0
+
+
+def test_lock_is_released_when_the_process_stops(start_bridge):
+    first = start_bridge(name="first")
+    assert first.stop() == 0
+    second = start_bridge(name="second")
+    assert requests.get(f"{second.url}/healthz", timeout=10).status_code == 200
+    assert second.stop() == 0
+
+
+def test_production_without_secret_key_names_the_variable(tmp_path):
+    env = clean_env(tmp_path / "instance", ENV="production",
+                    DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",
+                    PUBLIC_URL="https://exams.example.edu")
+    result = run_cli(["serve", "--port", "0"], env)
+    assert result.returncode != 0
+    assert "EXAMBRIDGE_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_an_old_schema_then_starts_after_upgrade(tmp_path, start_bridge):
+    env = clean_env(tmp_path / "instance", ENV="production",
+                    DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",
+                    SECRET_KEY=uuid.uuid4().hex * 2, PUBLIC_URL="https://exams.example.edu")
+    refused = run_cli(["serve", "--port", "0"], env)
+    assert refused.returncode != 0
+    assert "run `exambridge db upgrade`" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    upgraded = run_cli(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    bridge = start_bridge(env)
+    assert requests.get(f"{bridge.url}/readyz", timeout=10).status_code == 200
+    assert bridge.stop() == 0
+
+
+SERVE_MANY_SCRIPT = """
+import sys, time
+from gevent import monkey; monkey.patch_all()
+import gevent
+from bridge.runner import serve_many, write_port_file
+from bridge.server import listen, make_server
+
+workdir = sys.argv[1]
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        open(workdir + "/slow-started", "w").close()
+        gevent.sleep(1.0)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode()]
+
+socks = {name: listen("127.0.0.1", 0) for name in ("a", "b")}
+
+def ready():
+    for name, sock in socks.items():
+        write_port_file(f"{workdir}/{name}.port", sock.getsockname()[1])
+
+serve_many([make_server(app, sock) for sock in socks.values()], grace=5, on_ready=ready)
+print("serve_many returned", flush=True)
+"""
+
+
+def test_serve_many_runs_several_servers_and_lets_requests_finish(tmp_path):
+    import threading
+
+    script = tmp_path / "many.py"
+    script.write_text(SERVE_MANY_SCRIPT)
+    proc = Proc([sys.executable, str(script), str(tmp_path)], clean_env(tmp_path / "i"),
+                tmp_path, "many")
+    try:
+        ports = [proc.wait_for(lambda n=n: (tmp_path / f"{n}.port").exists()
+                               and (tmp_path / f"{n}.port").read_text().strip(), f"{n}.port")
+                 for n in ("a", "b")]
+        for port in ports:
+            assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=10).text == "/ping"
+        result = {}
+        slow = threading.Thread(target=lambda: result.update(
+            r=requests.get(f"http://127.0.0.1:{ports[0]}/slow", timeout=20)))
+        slow.start()
+        proc.wait_for(lambda: (tmp_path / "slow-started").exists(), "the slow request")
+        code = proc.stop(signal.SIGTERM)
+        slow.join(timeout=20)
+    finally:
+        proc.close()
+    assert code == 0, proc.stderr
+    assert result["r"].status_code == 200 and result["r"].text == "/slow"
+    assert "1 request(s) in progress" in proc.stdout
+    assert "serve_many returned" in proc.stdout
+
+
+# --- gunicorn + bridge.wsgi (production, PostgreSQL) ----------------------------------
+GUNICORN = BIN / "gunicorn"
+
+
+def gunicorn(tmp_path: Path, env: dict[str, str], name: str = "gunicorn") -> Proc:
+    if not GUNICORN.exists():
+        pytest.fail("gunicorn is missing: it is in the [test] extra (pip install -e '.[test]')")
+    args = [str(GUNICORN), "-k", "gevent", "-w", "2", "-b", "127.0.0.1:0",
+            "--graceful-timeout", "5", "bridge.wsgi:app"]
+    help_text = subprocess.run([str(GUNICORN), "--help"], capture_output=True, text=True).stdout
+    if "--no-control-socket" in help_text:  # gunicorn 24+: no shared ~/.gunicorn socket
+        args.insert(1, "--no-control-socket")
+    return Proc(args, env, tmp_path, name)
+
+
+@pytest.fixture
+def pg_database():
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL not selected: no server on EXAMBRIDGE_TEST_PG_URL and CI != true")
+    name = f"eb_wsgi_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return clean_env(tmp_path / "instance", ENV="production", DATABASE_URL=database_url,
+                     SECRET_KEY=uuid.uuid4().hex * 2, PUBLIC_URL="https://exams.example.edu")
+
+
+@pytest.mark.postgres
+def test_gunicorn_gevent_workers_serve_the_wsgi_app(tmp_path, pg_database):
+    env = production_env(tmp_path, pg_database)
+    refused = gunicorn(tmp_path, env, "behind")
+    code = refused.popen.wait(timeout=60)
+    refused.close()
+    assert code != 0
+    assert "run `exambridge db upgrade`" in refused.stderr
+
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    server = gunicorn(tmp_path, env)
+    try:
+        port = server.wait_for(lambda: _gunicorn_port(server.stderr), "'Listening at' line")
+        base = f"http://127.0.0.1:{port}"
+        server.wait_for(lambda: server.stderr.count("Booting worker") >= 2, "two workers")
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+        ready = requests.get(f"{base}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert server.stop() == 0, server.stderr
+    finally:
+        server.close()
+
+
+def test_wsgi_module_refuses_sqlite(tmp_path):
+    env = production_env(tmp_path, f"sqlite:///{tmp_path / 'prod.db'}")
+    server = gunicorn(tmp_path, env)
+    code = server.popen.wait(timeout=60)
+    server.close()
+    assert code != 0
+    assert "needs PostgreSQL" in server.stderr and "exambridge serve" in server.stderr
+
+
+def _gunicorn_port(log: str) -> int | None:
+    import re
+
+    match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log)
+    return int(match.group(1)) if match else None
