@@ -187,7 +187,8 @@ def write_port_file(path: str | os.PathLike, port: int) -> None:
 
 class _InFlight:
     """WSGI middleware counting requests in progress, so shutdown can wait for them and
-    still close idle keep-alive connections at once."""
+    still close idle keep-alive connections at once. WebSockets are not counted: they last
+    as long as the peer stays, so shutdown closes them and kiosks and consoles reconnect."""
 
     def __init__(self, app: Callable):
         from gevent.event import Event
@@ -200,6 +201,8 @@ class _InFlight:
     def __call__(self, environ, start_response):
         from werkzeug.wsgi import ClosingIterator
 
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            return self.app(environ, start_response)
         self.count += 1
         self.idle.clear()
         try:

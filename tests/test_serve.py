@@ -25,6 +25,19 @@ EXAMBRIDGE = [str(BIN / "exambridge")] if (BIN / "exambridge").exists() \
 START_TIMEOUT = 60.0
 
 
+def local_session() -> requests.Session:
+    """A session that talks to 127.0.0.1 directly, whatever *_proxy variables CI sets."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    """One GET on its own connection (no keep-alive left open to hold up a shutdown)."""
+    with local_session() as session:
+        return session.get(url, **kwargs)
+
+
 def clean_env(instance: Path, **values: str) -> dict[str, str]:
     """The test process's environment without EXAMBRIDGE_* settings, plus ``values``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXAMBRIDGE_")}
@@ -122,8 +135,8 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subpro
 # --- exambridge serve -----------------------------------------------------------------
 def test_serve_answers_health_and_readiness(start_bridge):
     bridge = start_bridge()
-    assert requests.get(f"{bridge.url}/healthz", timeout=10).json() == {"status": "ok"}
-    ready = requests.get(f"{bridge.url}/readyz", timeout=10)
+    assert get(f"{bridge.url}/healthz", timeout=10).json() == {"status": "ok"}
+    ready = get(f"{bridge.url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text  # development upgraded the schema on start
     assert ready.json()["migrations"] == "current"
     assert f"ExamBridge listening on http://127.0.0.1:{bridge.port}" in bridge.stdout
@@ -135,7 +148,7 @@ def test_keep_alive_requests_are_not_delayed(start_bridge):
     each keep-alive response ~40 ms (measured: 44 ms median on a plain gevent socket)."""
     bridge = start_bridge()
     timings = []
-    with requests.Session() as session:
+    with local_session() as session:
         session.get(f"{bridge.url}/healthz", timeout=10)  # open the connection
         for _ in range(50):
             start = time.perf_counter()
@@ -152,7 +165,7 @@ def test_keep_alive_requests_are_not_delayed(start_bridge):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_cleanly(start_bridge, sig):
     bridge = start_bridge()
-    with requests.Session() as idle:  # an idle keep-alive connection must not hold shutdown
+    with local_session() as idle:  # an idle keep-alive connection must not hold shutdown
         assert idle.get(f"{bridge.url}/healthz", timeout=10).status_code == 200
         started = time.monotonic()
         code = bridge.stop(sig)
@@ -163,7 +176,7 @@ def test_signal_stops_cleanly(start_bridge, sig):
     assert "ExamBridge stopped" in bridge.stdout
     assert not bridge.port_file.exists()
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{bridge.url}/healthz", timeout=2)
+        get(f"{bridge.url}/healthz", timeout=2)
 
 
 def test_second_serve_on_the_same_sqlite_file_is_refused(start_bridge, tmp_path):
@@ -174,7 +187,7 @@ def test_second_serve_on_the_same_sqlite_file_is_refused(start_bridge, tmp_path)
     assert "exambridge.db" in second.stderr
     assert "Traceback" not in second.stderr
     # the first one is unharmed
-    assert requests.get(f"{first.url}/readyz", timeout=10).status_code == 200
+    assert get(f"{first.url}/readyz", timeout=10).status_code == 200
     assert first.stop() == 0
 
 
@@ -182,7 +195,7 @@ def test_lock_is_released_when_the_process_stops(start_bridge):
     first = start_bridge(name="first")
     assert first.stop() == 0
     second = start_bridge(name="second")
-    assert requests.get(f"{second.url}/healthz", timeout=10).status_code == 200
+    assert get(f"{second.url}/healthz", timeout=10).status_code == 200
     assert second.stop() == 0
 
 
@@ -208,39 +221,55 @@ def test_production_refuses_an_old_schema_then_starts_after_upgrade(tmp_path, st
     upgraded = run_cli(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr
     bridge = start_bridge(env)
-    assert requests.get(f"{bridge.url}/readyz", timeout=10).status_code == 200
+    assert get(f"{bridge.url}/readyz", timeout=10).status_code == 200
     assert bridge.stop() == 0
 
 
 SERVE_MANY_SCRIPT = """
-import sys, time
+import sys
 from gevent import monkey; monkey.patch_all()
 import gevent
+from flask import Flask
+from flask_sock import Sock
 from bridge.runner import serve_many, write_port_file
 from bridge.server import listen, make_server
 
 workdir = sys.argv[1]
+app = Flask("many")
+sock = Sock(app)
 
-def app(environ, start_response):
-    if environ["PATH_INFO"] == "/slow":
-        open(workdir + "/slow-started", "w").close()
-        gevent.sleep(1.0)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [environ["PATH_INFO"].encode()]
+@app.get("/slow")
+def slow():
+    open(workdir + "/slow-started", "w").close()
+    gevent.sleep(1.0)
+    return "slow done"
+
+@app.get("/ping")
+def ping():
+    return "pong"
+
+@sock.route("/ws")
+def echo(ws):
+    while True:
+        ws.send(ws.receive())
 
 socks = {name: listen("127.0.0.1", 0) for name in ("a", "b")}
 
 def ready():
-    for name, sock in socks.items():
-        write_port_file(f"{workdir}/{name}.port", sock.getsockname()[1])
+    for name, s in socks.items():
+        write_port_file(f"{workdir}/{name}.port", s.getsockname()[1])
 
-serve_many([make_server(app, sock) for sock in socks.values()], grace=5, on_ready=ready)
+serve_many([make_server(app, s) for s in socks.values()], grace=5, on_ready=ready)
 print("serve_many returned", flush=True)
 """
 
 
 def test_serve_many_runs_several_servers_and_lets_requests_finish(tmp_path):
+    """Both servers answer; on SIGTERM the request in progress completes, while an open
+    WebSocket does not hold the shutdown for the whole grace period."""
     import threading
+
+    import websocket
 
     script = tmp_path / "many.py"
     script.write_text(SERVE_MANY_SCRIPT)
@@ -251,20 +280,27 @@ def test_serve_many_runs_several_servers_and_lets_requests_finish(tmp_path):
                                and (tmp_path / f"{n}.port").read_text().strip(), f"{n}.port")
                  for n in ("a", "b")]
         for port in ports:
-            assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=10).text == "/ping"
+            assert get(f"http://127.0.0.1:{port}/ping", timeout=10).text == "pong"
+        ws = websocket.create_connection(f"ws://127.0.0.1:{ports[1]}/ws", timeout=10)
+        ws.send("hello")
+        assert ws.recv() == "hello"
         result = {}
         slow = threading.Thread(target=lambda: result.update(
-            r=requests.get(f"http://127.0.0.1:{ports[0]}/slow", timeout=20)))
+            r=get(f"http://127.0.0.1:{ports[0]}/slow", timeout=20)))
         slow.start()
         proc.wait_for(lambda: (tmp_path / "slow-started").exists(), "the slow request")
+        started = time.monotonic()
         code = proc.stop(signal.SIGTERM)
+        took = time.monotonic() - started
         slow.join(timeout=20)
+        ws.close()
     finally:
         proc.close()
     assert code == 0, proc.stderr
-    assert result["r"].status_code == 200 and result["r"].text == "/slow"
+    assert result["r"].status_code == 200 and result["r"].text == "slow done"
     assert "1 request(s) in progress" in proc.stdout
     assert "serve_many returned" in proc.stdout
+    assert took < 4, f"shutdown took {took:.1f} s: the WebSocket held it up"
 
 
 # --- gunicorn + bridge.wsgi (production, PostgreSQL) ----------------------------------
@@ -314,8 +350,8 @@ def test_gunicorn_gevent_workers_serve_the_wsgi_app(tmp_path, pg_database):
         port = server.wait_for(lambda: _gunicorn_port(server.stderr), "'Listening at' line")
         base = f"http://127.0.0.1:{port}"
         server.wait_for(lambda: server.stderr.count("Booting worker") >= 2, "two workers")
-        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
-        ready = requests.get(f"{base}/readyz", timeout=10)
+        assert get(f"{base}/healthz", timeout=10).status_code == 200
+        ready = get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         assert server.stop() == 0, server.stderr
     finally:
