@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs
 
 import pytest
@@ -122,6 +123,39 @@ def candidate(session, course: Course, sub: str, name: str = "") -> User:
 
 
 # --- the fake LMS ---------------------------------------------------------------------------
+def check_client_assertion(form, *, jwks: dict, client_id: str, token_url: str,
+                           seen_jtis: set) -> str | None:
+    """What is wrong with a client-credentials request's assertion, or None (and its jti is
+    remembered): checklist 13 of LTI-NOTES, checked against the tool's published JWKS."""
+    if form.get("grant_type") != "client_credentials":
+        return "grant_type is not client_credentials"
+    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+        return "wrong client_assertion_type"
+    try:
+        token = jwt.decode(form.get("client_assertion", ""), KeySet.import_key_set(jwks),
+                           algorithms=["RS256"])
+    except Exception as exc:  # any decoding or signature failure
+        return f"assertion does not verify: {exc!r}"
+    claims, header = token.claims, token.header
+    now = clock.timestamp()
+    exp, iat = claims.get("exp"), claims.get("iat")
+    checks = [
+        (header.get("kid") in {k["kid"] for k in jwks["keys"]}, "kid not in the tool JWKS"),
+        (claims.get("iss") == client_id, "iss is not the client id"),
+        (claims.get("sub") == client_id, "sub is not the client id"),
+        (claims.get("aud") in (token_url, [token_url]), "aud is not the token URL"),
+        (bool(claims.get("jti")) and claims.get("jti") not in seen_jtis, "jti missing or reused"),
+        (isinstance(exp, int) and isinstance(iat, int) and 0 < exp - iat <= 300,
+         "exp is not within 5 minutes of iat"),
+        (isinstance(exp, int) and exp > now - 5, "assertion expired"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            return message
+    seen_jtis.add(claims["jti"])
+    return None
+
+
 @dataclass
 class Recorded:
     method: str
@@ -155,6 +189,7 @@ class FakeMoodle:
     roster_pages: list[list[dict]] | None = None  # None: the captured service-04 roster
     outage: int | None = None
     score_reply: tuple[int, str] | None = None
+    on_score: Callable[[dict], None] | None = None  # called before a score is accepted
     requests: list[Recorded] = field(default_factory=list)
     assertion_errors: list[str] = field(default_factory=list)
     jtis: set = field(default_factory=set)
@@ -237,33 +272,8 @@ class FakeMoodle:
         return self._json(body, "text/html")  # Moodle really says text/html
 
     def _check_assertion(self, form) -> str | None:
-        if form.get("grant_type") != "client_credentials":
-            return "grant_type is not client_credentials"
-        if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
-            return "wrong client_assertion_type"
-        try:
-            token = jwt.decode(form.get("client_assertion", ""), KeySet.import_key_set(self.jwks),
-                               algorithms=["RS256"])
-        except Exception as exc:  # any decoding or signature failure
-            return f"assertion does not verify: {exc!r}"
-        claims, header = token.claims, token.header
-        now = clock.timestamp()
-        checks = [
-            (header.get("kid") in {k["kid"] for k in self.jwks["keys"]}, "kid not in the tool JWKS"),
-            (claims.get("iss") == self.client_id, "iss is not the client id"),
-            (claims.get("sub") == self.client_id, "sub is not the client id"),
-            (claims.get("aud") in (f"{self.origin}{TOKEN_PATH}", [f"{self.origin}{TOKEN_PATH}"]),
-             "aud is not the token URL"),
-            (bool(claims.get("jti")) and claims.get("jti") not in self.jtis, "jti missing or reused"),
-            (isinstance(claims.get("exp"), int) and isinstance(claims.get("iat"), int)
-             and 0 < claims["exp"] - claims["iat"] <= 300, "exp is not within 5 minutes of iat"),
-            (isinstance(claims.get("exp"), int) and claims["exp"] > now - 5, "assertion expired"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                return message
-        self.jtis.add(claims["jti"])
-        return None
+        return check_client_assertion(form, jwks=self.jwks, client_id=self.client_id,
+                                      token_url=f"{self.origin}{TOKEN_PATH}", seen_jtis=self.jtis)
 
     def _memberships(self, request: Request) -> Response:
         media = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
@@ -294,6 +304,8 @@ class FakeMoodle:
         if request.content_type != "application/vnd.ims.lis.v1.score+json":
             return Response("wrong content type", status=415)
         score = json.loads(request.get_data())
+        if self.on_score:
+            self.on_score(score)
         score["_lineitem"] = request.path[:-len("/scores")]
         with self._lock:
             self.scores.append(score)

@@ -1,0 +1,423 @@
+"""The score outbox (L5): retried until it succeeds, never lost, never sent twice.
+
+The LMS is a FakeMoodle on a real socket; time moves with ``clock.set_offset``, never sleep.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from bridge import clock
+from bridge.errors import Invalid
+from bridge.models.audit import AuditEntry
+from lms_plugin.models import ScoreOutbox
+from lms_plugin.services import ags, outbox
+from tests.fixtures.servers import serve_wsgi
+from tests.lti.factories import (LINEITEMS_PATH, FakeMoodle, add_member, candidate, fresh_tokens,  # noqa: F401
+                                 make_course, make_exam, make_platform, make_user, moodle)
+
+pytestmark = pytest.mark.req("L5")
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+def advance(seconds: float) -> None:
+    clock.set_offset(clock.offset() + seconds)
+
+
+@pytest.fixture
+def setup(db_session, moodle):
+    """A course on the fake Moodle with an exam (max 10) and two rostered candidates."""
+    platform = make_platform(db_session, moodle.origin)
+    course = make_course(db_session, platform)
+    exam = make_exam(db_session, course, title="Midterm", score_maximum=10, resource_link_id="1")
+    sam, sue = candidate(db_session, course, "5", "Sam"), candidate(db_session, course, "6", "Sue")
+    db_session.commit()
+    return exam, sam, sue
+
+
+def publish(db_session, exam, user, score, **kw):
+    row = outbox.publish_score(db_session, exam, user.id, score_given=score, actor="user:1", **kw)
+    db_session.commit()
+    return row
+
+
+def rows(db_session, exam) -> list[ScoreOutbox]:
+    db_session.commit()  # end the read snapshot: other sessions wrote meanwhile
+    return outbox.for_exam(db_session, exam.id)
+
+
+# --- publishing --------------------------------------------------------------------------------
+@pytest.mark.parametrize("score", [-0.5, 10.01, float("nan"), float("inf"), "abc"])
+def test_score_outside_the_range_is_refused(db_session, setup, score):
+    exam, sam, _ = setup
+    with pytest.raises(Invalid) as err:
+        outbox.publish_score(db_session, exam, sam.id, score_given=score, actor="t")
+    assert "between 0 and 10" in err.value.message
+
+
+def test_only_active_lms_members_can_get_a_score(db_session, setup):
+    exam, sam, _ = setup
+    course = exam.course
+    stranger = make_user(db_session, course.deployment.platform, "99")
+    local = make_user(db_session, None, None, username="proctor1")
+    add_member(db_session, course, local, role="candidate")
+    sam_member = course.members[0]
+    sam_member.active = False
+    for user, words in ((stranger, "not an active member"), (sam, "not an active member"),
+                        (local, "has no LMS account")):
+        with pytest.raises(Invalid) as err:
+            outbox.publish_score(db_session, exam, user.id, score_given=5, actor="t")
+        assert words in err.value.message
+
+
+def test_publish_writes_a_pending_row_and_an_audit_line(db_session, setup):
+    exam, sam, _ = setup
+    clock.set_offset(0)
+    row = publish(db_session, exam, sam, 7.5, comment="good")
+    assert (row.status, row.attempts, row.score_given, row.score_maximum, row.comment) == (
+        "pending", 0, 7.5, 10.0, "good")
+    assert len(row.idempotency_key) == 64
+    stamp = dt.datetime.fromisoformat(row.timestamp)
+    assert row.timestamp.endswith("+00:00") and len(row.timestamp.split(".")[1]) == 9  # ms
+    assert abs((stamp - clock.now()).total_seconds()) < 5
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "score.publish")).one()
+    assert entry.target == f"exam:{exam.id}/user:{sam.id}" and entry.detail["score_given"] == 7.5
+
+
+def test_the_same_score_twice_is_one_row(db_session, setup):
+    exam, sam, _ = setup
+    first = publish(db_session, exam, sam, 7.5, comment="good")
+    second = publish(db_session, exam, sam, 7.5, comment="good")
+    assert first.id == second.id and len(rows(db_session, exam)) == 1
+
+
+def test_a_newer_score_supersedes_an_unsent_one(db_session, setup):
+    exam, sam, sue = setup
+    old = publish(db_session, exam, sam, 5)
+    other = publish(db_session, exam, sue, 6)
+    new = publish(db_session, exam, sam, 8)
+    back = publish(db_session, exam, sam, 5)  # going back to 5 is a new publication
+    states = {r.id: r.status for r in rows(db_session, exam)}
+    assert states == {old.id: "superseded", other.id: "pending", new.id: "superseded",
+                      back.id: "pending"}
+
+
+def test_counts_and_for_exam(db_session, setup):
+    exam, sam, sue = setup
+    publish(db_session, exam, sam, 5)
+    publish(db_session, exam, sam, 6)
+    publish(db_session, exam, sue, 7)
+    assert outbox.counts(db_session) == {"pending": 2, "sent": 0, "superseded": 1, "failed": 0}
+    listed = outbox.for_exam(db_session, exam.id)
+    assert [r.score_given for r in listed] == [7, 6, 5]  # newest first
+    assert listed[0].user.lti_sub == "6"
+
+
+# --- delivering --------------------------------------------------------------------------------
+def test_delivery_creates_the_line_item_once_and_posts(app, db_session, setup, moodle):
+    exam, sam, sue = setup
+    publish(db_session, exam, sam, 7.5, comment="good")
+    publish(db_session, exam, sue, 9)
+
+    result = outbox.deliver_due(app)
+    assert (result.sent, result.retry, result.failed) == (2, 0, 0)
+    assert all(r.status == "sent" and r.sent_at and r.attempts == 1 for r in rows(db_session, exam))
+    assert [c.path for c in moodle.calls("POST")
+            if c.path.endswith("/lineitems")] == [LINEITEMS_PATH]  # the line item, once
+    assert db_session.get(type(exam), exam.id).lineitem_url.endswith("/3/lineitem?type_id=1")
+    assert moodle.score_posts == {"5": 1, "6": 1}
+    sent = {s["userId"]: s for s in moodle.scores}
+    assert sent["5"]["scoreGiven"] == 7.5 and sent["5"]["comment"] == "good"
+    assert sent["5"]["_lineitem"].endswith("/3/lineitem")
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 0)  # nothing twice
+
+
+def test_platform_down_then_back_delivers_exactly_once(app, db_session, setup, moodle):
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 7.5)
+    moodle.outage = 503
+
+    waits = []
+    for attempt in range(1, 5):
+        result = outbox.deliver_due(app)
+        assert (result.sent, result.retry, result.failed) == (0, 1, 0)
+        (row,) = rows(db_session, exam)
+        assert (row.status, row.attempts) == ("pending", attempt)
+        assert "503" in row.last_error
+        wait = (row.next_attempt_at - clock.utcnow_naive()).total_seconds()
+        ceiling = min(900, 5 * 2 ** (attempt - 1))
+        assert ceiling / 2 - 1 <= wait <= ceiling  # exponential, with jitter
+        waits.append(wait)
+        assert outbox.deliver_due(app).retry == 0  # not due yet: not tried again
+        advance(wait + 1)
+    assert waits[-1] > waits[0]
+
+    moodle.outage = None
+    assert outbox.deliver_due(app).sent == 1
+    (row,) = rows(db_session, exam)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 5, "")
+    assert moodle.score_posts == {"5": 1}
+    advance(3600)
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 0)
+    assert moodle.score_posts == {"5": 1}
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap():
+    assert outbox.backoff_seconds(1, cap=900, rand=lambda: 1.0) == 5
+    assert outbox.backoff_seconds(3, cap=900, rand=lambda: 0.0) == 10
+    assert outbox.backoff_seconds(30, cap=900, rand=lambda: 1.0) == 900
+    assert outbox.backoff_seconds(10_000, cap=60, rand=lambda: 0.5) == 45
+
+
+def test_closed_port_then_the_lms_starts(make_app, fresh_tokens):
+    app = make_app(OUTBOX_MAX_BACKOFF_SECONDS=20, HTTP_TIMEOUT_SECONDS=3)
+    with socket.socket() as s:  # reserve a port, then leave it closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    origin = f"http://127.0.0.1:{port}"
+    with app.app_context():
+        from bridge.extensions import db
+        from lms_plugin.services import tool_keys
+
+        session = db.session
+        platform = make_platform(session, origin)
+        course = make_course(session, platform)
+        exam = make_exam(session, course)
+        sam = candidate(session, course, "5")
+        jwks = {"keys": tool_keys.published(session)}
+        publish(session, exam, sam, 4)
+
+        for _ in range(6):  # many failures: the wait stops growing at the configured cap
+            assert outbox.deliver_due(app).retry == 1
+            (row,) = rows(session, exam)
+            wait = (row.next_attempt_at - clock.utcnow_naive()).total_seconds()
+            assert wait <= 20
+            advance(wait + 1)
+        assert row.attempts == 6 and "could not be reached" in row.last_error
+
+        lms = FakeMoodle(jwks=jwks)
+        lms.serve_origin(origin)
+        with serve_wsgi(None, server=make_server("127.0.0.1", port, lms, threaded=True)):
+            assert outbox.deliver_due(app).sent == 1
+        assert lms.score_posts == {"5": 1} and lms.assertion_errors == []
+        assert rows(session, exam)[0].status == "sent"
+
+
+def test_permanent_refusal_fails_the_row_with_the_lms_message(app, db_session, setup, moodle):
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 7)
+    moodle.score_reply = (400, '{"status": 400, "reason": "User not enrolled in course"}')
+
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 1)
+    (row,) = rows(db_session, exam)
+    assert row.status == "failed" and "User not enrolled in course" in row.last_error
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "score.failed")).one()
+    assert entry.outcome == "error" and entry.detail["status"] == 400
+    advance(3600)
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 0)  # failed is final
+
+    moodle.score_reply = None  # the teacher fixed it in the LMS and publishes again
+    again = publish(db_session, exam, sam, 7)
+    assert again.id != row.id and again.status == "pending"
+    assert outbox.deliver_due(app).sent == 1
+
+
+def test_a_newer_score_while_the_lms_is_down_replaces_the_old_one(app, db_session, setup, moodle):
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 5)
+    moodle.outage = 503
+    assert outbox.deliver_due(app).retry == 1
+    publish(db_session, exam, sam, 8)
+    moodle.outage = None
+    advance(3600)
+
+    assert outbox.deliver_due(app).sent == 1
+    assert [s["scoreGiven"] for s in moodle.scores] == [8]
+    assert [r.status for r in rows(db_session, exam)] == ["sent", "superseded"]
+
+
+def test_a_crashed_delivery_is_picked_up_after_its_lease(app, db_session, setup, moodle):
+    from bridge.extensions import db
+    from sqlalchemy.orm import sessionmaker
+
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 6)
+    make_session = sessionmaker(bind=db.engine)
+    job = outbox._claim(make_session, lease_seconds=120, timeout=5, skip_platforms=set())
+    assert job is not None  # …and the worker dies here, before calling the LMS
+
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 0)  # leased: not due
+    advance(121)
+    assert outbox.deliver_due(app).sent == 1
+    # the dead worker's late result must not overwrite what the new owner recorded
+    late = outbox._record(make_session, job, outbox._Outcome(None, None), max_backoff=900)
+    assert late == "lost"
+    assert moodle.score_posts == {"5": 1}
+
+
+def test_a_row_in_flight_when_superseded_is_recorded_truthfully(app, db_session, setup, moodle):
+    from bridge.extensions import db
+    from sqlalchemy.orm import sessionmaker
+
+    exam, sam, _ = setup
+    old = publish(db_session, exam, sam, 6)
+    make_session = sessionmaker(bind=db.engine)
+    job = outbox._claim(make_session, lease_seconds=120, timeout=5, skip_platforms=set())
+    publish(db_session, exam, sam, 9)  # arrives while 6 is on the wire
+    outcome = outbox._deliver(job, outbox._ensure_lineitem)
+    assert outbox._record(make_session, job, outcome, max_backoff=900) == "sent"
+    assert outbox.deliver_due(app).sent == 1
+    states = {r.id: r.status for r in rows(db_session, exam)}
+    assert states[old.id] == "sent" and sorted(states.values()) == ["sent", "sent"]
+    assert [s["scoreGiven"] for s in moodle.scores] == [6, 9]  # LMS keeps the newest timestamp
+
+
+def test_one_unreachable_platform_is_tried_once_per_run(app, db_session, setup, moodle):
+    exam, sam, sue = setup
+    publish(db_session, exam, sam, 5)
+    publish(db_session, exam, sue, 6)
+    moodle.outage = 503
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 1, 0)
+    assert sorted(r.attempts for r in rows(db_session, exam)) == [0, 1]
+
+
+def test_two_workers_never_send_the_same_row(app, db_session, setup, moodle):
+    exam, sam, sue = setup
+    course = exam.course
+    people = [sam, sue] + [candidate(db_session, course, str(100 + i)) for i in range(10)]
+    db_session.commit()
+    ags.find_or_create_lineitem(db_session, exam)  # so the workers race on scores only
+    db_session.commit()
+    for i, user in enumerate(people):
+        publish(db_session, exam, user, i % 10)
+
+    # The first two score POSTs wait for each other: both workers hold a claimed row at once.
+    both_in_flight = threading.Barrier(2, timeout=20)
+    first_two = iter(range(2))
+    moodle.on_score = lambda score: both_in_flight.wait() if next(first_two, None) is not None else None
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(outbox.deliver_due(app))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and not both_in_flight.broken
+    assert sorted(r.sent for r in results)[0] >= 1  # both worked
+    assert sum(r.sent for r in results) == len(people)
+    assert sorted(moodle.score_posts.values()) == [1] * len(people)
+    assert all(r.status == "sent" for r in rows(db_session, exam))
+
+
+def test_claims_skip_rows_another_worker_has_locked(app, db_session, setup):
+    """PostgreSQL: a claim passes over a row locked by another transaction instead of waiting."""
+    from bridge.extensions import db
+    from sqlalchemy.orm import sessionmaker
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has a single writer")
+    exam, sam, sue = setup
+    first = publish(db_session, exam, sam, 5)
+    second = publish(db_session, exam, sue, 6)
+    make_session = sessionmaker(bind=db.engine)
+    with make_session() as other, other.begin():
+        other.execute(select(ScoreOutbox).where(ScoreOutbox.id == first.id).with_for_update())
+        job = outbox._claim(make_session, lease_seconds=60, timeout=5, skip_platforms=set())
+        assert job.row_id == second.id
+        assert outbox._claim(make_session, lease_seconds=60, timeout=5, skip_platforms=set()) is None
+
+
+# --- the background sender -------------------------------------------------------------------------
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)  # polling a condition, not waiting for time to pass
+    return False
+
+
+def test_worker_sends_when_kicked_and_survives_errors(app, db_session, setup, moodle, monkeypatch):
+    exam, sam, _ = setup
+    app.config["EXAMBRIDGE_OUTBOX_POLL_SECONDS"] = 3600  # only a kick can wake it in time
+    real = outbox.deliver_due
+    runs = []
+
+    def flaky(app_):
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("database went away")
+        return real(app_)
+
+    monkeypatch.setattr(outbox, "deliver_due", flaky)
+    stop = outbox.start_worker(app)
+    try:
+        assert wait_until(lambda: len(runs) >= 1)
+        publish(db_session, exam, sam, 7)
+        outbox.kick()
+        assert wait_until(lambda: moodle.score_posts.get("5") == 1)
+    finally:
+        stop()
+    assert len(runs) >= 2  # the first run raised; the loop went on
+    assert rows(db_session, exam)[0].status == "sent"
+
+
+GEVENT_WORKER = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+import gevent
+from bridge import create_app
+from lms_plugin.services import outbox
+from lms_plugin.models import ScoreOutbox
+from bridge.extensions import db
+
+app = create_app(json.loads(sys.argv[1]))
+assert outbox._gevent_active()
+stop = outbox.start_worker(app)
+deadline = time.monotonic() + 30
+status = None
+while time.monotonic() < deadline:
+    with app.app_context():
+        status = db.session.get(ScoreOutbox, int(sys.argv[2])).status
+        db.session.remove()
+    if status == "sent":
+        break
+    gevent.sleep(0.05)
+stop()
+print(status)
+"""
+
+
+def test_worker_runs_as_a_greenlet_under_gevent(app, db_session, setup, moodle):
+    """A separate process, patched by gevent like ``exambridge serve``: the sender is a
+    greenlet there, and it delivers."""
+    import json
+    import subprocess
+    import sys
+
+    exam, sam, _ = setup
+    row = publish(db_session, exam, sam, 3)
+    config = {"ENV": "testing", "INSTANCE_PATH": app.instance_path, "SECRET_KEY": "x",
+              "DATABASE_URL": app.config["TEST_DATABASE_URL"], "OUTBOX_POLL_SECONDS": 0.2}
+    proc = subprocess.run([sys.executable, "-c", GEVENT_WORKER, json.dumps(config), str(row.id)],
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "sent"
+    assert moodle.score_posts == {"5": 1}
