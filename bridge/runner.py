@@ -21,8 +21,8 @@ from bridge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Seconds in-flight requests get to finish after SIGTERM/SIGINT before their
-#: connections are closed (idle keep-alive connections and WebSockets included).
+#: Seconds requests in progress get to finish after SIGTERM/SIGINT; then every connection
+#: still open (idle keep-alive, WebSocket, a request that overran) is closed.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
@@ -83,10 +83,10 @@ def prepare_database(app, *, upgrade: bool) -> str | None:
 
     Returns the head revision. Production never migrates on start: the operator runs
     ``exambridge db upgrade`` once, before starting the new version on every worker."""
+    from sqlalchemy.exc import OperationalError
+
     from bridge import migrate
     from bridge.extensions import db
-
-    from sqlalchemy.exc import OperationalError
 
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     try:
@@ -353,6 +353,7 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
             lms_url = url_for_socket("localhost", lms_sock)
             state = Path(app.instance_path) / "sandbox-lms.json"
             servers.append(make_server(factory(lms_url, state_path=state), lms_sock))
+
         def announce() -> None:
             print(f"ExamBridge listening on {bridge_url}", flush=True)
             print(f"  bridge (tool):     {bridge_url}/", flush=True)
