@@ -1,0 +1,1 @@
+"""Tests of the sandbox LMS (lms_plugin.sandbox) over real HTTP, with a simulated tool."""
