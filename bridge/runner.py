@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from bridge.errors import ConfigError
 
@@ -115,37 +115,25 @@ def _safe_url(url: str) -> str:
 
 
 # --- background work ------------------------------------------------------------------
-def start_background(app) -> list[Any]:
-    """Start the process's background senders; returns handles for ``stop_background``.
+def start_background(app) -> list[Callable[[], None]]:
+    """Start the process's background work; returns the ``stop()`` callables.
 
-    The score outbox sender (L5) comes from ``lms_plugin.services.outbox.start_worker(app)``.
-    It is looked up, not imported by name, because it is being written in parallel: until it
-    exists, scores wait in the outbox and ``exambridge outbox deliver`` sends them."""
-    handles = []
-    outbox = _optional_module("lms_plugin.services.outbox")
-    if outbox is not None and hasattr(outbox, "start_worker"):
-        handles.append(outbox.start_worker(app))
-        log.info("score outbox sender started")
-    else:
-        print("note: this build has no score outbox sender "
-              "(lms_plugin.services.outbox.start_worker); "
-              "send queued scores with `exambridge outbox deliver`.", file=sys.stderr, flush=True)
-    return handles
+    Today that is the score outbox sender (L5): it delivers queued scores to the LMS
+    gradebook and retries with backoff. Every process runs one; on PostgreSQL rows are
+    claimed with SKIP LOCKED, so several workers never send the same score twice."""
+    from lms_plugin.services.outbox import start_worker
+
+    stops = [start_worker(app)]
+    log.info("score outbox sender started")
+    return stops
 
 
-def stop_background(handles: list[Any]) -> None:
-    """Stop what ``start_background`` started: a ``stop()`` callable (the outbox sender's
-    contract), or an object with ``stop``/``kill`` (a worker object, a greenlet)."""
-    for handle in handles:
-        fn = getattr(handle, "stop", None) or getattr(handle, "kill", None)
-        if fn is None and callable(handle):
-            fn = handle
-        if fn is None:
-            continue
+def stop_background(stops: list[Callable[[], None]]) -> None:
+    for stop in stops:
         try:
-            fn()
+            stop()
         except Exception:
-            log.exception("stopping %r failed", handle)
+            log.exception("stopping background work failed")
 
 
 # --- servers --------------------------------------------------------------------------
@@ -323,10 +311,10 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     """``exambridge demo`` (``make run``): the bridge and the sandbox LMS in one process.
 
     What this does today: builds the app with the sandbox enabled, locks and migrates the
-    SQLite database in ``instance/``, serves the bridge on ``host:port`` and, when
-    ``lms_plugin.sandbox.create_sandbox_app(issuer, state_path=...)`` exists, the sandbox
-    LMS on ``localhost:lms_port`` (bound to 127.0.0.1; the URL says ``localhost`` so the
-    launch really crosses sites), then prints both addresses and runs until Ctrl-C.
+    SQLite database in ``instance/``, serves the bridge on ``host:port`` and the sandbox LMS
+    (``lms_plugin.sandbox``, state in ``instance/sandbox.json``) on ``localhost:lms_port``
+    (bound to 127.0.0.1; the URL says ``localhost`` so the launch really crosses sites),
+    prints both addresses and runs until Ctrl-C.
 
     Left for the sandbox/demo owner (not faked here):
       * register the sandbox as a platform of the bridge and the bridge as a tool of the
@@ -336,6 +324,7 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     """
     from bridge import create_app
     from bridge.server import make_server
+    from lms_plugin.sandbox import create_sandbox_app
 
     _configure_logging()
     app = create_app({"SANDBOX_ENABLED": True})
@@ -346,23 +335,15 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
         bridge_sock = bind(host, port)
         servers = [make_server(app, bridge_sock)]
         bridge_url = url_for_socket(host, bridge_sock)
-        lms_url = None
-        factory = _sandbox_factory()
-        if factory is not None:
-            lms_sock = bind("127.0.0.1", lms_port, "the sandbox LMS")
-            lms_url = url_for_socket("localhost", lms_sock)
-            state = Path(app.instance_path) / "sandbox-lms.json"
-            servers.append(make_server(factory(lms_url, state_path=state), lms_sock))
+        lms_sock = bind("127.0.0.1", lms_port, "the sandbox LMS")
+        lms_url = url_for_socket("localhost", lms_sock)
+        lms_app = create_sandbox_app(lms_url, state_path=Path(app.instance_path) / "sandbox.json")
+        servers.append(make_server(lms_app, lms_sock))
 
         def announce() -> None:
             print(f"ExamBridge listening on {bridge_url}", flush=True)
             print(f"  bridge (tool):     {bridge_url}/", flush=True)
-            if lms_url:
-                print(f"  sandbox LMS:       {lms_url}/", flush=True)
-            else:
-                print("  sandbox LMS:       not in this build "
-                      "(lms_plugin.sandbox.create_sandbox_app is missing); only the bridge runs",
-                      flush=True)
+            print(f"  sandbox LMS:       {lms_url}/", flush=True)
             print("  demo logins:       not wired yet (see bridge.runner.run_demo)", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
 
@@ -372,23 +353,6 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     finally:
         if lock:
             lock.release()
-
-
-def _sandbox_factory() -> Callable | None:
-    sandbox = _optional_module("lms_plugin.sandbox")
-    return getattr(sandbox, "create_sandbox_app", None) if sandbox else None
-
-
-def _optional_module(name: str):
-    """The module if it exists (its own import errors propagate), else None."""
-    import importlib
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec(name)
-    except ModuleNotFoundError:  # a parent package is missing
-        return None
-    return importlib.import_module(name) if found else None
 
 
 def _remove_quietly(path: str | os.PathLike) -> None:

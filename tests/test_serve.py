@@ -199,6 +199,25 @@ def test_lock_is_released_when_the_process_stops(start_bridge):
     assert second.stop() == 0
 
 
+def test_demo_serves_the_bridge_and_the_sandbox_lms(tmp_path):
+    """`make run`'s process: both servers answer, the addresses are printed, Ctrl-C ends it."""
+    import re
+
+    demo = Proc([*EXAMBRIDGE, "demo", "--port", "0", "--lms-port", "0"],
+                clean_env(tmp_path / "instance"), tmp_path, "demo")
+    try:
+        demo.wait_for(lambda: "Press Ctrl-C to stop." in demo.stdout, "the demo's addresses")
+        bridge = re.search(r"bridge \(tool\): +(http://127\.0\.0\.1:\d+)/", demo.stdout).group(1)
+        lms = re.search(r"sandbox LMS: +(http://localhost:\d+)/", demo.stdout).group(1)
+        assert get(f"{bridge}/readyz", timeout=10).status_code == 200
+        assert get(lms.replace("localhost", "127.0.0.1") + "/", timeout=10).status_code == 200
+        assert demo.stop(signal.SIGINT) == 0, demo.stderr
+    finally:
+        demo.close()
+    assert "Traceback" not in demo.stderr
+    assert (tmp_path / "instance" / "exambridge.db").exists()
+
+
 def test_production_without_secret_key_names_the_variable(tmp_path):
     env = clean_env(tmp_path / "instance", ENV="production",
                     DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",
