@@ -22,10 +22,14 @@ def _when(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def create_sandbox_app(issuer: str, *, state_path: str | Path | None = None) -> Flask:
+def create_sandbox_app(issuer: str, *, state_path: str | Path | None = None,
+                       private_key_pem: str | None = None) -> Flask:
+    """``issuer``: the sandbox's own base URL. ``state_path``: the JSON file to persist to
+    (None: memory only). ``private_key_pem``: the platform key for a new state (default:
+    generated)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    app.extensions["sandbox"] = Sandbox(issuer, state_path)
+    app.extensions["sandbox"] = Sandbox(issuer, state_path, private_key_pem=private_key_pem)
     for module in (oidc, token, nrps, ags, deep_linking, registration, admin, pages):
         app.register_blueprint(module.bp)
     app.add_template_filter(_when, "when")

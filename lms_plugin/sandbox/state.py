@@ -94,7 +94,9 @@ class Sandbox:
     TOOL_JWKS_TTL = 300
 
     def __init__(self, issuer: str, state_path: str | Path | None = None, *,
-                 http_get: Callable[..., Any] | None = None):
+                 http_get: Callable[..., Any] | None = None, private_key_pem: str | None = None):
+        """``private_key_pem`` seeds the platform key of a NEW state (tests share one to
+        save the RSA generation); a state file's own key always wins."""
         self.issuer = issuer.rstrip("/")
         self.urls = MoodleUrls(self.issuer)
         self._lock = threading.RLock()
@@ -120,7 +122,7 @@ class Sandbox:
         if self._path and self._path.exists():
             self._load()
         else:
-            self._private_pem = keys.generate_private_pem()
+            self._private_pem = private_key_pem or keys.generate_private_pem()
             self._outcome_secret = secrets.token_hex(32)
             self._save()
         self._public_pem = keys.public_pem(self._private_pem)

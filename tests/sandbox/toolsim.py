@@ -6,6 +6,7 @@ reading the sandbox's redirects and forms themselves.
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -22,9 +23,15 @@ def new_key(kid: str | None = None) -> RSAKey:
                                private=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _default_key() -> RSAKey:
+    """The simulated tools' first key, shared by the session (RSA generation is slow)."""
+    return new_key()
+
+
 class SimTool:
     def __init__(self) -> None:
-        self.key = new_key()
+        self.key = _default_key()
         self.published = [self.key]
         self.jwks_fetches = 0
         self.base_url = ""  # set once served
