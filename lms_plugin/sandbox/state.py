@@ -1,10 +1,7 @@
 """The sandbox LMS's state: tools, activities, line items, scores, one-time values and the
-platform key, in memory behind one lock, optionally persisted to a JSON file.
-
-Persistence is whole-file and atomic (write a temp file, fsync, rename, fsync the folder),
-so ``make run`` survives a restart with the same platform key, tools and gradebook. The
-file holds the platform's private key: it is created with mode 0600. Access tokens are
-stored as SHA-256 hashes only.
+platform key, in memory behind one lock, optionally persisted to a JSON file after every
+change (persistence.py), so ``make run`` survives a restart with the same platform key,
+tools and gradebook. Access tokens are stored as SHA-256 hashes only.
 """
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import copy
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import string
 import threading
@@ -26,6 +22,7 @@ import requests
 
 from . import keys
 from .course import USERS, User, find_user
+from .persistence import read_json, write_json_atomically
 from .records import (
     AccessToken,
     Activity,
@@ -149,7 +146,7 @@ class Sandbox:
 
     def _load(self) -> None:
         try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
+            data = read_json(self._path)
             if data.get("format") != STATE_FORMAT:
                 raise ValueError(f"unknown format {data.get('format')!r}")
             self._private_pem = data["platform_private_key"]
@@ -180,27 +177,10 @@ class Sandbox:
         self._reg_tokens = {k: t for k, t in self._reg_tokens.items() if t.expires_at > now - day}
 
     def _save(self) -> None:
-        """Write the whole state atomically. Callers hold the lock."""
+        """Persist the whole state (callers hold the lock)."""
         self._prune()
-        if not self._path:
-            return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._snapshot(), fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        if self._path:
+            write_json_atomically(self._path, self._snapshot())
 
     def _next(self, counter: str) -> int:
         value = self._counters[counter]
