@@ -114,6 +114,8 @@ class SandboxPlatformConf(LTI1P3PlatformConfAbstract):
             raise LtiException("the JWT header and payload must be JSON objects")
         if header.get("alg") != "RS256":
             raise LtiException("the JWT must be signed with RS256")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise LtiException("the JWT header needs a kid")
         public_key = self.get_tool_public_key()
         try:
             decoded = jwt.decode(jwt_token_string, public_key, algorithms=["RS256"], leeway=JWT_LEEWAY,

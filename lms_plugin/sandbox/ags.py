@@ -9,6 +9,7 @@ a TODO) and answered 200 with an empty body, like Moodle.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from flask import Blueprint, request
@@ -43,7 +44,8 @@ WRITE_LINEITEMS = [SCOPE_LINEITEM]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A JSON number: not a bool, not NaN or infinite (Python's json accepts those)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def parse_timestamp(value: Any, what: str) -> dt.datetime:

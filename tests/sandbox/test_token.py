@@ -2,6 +2,8 @@
 and grants only the tool's registered scopes (bug 4); tokens are opaque, 3600 s."""
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -133,4 +135,19 @@ def test_malformed_requests(sandbox_lms, tool, browser, form, error):
 def test_disabled_tool_gets_no_token(sandbox_lms, tool, browser):
     sandbox_lms.state.set_tool_active(tool.client_id, False)
     resp = _post(browser, sandbox_lms, tool.client_assertion(_token_url(sandbox_lms)))
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_client"
+
+
+@pytest.mark.req("L1")
+@pytest.mark.parametrize("header", [{"alg": "RS256"}, {"alg": "RS256", "kid": ["a"]}, {"alg": "HS256", "kid": "k"},
+                                    {"alg": "none", "kid": "k"}])
+def test_assertion_headers_are_checked(sandbox_lms, tool, browser, header):
+    """No kid, a kid that is not a string, or another algorithm: 400, never a 500."""
+    def b64(data) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"iss": tool.client_id, "sub": tool.client_id, "aud": _token_url(sandbox_lms),
+              "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "h1"}
+    signature = tool.client_assertion(_token_url(sandbox_lms)).rsplit(".", 1)[1]
+    resp = _post(browser, sandbox_lms, f"{b64(header)}.{b64(claims)}.{signature}")
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_client"
