@@ -104,6 +104,12 @@ def prepare_database(app, *, upgrade: bool) -> str | None:
         raise ConfigError(
             f"The database schema is at revision {current or '(empty)'}, this version needs "
             f"{head}: run `exambridge db upgrade` first.")
+    from lms_plugin.services import tool_keys
+
+    with app.app_context():
+        kid = tool_keys.ensure(db.engine)  # the first start makes the tool's signing key
+        db.engine.dispose()
+    log.info("tool signing key %s", kid)
     log.info("database schema at head (%s)%s", head, ", upgraded on start" if upgrade else "")
     return head
 
@@ -316,11 +322,10 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     (bound to 127.0.0.1; the URL says ``localhost`` so the launch really crosses sites),
     prints both addresses and runs until Ctrl-C.
 
-    Left for the sandbox/demo owner (not faked here):
-      * register the sandbox as a platform of the bridge and the bridge as a tool of the
-        sandbox (issuer, client id, deployment, JWKS URLs), idempotently on every start;
-      * seed the demo course, users and exam, and print the demo logins;
-      * start the simulated room of kiosks (DESIGN: ``make run`` shows one).
+    On every start ``bridge.demo.wire`` registers the two with each other (idempotently),
+    places an ExamBridge activity in the sandbox course, and makes a demo administrator;
+    the addresses and logins are printed. The simulated room of kiosks arrives with the
+    kiosk issue (issue 4).
     """
     from bridge import create_app
     from bridge.server import make_server
@@ -339,12 +344,13 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
         lms_url = url_for_socket("localhost", lms_sock)
         lms_app = create_sandbox_app(lms_url, state_path=Path(app.instance_path) / "sandbox.json")
         servers.append(make_server(lms_app, lms_sock))
+        from bridge import demo
+
+        wiring = demo.wire(app, lms_app.extensions["sandbox"], bridge_url=bridge_url, lms_url=lms_url)
 
         def announce() -> None:
             print(f"ExamBridge listening on {bridge_url}", flush=True)
-            print(f"  bridge (tool):     {bridge_url}/", flush=True)
-            print(f"  sandbox LMS:       {lms_url}/", flush=True)
-            print("  demo logins:       not wired yet (see bridge.runner.run_demo)", flush=True)
+            print(demo.banner(wiring), flush=True)
             print("Press Ctrl-C to stop.", flush=True)
 
         handles = start_background(app)

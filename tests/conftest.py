@@ -3,5 +3,7 @@ pytest_plugins = [
     "tests.fixtures.apps",
     "tests.fixtures.servers",
     "tests.fixtures.lti",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.world",
     "tests.fixtures.traceability",
 ]

@@ -207,10 +207,15 @@ def test_demo_serves_the_bridge_and_the_sandbox_lms(tmp_path):
                 clean_env(tmp_path / "instance"), tmp_path, "demo")
     try:
         demo.wait_for(lambda: "Press Ctrl-C to stop." in demo.stdout, "the demo's addresses")
-        bridge = re.search(r"bridge \(tool\): +(http://127\.0\.0\.1:\d+)/", demo.stdout).group(1)
-        lms = re.search(r"sandbox LMS: +(http://localhost:\d+)/", demo.stdout).group(1)
+        bridge = re.search(r"ExamBridge \(the tool\): +(http://127\.0\.0\.1:\d+)/", demo.stdout).group(1)
+        lms = re.search(r"Sandbox LMS \(the course\): +(http://localhost:\d+)/", demo.stdout).group(1)
+        password = re.search(r"user admin +password (\S+)", demo.stdout).group(1)
         assert get(f"{bridge}/readyz", timeout=10).status_code == 200
         assert get(lms.replace("localhost", "127.0.0.1") + "/", timeout=10).status_code == 200
+        assert "Tess Teacher" in demo.stdout and "/course/2/launch?user=5" in demo.stdout
+        login = requests.post(f"{bridge}/admin/login", data={"username": "admin", "password": password},
+                              allow_redirects=False, timeout=10)
+        assert login.status_code == 302, login.text
         assert demo.stop(signal.SIGINT) == 0, demo.stderr
     finally:
         demo.close()

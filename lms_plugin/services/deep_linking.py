@@ -31,6 +31,8 @@ def respond(session: Session, dl: dict, *, user_id: int, exam_id: str | None, ti
     course = session.get(Course, dl["course_id"])
     if platform is None or course is None:
         raise LtiError("The LMS registration or course of this request no longer exists.", reason="no_deep_link")
+    # Before any write: on a fresh install this commits the first key in its own transaction.
+    key_row = tool_keys.signing_key(session)
     return_url = dl.get("return_url") or ""
     if not same_origin(return_url, platform.issuer) and not same_origin(return_url, platform.auth_login_url):
         raise LtiError("The LMS's return address is not on the LMS's own host; refusing to post there.",
@@ -48,7 +50,6 @@ def respond(session: Session, dl: dict, *, user_id: int, exam_id: str | None, ti
     item = core.resource_link_item(
         title=exam.title, url=f"{tool_base}/lti/launch", custom={C.CUSTOM_EXAM: exam.public_id},
         text=f"{exam.duration_minutes} min", score_maximum=exam.score_maximum, resource_id=exam.public_id)
-    key_row = tool_keys.signing_key(session)
     token = core.response_jwt(load_private(key_row.private_pem, key_row.kid), client_id=platform.client_id,
                               platform_issuer=platform.issuer, deployment_id=dl["deployment_id"],
                               items=[item], data=dl.get("data"), now=clock.timestamp())

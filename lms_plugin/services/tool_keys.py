@@ -29,11 +29,28 @@ def _create(session: Session) -> ToolKey:
     return row
 
 
+def _current(session: Session) -> ToolKey | None:
+    return session.scalars(select(ToolKey).where(ToolKey.retired_at.is_(None))
+                           .order_by(ToolKey.created_at.desc()).limit(1)).first()
+
+
+def ensure(engine) -> str:
+    """Make the first key if there is none, in a transaction of its own, and return the
+    current kid. ``serve`` calls this at start. A key made inside a caller's transaction
+    would be invisible to the JWKS endpoint until that commit, yet a platform fetches the
+    JWKS in the middle of that very transaction (to check our client assertion)."""
+    with Session(engine) as s, s.begin():
+        row = _current(s) or _create(s)
+        return row.kid
+
+
 def signing_key(session: Session) -> ToolKey:
-    """The newest unretired key; the first call on a fresh install makes one."""
-    row = session.scalars(select(ToolKey).where(ToolKey.retired_at.is_(None))
-                          .order_by(ToolKey.created_at.desc()).limit(1)).first()
-    return row or _create(session)
+    """The newest unretired key (made, committed, on first use)."""
+    row = _current(session)
+    if row is None:
+        kid = ensure(session.get_bind())
+        row = session.get(ToolKey, kid)
+    return row
 
 
 def rotate(session: Session, *, actor: str) -> ToolKey:
@@ -49,7 +66,8 @@ def rotate(session: Session, *, actor: str) -> ToolKey:
 
 def published(session: Session) -> list[dict]:
     """Public JWKs to publish: the signing key and retired keys still inside their grace."""
-    signing_key(session)
+    if _current(session) is None:
+        ensure(session.get_bind())
     cutoff = clock.utcnow_naive() - _grace()
     rows = session.scalars(select(ToolKey).where(
         (ToolKey.retired_at.is_(None)) | (ToolKey.retired_at > cutoff)).order_by(ToolKey.created_at))
