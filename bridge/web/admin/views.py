@@ -1,7 +1,7 @@
 """Admin pages: HTTP only."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.db import transaction
@@ -43,7 +43,7 @@ def platforms(form=None, errors=None, status=200):
     if user is None:
         return redirect(url_for("admin.login"))
     base = request.host_url.rstrip("/")
-    public = db.get_app().config.get("EXAMBRIDGE_PUBLIC_URL") or base
+    public = current_app.config.get("EXAMBRIDGE_PUBLIC_URL") or base
     return render_template("admin/platforms.html", user=user, platforms=svc.list_platforms(db.session),
                            form=form or {}, errors=errors or {}, tool_urls=svc.tool_urls(public)), status
 
@@ -89,7 +89,7 @@ def issue_registration_url():
     user = _require_admin()
     if user is None:
         return redirect(url_for("admin.login"))
-    public = db.get_app().config.get("EXAMBRIDGE_PUBLIC_URL") or request.host_url.rstrip("/")
+    public = current_app.config.get("EXAMBRIDGE_PUBLIC_URL") or request.host_url.rstrip("/")
     with transaction() as s:
         url = registration.issue_ticket_url(s, public, hours=24, actor=f"user:{user.id}")
     flash(_("One-time registration URL (valid 24 hours): %(url)s", url=url))
