@@ -38,13 +38,14 @@ from bridge.models.users import Course, CourseMember
 from bridge.services import audit
 from lms_plugin.errors import ServiceError
 from lms_plugin.models import Deployment, ScoreOutbox
-from lms_plugin.services import ags, service_token
+from lms_plugin.services import ags, service_token, tool_keys
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sent", "superseded", "failed")
 BASE_BACKOFF_SECONDS = 5.0
 MIN_LEASE_SECONDS = 60.0
+BATCH = 100  # rows per background run; a full batch means "go again at once"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,19 @@ def _check_score(exam: Exam, score_given, activity_progress: str, grading_progre
     if grading_progress not in ags.GRADING_PROGRESS:
         raise Invalid(f"grading progress must be one of {', '.join(ags.GRADING_PROGRESS)}.")
     return score
+
+
+def _check_grade_service(exam: Exam) -> None:
+    """Refuse now, not at delivery, when the launch never offered what sending needs."""
+    course = exam.course
+    if not exam.lineitem_url and not course.ags_lineitems_url:
+        raise Invalid("The LMS has not offered grade services for this course. Enable 'IMS LTI "
+                      "Assignment and Grade Services' in the tool's settings in the LMS, then "
+                      "launch the tool from the course again.")
+    if service_token.SCOPE_SCORE not in (course.ags_scopes or []):
+        raise Invalid("The LMS has not allowed this tool to send scores for this course. Enable "
+                      "'IMS LTI Assignment and Grade Services' (scores) in the tool's settings "
+                      "in the LMS, then launch the tool from the course again.")
 
 
 def idempotency_key(*, exam_id: int, user_id: int, score_given: float, score_maximum: float,
@@ -103,6 +117,7 @@ def publish_score(session: Session, exam: Exam, user_id: int, *, score_given, co
     if not member.user.lti_sub:
         raise Invalid(f"{member.user.display_name} has no LMS account, so the LMS gradebook "
                       "cannot take their score.")
+    _check_grade_service(exam)
 
     latest = session.scalars(select(ScoreOutbox).where(
         ScoreOutbox.exam_id == exam.id, ScoreOutbox.user_id == user_id)
@@ -326,6 +341,10 @@ def deliver_due(app=None, *, limit: int = 100) -> DeliveryResult:
         # The lease covers a token fetch, line-item paging and a post with one 401 retry.
         lease = max(MIN_LEASE_SECONDS, 6 * timeout)
         make_session = sessionmaker(bind=db.engine, expire_on_commit=False)
+        # Make sure the tool has a signing key before any claim holds a write lock: making
+        # one inside the claim would need a second writer (SQLite has only one).
+        with make_session() as s, s.begin():
+            tool_keys.signing_key(s)
         counted = {"sent": 0, "retry": 0, "failed": 0}
         unreachable: set[int] = set()  # platforms that failed retryably in this run
         for _ in range(limit):
@@ -378,11 +397,14 @@ def start_worker(app) -> Callable[[], None]:
 
     def loop() -> None:
         while not stopping.is_set():
+            busy = False
             try:
-                deliver_due(app)
+                result = deliver_due(app, limit=BATCH)
+                busy = result.sent + result.retry + result.failed >= BATCH  # more are due
             except Exception:
                 log.exception("score outbox: delivery run failed; trying again in %s s", poll)
-            wake.wait(poll)
+            if not busy:
+                wake.wait(poll)
             wake.clear()
 
     if use_gevent:

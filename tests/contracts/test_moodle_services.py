@@ -30,6 +30,11 @@ from tests.lti.factories import (CAPTURES, CLIENT_ID, add_member, capture, check
 pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"Moodle captures not found at {CAPTURES}")
 
 
+def here(url: str, replay) -> str:
+    """A captured Moodle URL moved to the replay server."""
+    return url.replace("http://127.0.0.1:8081", replay.origin)
+
+
 def body(name: str):
     return capture(name)["response"]["body"]
 
@@ -229,7 +234,7 @@ def test_roster_sync_against_the_replay(db_session, course, replay):
     assert (result.added, result.total) == (4, 5)
     ((req, _),) = replay.requests_to("GET", "/memberships")
     assert req.headers["Accept"] == request("service-04")["accept"]
-    assert req.url == request("service-04")["url"].replace("http://127.0.0.1:8081", replay.origin)
+    assert req.url == here(request("service-04")["url"], replay)
     roles = {m.user.lti_sub: m.role for m in db_session.scalars(
         select(CourseMember).where(CourseMember.course_id == course.id))}
     assert roles == {"3": "teacher", "4": "teacher", "5": "candidate", "6": "candidate",
@@ -241,7 +246,7 @@ def test_lineitem_creation_against_the_replay(db_session, course, replay):
     exam = make_exam(db_session, course, title="Probe extra line item", score_maximum=50,
                      resource_link_id="1")
     url = ags.find_or_create_lineitem(db_session, exam)
-    assert url == body("service-11")["id"].replace("http://127.0.0.1:8081", replay.origin)
+    assert url == here(body("service-11")["id"], replay)
     ((get, _),) = replay.requests_to("GET", "/lineitems")
     assert get.headers["Accept"] == request("service-07")["accept"] and get.query_string == b"type_id=1"
     ((post, raw),) = replay.requests_to("POST", "/lineitems")
@@ -257,7 +262,7 @@ def test_lineitem_creation_against_the_replay(db_session, course, replay):
 def test_score_post_against_the_replay(db_session, course, replay):
     creds = st.credentials(db_session, course.deployment.platform)
     captured = request("service-09")
-    lineitem = request("service-08")["url"].replace("http://127.0.0.1:8081", replay.origin)
+    lineitem = here(request("service-08")["url"], replay)
     b = captured["body"]
     ags.post_score(creds, lineitem, user_sub=b["userId"], score_given=b["scoreGiven"],
                    score_maximum=b["scoreMaximum"], comment=b["comment"],
@@ -278,7 +283,7 @@ def test_score_post_against_the_replay(db_session, course, replay):
 @pytest.mark.req("L5")
 def test_outbox_delivers_through_the_replay(app, db_session, course, replay):
     exam = make_exam(db_session, course, score_maximum=10,
-                     lineitem_url=request("service-08")["url"].replace("http://127.0.0.1:8081", replay.origin))
+                     lineitem_url=here(request("service-08")["url"], replay))
     sam = make_user(db_session, course.deployment.platform, "5", name="Sam Student")
     add_member(db_session, course, sam, role="candidate", source="nrps")
     db_session.commit()
@@ -291,7 +296,8 @@ def test_outbox_delivers_through_the_replay(app, db_session, course, replay):
     sent = json.loads(raw)
     assert set(sent) == set(request("service-09")["body"])
     assert (sent["userId"], sent["scoreGiven"], sent["scoreMaximum"]) == ("5", 7.5, 10)
-    assert sent["timestamp"][-6:] == "+00:00" and len(sent["timestamp"]) == len(request("service-09")["body"]["timestamp"])
+    captured_stamp = request("service-09")["body"]["timestamp"]  # 2026-11-22T00:03:45.951+00:00
+    assert sent["timestamp"][-6:] == "+00:00" and len(sent["timestamp"]) == len(captured_stamp)
 
 
 @pytest.mark.req("L4", "L5")

@@ -58,6 +58,15 @@ def capture(name: str, origin: str | None = None) -> dict:
 _seq = itertools.count(1)
 
 
+def ensure_tool_key(session) -> None:
+    """Have the tool's signing key made and committed before a test writes anything: made
+    later, inside a transaction that holds SQLite's write lock, it would need a second writer."""
+    from lms_plugin.services import tool_keys
+
+    tool_keys.signing_key(session)
+    session.commit()
+
+
 def make_platform(session, origin: str, *, client_id: str = CLIENT_ID,
                   deployment_id: str = "1") -> Platform:
     platform = Platform(issuer=origin, client_id=client_id, name="Moodle",
@@ -314,7 +323,8 @@ class FakeMoodle:
 
     def _results(self, request: Request) -> Response:
         lineitem_path = request.path[:-len("/results")]
-        item = next((i for i in self.lineitems if i["id"].startswith(self.origin + lineitem_path + "?")), None)
+        prefix = self.origin + lineitem_path + "?"
+        item = next((i for i in self.lineitems if i["id"].startswith(prefix)), None)
         maximum = float(item["scoreMaximum"]) if item else 100.0
         latest = {}
         for s in self.scores:

@@ -8,8 +8,8 @@ import pytest
 from bridge import clock
 from lms_plugin.errors import ServiceError
 from lms_plugin.services import ags, service_token as st
-from tests.lti.factories import (AGS_SCOPES, LINEITEMS_PATH, fresh_tokens, make_course,  # noqa: F401
-                                 make_exam, make_platform, moodle)
+from tests.lti.factories import (AGS_SCOPES, LINEITEMS_PATH, ensure_tool_key,  # noqa: F401
+                                 fresh_tokens, make_course, make_exam, make_platform, moodle)
 
 pytestmark = pytest.mark.req("L5")
 
@@ -167,13 +167,14 @@ def test_token_endpoint_down_is_retryable(creds, moodle):
 
 
 def test_unreachable_platform_is_retryable(db_session, fresh_tokens):
-    with socket.socket() as s:  # a port nobody listens on
+    ensure_tool_key(db_session)
+    with socket.socket() as s:  # bound, never listening: connections are refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    platform = make_platform(db_session, f"http://127.0.0.1:{port}")
-    creds = st.credentials(db_session, platform, timeout=2)
-    with pytest.raises(ServiceError) as err:
-        _score(creds, f"http://127.0.0.1:{port}{LINEITEMS_PATH}/2/lineitem?type_id=1")
+        platform = make_platform(db_session, f"http://127.0.0.1:{port}")
+        creds = st.credentials(db_session, platform, timeout=2)
+        with pytest.raises(ServiceError) as err:
+            _score(creds, f"http://127.0.0.1:{port}{LINEITEMS_PATH}/2/lineitem?type_id=1")
     assert err.value.retryable and err.value.reason == "token_unreachable"
 
 

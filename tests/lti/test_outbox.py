@@ -81,6 +81,20 @@ def test_only_active_lms_members_can_get_a_score(db_session, setup):
         assert words in err.value.message
 
 
+def test_a_course_without_grade_services_refuses_at_once(db_session, setup):
+    exam, sam, _ = setup
+    course = exam.course
+    course.ags_scopes = [s for s in course.ags_scopes if not s.endswith("/score")]
+    with pytest.raises(Invalid) as err:
+        outbox.publish_score(db_session, exam, sam.id, score_given=5, actor="t")
+    assert "send scores" in err.value.message
+    course.ags_lineitems_url = None
+    with pytest.raises(Invalid) as err:
+        outbox.publish_score(db_session, exam, sam.id, score_given=5, actor="t")
+    assert "Assignment and Grade Services" in err.value.message
+    assert rows(db_session, exam) == []
+
+
 def test_publish_writes_a_pending_row_and_an_audit_line(db_session, setup):
     exam, sam, _ = setup
     clock.set_offset(0)
@@ -182,20 +196,24 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
 
 def test_closed_port_then_the_lms_starts(make_app, fresh_tokens):
     app = make_app(OUTBOX_MAX_BACKOFF_SECONDS=20, HTTP_TIMEOUT_SECONDS=3)
-    with socket.socket() as s:  # reserve a port, then leave it closed
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # Hold the port bound but not listening: connections are refused, and no other test can
+    # take the port before the LMS starts on it (SO_REUSEADDR lets the server bind it too).
+    reserved = socket.socket()
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reserved.bind(("127.0.0.1", 0))
+    port = reserved.getsockname()[1]
     origin = f"http://127.0.0.1:{port}"
-    with app.app_context():
+    with reserved, app.app_context():
         from bridge.extensions import db
         from lms_plugin.services import tool_keys
 
         session = db.session
+        jwks = {"keys": tool_keys.published(session)}
+        session.commit()
         platform = make_platform(session, origin)
         course = make_course(session, platform)
         exam = make_exam(session, course)
         sam = candidate(session, course, "5")
-        jwks = {"keys": tool_keys.published(session)}
         publish(session, exam, sam, 4)
 
         for _ in range(6):  # many failures: the wait stops growing at the configured cap
@@ -208,10 +226,29 @@ def test_closed_port_then_the_lms_starts(make_app, fresh_tokens):
 
         lms = FakeMoodle(jwks=jwks)
         lms.serve_origin(origin)
-        with serve_wsgi(None, server=make_server("127.0.0.1", port, lms, threaded=True)):
+        server = make_server("127.0.0.1", port, lms, threaded=True)
+        reserved.close()
+        with serve_wsgi(None, server=server):
             assert outbox.deliver_due(app).sent == 1
         assert lms.score_posts == {"5": 1} and lms.assertion_errors == []
         assert rows(session, exam)[0].status == "sent"
+
+
+def test_delivery_on_a_fresh_install_makes_the_signing_key_first(app, db_session, fresh_tokens):
+    """No key yet (nothing fetched the JWKS): delivery makes one before it claims a row."""
+    from lms_plugin.models import ToolKey
+
+    with socket.socket() as reserved:  # an LMS that refuses connections
+        reserved.bind(("127.0.0.1", 0))
+        platform = make_platform(db_session, f"http://127.0.0.1:{reserved.getsockname()[1]}")
+        course = make_course(db_session, platform)
+        exam = make_exam(db_session, course)
+        publish(db_session, exam, candidate(db_session, course, "5"), 4)
+        assert db_session.scalars(select(ToolKey)).first() is None
+
+        assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 1, 0)
+    assert db_session.scalars(select(ToolKey)).first() is not None
+    assert rows(db_session, exam)[0].attempts == 1
 
 
 def test_permanent_refusal_fails_the_row_with_the_lms_message(app, db_session, setup, moodle):
@@ -360,11 +397,11 @@ def test_worker_sends_when_kicked_and_survives_errors(app, db_session, setup, mo
     real = outbox.deliver_due
     runs = []
 
-    def flaky(app_):
+    def flaky(app_, **kw):
         runs.append(1)
         if len(runs) == 1:
             raise RuntimeError("database went away")
-        return real(app_)
+        return real(app_, **kw)
 
     monkeypatch.setattr(outbox, "deliver_due", flaky)
     stop = outbox.start_worker(app)
