@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from typing import Any, Iterable
 
 from sqlalchemy import select
@@ -171,6 +172,51 @@ def _apply(member: CourseMember, m: Member, role: str, now) -> bool:
     return False
 
 
+def _sync_person(session: Session, course: Course, platform_id: int, m: Member,
+                 user: User | None, members: dict[int, CourseMember], now
+                 ) -> tuple[User, str | None]:
+    """Upsert one listed person; returns their user and 'added', 'updated', 'deactivated'
+    or None (nothing changed)."""
+    role = m.tool_role
+    user_changed = False
+    if user is None:
+        user, _created = _insert_or_get(
+            session, User(platform_id=platform_id, lti_sub=m.user_id, name=m.name,
+                          given_name=m.given_name, family_name=m.family_name, email=m.email,
+                          sourcedid=m.sourcedid),
+            select(User).where(User.platform_id == platform_id, User.lti_sub == m.user_id))
+    else:
+        user_changed = _update_user(user, m)
+    member = members.get(user.id)
+    if member is None:
+        member, created = _insert_or_get(
+            session, CourseMember(course_id=course.id, user_id=user.id, role=role,
+                                  lms_roles=list(m.roles), active=m.active, source="nrps",
+                                  updated_at=now),
+            select(CourseMember).where(CourseMember.course_id == course.id,
+                                       CourseMember.user_id == user.id))
+        if created:
+            return user, "added"
+    was_active = member.active
+    if not (_apply(member, m, role, now) or user_changed):
+        return user, None
+    return user, "deactivated" if was_active and not member.active else "updated"
+
+
+def _deactivate_absent(members: Iterable[CourseMember], present: set[int], now) -> int:
+    """Members the roster no longer lists become inactive; returns how many."""
+    count = 0
+    for member in members:
+        if member.user_id in present or not member.active:
+            continue
+        if member.source == "launch" and member.role == "admin":
+            continue  # site admins are not enrolled, so never in the roster
+        member.active = False
+        member.updated_at = now
+        count += 1
+    return count
+
+
 def sync_roster(session: Session, course: Course, *, actor: str) -> SyncResult:
     """Fetch the course roster from the LMS and bring users and memberships in line with it.
 
@@ -191,59 +237,27 @@ def sync_roster(session: Session, course: Course, *, actor: str) -> SyncResult:
     users: dict[str, User] = {}
     subs = list(roster)
     for i in range(0, len(subs), 500):
-        chunk = subs[i:i + 500]
         users.update({u.lti_sub: u for u in session.scalars(select(User).where(
-            User.platform_id == platform.id, User.lti_sub.in_(chunk)))})
+            User.platform_id == platform.id, User.lti_sub.in_(subs[i:i + 500])))})
     members = {m.user_id: m for m in session.scalars(
         select(CourseMember).where(CourseMember.course_id == course.id))}
 
-    added = updated = deactivated = 0
+    counts: Counter[str] = Counter()
     present: set[int] = set()
-    for sub, m in roster.items():
-        role = m.tool_role
-        if role is None:
+    for sub, listed_member in roster.items():
+        if listed_member.tool_role is None:
             continue  # roles that grant no access here (Mentor, …): treated as not listed
-        user = users.get(sub)
-        user_changed = False
-        if user is None:
-            user, _created = _insert_or_get(
-                session, User(platform_id=platform.id, lti_sub=sub, name=m.name,
-                              given_name=m.given_name, family_name=m.family_name,
-                              email=m.email, sourcedid=m.sourcedid),
-                select(User).where(User.platform_id == platform.id, User.lti_sub == sub))
-        else:
-            user_changed = _update_user(user, m)
+        user, change = _sync_person(session, course, platform.id, listed_member,
+                                    users.get(sub), members, now)
         present.add(user.id)
-        member = members.get(user.id)
-        if member is None:
-            member, created = _insert_or_get(
-                session, CourseMember(course_id=course.id, user_id=user.id, role=role,
-                                      lms_roles=list(m.roles), active=m.active, source="nrps",
-                                      updated_at=now),
-                select(CourseMember).where(CourseMember.course_id == course.id,
-                                           CourseMember.user_id == user.id))
-            if created:
-                added += 1
-                continue
-        was_active = member.active
-        if _apply(member, m, role, now) or user_changed:
-            if was_active and not member.active:
-                deactivated += 1
-            else:
-                updated += 1
-
-    for member in members.values():
-        if member.user_id in present or not member.active:
-            continue
-        if member.source == "launch" and member.role == "admin":
-            continue  # site admins are not enrolled, so never in the roster
-        member.active = False
-        member.updated_at = now
-        deactivated += 1
+        if change:
+            counts[change] += 1
+    counts["deactivated"] += _deactivate_absent(members.values(), present, now)
 
     course.roster_synced_at = now
     session.flush()
-    result = SyncResult(added=added, updated=updated, deactivated=deactivated, total=len(roster))
+    result = SyncResult(added=counts["added"], updated=counts["updated"],
+                        deactivated=counts["deactivated"], total=len(roster))
     audit.record(session, "roster.sync", actor=actor, target=f"course:{course.id}",
                  detail=dataclasses.asdict(result))
     return result

@@ -245,3 +245,30 @@ def test_sync_time_comes_from_the_clock(db_session, course, moodle):
     finally:
         clock.set_offset(0)
     assert abs((expected - course.roster_synced_at).total_seconds()) < 5
+
+
+def test_a_launch_that_creates_the_same_person_meanwhile_is_absorbed(db_session, course, moodle,
+                                                                     monkeypatch):
+    """PostgreSQL: a student's first launch commits their user while the sync runs; the sync's
+    insert hits the unique constraint and takes the launch's row instead of failing."""
+    from sqlalchemy.orm import Session
+
+    from bridge.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises writers")
+    platform_id = course.deployment.platform.id
+    real = nrps._insert_or_get
+
+    def racing(session, obj, stmt):
+        if isinstance(obj, User) and obj.lti_sub == "5":
+            with Session(db.engine) as other, other.begin():  # the launch, in another worker
+                other.add(User(platform_id=platform_id, lti_sub="5", name="Sam (launch)"))
+        return real(session, obj, stmt)
+
+    monkeypatch.setattr(nrps, "_insert_or_get", racing)
+    result = nrps.sync_roster(db_session, course, actor="t")
+    db_session.commit()
+    assert (result.added, result.total) == (5, 5)
+    assert db_session.scalar(select(func.count()).select_from(User).where(User.lti_sub == "5")) == 1
+    assert _members(db_session, course)["5"].user.name == "Sam (launch)"
