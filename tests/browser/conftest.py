@@ -1,0 +1,59 @@
+"""Debian's chromium driven by Playwright (never a downloaded browser). Under CI=true a
+missing chromium fails the test (the `browser` marker makes a skip count as failure)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("EXAMBRIDGE_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+         "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def chromium(playwright_driver, tmp_path):
+    """``chromium(block_third_party_cookies=False, extra_args=())`` → a browser context with
+    its own fresh profile; closed at teardown."""
+    contexts = []
+
+    def launch(*, block_third_party_cookies: bool = False, extra_args=()):
+        profile = tmp_path / f"profile{len(contexts)}"
+        (profile / "Default").mkdir(parents=True)
+        prefs = {"profile": {"cookie_controls_mode": 1 if block_third_party_cookies else 0,
+                             "block_third_party_cookies": block_third_party_cookies}}
+        (profile / "Default" / "Preferences").write_text(json.dumps(prefs))
+        ctx = playwright_driver.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args],
+            locale="en-US", viewport={"width": 1280, "height": 720})
+        contexts.append(ctx)
+        return ctx
+
+    yield launch
+    for ctx in contexts:
+        ctx.close()
+
+
+def pytest_configure(config):
+    if shutil.which("chromium") is None and os.environ.get("CI") == "true":
+        # The skip above turns into a failure under CI (tests/fixtures/traceability.py).
+        pass
