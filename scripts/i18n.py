@@ -29,7 +29,7 @@ LOCALES = ["zh_Hans_CN"]  # English is the source language
 
 def pybabel(*args: str) -> None:
     exe = Path(sys.executable).parent / "pybabel"
-    subprocess.run([str(exe), *args], check=True, cwd=ROOT)
+    subprocess.run([str(exe), "-q", *args], check=True, cwd=ROOT)
 
 
 def extract() -> None:

@@ -220,8 +220,17 @@ def post_score(platform: st.PlatformCredentials, lineitem_url: str, *, user_sub:
                       grading_progress=grading_progress, timestamp=timestamp)
     resp = st.call(platform, "POST", scores_url(lineitem_url), scopes={st.SCOPE_SCORE},
                    accept="*/*", content_type=SCORE, body=body)
+    if resp.status_code == 409:
+        # Moodle 4.5 refuses a score whose timestamp is not newer than the one it holds,
+        # compared to the second ("Refusing score with an earlier timestamp").
+        raise ServiceError("The LMS holds a score with the same or a later time for this person; "
+                           "the score is sent again with a new time.", reason="stale_timestamp",
+                           status=409, retryable=True)
     if not 200 <= resp.status_code < 300:
-        raise st.failure(resp, f"accept the score for LMS user {user_sub}")
+        error = st.failure(resp, f"accept the score for LMS user {user_sub}")
+        if not error.retryable:
+            error.reason = "score_refused"  # the LMS refused this score itself
+        raise error
 
 
 def fetch_results(creds: st.PlatformCredentials, lineitem_url: str, *,

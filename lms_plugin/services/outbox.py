@@ -43,6 +43,9 @@ from lms_plugin.services import ags, service_token, tool_keys
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sent", "superseded", "failed")
+# Only these end a score's delivery: the LMS refused the score itself (a 4xx to the score
+# POST), or the person has no LMS identity. `exambridge outbox retry` re-queues them.
+PERMANENT_REASONS = frozenset({"score_refused", "no_lti_sub"})
 BASE_BACKOFF_SECONDS = 5.0
 MIN_LEASE_SECONDS = 60.0
 BATCH = 100  # rows per background run; a full batch means "go again at once"
@@ -312,9 +315,17 @@ def _record(make_session: sessionmaker, job: _Job, outcome: _Outcome, *, max_bac
             row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", now, "", now
             return "sent"
         row.last_error = error.message
+        if error.reason == "stale_timestamp" and row.status == "pending":
+            row.timestamp = clock.now().isoformat(timespec="milliseconds")
         if error.retryable:
             row.next_attempt_at = now + dt.timedelta(
                 seconds=backoff_seconds(row.attempts, cap=max_backoff))
+            return "retry"
+        if error.reason not in PERMANENT_REASONS:
+            # Not a refusal of the score itself but of the set-up (token refused, scope not
+            # granted, no grade service): an administrator can fix that, and the score must
+            # not be lost meanwhile (L5). Keep it, at the longest backoff.
+            row.next_attempt_at = now + dt.timedelta(seconds=max_backoff)
             return "retry"
         row.next_attempt_at = now
         if row.status == "pending":

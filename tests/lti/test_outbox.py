@@ -458,3 +458,38 @@ def test_worker_runs_as_a_greenlet_under_gevent(app, db_session, setup, moodle):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "sent"
     assert moodle.score_posts == {"5": 1}
+
+
+def test_a_refused_token_keeps_the_score_until_the_set_up_is_fixed(app, db_session, setup, moodle):
+    """invalid_client is the LMS refusing the tool's set-up (a key or client id an admin can
+    fix), not the score: the row waits at the longest backoff instead of failing."""
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 8)
+    right = moodle.client_id
+    moodle.client_id = "someone-else"
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 1, 0)
+    (row,) = rows(db_session, exam)
+    cap = app.config["EXAMBRIDGE_OUTBOX_MAX_BACKOFF_SECONDS"]
+    assert row.status == "pending" and "invalid_client" in row.last_error
+    assert row.next_attempt_at >= clock.utcnow_naive() + dt.timedelta(seconds=cap - 5)
+    moodle.client_id = right
+    advance(cap + 1)
+    assert outbox.deliver_due(app).sent == 1
+    assert moodle.score_posts == {"5": 1}
+
+
+def test_a_stale_timestamp_409_is_sent_again_with_a_new_time(app, db_session, setup, moodle):
+    """Moodle 4.5 answers 409 to a score not newer (to the second) than the one it holds."""
+    exam, sam, _ = setup
+    publish(db_session, exam, sam, 9)
+    (row,) = rows(db_session, exam)
+    first_time = row.timestamp
+    moodle.score_reply = (409, '{"status": 409, "reason": "Refusing score with an earlier timestamp"}')
+    advance(2)
+    assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 1, 0)
+    (row,) = rows(db_session, exam)
+    assert row.status == "pending" and row.timestamp > first_time
+    moodle.score_reply = None
+    advance(3600)
+    assert outbox.deliver_due(app).sent == 1
+    assert moodle.scores[-1]["timestamp"] == row.timestamp and moodle.scores[-1]["scoreGiven"] == 9
