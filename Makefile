@@ -47,8 +47,11 @@ system-deps:
 services:
 	@bash scripts/services.sh
 
+# After changing user-visible text: extract, merge into zh_CN, (translate), compile.
 translations: setup
-	$(VENV)/bin/pybabel compile -d bridge/translations
+	$(PY) scripts/i18n.py update
+	$(PY) scripts/i18n.py compile
+	$(PY) scripts/i18n.py check
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
