@@ -28,18 +28,14 @@ from sqlalchemy.orm import Session
 
 from bridge import clock
 from lms_plugin.core import keys as key_core
+from lms_plugin.core.claims import (SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_NRPS,  # noqa: F401
+                                   SCOPE_RESULT_READONLY, SCOPE_SCORE)
 from lms_plugin.errors import ServiceError
 from lms_plugin.models import Platform
 from lms_plugin.services import tool_keys
 from lms_plugin.services.http import USER_AGENT
 
 log = logging.getLogger(__name__)
-
-SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
-SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
-SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
-SCOPE_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
-SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 
 ASSERTION_LIFETIME_SECONDS = 300  # checklist 13: exp no more than 5 minutes ahead
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300  # when the platform does not say (expires_in is optional)

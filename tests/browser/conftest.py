@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -51,9 +50,3 @@ def chromium(playwright_driver, tmp_path):
     yield launch
     for ctx in contexts:
         ctx.close()
-
-
-def pytest_configure(config):
-    if shutil.which("chromium") is None and os.environ.get("CI") == "true":
-        # The skip above turns into a failure under CI (tests/fixtures/traceability.py).
-        pass
