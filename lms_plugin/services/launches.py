@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from lms_plugin.core.jwks import JwksCache
 from lms_plugin.core.launch import LaunchContext, PlatformInfo, validate_id_token
 from lms_plugin.core.roles import map_roles
 from lms_plugin.errors import LaunchRejected, LoginRejected
-from lms_plugin.models import Deployment, LoginState, Platform, ResourceLink, UsedNonce
+from lms_plugin.models import Deployment, LaunchTicket, LoginState, Platform, ResourceLink, UsedNonce
 from lms_plugin.services import http
 
 STATE_COOKIE_PREFIX = "eb_lti_"
@@ -61,6 +61,7 @@ def begin_login(session: Session, params, *, tool_base: str) -> LoginStart:
                             reason="unknown_deployment", detail=login.lti_deployment_id)
     target_path = "/" + login.target_link_uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
     redirect_path = target_path.rstrip("/") if target_path.rstrip("/") in LAUNCH_PATHS else "/lti/launch"
+    _purge_expired(session)
     state, nonce, secret = oidc.new_secret(), oidc.new_secret(), oidc.new_secret()
     session.add(LoginState(state=state, nonce=nonce, platform_id=platform.id,
                            target_link_uri=login.target_link_uri, binding_hash=oidc.binding_hash(secret)))
@@ -69,6 +70,18 @@ def begin_login(session: Session, params, *, tool_base: str) -> LoginStart:
                                 redirect_uri=tool_base + redirect_path, login=login, state=state, nonce=nonce)
     return LoginStart(auth_url=url, state=state, binding_secret=secret,
                       cookie_name=state_cookie_name(state), platform=platform)
+
+
+# Login states are useless after their TTL, used nonces after an id_token's maximum age
+# (launch.MAX_TOKEN_AGE_SECONDS + leeway); both are kept a day for the audit's sake.
+RETENTION = dt.timedelta(days=1)
+
+
+def _purge_expired(session: Session) -> None:
+    cutoff = clock.utcnow_naive() - RETENTION
+    session.execute(delete(LoginState).where(LoginState.created_at < cutoff))
+    session.execute(delete(UsedNonce).where(UsedNonce.used_at < cutoff))
+    session.execute(delete(LaunchTicket).where(LaunchTicket.expires_at < cutoff))
 
 
 def _platform_for_login(session: Session, login: oidc.LoginRequest) -> Platform:

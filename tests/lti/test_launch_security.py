@@ -268,3 +268,24 @@ def test_cookies_are_cross_site_capable(env):
     set_cookie = resp.headers["Set-Cookie"]
     for attr in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
         assert attr in set_cookie, set_cookie
+
+
+@pytest.mark.req("L1")
+def test_old_login_states_and_nonces_are_purged(env):
+    import datetime as dt
+
+    from bridge import clock
+    from bridge.db import transaction
+    from lms_plugin.models import LoginState, UsedNonce
+
+    old = clock.utcnow_naive() - dt.timedelta(days=2)
+    with env.app.app_context(), transaction() as s:
+        pid = s.scalars(select(LoginState.platform_id)).first() or 1
+        s.add(LoginState(state="old-state", nonce="n", platform_id=pid, target_link_uri="x",
+                         binding_hash="h", created_at=old))
+        s.add(UsedNonce(platform_id=pid, nonce="old-nonce", used_at=old))
+    start_login(env.http, env.bridge, env.platform)
+    with env.app.app_context():
+        from bridge.extensions import db
+        assert db.session.get(LoginState, "old-state") is None
+        assert db.session.scalars(select(UsedNonce).where(UsedNonce.nonce == "old-nonce")).first() is None
