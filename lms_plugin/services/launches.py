@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,12 +103,12 @@ def _platform_for_login(session: Session, login: oidc.LoginRequest) -> Platform:
     return found[0]
 
 
-def consume_state(session: Session, state: str | None, binding_secret: str | None) -> LoginState:
-    """The login state for this launch, consumed; LaunchRejected when missing, expired,
-    already used or not bound to this browser."""
+def check_state(session: Session, state: str | None, binding_secret: str | None) -> LoginState:
+    """The login state for this launch (read only); LaunchRejected when missing, expired,
+    already used or not bound to this browser. ``consume_state`` marks it used."""
     if not state:
         raise LaunchRejected("The launch has no state. Start again from the LMS.", reason="missing_state")
-    row = session.get(LoginState, state, with_for_update=True)
+    row = session.get(LoginState, state)
     if row is None:
         raise LaunchRejected("The launch does not belong to a login this tool started. Start again from the LMS.",
                              reason="unknown_state")
@@ -123,9 +123,17 @@ def consume_state(session: Session, state: str | None, binding_secret: str | Non
         raise LaunchRejected("The launch did not come back to the browser that started it. If your browser "
                              "blocks cookies in the LMS page, open the activity in a new window.",
                              reason="state_not_bound")
-    row.consumed_at = clock.utcnow_naive()
-    session.flush()
     return row
+
+
+def consume_state(session: Session, state: str) -> None:
+    """Single use even against a concurrent request with the same state: only one UPDATE
+    finds it unused."""
+    result = session.execute(update(LoginState).where(LoginState.state == state, LoginState.consumed_at.is_(None))
+                             .values(consumed_at=clock.utcnow_naive()))
+    if result.rowcount != 1:
+        raise LaunchRejected("This launch was already used. Open the activity again from the LMS.",
+                             reason="state_replayed")
 
 
 def _use_nonce(session: Session, platform: Platform, nonce: str) -> None:
@@ -150,7 +158,10 @@ class LaunchOutcome:
 
 def complete_launch(session: Session, *, id_token: str | None, state: str | None,
                     binding_secret: str | None, remote_addr: str = "") -> LaunchOutcome:
-    login = consume_state(session, state, binding_secret)
+    # Read, validate (which may fetch the platform's keys), and only then write: no network
+    # call happens while this transaction holds a write lock (on SQLite under gevent, a
+    # lock held across network I/O stalls every other writer of the process).
+    login = check_state(session, state, binding_secret)
     platform = session.get(Platform, login.platform_id)
     if platform is None or not platform.active:
         raise LaunchRejected("Launches from this LMS are disabled.", reason="platform_disabled")
@@ -162,6 +173,7 @@ def complete_launch(session: Session, *, id_token: str | None, state: str | None
                             expected_nonce=login.nonce, expected_target_link_uri=login.target_link_uri,
                             now=clock.timestamp(),
                             leeway=int(current_app.config["EXAMBRIDGE_LTI_LEEWAY_SECONDS"]))
+    consume_state(session, login.state)
     _use_nonce(session, platform, login.nonce)
     role = map_roles(ctx.roles)
     if role is None:

@@ -289,3 +289,23 @@ def test_old_login_states_and_nonces_are_purged(env):
         from bridge.extensions import db
         assert db.session.get(LoginState, "old-state") is None
         assert db.session.scalars(select(UsedNonce).where(UsedNonce.nonce == "old-nonce")).first() is None
+
+
+@pytest.mark.req("L1")
+def test_the_same_launch_posted_twice_at_once_succeeds_once(env):
+    import threading
+
+    login = start_login(env.http, env.bridge, env.platform)
+    token = env.platform.sign(env.platform.claims(nonce=login.nonce, target=f"{env.bridge}/lti/launch"))
+    barrier, results = threading.Barrier(2), []
+
+    def post():
+        barrier.wait()
+        results.append(launch(env, token, login.state).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == [303, 401], results
