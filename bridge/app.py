@@ -17,7 +17,9 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure(app, settings)
     _init_extensions(app)
     _register_blueprints(app)
+    from bridge.web import csrf
     from bridge.web.errors import register_error_handlers
+    csrf.init_app(app)
     register_error_handlers(app)
     from bridge.cli import register_commands
     register_commands(app)

@@ -50,6 +50,10 @@ def register_error_handlers(app: Flask) -> None:
             413: _("The file or form you sent is larger than this server accepts."),
         }
         status = exc.code or 500
+        if exc.description == "csrf":
+            return error_response(400, "csrf_failed", _("The form has expired"),
+                                  _("This page was open too long or in another session. Reload the page and "
+                                    "try again; nothing was changed."))
         return error_response(status, (exc.name or "error").lower().replace(" ", "_"),
                               titles.get(status, exc.name), messages.get(status, exc.description or ""))
 

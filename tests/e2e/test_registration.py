@@ -152,13 +152,13 @@ def test_admin_page_registers_and_disables_a_platform(app, sandbox_lms):
             jwks_url=f"{bridge.url}/lti/jwks")
         admin = Browser()
         assert admin.http.get(f"{bridge.url}/admin/platforms", allow_redirects=False).status_code == 302
-        wrong = admin.http.post(f"{bridge.url}/admin/login", data={"username": "root", "password": "nope"})
+        wrong = admin.post(f"{bridge.url}/admin/login", data={"username": "root", "password": "nope"})
         assert wrong.status_code == 401
         admin.post(f"{bridge.url}/admin/login", data={"username": "root", "password": "correct horse battery"})
         page = admin.get(f"{bridge.url}/admin/platforms")
         assert "No LMS is registered yet" in page.text or "尚未注册任何 LMS" in page.text
         lms = sandbox_lms.url
-        bad = admin.http.post(f"{bridge.url}/admin/platforms", data={"issuer": "moodle", "client_id": ""})
+        bad = admin.post(f"{bridge.url}/admin/platforms", data={"issuer": "moodle", "client_id": ""})
         assert bad.status_code == 422 and "field-error" in bad.text
         added = admin.post(f"{bridge.url}/admin/platforms", data={
             "name": "Sandbox", "issuer": lms, "client_id": tool.client_id, "deployment_ids": tool.deployment_id,

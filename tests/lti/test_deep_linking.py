@@ -41,9 +41,9 @@ def test_deep_linking_round_trip_creates_and_places_an_exam(env):
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/lti/deeplink")
     pick = env.http.get(env.bridge + "/lti/deeplink")
     assert pick.status_code == 200 and 'id="place-new"' in pick.text
-    bad = env.http.post(env.bridge + "/lti/deeplink/respond", data={"title": "", "duration_minutes": "x"})
+    bad = env.post("/lti/deeplink/respond", data={"title": "", "duration_minutes": "x"})
     assert bad.status_code == 422 and "field-error" in bad.text
-    done = env.http.post(env.bridge + "/lti/deeplink/respond", data={"title": "期末考试 Final", "duration_minutes": "90"})
+    done = env.post("/lti/deeplink/respond", data={"title": "期末考试 Final", "duration_minutes": "90"})
     assert done.status_code == 200
     action, token = _posted_jwt(done.text)
     assert action == f"{env.platform.issuer}/mod/lti/contentitem_return.php"
@@ -60,7 +60,7 @@ def test_deep_linking_round_trip_creates_and_places_an_exam(env):
     assert item["lineItem"]["scoreMaximum"] == 100 and item["lineItem"]["resourceId"] == item["custom"][C.CUSTOM_EXAM]
 
     # The placement is single use: a second post has nothing to answer.
-    again = env.http.post(env.bridge + "/lti/deeplink/respond", data={"title": "x", "duration_minutes": "5"})
+    again = env.post("/lti/deeplink/respond", data={"title": "x", "duration_minutes": "5"})
     assert again.status_code == 400 and 'data-error-code="no_deep_link"' in again.text
 
     # A launch of the placed link (custom claim carries the exam) lands on that exam.
@@ -78,7 +78,7 @@ def test_students_cannot_place_exams(env):
     resp = _deep_link_launch(env, role="Learner")
     assert resp.status_code == 303
     assert env.http.get(env.bridge + "/lti/deeplink").status_code == 403
-    assert env.http.post(env.bridge + "/lti/deeplink/respond", data={"title": "x", "duration_minutes": "5"}).status_code == 403
+    assert env.post("/lti/deeplink/respond", data={"title": "x", "duration_minutes": "5"}).status_code == 403
 
 
 @pytest.mark.req("L3")
