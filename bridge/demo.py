@@ -92,6 +92,7 @@ def banner(w: Wiring) -> str:
         "",
         "  Launch into ExamBridge as (open in a browser; the course page has the same links):",
     ]
-    lines += [f"    {name:<38} {url}" for name, url in w.launch_links]
+    width = max((len(name) for name, _ in w.launch_links), default=0) + 2
+    lines += [f"    {name:<{width}}{url}" for name, url in w.launch_links]
     lines.append("")
     return "\n".join(lines)
