@@ -213,8 +213,12 @@ def test_demo_serves_the_bridge_and_the_sandbox_lms(tmp_path):
         assert get(f"{bridge}/readyz", timeout=10).status_code == 200
         assert get(lms.replace("localhost", "127.0.0.1") + "/", timeout=10).status_code == 200
         assert "Tess Teacher" in demo.stdout and "/course/2/launch?user=5" in demo.stdout
-        login = requests.post(f"{bridge}/admin/login", data={"username": "admin", "password": password},
-                              allow_redirects=False, timeout=10)
+        from tests.fixtures.servers import loopback_session, with_csrf
+
+        browser = loopback_session()  # the session cookie is Secure: send it to 127.0.0.1 as Chromium does
+        browser.trust_env = False
+        form = with_csrf(browser, f"{bridge}/admin/login", {"username": "admin", "password": password})
+        login = browser.post(f"{bridge}/admin/login", data=form, allow_redirects=False, timeout=10)
         assert login.status_code == 302, login.text
         assert demo.stop(signal.SIGINT) == 0, demo.stderr
     finally:
