@@ -151,8 +151,10 @@ def keys_rotate():
     app = _app()
     with app.app_context(), transaction() as session:
         new = tool_keys.rotate(session, actor=f"cli:{getpass.getuser()}")
-        click.echo(f"new signing key {new.kid}; previous keys stay published for "
-                   f"{app.config['EXAMBRIDGE_KEY_ROTATION_GRACE_DAYS']} days")
+        minutes = int(tool_keys.ACTIVATION.total_seconds() // 60)
+        click.echo(f"new signing key {new.kid} is published now and signs in {minutes} minutes (after "
+                   f"platforms' cached key sets expire); previous keys stay published for "
+                   f"{app.config['EXAMBRIDGE_KEY_ROTATION_GRACE_DAYS']} days after that")
 
 
 # --- local accounts -------------------------------------------------------------------

@@ -121,6 +121,9 @@ def _validate(cfg: dict[str, Any]) -> None:
     mode = cfg["DYNAMIC_REGISTRATION"] or ("open" if env == "development" else "ticket")
     if mode not in ("open", "ticket", "off"):
         raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION must be open, ticket or off, not {mode!r}.")
+    if production and mode == "open":
+        raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION=open lets anyone register an LMS; production "
+                          "allows 'ticket' (one-time URLs from `exambridge platform register-url`) or 'off'.")
     cfg["DYNAMIC_REGISTRATION"] = mode
     if cfg["PUBLIC_URL"]:
         cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"].rstrip("/")

@@ -57,7 +57,7 @@ def login():
     try:
         with transaction() as s:
             start = launches.begin_login(s, params, tool_base=tool_base())
-            ticket = _launch_ticket(s, params) if _in_iframe() else None
+            ticket = _launch_ticket(s, start.login.as_params()) if _in_iframe() else None
     except LtiError as exc:
         return _refuse(exc, "lti.login")
     ttl = int(current_app.config["EXAMBRIDGE_LTI_STATE_TTL_SECONDS"])
@@ -230,5 +230,5 @@ def jwks():
     with transaction() as s:  # the first call on a fresh install stores the first key
         keys = tool_keys.published(s)
     resp = jsonify({"keys": keys})
-    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Cache-Control"] = f"public, max-age={tool_keys.JWKS_MAX_AGE}"
     return resp

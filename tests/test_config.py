@@ -120,6 +120,7 @@ def test_production_requires(instance, missing):
 @pytest.mark.parametrize("key, value", [
     ("CLOCK_OFFSET_SECONDS", "120"),
     ("SANDBOX_ENABLED", "true"),
+    ("DYNAMIC_REGISTRATION", "open"),
 ])
 def test_production_refuses_test_only_settings(instance, key, value):
     environ = {**PRODUCTION, "EXAMBRIDGE_INSTANCE_PATH": str(instance), f"EXAMBRIDGE_{key}": value}

@@ -31,7 +31,8 @@ def csrf_token() -> str:
 
 
 def _check() -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in EXEMPT_ENDPOINTS:
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint is None \
+            or request.endpoint in EXEMPT_ENDPOINTS:  # no endpoint: let routing answer 404/405
         return
     sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
     expected = session.get("_csrf") or ""

@@ -18,6 +18,7 @@ ALLOWED_ALGS = ("RS256",)
 MAX_TOKEN_BYTES = 64 * 1024
 # An id_token issued longer ago than this (plus leeway) is stale even if its exp allows it.
 MAX_TOKEN_AGE_SECONDS = 300
+MAX_ID_LENGTH = 255  # LTI Core: sub, context and resource link ids are at most 255 characters
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,8 @@ def _context(c: dict, platform: PlatformInfo, expected_target: str | None) -> La
                       "administrator must add it.", detail=f"deployment_id={deployment_id!r}")
     sub = _require(c, "sub")
     roles = _require(c, C.ROLES, list)
-    target = c.get(C.TARGET_LINK_URI) or ""
-    if expected_target and target and normalize_uri(target) != normalize_uri(expected_target):
+    target = _require(c, C.TARGET_LINK_URI)
+    if expected_target and normalize_uri(target) != normalize_uri(expected_target):
         raise _reject("target_mismatch", "The launch's target differs from the one the login asked for.",
                       detail=f"{target!r} != {expected_target!r}")
     ctx = LaunchContext(
@@ -186,10 +187,15 @@ def _context(c: dict, platform: PlatformInfo, expected_target: str | None) -> La
     else:
         if not _s(ctx.deep_linking.get("deep_link_return_url")):
             raise _reject("missing_claim", "The deep-linking request lacks its return URL.", detail=C.DL_SETTINGS)
-        accept = ctx.deep_linking.get("accept_types") or []
-        if "ltiResourceLink" not in accept:
+        accept = ctx.deep_linking.get("accept_types")
+        if not isinstance(accept, list) or "ltiResourceLink" not in accept:
             raise _reject("unsupported_content", "The LMS does not accept LTI resource links here, which is "
                           "what the tool places.", detail=f"accept_types={accept!r}")
+    for what, value in (("sub", sub), ("context id", ctx.context.get("id")),
+                        ("resource link id", ctx.resource_link.get("id"))):
+        if value is not None and len(str(value)) > MAX_ID_LENGTH:
+            raise _reject("claim_too_long", "The launch carries an identifier longer than LTI allows (255).",
+                          detail=what)
     if not ctx.context.get("id") and message_type == C.RESOURCE_LINK_REQUEST:
         raise _reject("missing_claim", "The launch comes from outside a course (no context); open the "
                       "activity from inside a course.", detail=C.CONTEXT)

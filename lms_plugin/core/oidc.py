@@ -31,8 +31,17 @@ def parse_login(params: Mapping[str, str]) -> LoginRequest:
 
     missing = [n for n in ("iss", "login_hint", "target_link_uri") if not get(n)]
     if missing:
-        raise LoginRejected(f"The LMS's login request lacks {', '.join(missing)}.",
-                            reason="missing_login_parameter", detail=", ".join(missing))
+        message = f"The LMS's login request lacks {', '.join(missing)}."
+        raise LoginRejected(message, reason="missing_login_parameter", detail=", ".join(missing))
+    too_long = [n for n in LoginRequest.__dataclass_fields__ if len(get(n) or "") > MAX_PARAMETER_LENGTH]
+    if too_long:
+        raise LoginRejected("The LMS's login request has a parameter that is far too long.",
+                            reason="bad_login_parameter", detail=", ".join(too_long))
+    try:
+        origin(get("target_link_uri"))
+    except ValueError:
+        raise LoginRejected("The LMS asked to launch an address that is not a valid URL.",
+                            reason="bad_target_link_uri", detail=get("target_link_uri")[:200]) from None
     return LoginRequest(iss=get("iss"), login_hint=get("login_hint"),
                         target_link_uri=get("target_link_uri"),
                         lti_message_hint=get("lti_message_hint"), client_id=get("client_id"),
@@ -47,9 +56,25 @@ def binding_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+MAX_PARAMETER_LENGTH = 2000  # the columns that keep them hold 2,000 characters
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) with the default port filled in; ValueError for a malformed URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+    return scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[scheme]
+
+
 def same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    try:
+        return origin(a) == origin(b)
+    except ValueError:
+        return False
 
 
 def normalize_uri(uri: str) -> str:

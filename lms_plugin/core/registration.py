@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lms_plugin.core import claims as C
+from lms_plugin.core.oidc import origin
 from lms_plugin.errors import RegistrationError
 
 REQUIRED_CONFIG = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
@@ -26,31 +27,43 @@ class PlatformConfig:
 
 
 def read_openid_configuration(config_url: str, doc: Any) -> PlatformConfig:
+    """The platform's configuration, checked: required endpoints present and http(s), the
+    issuer on the host the document came from, and the registration endpoint (where the
+    tool posts the LMS's bearer token) on the issuer's own origin."""
     if not isinstance(doc, dict):
         raise RegistrationError("The LMS's OpenID configuration is not a JSON object.", reason="bad_configuration")
     missing = [k for k in REQUIRED_CONFIG if not isinstance(doc.get(k), str) or not doc.get(k)]
     if missing:
-        raise RegistrationError(f"The LMS's OpenID configuration lacks {', '.join(missing)}.",
-                                reason="bad_configuration", detail=config_url)
-    issuer_host = urlsplit(doc["issuer"]).hostname
-    if issuer_host != urlsplit(config_url).hostname:
+        message = f"The LMS's OpenID configuration lacks {', '.join(missing)}."
+        raise RegistrationError(message, reason="bad_configuration", detail=config_url)
+    try:
+        issuer, fetched = origin(doc["issuer"]), origin(config_url)
+        for key in REQUIRED_CONFIG[1:]:
+            origin(doc[key])
+    except ValueError as exc:
+        raise RegistrationError("The LMS's OpenID configuration names an address that is not a valid "
+                                "http(s) URL.", reason="bad_configuration", detail=str(exc)) from None
+    if issuer[1] != fetched[1]:
         raise RegistrationError("The LMS's configuration names an issuer on another host than the one it was "
                                 "fetched from; refusing to register.", reason="issuer_host_mismatch",
                                 detail=f"{doc['issuer']} vs {config_url}")
-    for key in REQUIRED_CONFIG[1:]:
-        if urlsplit(doc[key]).scheme not in ("http", "https"):
-            raise RegistrationError(f"The LMS's {key} is not an http(s) URL.", reason="bad_configuration")
-    platform = doc.get(C.PLATFORM_CONFIGURATION) if isinstance(doc.get(C.PLATFORM_CONFIGURATION), dict) else {}
-    messages = tuple(m.get("type") for m in platform.get("messages_supported", []) if isinstance(m, dict)) \
-        or tuple(m for m in platform.get("messages_supported", []) if isinstance(m, str))
+    if origin(doc["registration_endpoint"]) != issuer:
+        raise RegistrationError("The LMS's registration endpoint is not on the LMS's own address; refusing to "
+                                "send it the registration token.", reason="foreign_registration_endpoint",
+                                detail=doc["registration_endpoint"])
+    platform = doc.get(C.PLATFORM_CONFIGURATION)
+    platform = platform if isinstance(platform, dict) else {}
+    supported = platform.get("messages_supported")
+    supported = supported if isinstance(supported, list) else []
+    messages = [m.get("type") if isinstance(m, dict) else m for m in supported]
     scopes = doc.get("scopes_supported") if isinstance(doc.get("scopes_supported"), list) else []
     return PlatformConfig(
         issuer=doc["issuer"], authorization_endpoint=doc["authorization_endpoint"],
         token_endpoint=doc["token_endpoint"], jwks_uri=doc["jwks_uri"],
         registration_endpoint=doc["registration_endpoint"],
         scopes_supported=tuple(s for s in scopes if isinstance(s, str)),
-        product=str(platform.get("product_family_code", "")), version=str(platform.get("version", "")),
-        messages_supported=tuple(m for m in messages if m),
+        product=str(platform.get("product_family_code", ""))[:100], version=str(platform.get("version", ""))[:50],
+        messages_supported=tuple(m for m in messages if isinstance(m, str) and m),
     )
 
 

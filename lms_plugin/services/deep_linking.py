@@ -54,5 +54,6 @@ def respond(session: Session, dl: dict, *, user_id: int, exam_id: str | None, ti
                               platform_issuer=platform.issuer, deployment_id=dl["deployment_id"],
                               items=[item], data=dl.get("data"), now=clock.timestamp())
     audit.record(session, "lti.deeplink", actor=f"user:{user_id}", target=f"exam:{exam.id}",
-                 detail={"course": course.id, "return_url": return_url})
+                 # the return URL's query carries Moodle's sesskey: never into the audit log
+                 detail={"course": course.id, "return_url": return_url.split("?", 1)[0]})
     return DeepLinkForm(return_url=return_url, jwt=token)

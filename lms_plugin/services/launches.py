@@ -43,6 +43,7 @@ def jwks_cache() -> JwksCache:
 
 @dataclass
 class LoginStart:
+    login: oidc.LoginRequest
     auth_url: str
     state: str
     binding_secret: str
@@ -68,7 +69,7 @@ def begin_login(session: Session, params, *, tool_base: str) -> LoginStart:
     session.flush()
     url = oidc.auth_request_url(platform.auth_login_url, client_id=platform.client_id,
                                 redirect_uri=tool_base + redirect_path, login=login, state=state, nonce=nonce)
-    return LoginStart(auth_url=url, state=state, binding_secret=secret,
+    return LoginStart(login=login, auth_url=url, state=state, binding_secret=secret,
                       cookie_name=state_cookie_name(state), platform=platform)
 
 

@@ -1,16 +1,26 @@
-"""The tool's signing keys in the database: made on first use, rotated with a grace period."""
+"""The tool's signing keys in the database: made at first start, rotated safely.
+
+Rotation follows "publish before you sign": ``rotate`` publishes the new key at once but
+signs with it only after ``ACTIVATION`` (longer than the JWKS cache lifetime we announce,
+``Cache-Control: max-age=300``), so a platform holding our cached JWKS never sees a kid it
+does not know. The old key keeps signing until then, and stays published for the grace
+period (``EXAMBRIDGE_KEY_ROTATION_GRACE_DAYS``) after it stops.
+"""
 from __future__ import annotations
 
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.services import audit
 from lms_plugin.core import keys as key_core
 from lms_plugin.models import ToolKey
+
+JWKS_MAX_AGE = 300
+ACTIVATION = dt.timedelta(seconds=JWKS_MAX_AGE + 60)
 
 
 def _grace() -> dt.timedelta:
@@ -23,15 +33,22 @@ def _grace() -> dt.timedelta:
 
 def _create(session: Session) -> ToolKey:
     kid, pem, public = key_core.generate()
-    row = ToolKey(kid=kid, private_pem=pem, public_jwk=public)
+    row = ToolKey(kid=kid, private_pem=pem, public_jwk=public, created_at=clock.utcnow_naive())
     session.add(row)
     session.flush()
     return row
 
 
 def _current(session: Session) -> ToolKey | None:
-    return session.scalars(select(ToolKey).where(ToolKey.retired_at.is_(None))
-                           .order_by(ToolKey.created_at.desc()).limit(1)).first()
+    """The newest key that may sign now: not retired yet and, unless it is the only one,
+    published for at least ``ACTIVATION``."""
+    now = clock.utcnow_naive()
+    usable = list(session.scalars(select(ToolKey).where(or_(ToolKey.retired_at.is_(None), ToolKey.retired_at > now))
+                                  .order_by(ToolKey.created_at.desc())))
+    for row in usable:
+        if row.created_at <= now - ACTIVATION:
+            return row
+    return usable[-1] if usable else None  # a fresh install: its first key signs at once
 
 
 def ensure(engine) -> str:
@@ -45,7 +62,7 @@ def ensure(engine) -> str:
 
 
 def signing_key(session: Session) -> ToolKey:
-    """The newest unretired key (made, committed, on first use)."""
+    """The key that signs now (made, committed, on first use)."""
     row = _current(session)
     if row is None:
         kid = ensure(session.get_bind())
@@ -54,18 +71,20 @@ def signing_key(session: Session) -> ToolKey:
 
 
 def rotate(session: Session, *, actor: str) -> ToolKey:
+    """Publish a new key now; it starts signing after ``ACTIVATION``, when the keys in use
+    today retire (and stay published for the grace period)."""
     now = clock.utcnow_naive()
     old = list(session.scalars(select(ToolKey).where(ToolKey.retired_at.is_(None))))
-    for row in old:
-        row.retired_at = now
     new = _create(session)
+    for row in old:
+        row.retired_at = now + ACTIVATION
     audit.record(session, "keys.rotate", actor=actor, target=new.kid,
-                 detail={"retired": [r.kid for r in old]})
+                 detail={"retiring": [r.kid for r in old], "signs_from": (now + ACTIVATION).isoformat()})
     return new
 
 
 def published(session: Session) -> list[dict]:
-    """Public JWKs to publish: the signing key and retired keys still inside their grace."""
+    """Public JWKs to publish: every key that signs or will, and retired keys inside the grace."""
     if _current(session) is None:
         ensure(session.get_bind())
     cutoff = clock.utcnow_naive() - _grace()

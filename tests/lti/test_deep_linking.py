@@ -85,3 +85,31 @@ def test_students_cannot_place_exams(env):
 def test_deep_link_pick_without_a_request_is_a_clear_4xx(env, http):
     resp = http.get(env.bridge + "/lti/deeplink")
     assert resp.status_code == 400 and 'data-error-code="no_deep_link"' in resp.text
+
+
+@pytest.mark.req("L3")
+def test_accept_types_must_be_a_list_holding_resource_links(env):
+    target = f"{env.bridge}/lti/deeplink"
+    login = start_login(env.http, env.bridge, env.platform, target=target)
+    claims = env.platform.claims(nonce=login.nonce, target=target, message_type=C.DEEP_LINKING_REQUEST)
+    claims[C.DL_SETTINGS]["accept_types"] = "ltiResourceLink"   # a string, not a list
+    resp = env.http.post(login.redirect_uri, data={"id_token": env.platform.sign(claims), "state": login.state},
+                         allow_redirects=False)
+    assert resp.status_code == 401 and 'data-error-code="unsupported_content"' in resp.text
+
+
+@pytest.mark.req("L3", "P16")
+def test_the_return_urls_session_key_stays_out_of_the_audit_log(env):
+    from bridge.extensions import db
+    from bridge.models.audit import AuditEntry
+
+    target = f"{env.bridge}/lti/deeplink"
+    login = start_login(env.http, env.bridge, env.platform, target=target)
+    claims = env.platform.claims(nonce=login.nonce, target=target, message_type=C.DEEP_LINKING_REQUEST)
+    claims[C.DL_SETTINGS]["deep_link_return_url"] += "?course=2&sesskey=SECRET123"
+    env.http.post(login.redirect_uri, data={"id_token": env.platform.sign(claims), "state": login.state})
+    done = env.post("/lti/deeplink/respond", data={"title": "T", "duration_minutes": "10"})
+    assert "sesskey=SECRET123" in done.text                    # the LMS gets its URL back whole
+    with env.app.app_context():
+        details = [str(e.detail) for e in db.session.query(AuditEntry).all()]
+    assert details and not any("SECRET123" in d for d in details)

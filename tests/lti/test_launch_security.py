@@ -309,3 +309,38 @@ def test_the_same_launch_posted_twice_at_once_succeeds_once(env):
     for t in threads:
         t.join(timeout=30)
     assert sorted(results) == [303, 401], results
+
+
+@pytest.mark.req("L1")
+@pytest.mark.parametrize("target", ["http://127.0.0.1:abc/lti/launch", "http://127.0.0.1:99999/lti/launch",
+                                    "http://[::1/lti/launch", "javascript:alert(1)", "x" * 3000])
+def test_malformed_login_parameters_are_a_clear_400(env, target):
+    resp = env.http.get(f"{env.bridge}/lti/login", allow_redirects=False, params={
+        "iss": env.platform.issuer, "login_hint": "3", "target_link_uri": target, "client_id": env.platform.client_id})
+    assert resp.status_code == 400
+    assert error_code(resp.text) in ("bad_target_link_uri", "bad_login_parameter", "foreign_target_link_uri")
+
+
+@pytest.mark.req("L1", "L6")
+def test_the_new_window_ticket_keeps_only_the_login_parameters(env):
+    from bridge.extensions import db
+    from lms_plugin.models import LaunchTicket
+
+    resp = env.http.post(f"{env.bridge}/lti/login", headers={"Sec-Fetch-Dest": "iframe"}, data={
+        "iss": env.platform.issuer, "login_hint": "3", "target_link_uri": f"{env.bridge}/lti/launch",
+        "client_id": env.platform.client_id, "junk": "x" * 100_000})
+    assert resp.status_code == 200 and 'id="continue"' in resp.text
+    with env.app.app_context():
+        (ticket,) = db.session.scalars(select(LaunchTicket)).all()
+        assert set(ticket.params) == {"iss", "login_hint", "target_link_uri", "client_id"}
+
+
+@pytest.mark.req("L1")
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda c: c.pop(C.TARGET_LINK_URI), "missing_claim"),
+    (lambda c: c.update(sub="9" * 300), "claim_too_long"),
+    (lambda c: c.update({C.RESOURCE_LINK: {"id": "r" * 256}}), "claim_too_long"),
+])
+def test_more_claim_checks(env, mutate, reason):
+    resp = _bad(env, mutate=mutate)
+    assert 400 <= resp.status_code < 500 and error_code(resp.text) == reason
