@@ -46,6 +46,13 @@ def _configure(app: Flask, settings: dict[str, Any]) -> None:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     clock.set_offset(settings["CLOCK_OFFSET_SECONDS"])
+    hops = int(settings["PROXY_HOPS"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N trusted proxies: the client's address (audit lines) and the external
+        # scheme and host come from their X-Forwarded-* headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_TIMEOUT_SECONDS": 10,
     "DEFAULT_LOCALE": "zh_CN",
     "SANDBOX_ENABLED": False,
+    "SESSION_HOURS": 12,  # a sign-in (LTI launch or local) lasts this long
+    "PROXY_HOPS": 0,  # reverse proxies in front of the tool whose X-Forwarded-* to trust
+    "LOGIN_ATTEMPTS": 5,  # failed local sign-ins per username in LOGIN_WINDOW_MINUTES
+    "LOGIN_WINDOW_MINUTES": 15,
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,

@@ -2,16 +2,25 @@
 the CLI), and re-authentication for guarded acts."""
 from __future__ import annotations
 
+import datetime as dt
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bridge.errors import Conflict, Invalid
+from bridge import clock
+from bridge.errors import Conflict, DomainError, Invalid
+from bridge.models.audit import AuditEntry
 from bridge.models.users import User
 from bridge.services import audit
 
 _hasher = PasswordHasher()
+
+
+class TooManyAttempts(DomainError):
+    http_status = 429
+    code = "too_many_attempts"
 MIN_PASSWORD = 10
 
 
@@ -33,10 +42,21 @@ def create_admin(session: Session, *, username: str, password: str, name: str = 
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str,
-                 remote_addr: str = "") -> User | None:
+def recent_failures(session: Session, username: str, *, minutes: int) -> int:
+    since = clock.utcnow_naive() - dt.timedelta(minutes=minutes)
+    return session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "account.login", AuditEntry.outcome == "refused",
+        AuditEntry.actor == username.strip()[:100], AuditEntry.at >= since)) or 0
+
+
+def authenticate(session: Session, *, username: str, password: str, remote_addr: str = "",
+                 max_failures: int = 5, window_minutes: int = 15) -> User | None:
     """The user, or None for bad credentials. Both outcomes are audited, so the caller
-    commits either way."""
+    commits either way. After ``max_failures`` refusals for a username within the window,
+    further tries are refused unchecked (TooManyAttempts) until the window has passed."""
+    if recent_failures(session, username, minutes=window_minutes) >= max_failures:
+        raise TooManyAttempts("Too many failed sign-ins for this username. Wait a quarter of an hour and "
+                              "try again, or ask another administrator.")
     user = session.scalars(select(User).where(User.username == username.strip())).first()
     ok = False
     if user is not None and user.password_hash:
@@ -47,7 +67,7 @@ def authenticate(session: Session, *, username: str, password: str,
     else:
         _hasher.hash(password)  # same work either way: no username oracle by timing
     if not ok:
-        audit.record(session, "account.login", actor=username[:100], remote_addr=remote_addr,
+        audit.record(session, "account.login", actor=username.strip()[:100], remote_addr=remote_addr,
                      outcome="refused", detail={"reason": "bad credentials"})
         return None
     if _hasher.check_needs_rehash(user.password_hash):

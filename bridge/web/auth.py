@@ -1,7 +1,9 @@
 """Who is signed in, and what they may do in a course. Views call these; services never do."""
 from __future__ import annotations
 
-from flask import abort, session
+from flask import abort, current_app, session
+
+from bridge import clock
 from sqlalchemy import select
 
 from bridge.extensions import db
@@ -9,8 +11,16 @@ from bridge.models.users import Course, CourseMember, User
 
 
 def current_user() -> User | None:
+    """The signed-in user; None when nobody is, or when the sign-in is older than
+    ``EXAMBRIDGE_SESSION_HOURS`` (a signed cookie cannot be revoked, so it must expire)."""
     uid = session.get("user_id")
-    return db.session.get(User, uid) if uid else None
+    if not uid:
+        return None
+    hours = current_app.config["EXAMBRIDGE_SESSION_HOURS"]
+    if clock.timestamp() - float(session.get("signed_in_at", 0)) > hours * 3600:
+        session.clear()
+        return None
+    return db.session.get(User, uid)
 
 
 def require_user() -> User:
@@ -24,6 +34,7 @@ def sign_in(user: User, *, locale: str | None = None, **extra) -> None:
     """Start a fresh session (anti-fixation) for ``user``."""
     session.clear()
     session["user_id"] = user.id
+    session["signed_in_at"] = clock.timestamp()
     if locale:
         session["locale"] = locale
     session.update(extra)

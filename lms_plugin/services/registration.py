@@ -7,6 +7,7 @@ import json
 import secrets
 
 import requests
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -86,7 +87,12 @@ def register(session: Session, *, config_url: str, registration_token: str | Non
         name=f"{cfg.product or 'LMS'} {cfg.issuer}", registered_by="dynamic",
         actor=f"dynamic-registration@{remote_addr}", product=cfg.product)
     if ticket is not None:
-        ticket.used_at = clock.utcnow_naive()
-        ticket.platform_id = platform.id
+        # Single use even against a concurrent registration with the same ticket.
+        spent = session.execute(update(RegistrationTicket).where(
+            RegistrationTicket.token_hash == ticket.token_hash, RegistrationTicket.used_at.is_(None))
+            .values(used_at=clock.utcnow_naive(), platform_id=platform.id))
+        if spent.rowcount != 1:
+            raise Forbidden("This registration URL was used a moment ago. Ask the ExamBridge administrator "
+                            "for a new one-time registration URL.")
     session.flush()
     return platform

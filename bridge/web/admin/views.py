@@ -26,10 +26,16 @@ def _require_admin():
 def login():
     if request.method == "GET":
         return render_template("admin/login.html", error=None)
-    with transaction() as s:
-        user = accounts.authenticate(s, username=request.form.get("username", ""),
-                                     password=request.form.get("password", ""),
-                                     remote_addr=request.remote_addr or "")
+    cfg = current_app.config
+    try:
+        with transaction() as s:
+            user = accounts.authenticate(s, username=request.form.get("username", ""),
+                                         password=request.form.get("password", ""),
+                                         remote_addr=request.remote_addr or "",
+                                         max_failures=cfg["EXAMBRIDGE_LOGIN_ATTEMPTS"],
+                                         window_minutes=cfg["EXAMBRIDGE_LOGIN_WINDOW_MINUTES"])
+    except accounts.TooManyAttempts as exc:
+        return render_template("admin/login.html", error=_(exc.message)), 429
     if user is None:
         return render_template("admin/login.html", error=_("The username or password is wrong.")), 401
     sign_in(user)

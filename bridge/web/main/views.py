@@ -1,6 +1,8 @@
 """Landing pages: HTTP only. Domain rules are in bridge.services and lms_plugin.services."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
@@ -132,10 +134,12 @@ def exam_home(exam_id: int):
 def set_locale(code: str):
     if code in LOCALES:
         session["locale"] = code
-    back = request.referrer or ""
-    if not back.startswith(request.host_url):  # only ever back to our own pages
-        back = url_for("main.index")
-    return redirect(back)
+    back = urlsplit(request.referrer or "")
+    # only ever back to one of our own pages (same host), and only by path
+    target = back.path if back.netloc == request.host and back.path.startswith("/") else url_for("main.index")
+    if back.query and target == back.path:
+        target += "?" + back.query
+    return redirect(target)
 
 
 def logout():
