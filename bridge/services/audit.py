@@ -32,8 +32,14 @@ def _digest(prev: str | None, entry: AuditEntry) -> str:
 def record(session: Session, action: str, *, actor: str = "", target: str = "",
            outcome: str = "ok", remote_addr: str = "", detail: dict[str, Any] | None = None
            ) -> AuditEntry:
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
+    elif dialect == "sqlite":
+        # A write statement first, so this transaction holds SQLite's write lock before it
+        # reads the head (a plain SELECT would run outside the transaction and two
+        # concurrent appends could read the same head).
+        session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
     prev = session.scalars(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
     entry = AuditEntry(at=clock.utcnow_naive().replace(microsecond=0), actor=actor[:255],
                        remote_addr=remote_addr[:64], action=action, target=target[:500],
