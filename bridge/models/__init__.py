@@ -2,6 +2,11 @@
 from bridge.models.users import User, CourseMember, Course  # noqa: F401
 from bridge.models.exams import Exam  # noqa: F401
 from bridge.models.audit import AuditEntry  # noqa: F401
+from bridge.models.bank import Question, QuestionCategory, QuestionMedia  # noqa: F401
+from bridge.models.papers import ExamSession, Paper, PaperItem, SessionCandidate  # noqa: F401
+from bridge.models.attempts import (  # noqa: F401
+    AnswerEvent, AnswerFile, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,
+)
 from lms_plugin.models import (  # noqa: F401
     Platform, Deployment, ToolKey, LoginState, UsedNonce, ResourceLink,
     ScoreOutbox, RegistrationTicket, LaunchTicket,
