@@ -51,7 +51,7 @@ def auto_name(name: str, stem_html: str) -> str:
     name = " ".join(name.split())
     if name:
         return name
-    text = plain_text(stem_html)
+    text = re.sub(r"\[\[[0-9]+\]\]", "____", plain_text(stem_html))
     return text if len(text) <= NAME_LENGTH else text[: NAME_LENGTH - 1].rstrip() + "…"
 
 
