@@ -205,3 +205,35 @@ def outbox_deliver():
         click.echo(f"sent {result.sent}, retrying later {result.retry}, failed {result.failed}")
         if result.retry or result.failed:
             sys.exit(1)
+
+
+# --- question bank --------------------------------------------------------------------
+@cli.group(help="Question banks of courses.")
+def bank() -> None:
+    pass
+
+
+@bank.command("import", cls=_AppCommand, help="Import Moodle XML or GIFT into a course's bank; one "
+              "transaction. Exits non-zero when nothing was imported.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--course", "course_id", required=True, type=int, help="The course's id in ExamBridge.")
+@click.option("--format", "fmt", type=click.Choice(["moodle-xml", "gift"]), help="Default: from the file.")
+def bank_import(file: str, course_id: int, fmt: str | None):
+    from pathlib import Path
+
+    from bridge.db import transaction
+    from bridge.models.users import Course
+    from bridge.services import bank as bank_service
+
+    data = Path(file).read_bytes()
+    with _app().app_context():
+        with transaction() as session:
+            course = session.get(Course, course_id)
+            if course is None:
+                raise click.ClickException(f"There is no course {course_id}; the course page's address shows its id.")
+            result = bank_service.import_file(session, course, data, filename=Path(file).name, fmt=fmt,
+                                              actor=f"cli:{getpass.getuser()}")
+        for line in result.lines():
+            click.echo(line)
+        if not result.imported:
+            sys.exit(1)

@@ -1,0 +1,235 @@
+"""The attempt's life (DESIGN "States"): log in → read the rules → in the exam ⇄ locked →
+submitted. The server's clock rules every deadline: deadline = the session's start + the
+exam's duration + extra time (a late arrival loses the time, C3)."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import random
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
+from bridge.models.attempts import Attempt, AttemptLog
+from bridge.models.exams import Exam
+from bridge.models.papers import ExamSession, Paper
+from bridge.services import papers, sittings, throttle
+
+UNLOCK_CODE_LIFETIME = dt.timedelta(minutes=10)
+CODE_WINDOW = dt.timedelta(minutes=15)
+CODE_LIMITS = {"code": 30, "account": 5, "address": 20}  # failures per window
+
+
+def log(session: Session, attempt: Attempt, action: str, *, address: str = "", actor: str = "",
+        detail: dict | None = None) -> None:
+    session.add(AttemptLog(attempt_id=attempt.id, action=action, address=address[:64], actor=actor[:100],
+                           detail=detail or {}))
+
+
+def _paper(session: Session, exam_id: int) -> Paper:
+    paper = session.scalars(select(Paper).where(Paper.exam_id == exam_id)).first()
+    if paper is None:
+        raise InvalidState("This exam has no paper yet. Ask the teacher.")
+    return paper
+
+
+def current(session: Session, exam_id: int, user_id: int) -> Attempt | None:
+    """The candidate's live attempt (the newest not voided)."""
+    return session.scalars(select(Attempt).where(Attempt.exam_id == exam_id, Attempt.user_id == user_id,
+                                                 Attempt.status != "voided").order_by(Attempt.number.desc())).first()
+
+
+def log_in(session: Session, exam: Exam, user_id: int, *, address: str = "", mode: str = "lms") -> Attempt:
+    """Open (or re-open) the candidate's attempt in their session; refused after the late-login
+    cutoff for a candidate who never logged in."""
+    sitting = sittings.session_of(session, exam.id, user_id)
+    if sitting is None:
+        raise Forbidden("You are not on the list of any session of this exam. Ask your teacher or proctor.")
+    paper = _paper(session, exam.id)
+    attempt = current(session, exam.id, user_id)
+    now = clock.utcnow_naive()
+    if attempt is None:
+        if now > sitting.starts_at + dt.timedelta(minutes=paper.late_login_minutes):
+            raise Forbidden("The login for this session closed "
+                            f"{paper.late_login_minutes} minutes after its start. Ask the proctor.")
+        attempt = Attempt(exam_id=exam.id, session_id=sitting.id, user_id=user_id, status="logged_in",
+                          logged_in_at=now, mode=mode)
+        session.add(attempt)
+        session.flush()
+        log(session, attempt, "login", address=address, detail={"mode": mode})
+    elif attempt.status == "not_logged_in":
+        attempt.status, attempt.logged_in_at = "logged_in", now
+        log(session, attempt, "login", address=address, detail={"mode": mode})
+    else:
+        log(session, attempt, "resume", address=address, detail={"status": attempt.status})
+    session.flush()
+    return settle(session, attempt)
+
+
+def read_rules(session: Session, attempt: Attempt, *, address: str = "") -> Attempt:
+    if attempt.status == "logged_in":
+        attempt.status, attempt.rules_read_at = "rules_read", clock.utcnow_naive()
+        log(session, attempt, "rules_read", address=address)
+        session.flush()
+    return attempt
+
+
+def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | None = None) -> Attempt:
+    """Into the exam: only after the rules are confirmed, once the session has started and is
+    authorized. The candidate's items are drawn once, at the first start."""
+    attempt = settle(session, attempt)
+    if attempt.status in ("in_exam", "locked", "submitted"):
+        return attempt
+    if attempt.status != "rules_read":
+        raise InvalidState("Confirm that you have read the exam rules first.")
+    sitting = session.get(ExamSession, attempt.session_id)
+    now = clock.utcnow_naive()
+    if not sitting.authorized:
+        raise InvalidState("The session is not authorized yet. Wait for the proctor.")
+    if now < sitting.starts_at:
+        seconds = int((sitting.starts_at - now).total_seconds())
+        message = f"The exam starts in {seconds // 60} min {seconds % 60} s."
+        raise InvalidState(message)
+    exam = session.get(Exam, attempt.exam_id)
+    if not attempt.items:
+        rng = random.Random(seed if seed is not None else secrets.randbits(64))
+        attempt.items = papers.compose(session, _paper(session, exam.id), rng)
+    attempt.status, attempt.started_at = "in_exam", attempt.started_at or now
+    attempt.deadline_at = sitting.starts_at + dt.timedelta(minutes=exam.duration_minutes,
+                                                           seconds=attempt.extra_seconds)
+    log(session, attempt, "start", address=address,
+        detail={"late_seconds": max(0, int((now - sitting.starts_at).total_seconds()))})
+    session.flush()
+    return attempt
+
+
+def remaining_ms(attempt: Attempt) -> int | None:
+    if attempt.deadline_at is None:
+        return None
+    return max(0, int((attempt.deadline_at - clock.utcnow_naive()).total_seconds() * 1000))
+
+
+def settle(session: Session, attempt: Attempt) -> Attempt:
+    """Apply what time decided: past the deadline, an attempt in the exam (or locked) is
+    submitted with what is stored (idempotent; the sweeper calls it too)."""
+    if attempt.status in ("in_exam", "locked") and attempt.deadline_at and clock.utcnow_naive() >= attempt.deadline_at:
+        submit(session, attempt, reason="deadline")
+    return attempt
+
+
+def submit(session: Session, attempt: Attempt, *, reason: str, address: str = "", actor: str = "") -> Attempt:
+    """Submitted once, whatever the number of calls; objective items are scored then."""
+    if attempt.status == "submitted":
+        return attempt
+    if attempt.status not in ("in_exam", "locked"):
+        raise InvalidState("This attempt is not in the exam, so there is nothing to submit.")
+    attempt.status, attempt.submitted_at, attempt.submit_reason = "submitted", clock.utcnow_naive(), reason
+    log(session, attempt, "submit", address=address, actor=actor, detail={"reason": reason})
+    session.flush()
+    from bridge.services import scoring
+
+    scoring.score_attempt(session, attempt)
+    return attempt
+
+
+def lock(session: Session, attempt: Attempt, *, why: str, address: str = "") -> Attempt:
+    """Leaving the exam (blur, tab switch, fullscreen exit) locks it (C6); the paper's lock
+    limit reached submits it."""
+    attempt = settle(session, attempt)
+    if attempt.status != "in_exam":
+        return attempt
+    attempt.status = "locked"
+    attempt.lock_count += 1
+    log(session, attempt, "lock", address=address, detail={"why": why[:100], "count": attempt.lock_count})
+    session.flush()
+    if attempt.lock_count >= _paper(session, attempt.exam_id).lock_limit:
+        submit(session, attempt, reason="locks", address=address)
+    return attempt
+
+
+def _hash_code(attempt: Attempt, code: str) -> str:
+    return hashlib.sha256(f"{attempt.id}:{code}".encode()).hexdigest()
+
+
+def issue_unlock_code(session: Session, attempt: Attempt, *, actor: str) -> str:
+    """A one-time 6-digit code the proctor reads out; valid 10 minutes; only its hash is kept."""
+    if attempt.status != "locked":
+        raise InvalidState("The attempt is not locked.")
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    attempt.unlock_code_hash = _hash_code(attempt, code)
+    attempt.unlock_code_expires_at = clock.utcnow_naive() + UNLOCK_CODE_LIFETIME
+    log(session, attempt, "unlock_code_issued", actor=actor)
+    session.flush()
+    return code
+
+
+def unlock(session: Session, attempt: Attempt, *, actor: str, code: str | None = None, address: str = "") -> Attempt:
+    """Back into the exam: by the proctor's console (no code), or by the code the proctor read out."""
+    attempt = settle(session, attempt)
+    if attempt.status != "locked":
+        return attempt
+    if code is not None:
+        expected = attempt.unlock_code_hash
+        valid = (expected and attempt.unlock_code_expires_at and clock.utcnow_naive() <= attempt.unlock_code_expires_at
+                 and hmac.compare_digest(expected, _hash_code(attempt, code.strip())))
+        if not valid:
+            log(session, attempt, "unlock_refused", address=address)
+            session.flush()
+            raise Forbidden("That unlock code is wrong or has expired. Ask the proctor for a new one.")
+    attempt.status = "in_exam"
+    attempt.unlock_code_hash = attempt.unlock_code_expires_at = None
+    log(session, attempt, "unlock", address=address, actor=actor, detail={"by_code": code is not None})
+    session.flush()
+    return attempt
+
+
+def enter_by_code(session: Session, code: str, user_id: int, *, address: str) -> Attempt:
+    """Remote sitting (C1, seed 000): a 6-digit code opens the exam for a rostered candidate
+    inside the session's window. Failures count per code, per account and per address; over
+    a limit, the answer is 'too many tries' whatever the code."""
+    code = (code or "").strip()
+    keys = {"code": f"code:{code}", "account": f"account:{user_id}", "address": f"address:{address}"}
+    for kind, key in keys.items():
+        if throttle.blocked(session, key, limit=CODE_LIMITS[kind], window=CODE_WINDOW):
+            raise TooManyTries("Too many wrong exam codes. Wait a quarter of an hour, or ask the proctor.")
+    sitting = session.scalars(select(ExamSession).where(ExamSession.exam_code == code)).first() \
+        if len(code) == 6 and code.isdigit() else None
+    exam = session.get(Exam, sitting.exam_id) if sitting else None
+    paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first() if exam else None
+    assigned = sittings.session_of(session, exam.id, user_id) if exam else None
+    if sitting is None or paper is None or not paper.remote_allowed or assigned is None or assigned.id != sitting.id:
+        for kind, key in keys.items():
+            throttle.fail(session, key, window=CODE_WINDOW)
+        raise NotFound("No exam of yours opens with that code. Check the six digits.")
+    return log_in(session, exam, user_id, address=address, mode="code")
+
+
+class TooManyTries(Forbidden):
+    http_status = 429
+    code = "too_many_tries"
+
+
+def get(session: Session, attempt_id: int) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound("That attempt does not exist.")
+    return attempt
+
+
+def validate_info_form(fields: list[dict], data: dict) -> dict:
+    """The pre-exam information form (C2): every required field filled, values trimmed."""
+    clean, missing = {}, []
+    for f in fields:
+        name = f.get("name")
+        value = str(data.get(name, "")).strip()[:500]
+        if f.get("required") and not value:
+            missing.append(f.get("label") or name)
+        clean[name] = value
+    if missing:
+        message = f"Please fill in: {', '.join(missing)}."
+        raise Invalid(message)
+    return clean
