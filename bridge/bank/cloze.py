@@ -53,15 +53,14 @@ def to_fill(text: str) -> tuple[str, tuple[Blank, ...]]:
 
 
 def from_fill(stem_html: str, blanks: tuple[Blank, ...]) -> str:
-    """Fill-in stem + blanks → Cloze question text (unmarked blanks go at the end)."""
+    """Fill-in stem + blanks → Cloze question text; an unmarked single blank goes last."""
     def sub(blank: Blank) -> str:
         kind = "SHORTANSWER_C" if blank.case_sensitive else "SHORTANSWER"
         return "{1:%s:%s}" % (kind, "~".join("=" + _escape(a) for a in blank.accepted))
 
-    marked = set(blank_marks(stem_html))
-    text = re.sub(r"\[\[([0-9]+)\]\]", lambda m: sub(blanks[int(m.group(1)) - 1]), stem_html)
-    rest = [sub(b) for n, b in enumerate(blanks, 1) if n not in marked]
-    return text + (" " + " ".join(rest) if rest else "")
+    if not blank_marks(stem_html):
+        return stem_html + " " + " ".join(sub(b) for b in blanks)
+    return re.sub(r"\[\[([0-9]+)\]\]", lambda m: sub(blanks[int(m.group(1)) - 1]), stem_html)
 
 
 def _answers(body: str) -> list[tuple[float, str, str]]:

@@ -128,7 +128,7 @@ def _question(block: str) -> Item:
     answer = answer.strip()
     kind, build = _kind(answer)
     missing = "[[1]]" if kind == "fill" else "____"
-    raw_stem = before.rstrip() + (f" {missing} " + after.lstrip() if after.strip() else "")
+    raw_stem = before + missing + after if after.strip() else before
     stem = _show(to_html(raw_stem.strip(), fmt))
     item = Item(qtype=kind, name=auto_name(title, stem), stem_html=stem,
                 general_feedback_html=_inline(general.strip(), fmt))

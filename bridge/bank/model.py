@@ -4,9 +4,9 @@ Every importer (Moodle XML, GIFT) produces these frozen dataclasses and the Mood
 exporter consumes them, so the rest of ExamBridge never sees a file format. Nothing here
 touches the database or Flask.
 
-Fill-in-the-blank stems may mark where each blank goes with ``[[1]]``, ``[[2]]`` … (see
-``blank_marks``). A stem without marks shows its blanks after the text, which is how a
-Moodle short-answer question looks.
+Fill-in-the-blank stems mark where each blank goes with ``[[1]]``, ``[[2]]`` … in order (see
+``blank_marks``). Only a one-blank stem may leave it out: its answer box follows the text,
+which is how a Moodle short-answer question looks.
 """
 from __future__ import annotations
 
@@ -154,9 +154,12 @@ def _check_fill(item: Item) -> str | None:
         if not blank.accepted or any(not a.strip() for a in blank.accepted):
             return f"blank {n} has no accepted answer (or an empty one)"
     marks = blank_marks(item.stem_html)
-    if marks and sorted(marks) != list(range(1, len(item.blanks) + 1)):
-        return (f"the question text marks blanks {marks} but the question has "
-                f"{len(item.blanks)} blank(s); each of [[1]]…[[{len(item.blanks)}]] must appear once")
+    expected = list(range(1, len(item.blanks) + 1))
+    if (marks or len(item.blanks) > 1) and marks != expected:
+        shown = " ".join(f"[[{n}]]" for n in expected)
+        return (f"the question has {len(item.blanks)} blank(s), so its text must mark where "
+                f"they go with {shown}, each once and in that order (found "
+                f"{' '.join(f'[[{n}]]' for n in marks) or 'no marks'})")
     return None
 
 

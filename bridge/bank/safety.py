@@ -118,8 +118,8 @@ def decode_media(name: str, payload: str, *, max_bytes: int = MAX_MEDIA_BYTES) -
         raise MediaError(f"the embedded file {name!r} is not valid base64; "
                          "export the question from Moodle again") from None
     if len(data) > max_bytes:
-        raise MediaError(f"the embedded file {name!r} is {_size(len(data))}, more than "
-                         f"{_size(max_bytes)}; use a smaller image")
+        raise MediaError(f"the embedded file {name!r} is larger than {_size(max_bytes)}; "
+                         "use a smaller image")
     return data
 
 
