@@ -1,0 +1,1 @@
+"""``exambridge bench …``: load tests against a real bridge process (issue 3, Performance)."""

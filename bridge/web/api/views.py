@@ -1,0 +1,105 @@
+"""Thin views: check who is asking, hand the work to the group writer, render JSON."""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask_babel import gettext as _
+
+from bridge import clock
+from bridge.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from bridge.extensions import db
+from bridge.i18n import N_
+from bridge.models.attempts import Attempt
+from bridge.services import answers
+from bridge.web.auth import current_user
+from bridge.writer import get_writer
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 100
+EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
+
+
+def _own_attempt(attempt_id: int) -> Attempt:
+    """The attempt, if the signed-in user is its candidate (401 / 404 / 403 otherwise)."""
+    user = current_user()
+    if user is None:
+        raise Unauthorized(N_("Your sign-in has expired. Open the exam again from your course."))
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound(N_("That attempt does not exist."))
+    if attempt.user_id != user.id:
+        raise Forbidden(N_("This attempt belongs to another candidate."))
+    return attempt
+
+
+def _json_object() -> dict:
+    body = request.get_json(silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        raise Invalid(N_("The request body must be a JSON object."))
+    return body
+
+
+def _event_call(attempt_id: int, event: Any):
+    if not isinstance(event, dict) or set(event) - set(EVENT_FIELDS):
+        return None
+    fields = {name: event.get(name) for name in EVENT_FIELDS}
+    return functools.partial(answers.append, **fields), (attempt_id,)
+
+
+def _outcome(event: Any, result: Any) -> dict:
+    seq = event.get("seq") if isinstance(event, dict) else None
+    if isinstance(result, answers.Ack):
+        return result.as_dict()
+    if isinstance(result, DomainError):
+        return {"seq": seq, "error": result.code, "message": _(result.message)}
+    log.error("saving an answer failed: %r", result)
+    return {"seq": seq, "error": "unavailable", "message": _("Not saved: the server is busy. Send it again.")}
+
+
+def save_answers(attempt_id: int):
+    """POST {"events": [...]} → {"acks": [...]}: one entry per event, in order, either an
+    ack or {"seq", "error", "message"}."""
+    _own_attempt(attempt_id)
+    events = _json_object().get("events")
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
+        raise Invalid(N_("Send {\"events\": [...]} with 1 to 100 events."))
+    db.session.rollback()  # end the read before waiting for the writer
+    calls = [_event_call(attempt_id, event) for event in events]
+    results = get_writer(current_app).submit_many([c for c in calls if c is not None])
+    outcomes, it = [], iter(results)
+    for event, call in zip(events, calls):
+        result = next(it) if call is not None else Invalid(N_(
+            "Each event is an object with writer, seq, question_id, response, client_time and epoch."))
+        outcomes.append(_outcome(event, result))
+    return jsonify(acks=outcomes)
+
+
+def submit_attempt(attempt_id: int):
+    """POST {"key": "..."} → {"status": "submitted", "submitted_at", "reason", "duplicate"}."""
+    attempt = _own_attempt(attempt_id)
+    key = _json_object().get("key")
+    actor = f"user:{attempt.user_id}"
+    db.session.rollback()
+    job = functools.partial(answers.submit, reason="candidate", idempotency_key=key, actor=actor,
+                            address=request.remote_addr or "")
+    result = get_writer(current_app).submit(job, attempt_id)
+    return jsonify(result.as_dict())
+
+
+def attempt_state(attempt_id: int):
+    """GET → status, remaining_ms (deadline − now, by the server's clock), epoch, the
+    current answers and each writer's highest seq and chain head."""
+    attempt = _own_attempt(attempt_id)
+    remaining = None
+    if attempt.deadline_at is not None:
+        remaining = max(0, int((attempt.deadline_at - clock.utcnow_naive()).total_seconds() * 1000))
+    current = answers.current_answers(db.session, attempt_id)
+    return jsonify(status=attempt.status, remaining_ms=remaining, epoch=attempt.epoch,
+                   answers={str(q): r for q, r in current.items()},
+                   writers=answers.writer_heads(db.session, attempt_id))
