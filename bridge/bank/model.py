@@ -100,9 +100,9 @@ def validate(item: Item) -> str | None:
     if not item.points > 0:
         return f"the points must be more than 0 (found {item.points:g})"
     if item.choices and item.qtype not in CHOICE_TYPES:
-        return f"a {item.qtype} question can't have answer choices"
+        return f"{item.qtype} questions can't have answer choices"
     if item.blanks and item.qtype != "fill":
-        return f"a {item.qtype} question can't have blanks"
+        return f"{item.qtype} questions can't have blanks"
     check = _CHECKS.get(item.qtype)
     return check(item) if check else None
 
