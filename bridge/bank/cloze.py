@@ -11,7 +11,8 @@ import re
 from .mapping import Unsupported, numeric_blank
 from .model import Blank, blank_marks
 
-_SUB = re.compile(r"\{([0-9]*):([A-Za-z_]+):((?:\\.|[^\\}])*)\}", re.DOTALL)
+# The body stops at an unescaped { as well as at }: linear time even on unclosed markup.
+_SUB = re.compile(r"\{([0-9]*):([A-Za-z_]+):((?:\\.|[^\\{}])*)\}", re.DOTALL)
 _TEXT_TYPES = {"SHORTANSWER": False, "SA": False, "MW": False,
                "SHORTANSWER_C": True, "SAC": True, "MWC": True}
 _NUMERIC_TYPES = ("NUMERICAL", "NM")

@@ -31,7 +31,8 @@ _SHOW = {v: k for k, v in _HIDE.items()}
 _FORMATS = {"html": "html", "moodle": "moodle_auto_format", "plain": "plain_text",
             "markdown": "markdown"}
 _TRUE, _FALSE = ("T", "TRUE"), ("F", "FALSE")
-_TEX = re.compile(r"(\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$)", re.DOTALL)
+_TEX_TOKEN = re.compile(r"\\[()\[\]]|\$\$|\\n")
+_TEX_CLOSE = {"\\(": "\\)", "\\[": "\\]", "$$": "$$"}
 _WEIGHT = re.compile(r"^%(-?[0-9]+(?:\.[0-9]+)?)%")
 
 
@@ -89,9 +90,23 @@ def _blocks(text: str) -> list[tuple[int, str]]:
 
 def _hide(text: str) -> str:
     text = re.sub(r"\\([~=#{}:\\])", lambda m: _HIDE[m.group(1)], text)
-    # \n is a line break, except inside TeX (\(…\), \[…\], $$…$$), where \neq is a command.
-    parts = _TEX.split(text)
-    return "".join(p if n % 2 else p.replace("\\n", "\n") for n, p in enumerate(parts))
+    return _line_breaks(text)
+
+
+def _line_breaks(text: str) -> str:
+    """``\\n`` is a line break, except inside TeX (\\(…\\), \\[…\\], $$…$$) where ``\\neq``
+    is a command. One pass over the tokens, so a hostile file can't make it slow."""
+    out, pos, closing = [], 0, None
+    for match in _TEX_TOKEN.finditer(text):
+        token = match.group()
+        if closing is None and token == "\\n":
+            out.append(text[pos:match.start()] + "\n")
+            pos = match.end()
+        elif closing is None and token in _TEX_CLOSE:
+            closing = _TEX_CLOSE[token]
+        elif token == closing:
+            closing = None
+    return "".join(out) + text[pos:]
 
 
 def _show(text: str) -> str:

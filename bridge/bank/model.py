@@ -17,7 +17,7 @@ QTYPES = ("single", "multiple", "truefalse", "fill", "essay", "upload")
 CHOICE_TYPES = ("single", "multiple")
 
 _MARK = re.compile(r"\[\[([0-9]+)\]\]")
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
 _MEDIA_TAG = re.compile(r"<(img|video|audio|object|embed)\b", re.IGNORECASE)
 # Fractions are compared with this slack: Moodle stores them with 7 decimals (0.3333333).
 _EPS = 1e-6

@@ -186,3 +186,22 @@ def test_binary_file_is_refused(bank_file):
 
 def test_empty_file_has_nothing():
     assert gift.parse(b"// only a comment\n\n") == ImportReport((), (), "gift")
+
+
+def test_bare_answer_and_escaped_backslash():
+    (item,) = gift.parse(b"Path is C:\\\\temp {four}").items
+    assert (item.stem_html, item.blanks) == ("<p>Path is C:\\temp</p>", (Blank(("four",)),))
+
+
+def test_unclosed_tex_keeps_later_line_breaks_literal():
+    (item,) = gift.parse(b"\\(a\\nb \\n c {=x}").items
+    assert item.stem_html == "<p>\\(a\\nb \\n c</p>"
+
+
+@pytest.mark.parametrize("chunk", [b"\\(", b"{1:SA:", b"<", b"**", b"::"])
+def test_hostile_repetition_stays_fast(chunk):
+    import time
+    data = chunk * (8 * 1024 * 1024 // len(chunk))
+    started = time.monotonic()
+    gift.parse(data + b" {=x}")
+    assert time.monotonic() - started < 20

@@ -254,3 +254,15 @@ def test_export_writes_what_moodle_expects():
     assert '<file name="a.png" path="/pic/" encoding="base64">' in xml
     assert "<filetypeslist>.pdf,.docx</filetypeslist>" in xml
     assert "<tags><tag><text>t1</text></tag><tag><text>标签</text></tag></tags>" in xml
+
+
+@pytest.mark.parametrize("chunk", ["{1:SA:", "&lt;", "[[1]]"])
+def test_hostile_repetition_in_question_text_stays_fast(chunk):
+    import time
+    text = chunk * (8 * 1024 * 1024 // len(chunk))
+    data = f'<quiz><question type="cloze"><questiontext format="html"><text>{text}</text>' \
+           "</questiontext></question></quiz>"
+    started = time.monotonic()
+    report = moodle_xml.parse(data.encode())
+    assert time.monotonic() - started < 20
+    assert len(report.skipped) == 1
