@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
+from typing import Callable
 
 from .mapping import Unsupported, auto_name, category_path, numeric_blank
 from .model import Blank, Choice, ImportReport, Item, Skipped, validate
@@ -150,9 +151,10 @@ def _question(block: str) -> Item:
     return build(item, answer, fmt)
 
 
-def _kind(answer: str):
+def _kind(answer: str) -> tuple[str, Callable[[Item, str, str], Item]]:
+    """The item type and its answer reader, by Moodle's own order of checks."""
     if not answer:
-        return "essay", lambda item, _a, _f: item
+        return "essay", _essay
     if answer.startswith("#"):
         return "fill", _numerical
     if "~" in answer:
@@ -163,6 +165,10 @@ def _kind(answer: str):
     if answer.split("#", 1)[0].strip().upper() in _TRUE + _FALSE:
         return "truefalse", _truefalse
     return "fill", _shortanswer
+
+
+def _essay(item: Item, answer: str, fmt: str) -> Item:
+    return item
 
 
 def _choices(item: Item, answer: str, fmt: str) -> Item:
@@ -198,10 +204,10 @@ def _shortanswer(item: Item, answer: str, fmt: str) -> Item:
 
 def _numerical(item: Item, answer: str, fmt: str) -> Item:
     body = answer[1:].strip()
-    parts = [p for p in re.split(r"(?=[=~])", body) if p.strip()] if "=" in body else [body]
+    # Several answers are each introduced by "=": {#=3:0 =%50%3.1:0}; one needs none: {#3}.
+    parts = [p.strip() for p in body.split("=")] if "=" in body else [body]
     answers = []
-    for part in parts:
-        part = part.strip().lstrip("=").strip() if part.strip().startswith("=") else part.strip()
+    for part in filter(None, parts):
         fraction, rest = _weight(part, default=1.0)
         value = _show(rest.partition("#")[0]).strip()
         low, dots, high = value.partition("..")
