@@ -279,6 +279,7 @@ class GroupWriter:
 # --- one writer per app -----------------------------------------------------------------
 def get_writer(app) -> GroupWriter:
     """The app's writer, started on first use (one per app and process)."""
+    app = app._get_current_object() if hasattr(app, "_get_current_object") else app  # current_app
     writer = app.extensions.get(EXTENSION_KEY)
     if writer is not None and not writer._stopped:
         return writer
