@@ -2,8 +2,8 @@
 benchmark seeds with: ``bridge.bench.seed``), committed so the group writer sees them."""
 from __future__ import annotations
 
-from bridge.bench.seed import (SESSION_COOKIE, Sitting, make_attempt, make_sitting, sample_response,  # noqa: F401
-                               session_cookie)
+from bridge.bench.seed import (SESSION_COOKIE, Sitting, make_attempt, make_attempts,  # noqa: F401
+                               make_sitting, sample_response, session_cookie)
 
 
 def sitting(session, **kw) -> Sitting:
