@@ -17,9 +17,10 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure(app, settings)
     _init_extensions(app)
     _register_blueprints(app)
-    from bridge.web import csrf
+    from bridge.web import csrf, html
     from bridge.web.errors import register_error_handlers
     csrf.init_app(app)
+    html.init_app(app)
     register_error_handlers(app)
     from bridge.cli import register_commands
     register_commands(app)
@@ -98,9 +99,11 @@ def _register_blueprints(app: Flask) -> None:
     from bridge.web.health import bp as health_bp
     from bridge.web.main import bp as main_bp
     from bridge.web.admin import bp as admin_bp
+    from bridge.web.delivery import bp as delivery_bp
     from bridge.web.api import bp as api_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)

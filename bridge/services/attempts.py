@@ -122,17 +122,14 @@ def settle(session: Session, attempt: Attempt) -> Attempt:
 
 
 def submit(session: Session, attempt: Attempt, *, reason: str, address: str = "", actor: str = "") -> Attempt:
-    """Submitted once, whatever the number of calls; objective items are scored then."""
+    """Submitted once, whatever the number of calls; objective items are scored then. One
+    implementation for every path (the page's submit, the N-th lock, the deadline, the
+    proctor): ``answers.submit``."""
+    from bridge.services import answers
+
     if attempt.status == "submitted":
         return attempt
-    if attempt.status not in ("in_exam", "locked"):
-        raise InvalidState("This attempt is not in the exam, so there is nothing to submit.")
-    attempt.status, attempt.submitted_at, attempt.submit_reason = "submitted", clock.utcnow_naive(), reason
-    log(session, attempt, "submit", address=address, actor=actor, detail={"reason": reason})
-    session.flush()
-    from bridge.services import scoring
-
-    scoring.score_attempt(session, attempt)
+    answers.submit(session, attempt.id, reason=reason, idempotency_key=None, actor=actor, address=address)
     return attempt
 
 
@@ -233,3 +230,35 @@ def validate_info_form(fields: list[dict], data: dict) -> dict:
         message = f"Please fill in: {', '.join(missing)}."
         raise Invalid(message)
     return clean
+
+
+def store_upload(session: Session, attempt: Attempt, question_id: int, *, name: str, mime: str, data: bytes):
+    """Keep an uploaded answer file (the event that names it is saved by the page)."""
+    from pathlib import PurePath
+
+    from bridge.models.attempts import AnswerFile
+    from bridge.models.bank import Question
+
+    attempt = settle(session, attempt)
+    if attempt.status != "in_exam":
+        raise InvalidState("The exam is not open for answers now (locked or submitted).")
+    if question_id not in {i["question_id"] for i in attempt.items}:
+        raise NotFound("That question is not on your paper.")
+    q = session.get(Question, question_id)
+    if q is None or q.qtype != "upload":
+        raise Invalid("That question does not take a file.")
+    name = PurePath(name.replace("\\", "/")).name[:255] or "upload"
+    allowed = [e.lower() if e.startswith(".") else "." + e.lower() for e in q.upload_extensions or []]
+    if allowed and PurePath(name).suffix.lower() not in allowed:
+        message = f"This question takes {', '.join(allowed)} files."
+        raise Invalid(message)
+    limit = q.upload_max_bytes or 20 * 1024 * 1024
+    if len(data) > limit:
+        message = f"The file is larger than the {limit // 1024} KB this question allows."
+        raise Invalid(message)
+    row = AnswerFile(attempt_id=attempt.id, question_id=question_id, name=name, mime=(mime or "application/octet-stream")[:100],
+                     size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+    session.add(row)
+    log(session, attempt, "upload", detail={"question": question_id, "name": name, "size": len(data)})
+    session.flush()
+    return row

@@ -7,7 +7,7 @@ Responses, by item type (what the exam page sends):
   truefalse  {"value": true | false}
   fill       {"blanks": ["text", ...]}          one string per blank
   essay      {"text": "<html or plain text>"}
-  upload     {"file": "<sha256>", "name": "...", "size": n}
+  upload     {"sha256": "<hex>", "name": "..."}   the file itself is an AnswerFile
 """
 from __future__ import annotations
 

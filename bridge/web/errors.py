@@ -59,9 +59,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
         if app.config.get("TESTING"):
             raise exc
-        log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", _("Something went wrong"),
                               _("The server hit an unexpected error. Nothing you sent was lost; "
                                 "try again, and tell the administrator if it happens again."))

@@ -46,7 +46,7 @@ def questions(s, c: Course, category: QuestionCategory | None = None) -> dict[st
             {"id": "a", "html": "2", "fraction": 0.5}, {"id": "b", "html": "3", "fraction": 0.5},
             {"id": "c", "html": "4", "fraction": -1}, {"id": "d", "html": "9", "fraction": -1}]),
         "truefalse": Question(qtype="truefalse", stem_html="Water is wet.", correct=True),
-        "fill": Question(qtype="fill", stem_html="Capital of France: ___; of China: ___", blanks=[
+        "fill": Question(qtype="fill", stem_html="Capital of France: [[1]]; of China: [[2]]", blanks=[
             {"accepted": ["Paris"], "case_sensitive": False, "ignore_spaces": True},
             {"accepted": ["北京", "Beijing"], "case_sensitive": False, "ignore_spaces": True}]),
         "essay": Question(qtype="essay", stem_html="Discuss."),

@@ -1,0 +1,163 @@
+"""Candidate pages: HTTP only; the attempt's rules live in bridge.services.attempts."""
+from __future__ import annotations
+
+from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from bridge.db import transaction
+from bridge.errors import DomainError
+from bridge.extensions import db
+from bridge.models.attempts import Attempt, InfoFormResponse
+from bridge.models.bank import Question, QuestionMedia
+from bridge.models.papers import ExamSession, Paper
+from bridge.services import attempts, exams
+from bridge.services.attempts import TooManyTries
+from bridge.web.auth import require_user
+
+
+def _own(attempt_id: int) -> Attempt:
+    user = require_user()
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None:
+        abort(404)
+    if attempt.user_id != user.id:
+        abort(403)
+    return attempt
+
+
+def _addr() -> str:
+    return request.remote_addr or ""
+
+
+def sit(exam_id: int):
+    user = require_user()
+    exam = exams.get_exam(db.session, exam_id)
+    with transaction() as s:
+        attempt = attempts.log_in(s, exam, user.id, address=_addr())
+        attempt_id = attempt.id
+    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
+
+
+def code():
+    user = require_user()
+    if request.method == "GET":
+        return render_template("delivery/code.html", error=None)
+    try:
+        with transaction() as s:
+            attempt = attempts.enter_by_code(s, request.form.get("code", ""), user.id, address=_addr())
+            attempt_id = attempt.id
+    except TooManyTries as exc:
+        return render_template("delivery/code.html", error=exc.message), 429
+    except DomainError as exc:
+        return render_template("delivery/code.html", error=exc.message), exc.http_status
+    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
+
+
+def attempt(attempt_id: int):
+    a = _own(attempt_id)
+    with transaction() as s:
+        attempts.settle(s, a)
+    paper = db.session.scalars(select(Paper).where(Paper.exam_id == a.exam_id)).first()
+    exam = exams.get_exam(db.session, a.exam_id)
+    sitting = db.session.get(ExamSession, a.session_id)
+    ctx = dict(attempt=a, exam=exam, paper=paper, sitting=sitting)
+    if a.status == "submitted":
+        return render_template("delivery/submitted.html", **ctx)
+    if a.status in ("absent", "voided"):
+        return render_template("delivery/closed.html", **ctx)
+    if a.status == "logged_in":
+        needs_info = paper.info_form and db.session.scalars(select(InfoFormResponse).where(
+            InfoFormResponse.attempt_id == a.id)).first() is None
+        return render_template("delivery/info.html" if needs_info else "delivery/rules.html", errors=None, **ctx)
+    if a.status == "rules_read":
+        return render_template("delivery/waiting.html", remaining_s=max(0, int(
+            (sitting.starts_at - attempts.clock.utcnow_naive()).total_seconds())), **ctx)
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(
+        Question.id.in_([i["question_id"] for i in a.items])))}
+    return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a), **ctx)
+
+
+def save_info(attempt_id: int):
+    a = _own(attempt_id)
+    paper = db.session.scalars(select(Paper).where(Paper.exam_id == a.exam_id)).first()
+    try:
+        data = attempts.validate_info_form(paper.info_form or [], request.form)
+    except DomainError as exc:
+        return render_template("delivery/info.html", attempt=a, paper=paper, exam=exams.get_exam(db.session, a.exam_id),
+                               errors=exc.message, form=request.form), 422
+    with transaction() as s:
+        if s.scalars(select(InfoFormResponse).where(InfoFormResponse.attempt_id == a.id)).first() is None:
+            s.add(InfoFormResponse(attempt_id=a.id, data=data))
+    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+
+
+def read_rules(attempt_id: int):
+    a = _own(attempt_id)
+    if request.form.get("confirm") != "1":
+        return redirect(url_for("delivery.attempt", attempt_id=a.id))
+    with transaction() as s:
+        attempts.read_rules(s, a, address=_addr())
+    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+
+
+def start(attempt_id: int):
+    a = _own(attempt_id)
+    with transaction() as s:
+        attempts.start(s, a, address=_addr())
+    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+
+
+def lock(attempt_id: int):
+    """The page reports that the candidate left it (blur, tab switch, fullscreen exit)."""
+    a = _own(attempt_id)
+    why = str((request.get_json(silent=True) or {}).get("why", "left the page"))
+    with transaction() as s:
+        attempts.lock(s, a, why=why, address=_addr())
+        body = {"status": a.status, "lock_count": a.lock_count}
+    return jsonify(body)
+
+
+def unlock(attempt_id: int):
+    a = _own(attempt_id)
+    code = str((request.get_json(silent=True) or {}).get("code", ""))
+    try:
+        with transaction() as s:
+            attempts.unlock(s, a, actor="candidate", code=code, address=_addr())
+            body = {"status": a.status}
+    except DomainError as exc:
+        db.session.rollback()
+        with transaction() as s:  # the refusal is in the candidate log
+            attempts.log(s, a, "unlock_refused", address=_addr())
+        return jsonify(error=exc.code, message=_(exc.message)), exc.http_status
+    return jsonify(body)
+
+
+def media(attempt_id: int, question_id: int, name: str):
+    a = _own(attempt_id)
+    if a.status not in ("in_exam", "locked", "submitted") or question_id not in {i["question_id"] for i in a.items}:
+        abort(404)
+    row = db.session.scalars(select(QuestionMedia).where(QuestionMedia.question_id == question_id,
+                                                         QuestionMedia.name == name)).first()
+    if row is None:
+        abort(404)
+    resp = current_app.response_class(row.data, mimetype=row.mime)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+def upload(attempt_id: int, question_id: int):
+    """An operation task's file (C4); the page then saves an answer event naming it."""
+    a = _own(attempt_id)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        return jsonify(error="invalid", message=_("Choose a file to upload.")), 422
+    data = f.read()
+    try:
+        with transaction() as s:
+            row = attempts.store_upload(s, a, question_id, name=f.filename, mime=f.mimetype or "", data=data)
+            body = {"sha256": row.sha256, "name": row.name, "size": row.size}
+    except DomainError as exc:
+        return jsonify(error=exc.code, message=_(exc.message)), exc.http_status
+    return jsonify(body)

@@ -1,0 +1,139 @@
+"""A candidate sits an exam over real HTTP: rules, waiting for the start, the exam page,
+autosave through the API, a lock, the proctor's unlock, submit, the submitted page (C3,
+C5–C7); and the exam-code entry page (C1)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select
+
+from bridge import clock
+from bridge.models.users import Course, User
+from tests.exams import factories as f
+from tests.fixtures.servers import csrf_token
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+def _setup(lti_env, *, remote=False):
+    from bridge.db import transaction
+    from bridge.services import papers, sittings
+
+    teacher = lti_env.launch(role="Instructor", sub="3")
+    student = lti_env.browser()
+    lti_env.launch(role="Learner", sub="5", name="Sam Student", http=student)
+    with lti_env.app.app_context(), transaction() as s:
+        course = s.scalars(select(Course)).one()
+        sam = s.scalars(select(User).where(User.lti_sub == "5")).one()
+        tess = s.scalars(select(User).where(User.lti_sub == "3")).one()
+        qs = f.questions(s, course)
+        exam = f.exam(s, course, minutes=30)
+        papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "fill", "essay")], actor_id=tess.id)
+        papers.update_settings(s, exam, actor_id=tess.id, lock_limit=5, remote_allowed=remote)
+        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() + dt.timedelta(minutes=5),
+                                          remote=remote, actor_id=tess.id)
+        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        ids = dict(exam=exam.id, single=qs["single"].id, fill=qs["fill"].id, essay=qs["essay"].id,
+                   code=sitting.exam_code)
+    return teacher, student, ids
+
+
+def _api(lti_env, http, path, body):
+    token = csrf_token(http, lti_env.bridge)
+    return http.post(lti_env.bridge + path, json=body, headers={"X-CSRF-Token": token})
+
+
+@pytest.mark.req("C3", "C5", "C6", "C7")
+def test_a_candidate_sits_the_exam(lti_env):
+    _teacher, student, ids = _setup(lti_env)
+    page = lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
+    assert page.status_code == 200 and 'id="confirm-rules"' in page.text
+    attempt_id = int(re.search(r"/attempt/(\d+)/rules", page.text).group(1))
+    lti_env.post(f"/attempt/{attempt_id}/rules", http=student, data={"confirm": "1"})
+    waiting = lti_env.get(f"/attempt/{attempt_id}", http=student)
+    assert 'id="waiting"' in waiting.text
+    early = lti_env.post(f"/attempt/{attempt_id}/start", http=student)
+    assert early.status_code == 409                               # not before the start
+    clock.set_offset(6 * 60)
+    exam_page = lti_env.post(f"/attempt/{attempt_id}/start", http=student)
+    assert exam_page.status_code == 200 and 'id="exam"' in exam_page.text
+    assert exam_page.text.count('class="item"') == 3 and "(1) ______" in exam_page.text
+
+    events = [{"writer": "tab-1", "seq": 1, "question_id": ids["single"], "response": {"choice": "b"}},
+              {"writer": "tab-1", "seq": 2, "question_id": ids["fill"], "response": {"blanks": ["Paris", "北京"]}}]
+    saved = _api(lti_env, student, f"/api/attempts/{attempt_id}/answers", {"events": events})
+    assert saved.status_code == 200 and all("error" not in a for a in saved.json()["acks"])
+
+    locked = _api(lti_env, student, f"/attempt/{attempt_id}/lock", {"why": "visibilitychange"})
+    assert locked.json() == {"status": "locked", "lock_count": 1}
+    refused = _api(lti_env, student, f"/api/attempts/{attempt_id}/answers",
+                   {"events": [{"writer": "tab-1", "seq": 3, "question_id": ids["essay"], "response": {"text": "x"}}]})
+    assert refused.json()["acks"][0]["error"] == "locked"
+    proctor = lti_env.get(f"/exam/{ids['exam']}/proctor")
+    assert f'data-attempt="{attempt_id}" data-status="locked"' in proctor.text
+    lti_env.post(f"/exam/{ids['exam']}/proctor/{attempt_id}/unlock")
+    state = student.get(f"{lti_env.bridge}/api/attempts/{attempt_id}/state").json()
+    assert state["status"] == "in_exam" and 0 < state["remaining_ms"] <= 29 * 60_000
+
+    done = _api(lti_env, student, f"/api/attempts/{attempt_id}/submit", {"key": "k1"})
+    again = _api(lti_env, student, f"/api/attempts/{attempt_id}/submit", {"key": "k1"})
+    assert done.status_code == 200 and again.status_code == 200
+    final = lti_env.get(f"/attempt/{attempt_id}", http=student)
+    assert 'id="submitted"' in final.text
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import Attempt
+        a = db.session.get(Attempt, attempt_id)
+        assert a.score == 4.0 and a.submit_reason == "candidate"
+
+
+@pytest.mark.req("C6")
+def test_an_unlock_code_read_out_by_the_proctor(lti_env):
+    _teacher, student, ids = _setup(lti_env)
+    lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import Attempt
+        attempt_id = db.session.scalars(select(Attempt.id)).one()
+    lti_env.post(f"/attempt/{attempt_id}/rules", http=student, data={"confirm": "1"})
+    clock.set_offset(6 * 60)
+    lti_env.post(f"/attempt/{attempt_id}/start", http=student)
+    _api(lti_env, student, f"/attempt/{attempt_id}/lock", {"why": "blur"})
+    shown = lti_env.post(f"/exam/{ids['exam']}/proctor/{attempt_id}/code")
+    code = re.search(r"Unlock code for Sam Student: (\d{6})", shown.text).group(1)
+    wrong = _api(lti_env, student, f"/attempt/{attempt_id}/unlock", {"code": "12345x"})
+    assert wrong.status_code == 403
+    ok = _api(lti_env, student, f"/attempt/{attempt_id}/unlock", {"code": code})
+    assert ok.json() == {"status": "in_exam"}
+
+
+@pytest.mark.req("C1")
+def test_exam_code_page(lti_env):
+    _teacher, student, ids = _setup(lti_env, remote=True)
+    page = lti_env.get("/code", http=student)
+    assert 'name="code"' in page.text
+    bad = lti_env.post("/code", http=student, data={"code": "99999"})
+    assert bad.status_code == 404
+    good = lti_env.post("/code", http=student, data={"code": ids["code"]})
+    assert good.status_code == 200 and 'id="confirm-rules"' in good.text
+
+
+@pytest.mark.req("C3")
+def test_other_people_cannot_open_an_attempt(lti_env):
+    _teacher, student, ids = _setup(lti_env)
+    lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import Attempt
+        attempt_id = db.session.scalars(select(Attempt.id)).one()
+    other = lti_env.browser()
+    lti_env.launch(role="Learner", sub="6", name="Sue", http=other)
+    assert lti_env.get(f"/attempt/{attempt_id}", http=other).status_code == 403
+    assert lti_env.get(f"/exam/{ids['exam']}/sit", http=other).status_code == 403     # not on any session list
+    assert lti_env.get(f"/exam/{ids['exam']}/proctor", http=other).status_code == 403
