@@ -99,11 +99,13 @@ def _register_blueprints(app: Flask) -> None:
     from bridge.web.health import bp as health_bp
     from bridge.web.main import bp as main_bp
     from bridge.web.admin import bp as admin_bp
+    from bridge.web.teaching import bp as teaching_bp
     from bridge.web.delivery import bp as delivery_bp
     from bridge.web.api import bp as api_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(teaching_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)

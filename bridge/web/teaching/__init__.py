@@ -1,0 +1,35 @@
+"""Teacher pages for exam content: the question bank, the paper, sessions, grading and release."""
+from flask import Blueprint
+
+bp = Blueprint("teaching", __name__)
+
+from bridge.web.teaching import exam_views, views  # noqa: E402  (route table below)
+
+C = "/course/<int:course_id>"
+Q = C + "/bank/<int:question_id>"
+E = C + "/exams/<int:exam_id>"
+POST = {"methods": ["POST"]}
+
+bp.add_url_rule(C + "/bank", "bank", views.bank_page)
+bp.add_url_rule(C + "/bank/import", "import_bank", views.import_bank, **POST)
+bp.add_url_rule(C + "/bank/export", "export_bank", views.export_bank)
+bp.add_url_rule(C + "/bank/new", "new_item", views.new_item)
+bp.add_url_rule(C + "/bank/new", "create_item", views.create_item, **POST)
+bp.add_url_rule(Q + "/edit", "edit_item", views.edit_item)
+bp.add_url_rule(Q + "/edit", "update_item", views.update_item, **POST)
+bp.add_url_rule(Q + "/preview", "preview_item", views.preview_item)
+bp.add_url_rule(Q + "/archive", "confirm_archive", views.confirm_archive)
+bp.add_url_rule(Q + "/archive", "archive_item", views.archive_item, **POST)
+
+bp.add_url_rule(E + "/paper", "paper", exam_views.paper)
+bp.add_url_rule(E + "/paper/items", "set_fixed", exam_views.set_fixed, **POST)
+bp.add_url_rule(E + "/paper/draws", "set_draws", exam_views.set_draws, **POST)
+bp.add_url_rule(E + "/paper/settings", "save_settings", exam_views.save_settings, **POST)
+bp.add_url_rule(E + "/sessions", "sessions", exam_views.sessions)
+bp.add_url_rule(E + "/sessions", "create_sitting", exam_views.create_sitting, **POST)
+bp.add_url_rule(E + "/sessions/assign", "assign_candidates", exam_views.assign_candidates, **POST)
+bp.add_url_rule(E + "/grading", "grading", exam_views.grading)
+bp.add_url_rule(E + "/grading/<int:attempt_id>", "grade_attempt", exam_views.grade_attempt)
+bp.add_url_rule(E + "/grading/<int:attempt_id>/items/<int:question_id>", "grade_item", exam_views.grade_item, **POST)
+bp.add_url_rule(E + "/release", "confirm_release", exam_views.confirm_release)
+bp.add_url_rule(E + "/release", "release", exam_views.release, **POST)
