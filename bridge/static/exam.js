@@ -125,14 +125,24 @@
     }).then(function () { inflight = false; if (queue.length && !retryTimer && status !== 'locked') flush(); });
   }
 
+  // Typing is saved 400 ms after the last key; leaving or reloading the page saves at once
+  // (into the local queue, which the next page load sends).
+  var typing = {};
+  function typed(item) {
+    var q = item.dataset.question;
+    if (typing[q]) { clearTimeout(typing[q]); delete typing[q]; change(item); }
+  }
+  window.addEventListener('pagehide', function () { items.forEach(typed); });
   items.forEach(function (item) {
-    var timer = null;
     item.addEventListener('change', function (ev) {
       if (ev.target.classList.contains('upload')) return upload(item, ev.target);
+      if (typing[item.dataset.question]) { clearTimeout(typing[item.dataset.question]); delete typing[item.dataset.question]; }
       change(item);
     });
     item.addEventListener('input', function (ev) {
-      if (ev.target.matches('.blank, .essay')) { clearTimeout(timer); timer = setTimeout(function () { change(item); }, 400); }
+      if (!ev.target.matches('.blank, .essay')) return;
+      clearTimeout(typing[item.dataset.question]);
+      typing[item.dataset.question] = setTimeout(function () { typed(item); }, 400);
     });
     item.querySelector('.flag').addEventListener('click', function (ev) {
       var q = item.dataset.question; flags[q] = !flags[q];
@@ -191,7 +201,9 @@
     items.forEach(function (item) {
       var q = item.dataset.question, waiting = queue.some(function (e) { return String(e.question_id) === q; });
       item.querySelector('.flag').setAttribute('aria-pressed', flags[q] ? 'true' : 'false');
-      mark(item, waiting ? 'offline' : 'saved', waiting ? T.offline : (answered(item) ? T.saved : ''));
+      if (waiting) mark(item, 'offline');
+      else if (answered(item)) mark(item, 'saved');
+      else mark(item, 'empty', '');
     });
     flush();
   });
