@@ -237,3 +237,27 @@ def bank_import(file: str, course_id: int, fmt: str | None):
             click.echo(line)
         if not result.imported:
             sys.exit(1)
+
+
+# --- benchmarks -----------------------------------------------------------------------
+@cli.group(help="Load benchmarks against a real bridge process (issue 3, Performance).")
+def bench() -> None:
+    pass
+
+
+@bench.command("autosave", cls=_AppCommand,
+               help="N candidates autosave R times a second for S seconds, then all submit at once; "
+                    "prints one JSON line.")
+@click.option("--candidates", default=1000, show_default=True, type=click.IntRange(1, 20000))
+@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(0.01, 100),
+              help="Saves per second per candidate.")
+@click.option("--seconds", default=30.0, show_default=True, type=click.FloatRange(1, 3600))
+@click.option("--database-url", help="A PostgreSQL server to create the run's own database on; "
+                                     "default: a SQLite file in a temporary instance folder.")
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (server log, database) afterwards.")
+def bench_autosave(candidates: int, rate: float, seconds: float, database_url: str | None, keep: bool) -> None:
+    import json
+
+    from bridge.bench.autosave import run
+
+    click.echo(json.dumps(run(candidates, rate, seconds, database_url, keep=keep), separators=(",", ":")))

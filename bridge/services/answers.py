@@ -37,8 +37,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -56,6 +57,15 @@ MAX_SEQ = 2**31 - 1
 SUBMIT_REASONS = ("candidate", "locks", "deadline", "proctor")
 _WRITER_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+QUESTION_CACHE_SECONDS = 60.0  # item definitions do not change under a running exam
+
+# Autosave is the hot path (issue 3: 1,000 saves/s on 2 cores): it uses Core statements on
+# the transaction's connection, a handful per event, rather than loading ORM objects.
+_events = AnswerEvent.__table__
+_attempts = Attempt.__table__
+_log = AttemptLog.__table__
+_questions = Question.__table__
+_question_cache: dict[int, tuple[float, Row | None]] = {}
 
 
 # --- errors (codes are what the API reports per event) ---------------------------------
@@ -138,34 +148,30 @@ def append(session: Session, attempt_id: int, *, writer: str, seq: int, question
     stored) or AnswerConflict (key reused with another payload; logged)."""
     _check_key(writer, seq, question_id, client_time, epoch)
     digest = _check_size(question_id, response)
-    attempt = _lock_attempt(session, attempt_id)
-    stored = _stored(session, attempt_id, writer, seq)
+    conn = session.connection()
+    attempt = _lock_attempt(conn, attempt_id)
+    stored = _stored(conn, attempt_id, writer, seq)
     if stored is not None:  # a retry is answered even after the attempt closed
-        return _replay(session, attempt, stored, digest)
+        return _replay(conn, attempt_id, writer, stored, digest)
     _check_open(attempt)
     epoch = attempt.epoch if epoch is None else epoch
     if epoch > attempt.epoch:
         raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
-    _check_response(session, attempt, question_id, response)
-    prev = session.scalars(select(AnswerEvent.hash).where(
-        AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == writer)
-        .order_by(AnswerEvent.id.desc()).limit(1)).first()
+    _check_response(conn, attempt, question_id, response)
+    prev = conn.execute(select(_events.c.hash).where(_events.c.attempt_id == attempt_id, _events.c.writer == writer)
+                        .order_by(_events.c.id.desc()).limit(1)).scalar()
     status = "fenced" if epoch < attempt.epoch else "applied"
     now = clock.utcnow_naive()
-    row = AnswerEvent(attempt_id=attempt_id, writer=writer, seq=seq, question_id=question_id,
-                      response=response, payload_hash=digest, epoch=epoch, client_time=client_time,
-                      server_time=now, status=status, prev_hash=prev,
-                      hash=event_hash(prev, attempt_id, writer, seq, epoch, digest))
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:  # another worker stored this key first (PostgreSQL, scale-out)
-        stored = _stored(session, attempt_id, writer, seq)
-        if stored is None:
-            raise
-        return _replay(session, attempt, stored, digest)
-    return Ack(seq=seq, head=row.hash, server_time=_epoch_seconds(now), duplicate=False, status=status)
+    digest_chain = event_hash(prev, attempt_id, writer, seq, epoch, digest)
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    inserted = conn.execute(dialect_insert(_events).values(
+        attempt_id=attempt_id, writer=writer, seq=seq, question_id=question_id, response=response,
+        payload_hash=digest, epoch=epoch, client_time=client_time, server_time=now, status=status,
+        prev_hash=prev, hash=digest_chain).on_conflict_do_nothing(
+        index_elements=["attempt_id", "writer", "seq"]).returning(_events.c.id)).first()
+    if inserted is None:  # another worker stored this key first (PostgreSQL, scale-out)
+        return _replay(conn, attempt_id, writer, _stored(conn, attempt_id, writer, seq), digest)
+    return Ack(seq=seq, head=digest_chain, server_time=_epoch_seconds(now), duplicate=False, status=status)
 
 
 def _check_key(writer, seq, question_id, client_time, epoch) -> None:
@@ -193,31 +199,37 @@ def _check_size(question_id: int, response: Any) -> str:
     return payload_hash(question_id, response)
 
 
-def _lock_attempt(session: Session, attempt_id: int) -> Attempt:
-    attempt = session.get(Attempt, attempt_id, with_for_update=True)
-    if attempt is None:
+def _lock_attempt(conn: Connection, attempt_id: int) -> Row:
+    """The attempt's row, locked for this transaction on PostgreSQL (SQLite's writer is
+    already alone)."""
+    row = conn.execute(select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
+                              _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
+                       .where(_attempts.c.id == attempt_id).with_for_update()).first()
+    if row is None:
         raise NotFound(N_("That attempt does not exist."))
-    return attempt
+    return row
 
 
-def _stored(session: Session, attempt_id: int, writer: str, seq: int) -> AnswerEvent | None:
-    return session.scalars(select(AnswerEvent).where(
-        AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == writer, AnswerEvent.seq == seq)).first()
+def _stored(conn: Connection, attempt_id: int, writer: str, seq: int) -> Row | None:
+    return conn.execute(select(_events.c.seq, _events.c.payload_hash, _events.c.hash, _events.c.server_time,
+                               _events.c.status)
+                        .where(_events.c.attempt_id == attempt_id, _events.c.writer == writer,
+                               _events.c.seq == seq)).first()
 
 
-def _replay(session: Session, attempt: Attempt, stored: AnswerEvent, digest: str) -> Ack:
+def _replay(conn: Connection, attempt_id: int, writer: str, stored: Row, digest: str) -> Ack:
     if stored.payload_hash != digest:
-        session.add(AttemptLog(attempt_id=attempt.id, action="answer_conflict", actor=f"writer:{stored.writer}",
-                               detail={"writer": stored.writer, "seq": stored.seq,
-                                       "stored_hash": stored.payload_hash, "sent_hash": digest}))
-        session.flush()
+        conn.execute(insert(_log).values(attempt_id=attempt_id, at=clock.utcnow_naive(), action="answer_conflict",
+                                         actor=f"writer:{writer}", address="",
+                                         detail={"writer": writer, "seq": stored.seq,
+                                                 "stored_hash": stored.payload_hash, "sent_hash": digest}))
         raise AnswerConflict(N_("This save number was already used for a different answer; the stored "
                                 "answer is kept. Reload the exam page to continue."))
     return Ack(seq=stored.seq, head=stored.hash, server_time=_epoch_seconds(stored.server_time),
                duplicate=True, status=stored.status)
 
 
-def _check_open(attempt: Attempt) -> None:
+def _check_open(attempt: Row) -> None:
     if attempt.status == "locked":
         raise AttemptLocked(N_("The exam is locked. Ask the proctor to unlock it; your saved answers are kept."))
     if attempt.status == "submitted":
@@ -231,10 +243,10 @@ def _check_open(attempt: Attempt) -> None:
 
 
 # --- responses by item type --------------------------------------------------------------
-def _check_response(session: Session, attempt: Attempt, question_id: int, response: dict) -> None:
+def _check_response(conn: Connection, attempt: Row, question_id: int, response: dict) -> None:
     if question_id not in {int(item["question_id"]) for item in attempt.items or ()}:
         raise Invalid(N_("That question is not part of this exam."))
-    question = session.get(Question, question_id)
+    question = _question(conn, question_id)
     if question is None:
         raise Invalid(N_("That question no longer exists."))
     body = dict(response)
@@ -246,6 +258,20 @@ def _check_response(session: Session, attempt: Attempt, question_id: int, respon
         raise Invalid(problem)
 
 
+def _question(conn: Connection, question_id: int) -> Row | None:
+    """The item's type, options and blanks, cached for a minute (read once per item, not per save)."""
+    now = clock.timestamp()
+    hit = _question_cache.get(question_id)
+    if hit is not None and now - hit[0] < QUESTION_CACHE_SECONDS:
+        return hit[1]
+    row = conn.execute(select(_questions.c.qtype, _questions.c.choices, _questions.c.blanks)
+                       .where(_questions.c.id == question_id)).first()
+    if len(_question_cache) > 50_000:
+        _question_cache.clear()
+    _question_cache[question_id] = (now, row)
+    return row
+
+
 def _keys(body: dict, required: set[str], optional: set[str] = frozenset()) -> str | None:
     if not required <= body.keys() or not body.keys() <= required | optional:
         names = ", ".join(sorted(required | optional))
@@ -253,7 +279,7 @@ def _keys(body: dict, required: set[str], optional: set[str] = frozenset()) -> s
     return None
 
 
-def _choice_ids(question: Question) -> set[str]:
+def _choice_ids(question: Row) -> set[str]:
     return {str(choice.get("id")) for choice in question.choices or ()}
 
 
@@ -261,7 +287,7 @@ def _is_id(value: Any) -> bool:
     return (type(value) is int) or (isinstance(value, str) and 0 < len(value) <= 64)
 
 
-def _single(question: Question, body: dict) -> str | None:
+def _single(question: Row, body: dict) -> str | None:
     choice = body.get("choice")
     if problem := _keys(body, {"choice"}):
         return problem
@@ -270,7 +296,7 @@ def _single(question: Question, body: dict) -> str | None:
     return None
 
 
-def _multiple(question: Question, body: dict) -> str | None:
+def _multiple(question: Row, body: dict) -> str | None:
     choices = body.get("choices")
     if problem := _keys(body, {"choices"}):
         return problem
@@ -282,7 +308,7 @@ def _multiple(question: Question, body: dict) -> str | None:
     return None
 
 
-def _truefalse(question: Question, body: dict) -> str | None:
+def _truefalse(question: Row, body: dict) -> str | None:
     if problem := _keys(body, {"value"}):
         return problem
     if not (body["value"] is None or isinstance(body["value"], bool)):
@@ -290,7 +316,7 @@ def _truefalse(question: Question, body: dict) -> str | None:
     return None
 
 
-def _fill(question: Question, body: dict) -> str | None:
+def _fill(question: Row, body: dict) -> str | None:
     blanks = body.get("blanks")
     if problem := _keys(body, {"blanks"}):
         return problem
@@ -302,7 +328,7 @@ def _fill(question: Question, body: dict) -> str | None:
     return None
 
 
-def _essay(question: Question, body: dict) -> str | None:
+def _essay(question: Row, body: dict) -> str | None:
     if problem := _keys(body, {"text"}, {"format"}):
         return problem
     if not isinstance(body["text"], str) or body.get("format", "html") not in ("html", "plain"):
@@ -310,7 +336,7 @@ def _essay(question: Question, body: dict) -> str | None:
     return None
 
 
-def _upload(question: Question, body: dict) -> str | None:
+def _upload(question: Row, body: dict) -> str | None:
     if problem := _keys(body, {"sha256"}, {"name"}):
         return problem
     digest = body["sha256"]
@@ -321,7 +347,7 @@ def _upload(question: Question, body: dict) -> str | None:
     return None
 
 
-def _unknown_type(question: Question, body: dict) -> str | None:
+def _unknown_type(question: Row, body: dict) -> str | None:
     return N_("This question's type cannot be answered here.")
 
 
@@ -369,21 +395,22 @@ def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: s
         raise Invalid(N_("Unknown reason for submitting."))
     if idempotency_key is not None and (not isinstance(idempotency_key, str) or len(idempotency_key) > 100):
         raise Invalid(N_("The submit key must be a text of at most 100 characters."))
-    attempt = _lock_attempt(session, attempt_id)
+    conn = session.connection()
+    attempt = _lock_attempt(conn, attempt_id)
     if attempt.status == "submitted":
         return SubmitResult("submitted", _iso(attempt.submitted_at), attempt.submit_reason, True)
     if attempt.status not in ("in_exam", "locked"):
         raise NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
     now = clock.utcnow_naive()
-    attempt.status, attempt.submitted_at, attempt.submit_reason = "submitted", now, reason
-    session.add(AttemptLog(attempt_id=attempt.id, at=now, action="submit", actor=actor or reason,
-                           address=address, detail={"reason": reason, "key": idempotency_key}))
-    session.flush()
-    _score(session, attempt)
+    conn.execute(update(_attempts).where(_attempts.c.id == attempt_id)
+                 .values(status="submitted", submitted_at=now, submit_reason=reason))
+    conn.execute(insert(_log).values(attempt_id=attempt_id, at=now, action="submit", actor=actor or reason,
+                                     address=address, detail={"reason": reason, "key": idempotency_key}))
+    _score(session, attempt_id)
     return SubmitResult("submitted", _iso(now), reason, False)
 
 
-def _score(session: Session, attempt: Attempt) -> None:
+def _score(session: Session, attempt_id: int) -> None:
     """Objective scoring belongs to ``bridge.services.scoring`` (another module, maybe not
     installed yet). A scoring failure never undoes the submission: it is logged and the
     attempt stays unscored for a later run."""
@@ -393,6 +420,7 @@ def _score(session: Session, attempt: Attempt) -> None:
 
     try:
         with session.begin_nested():
+            attempt = session.get(Attempt, attempt_id, populate_existing=True)
             scoring.score_attempt(session, attempt)
     except Exception:
-        log.exception("scoring attempt %s failed; the submission stands", attempt.id)
+        log.exception("scoring attempt %s failed; the submission stands", attempt_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from bridge import clock
 from bridge.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
@@ -23,17 +24,27 @@ MAX_EVENTS = 100
 EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
 
 
-def _own_attempt(attempt_id: int) -> Attempt:
-    """The attempt, if the signed-in user is its candidate (401 / 404 / 403 otherwise)."""
+#: attempt id → its candidate's user id. An attempt never changes hands, so once read this
+#: needs no database round trip on the autosave path.
+_owners: dict[int, int] = {}
+
+
+def _require_owner(attempt_id: int) -> int:
+    """The signed-in user's id, if they are the attempt's candidate (401 / 404 / 403 otherwise)."""
     user = current_user()
     if user is None:
         raise Unauthorized(N_("Your sign-in has expired. Open the exam again from your course."))
-    attempt = db.session.get(Attempt, attempt_id)
-    if attempt is None:
-        raise NotFound(N_("That attempt does not exist."))
-    if attempt.user_id != user.id:
+    owner = _owners.get(attempt_id)
+    if owner is None:
+        owner = db.session.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
+        if owner is None:
+            raise NotFound(N_("That attempt does not exist."))
+        if len(_owners) > 200_000:
+            _owners.clear()
+        _owners[attempt_id] = owner
+    if owner != user.id:
         raise Forbidden(N_("This attempt belongs to another candidate."))
-    return attempt
+    return user.id
 
 
 def _json_object() -> dict:
@@ -65,7 +76,7 @@ def _outcome(event: Any, result: Any) -> dict:
 def save_answers(attempt_id: int):
     """POST {"events": [...]} → {"acks": [...]}: one entry per event, in order, either an
     ack or {"seq", "error", "message"}."""
-    _own_attempt(attempt_id)
+    _require_owner(attempt_id)
     events = _json_object().get("events")
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise Invalid(N_("Send {\"events\": [...]} with 1 to 100 events."))
@@ -82,9 +93,9 @@ def save_answers(attempt_id: int):
 
 def submit_attempt(attempt_id: int):
     """POST {"key": "..."} → {"status": "submitted", "submitted_at", "reason", "duplicate"}."""
-    attempt = _own_attempt(attempt_id)
+    user_id = _require_owner(attempt_id)
     key = _json_object().get("key")
-    actor = f"user:{attempt.user_id}"
+    actor = f"user:{user_id}"
     db.session.rollback()
     job = functools.partial(answers.submit, reason="candidate", idempotency_key=key, actor=actor,
                             address=request.remote_addr or "")
@@ -95,7 +106,8 @@ def submit_attempt(attempt_id: int):
 def attempt_state(attempt_id: int):
     """GET → status, remaining_ms (deadline − now, by the server's clock), epoch, the
     current answers and each writer's highest seq and chain head."""
-    attempt = _own_attempt(attempt_id)
+    _require_owner(attempt_id)
+    attempt = db.session.get(Attempt, attempt_id)
     remaining = None
     if attempt.deadline_at is not None:
         remaining = max(0, int((attempt.deadline_at - clock.utcnow_naive()).total_seconds() * 1000))
