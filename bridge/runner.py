@@ -124,13 +124,21 @@ def _safe_url(url: str) -> str:
 def start_background(app) -> list[Callable[[], None]]:
     """Start the process's background work; returns the ``stop()`` callables.
 
-    Today that is the score outbox sender (L5): it delivers queued scores to the LMS
-    gradebook and retries with backoff. Every process runs one; on PostgreSQL rows are
-    claimed with SKIP LOCKED, so several workers never send the same score twice."""
+    The score outbox sender (L5) delivers queued scores to the LMS gradebook and retries
+    with backoff; on PostgreSQL rows are claimed with SKIP LOCKED, so several workers never
+    send the same score twice. The deadline sweeper submits attempts whose time is up
+    (one sweeper at a time: a PostgreSQL advisory lock)."""
+    from bridge import periodic
+    from bridge.db import transaction
+    from bridge.services import attempts
     from lms_plugin.services.outbox import start_worker
 
-    stops = [start_worker(app)]
-    log.info("score outbox sender started")
+    def sweep() -> None:
+        with transaction() as session:
+            attempts.sweep(session)
+
+    stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0)]
+    log.info("score outbox sender and deadline sweeper started")
     return stops
 
 

@@ -107,6 +107,24 @@ def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | 
     return attempt
 
 
+_SWEEP_LOCK_KEY = 0x45425357  # "EBSW": one sweeper at a time across workers (PostgreSQL)
+
+
+def sweep(session: Session, *, limit: int = 500) -> int:
+    """Apply every deadline that has passed (idempotent): attempts still in the exam or
+    locked at their deadline are submitted with what is stored. Returns how many."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql" and not session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _SWEEP_LOCK_KEY}).scalar():
+        return 0  # another worker is sweeping
+    due = list(session.scalars(select(Attempt).where(Attempt.status.in_(("in_exam", "locked")),
+                                                     Attempt.deadline_at <= clock.utcnow_naive()).limit(limit)))
+    for attempt in due:
+        submit(session, attempt, reason="deadline", actor="system:sweeper")
+    return len(due)
+
+
 def remaining_ms(attempt: Attempt) -> int | None:
     if attempt.deadline_at is None:
         return None

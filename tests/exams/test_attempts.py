@@ -167,3 +167,27 @@ def test_draws_per_candidate_with_shuffled_options(world):
     assert all(sorted(i["order"]) == ["a", "b", "c"] for i in first)
     with pytest.raises(Exception, match="holds 6 items"):
         papers.set_draws(s, world.exam, [{"category_id": cat.id, "count": 9, "points": 1}], actor_id=world.teacher.id)
+
+
+@pytest.mark.req("C3")
+def test_the_sweeper_submits_attempts_whose_time_is_up(world):
+    a = _into_exam(world, world.sam)
+    b = _into_exam(world, world.sue)
+    attempts.lock(world.s, b, why="blur")
+    world.s.commit()
+    assert attempts.sweep(world.s) == 0
+    clock.set_offset(clock.offset() + 61 * 60)
+    assert attempts.sweep(world.s) == 2
+    assert (a.status, b.status) == ("submitted", "submitted") and a.submit_reason == b.submit_reason == "deadline"
+    assert attempts.sweep(world.s) == 0                                     # idempotent
+
+
+def test_periodic_runs_and_stops(app):
+    import threading
+
+    from bridge import periodic
+
+    ran = threading.Event()
+    stop = periodic.start(app, "test", ran.set, every=0.01)
+    assert ran.wait(5)
+    stop()

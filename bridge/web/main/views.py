@@ -10,7 +10,7 @@ from bridge.app import LOCALES
 from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
-from bridge.services import courses, exams
+from bridge.services import courses, exams, sittings
 from bridge.web.auth import current_user, require_course, require_user
 
 
@@ -37,8 +37,9 @@ def course_home(course_id: int):
     if role == "proctor":
         return render_template("main/proctor.html", user=user, course=course,
                                exams=exams.list_exams(db.session, course.id))
-    return render_template("main/candidate.html", user=user, course=course,
-                           exams=exams.list_exams(db.session, course.id))
+    course_exams = exams.list_exams(db.session, course.id)
+    return render_template("main/candidate.html", user=user, course=course, exams=course_exams,
+                           sittings={e.id: sittings.session_of(db.session, e.id, user.id) for e in course_exams})
 
 
 def _effective_role(user, member) -> str:
@@ -128,7 +129,8 @@ def exam_home(exam_id: int):
     from lms_plugin.services import outbox
     deliveries = outbox.for_exam(db.session, exam.id) if role in ("teacher", "admin") else []
     return render_template("main/exam.html", user=user, course=course, exam=exam, role=role,
-                           candidates=candidates, deliveries=deliveries)
+                           candidates=candidates, deliveries=deliveries,
+                           sitting=sittings.session_of(db.session, exam.id, user.id) if role == "candidate" else None)
 
 
 def set_locale(code: str):
