@@ -234,3 +234,21 @@ def test_unknown_courses_exams_and_ids_are_404(teach):
         assert teach.get(e + path).status_code == 404, path
     assert teach.get(f"/course/{teach.course_id + 1000}/bank").status_code == 404
     assert teach.get(teach.bank + "/abc/edit").status_code == 404
+
+
+def test_out_of_range_numbers_are_refused_not_overflowed(teach):
+    exam = teach.exam()
+    huge = str(10 ** 20)
+    assert teach.get(teach.exam_path(10 ** 20) + "/paper").status_code == 404
+    assert teach.get(f"{teach.bank}/{huge}/preview").status_code == 404
+    assert teach.get(f"{teach.bank}?category={huge}").status_code == 200
+    assert teach.post(teach.bank + "/new", data={"qtype": "essay", "stem_html": "x", "points": "1",
+                                                 "category_id": huge}).status_code == 422
+    paper = teach.exam_path(exam) + "/paper"
+    assert teach.post(paper + "/draws", data={"draw_category_0": huge, "draw_count_0": huge,
+                                              "draw_points_0": "1e400"}).status_code == 422
+    assert teach.post(paper + "/settings", data={"lock_limit": huge, "early_submit_minutes": "0",
+                                                 "late_login_minutes": "0", "multiple_rule": "proportional"}
+                      ).status_code == 422
+    sessions = teach.exam_path(exam) + "/sessions"
+    assert teach.post_pairs(sessions + "/assign", [("session_id", huge), ("user_id", huge)]).status_code in (404, 422)

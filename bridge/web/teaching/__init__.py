@@ -5,9 +5,10 @@ bp = Blueprint("teaching", __name__)
 
 from bridge.web.teaching import exam_views, views  # noqa: E402  (route table below)
 
-C = "/course/<int:course_id>"
-Q = C + "/bank/<int:question_id>"
-E = C + "/exams/<int:exam_id>"
+ID = "int(max=2147483647)"  # larger ids are 404, not a database overflow
+C = f"/course/<{ID}:course_id>"
+Q = C + f"/bank/<{ID}:question_id>"
+E = C + f"/exams/<{ID}:exam_id>"
 POST = {"methods": ["POST"]}
 
 bp.add_url_rule(C + "/bank", "bank", views.bank_page)
@@ -29,7 +30,7 @@ bp.add_url_rule(E + "/sessions", "sessions", exam_views.sessions)
 bp.add_url_rule(E + "/sessions", "create_sitting", exam_views.create_sitting, **POST)
 bp.add_url_rule(E + "/sessions/assign", "assign_candidates", exam_views.assign_candidates, **POST)
 bp.add_url_rule(E + "/grading", "grading", exam_views.grading)
-bp.add_url_rule(E + "/grading/<int:attempt_id>", "grade_attempt", exam_views.grade_attempt)
-bp.add_url_rule(E + "/grading/<int:attempt_id>/items/<int:question_id>", "grade_item", exam_views.grade_item, **POST)
+bp.add_url_rule(E + f"/grading/<{ID}:attempt_id>", "grade_attempt", exam_views.grade_attempt)
+bp.add_url_rule(E + f"/grading/<{ID}:attempt_id>/items/<{ID}:question_id>", "grade_item", exam_views.grade_item, **POST)
 bp.add_url_rule(E + "/release", "confirm_release", exam_views.confirm_release)
 bp.add_url_rule(E + "/release", "release", exam_views.release, **POST)

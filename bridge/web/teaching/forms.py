@@ -24,10 +24,12 @@ MiB = 1024 * 1024
 
 
 def int_or_none(raw) -> int | None:
+    """A whole number that fits a database integer, or None."""
     try:
-        return int(str(raw).strip())
+        value = int(str(raw).strip())
     except (TypeError, ValueError):
         return None
+    return value if -2**31 <= value < 2**31 else None
 
 
 def number(raw) -> float | None:
