@@ -54,8 +54,9 @@ def log_in(session: Session, exam: Exam, user_id: int, *, address: str = "", mod
     now = clock.utcnow_naive()
     if attempt is None:
         if now > sitting.starts_at + dt.timedelta(minutes=paper.late_login_minutes):
-            raise Forbidden("The login for this session closed "
-                            f"{paper.late_login_minutes} minutes after its start. Ask the proctor.")
+            message = (f"The login for this session closed {paper.late_login_minutes} minutes after its start. "
+                       "Ask the proctor.")
+            raise Forbidden(message)
         attempt = Attempt(exam_id=exam.id, session_id=sitting.id, user_id=user_id, status="logged_in",
                           logged_in_at=now, mode=mode)
         session.add(attempt)
