@@ -136,6 +136,8 @@ class GroupWriter:
         self.batches = 0  # committed batches, for tests and the benchmark
         self._stopped = False
         self._gevent = gevent_active()
+        # Under gevent only SQLite's blocking calls go to the worker thread (see the docstring).
+        self._offload = self._gevent and self.engine.dialect.name == "sqlite"
         if self._gevent:
             import gevent
             from gevent.queue import Queue
@@ -225,10 +227,7 @@ class GroupWriter:
             if batch is None:
                 return
             try:
-                if self._pool is not None:
-                    self._pool.apply(self._run_batch, (batch,))
-                else:
-                    self._run_batch(batch)
+                self._run_batch(batch)
             except BaseException as exc:  # the worker thread itself failed: nothing is acked
                 log.exception("the writer's worker failed")
                 for job in batch:
@@ -236,31 +235,44 @@ class GroupWriter:
             for job in batch:
                 job.waiter.set()
 
+    def _blocking(self, fn: Callable[[], Any]) -> Any:
+        """Run a call that may wait for SQLite's lock or the disk: on the worker thread under
+        gevent, directly otherwise (the committer thread; psycopg yields to gevent itself)."""
+        if self._offload:
+            return self._pool.apply(fn)
+        return fn()
+
     def _run_batch(self, batch: list[_Job]) -> None:
-        """On the worker thread: all jobs in one transaction, one SAVEPOINT each."""
+        """All jobs in one transaction, one SAVEPOINT each; then the transient failures
+        again, each alone."""
         retry: list[_Job] = []
         try:
-            with Session(self.engine, expire_on_commit=False, autoflush=True) as session:
-                with session.begin():
-                    for job in batch:
-                        self._run_job(session, job)
-                        if job.error is not None and _transient(job.error):
-                            retry.append(job)
-            self.batches += 1
+            self._transaction(batch, retry)
         except BaseException as exc:
             log.exception("group commit of %d job(s) failed; none is acknowledged", len(batch))
             for job in batch:
                 job.value, job.error = None, exc
             return
-        for job in retry:  # alone this time, in a transaction of its own
+        for job in retry:
             job.error = None
             try:
-                with Session(self.engine, expire_on_commit=False) as session:
-                    with session.begin():
-                        self._run_job(session, job)
-                self.batches += 1
+                self._transaction([job], None)
             except BaseException as exc:
                 job.value, job.error = None, exc
+
+    def _transaction(self, jobs: list[_Job], retry: list[_Job] | None) -> None:
+        with Session(self.engine, expire_on_commit=False, autoflush=True) as session:
+            try:
+                self._blocking(session.connection)  # SQLite: BEGIN IMMEDIATE waits for the write lock
+                for job in jobs:
+                    self._run_job(session, job)
+                    if retry is not None and job.error is not None and _transient(job.error):
+                        retry.append(job)
+                self._blocking(session.commit)  # the fsync
+            except BaseException:
+                session.rollback()
+                raise
+        self.batches += 1
 
     @staticmethod
     def _run_job(session: Session, job: _Job) -> None:

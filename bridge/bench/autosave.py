@@ -112,6 +112,15 @@ class Server:
         self.err.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_env(instance: Path, url: str, secret: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXAMBRIDGE_")}
     env.update(EXAMBRIDGE_INSTANCE_PATH=str(instance), EXAMBRIDGE_DATABASE_URL=url,
@@ -165,8 +174,10 @@ def run(candidates: int, rate: float, seconds: float, database_url: str | None =
                 plan, result = workdir / "plan.json", workdir / "result.json"
                 plan.write_text(json.dumps({"host": "127.0.0.1", "port": port, "rate": rate, "seconds": seconds,
                                             "questions": questions, "candidates": signed}))
+                cpu_before, started = cpu_seconds(server.popen.pid), time.monotonic()
                 subprocess.run([sys.executable, "-m", "bridge.bench.driver", str(plan), str(result)], check=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                server_cpu, wall = cpu_seconds(server.popen.pid) - cpu_before, time.monotonic() - started
                 load = json.loads(result.read_text())
             finally:
                 server.stop()
@@ -177,7 +188,10 @@ def run(candidates: int, rate: float, seconds: float, database_url: str | None =
     latencies = load["latencies_ms"]
     if load["errors"]:
         log(f"bench: {len(load['errors'])} request(s) refused or failed, e.g. {load['errors'][:3]}")
-    log(f"bench: {load['retries']} retried request(s); save phase {load['save_seconds']:.1f} s")
+    requests_served = len(latencies) + len(load["submits"])
+    log(f"bench: {load['retries']} retried request(s); save phase {load['save_seconds']:.1f} s; the bridge used "
+        f"{server_cpu:.1f} s CPU in {wall:.1f} s ({server_cpu / max(requests_served, 1) * 1000:.2f} ms per request); "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return {"candidates": candidates, "saves": len(latencies),
             "saves_per_s": round(len(latencies) / load["save_seconds"], 1) if load["save_seconds"] else 0,
             "p50_ms": round(statistics.median(latencies), 2) if latencies else None,

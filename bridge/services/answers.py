@@ -37,7 +37,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
@@ -66,6 +66,26 @@ _attempts = Attempt.__table__
 _log = AttemptLog.__table__
 _questions = Question.__table__
 _question_cache: dict[int, tuple[float, Row | None]] = {}
+
+# Built once: a statement built per call costs more CPU than running it.
+_SELECT_ATTEMPT = (select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
+                          _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
+                   .where(_attempts.c.id == bindparam("attempt_id")).with_for_update())
+_SELECT_STORED = (select(_events.c.seq, _events.c.payload_hash, _events.c.hash, _events.c.server_time,
+                         _events.c.status)
+                  .where(_events.c.attempt_id == bindparam("attempt_id"), _events.c.writer == bindparam("writer"),
+                         _events.c.seq == bindparam("seq")))
+_SELECT_HEAD = (select(_events.c.hash)
+                .where(_events.c.attempt_id == bindparam("attempt_id"), _events.c.writer == bindparam("writer"))
+                .order_by(_events.c.id.desc()).limit(1))
+_SELECT_QUESTION = (select(_questions.c.qtype, _questions.c.choices, _questions.c.blanks)
+                    .where(_questions.c.id == bindparam("question_id")))
+_INSERT_EVENT = {name: (dialect.insert(_events).on_conflict_do_nothing(index_elements=["attempt_id", "writer", "seq"])
+                        .returning(_events.c.id))
+                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_LOG = insert(_log)
+_SUBMIT = (update(_attempts).where(_attempts.c.id == bindparam("attempt_id"))
+           .values(status="submitted", submitted_at=bindparam("now"), submit_reason=bindparam("reason")))
 
 
 # --- errors (codes are what the API reports per event) ---------------------------------
@@ -158,17 +178,14 @@ def append(session: Session, attempt_id: int, *, writer: str, seq: int, question
     if epoch > attempt.epoch:
         raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
     _check_response(conn, attempt, question_id, response)
-    prev = conn.execute(select(_events.c.hash).where(_events.c.attempt_id == attempt_id, _events.c.writer == writer)
-                        .order_by(_events.c.id.desc()).limit(1)).scalar()
+    prev = conn.execute(_SELECT_HEAD, {"attempt_id": attempt_id, "writer": writer}).scalar()
     status = "fenced" if epoch < attempt.epoch else "applied"
     now = clock.utcnow_naive()
     digest_chain = event_hash(prev, attempt_id, writer, seq, epoch, digest)
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = conn.execute(dialect_insert(_events).values(
-        attempt_id=attempt_id, writer=writer, seq=seq, question_id=question_id, response=response,
-        payload_hash=digest, epoch=epoch, client_time=client_time, server_time=now, status=status,
-        prev_hash=prev, hash=digest_chain).on_conflict_do_nothing(
-        index_elements=["attempt_id", "writer", "seq"]).returning(_events.c.id)).first()
+    inserted = conn.execute(_INSERT_EVENT[conn.dialect.name], {
+        "attempt_id": attempt_id, "writer": writer, "seq": seq, "question_id": question_id, "response": response,
+        "payload_hash": digest, "epoch": epoch, "client_time": client_time, "server_time": now, "status": status,
+        "prev_hash": prev, "hash": digest_chain}).first()
     if inserted is None:  # another worker stored this key first (PostgreSQL, scale-out)
         return _replay(conn, attempt_id, writer, _stored(conn, attempt_id, writer, seq), digest)
     return Ack(seq=seq, head=digest_chain, server_time=_epoch_seconds(now), duplicate=False, status=status)
@@ -202,27 +219,22 @@ def _check_size(question_id: int, response: Any) -> str:
 def _lock_attempt(conn: Connection, attempt_id: int) -> Row:
     """The attempt's row, locked for this transaction on PostgreSQL (SQLite's writer is
     already alone)."""
-    row = conn.execute(select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
-                              _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
-                       .where(_attempts.c.id == attempt_id).with_for_update()).first()
+    row = conn.execute(_SELECT_ATTEMPT, {"attempt_id": attempt_id}).first()
     if row is None:
         raise NotFound(N_("That attempt does not exist."))
     return row
 
 
 def _stored(conn: Connection, attempt_id: int, writer: str, seq: int) -> Row | None:
-    return conn.execute(select(_events.c.seq, _events.c.payload_hash, _events.c.hash, _events.c.server_time,
-                               _events.c.status)
-                        .where(_events.c.attempt_id == attempt_id, _events.c.writer == writer,
-                               _events.c.seq == seq)).first()
+    return conn.execute(_SELECT_STORED, {"attempt_id": attempt_id, "writer": writer, "seq": seq}).first()
 
 
 def _replay(conn: Connection, attempt_id: int, writer: str, stored: Row, digest: str) -> Ack:
     if stored.payload_hash != digest:
-        conn.execute(insert(_log).values(attempt_id=attempt_id, at=clock.utcnow_naive(), action="answer_conflict",
-                                         actor=f"writer:{writer}", address="",
-                                         detail={"writer": writer, "seq": stored.seq,
-                                                 "stored_hash": stored.payload_hash, "sent_hash": digest}))
+        conn.execute(_INSERT_LOG, {"attempt_id": attempt_id, "at": clock.utcnow_naive(), "action": "answer_conflict",
+                                   "actor": f"writer:{writer}", "address": "",
+                                   "detail": {"writer": writer, "seq": stored.seq,
+                                              "stored_hash": stored.payload_hash, "sent_hash": digest}})
         raise AnswerConflict(N_("This save number was already used for a different answer; the stored "
                                 "answer is kept. Reload the exam page to continue."))
     return Ack(seq=stored.seq, head=stored.hash, server_time=_epoch_seconds(stored.server_time),
@@ -264,8 +276,7 @@ def _question(conn: Connection, question_id: int) -> Row | None:
     hit = _question_cache.get(question_id)
     if hit is not None and now - hit[0] < QUESTION_CACHE_SECONDS:
         return hit[1]
-    row = conn.execute(select(_questions.c.qtype, _questions.c.choices, _questions.c.blanks)
-                       .where(_questions.c.id == question_id)).first()
+    row = conn.execute(_SELECT_QUESTION, {"question_id": question_id}).first()
     if len(_question_cache) > 50_000:
         _question_cache.clear()
     _question_cache[question_id] = (now, row)
@@ -402,10 +413,9 @@ def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: s
     if attempt.status not in ("in_exam", "locked"):
         raise NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
     now = clock.utcnow_naive()
-    conn.execute(update(_attempts).where(_attempts.c.id == attempt_id)
-                 .values(status="submitted", submitted_at=now, submit_reason=reason))
-    conn.execute(insert(_log).values(attempt_id=attempt_id, at=now, action="submit", actor=actor or reason,
-                                     address=address, detail={"reason": reason, "key": idempotency_key}))
+    conn.execute(_SUBMIT, {"attempt_id": attempt_id, "now": now, "reason": reason})
+    conn.execute(_INSERT_LOG, {"attempt_id": attempt_id, "at": now, "action": "submit", "actor": actor or reason,
+                               "address": address, "detail": {"reason": reason, "key": idempotency_key}})
     _score(session, attempt_id)
     return SubmitResult("submitted", _iso(now), reason, False)
 
