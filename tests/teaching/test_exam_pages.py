@@ -32,6 +32,7 @@ def test_fixed_paper_with_points_and_order(teach):
     path = teach.exam_path(exam) + "/paper"
     page = teach.get(path)
     assert page.status_code == 200 and "No items yet" in page.text and "All or nothing" in page.text
+    assert not re.search(r'name="use_\d+" value="1" checked', page.text)                 # nothing ticked yet
     form = {"section": "items", f"use_{ids['essay']}": "1", f"points_{ids['essay']}": "10", f"order_{ids['essay']}": "1",
             f"use_{ids['single']}": "1", f"points_{ids['single']}": "2", f"order_{ids['single']}": "2",
             f"use_{ids['fill']}": "1", f"points_{ids['fill']}": "4"}
@@ -44,7 +45,11 @@ def test_fixed_paper_with_points_and_order(teach):
         return [(i.question_id, i.points, i.position) for i in s.scalars(select(PaperItem).order_by(PaperItem.position))]
 
     assert teach.db(items) == [(ids["essay"], 10.0, 1), (ids["single"], 2.0, 2), (ids["fill"], 4.0, 3)]
-    assert "a fixed list of 3 item(s), 16 points in all" in teach.get(path).text
+    page = teach.get(path).text
+    assert "a fixed list of 3 item(s), 16 points in all" in page
+    assert sorted(map(int, re.findall(r'name="use_(\d+)" value="1" checked', page))) == sorted(
+        [ids["essay"], ids["single"], ids["fill"]])
+    assert f'name="order_{ids["fill"]}" aria-label="Position of' in page and 'value="3"' in page
 
 
 @pytest.mark.req("C8")
