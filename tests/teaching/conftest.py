@@ -49,7 +49,8 @@ class Teach:
         return s.scalars(select(User.id).where(User.lti_sub == sub)).one()
 
     def exam(self, title="Final") -> int:
-        assert self.post(self.course_path + "/exams", data={"title": title, "duration_minutes": "60"}).status_code == 302
+        made = self.post(self.course_path + "/exams", data={"title": title, "duration_minutes": "60"})
+        assert made.status_code == 302
 
         def find(s):
             from sqlalchemy import select

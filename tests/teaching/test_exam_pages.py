@@ -33,7 +33,8 @@ def test_fixed_paper_with_points_and_order(teach):
     page = teach.get(path)
     assert page.status_code == 200 and "No items yet" in page.text and "All or nothing" in page.text
     assert not re.search(r'name="use_\d+" value="1" checked', page.text)                 # nothing ticked yet
-    form = {"section": "items", f"use_{ids['essay']}": "1", f"points_{ids['essay']}": "10", f"order_{ids['essay']}": "1",
+    form = {"section": "items",
+            f"use_{ids['essay']}": "1", f"points_{ids['essay']}": "10", f"order_{ids['essay']}": "1",
             f"use_{ids['single']}": "1", f"points_{ids['single']}": "2", f"order_{ids['single']}": "2",
             f"use_{ids['fill']}": "1", f"points_{ids['fill']}": "4"}
     bad = teach.post(path + "/items", data={**form, f"points_{ids['fill']}": "lots"})
@@ -42,7 +43,8 @@ def test_fixed_paper_with_points_and_order(teach):
     assert teach.post(path + "/items", data=form).status_code == 302
 
     def items(s):
-        return [(i.question_id, i.points, i.position) for i in s.scalars(select(PaperItem).order_by(PaperItem.position))]
+        rows = s.scalars(select(PaperItem).order_by(PaperItem.position))
+        return [(i.question_id, i.points, i.position) for i in rows]
 
     assert teach.db(items) == [(ids["essay"], 10.0, 1), (ids["single"], 2.0, 2), (ids["fill"], 4.0, 3)]
     page = teach.get(path).text
@@ -154,7 +156,8 @@ def _submitted_essay(teach, exam_id, user_id, text="Because of causes."):
         essay = next(i["question_id"] for i in a.items if i["points"] == 10)
         digest = answers.payload_hash(essay, {"text": text})   # the stored event, as autosave leaves it
         s.add(AnswerEvent(attempt_id=a.id, writer="w", seq=1, question_id=essay, response={"text": text},
-                          payload_hash=digest, epoch=a.epoch, hash=answers.event_hash(None, a.id, "w", 1, a.epoch, digest)))
+                          payload_hash=digest, epoch=a.epoch,
+                          hash=answers.event_hash(None, a.id, "w", 1, a.epoch, digest)))
         s.flush()
         # submitted and scored, as attempts.submit leaves it (set directly: the grading page is under test)
         a.status, a.submitted_at, a.submit_reason = "submitted", clock.utcnow_naive(), "candidate"

@@ -73,7 +73,8 @@ def save_question(session: Session, course: Course, item: Item, *, category_id: 
     passed ``bridge.bank.model.validate``; an edit bumps the item's version."""
     cid = _category(session, course, category_id, new_category)
     q = question or Question(course_id=course.id, version=0, source="editor")
-    q.category_id, q.qtype, q.name, q.stem_html, q.points = cid, item.qtype, item.name[:255], item.stem_html, item.points
+    q.category_id, q.qtype, q.name = cid, item.qtype, item.name[:255]
+    q.stem_html, q.points = item.stem_html, item.points
     q.choices = [{"id": chr(ord("a") + i) if i < 26 else f"c{i}", "html": c.text_html, "fraction": c.fraction,
                   "feedback": c.feedback_html} for i, c in enumerate(item.choices)]
     q.blanks = [{"accepted": list(b.accepted), "case_sensitive": b.case_sensitive, "ignore_spaces": b.ignore_spaces}

@@ -133,7 +133,8 @@ def question_form(q: Question) -> dict[str, str]:
         out.update({f"choice_text_{n}": c["html"], f"choice_fraction_{n}": f"{c['fraction'] * 100:g}",
                     f"choice_feedback_{n}": c.get("feedback", "")})
     for n, b in enumerate(q.blanks or []):
-        out.update({f"blank_answers_{n}": "\n".join(b["accepted"]), f"blank_case_{n}": "1" if b["case_sensitive"] else "",
+        out.update({f"blank_answers_{n}": "\n".join(b["accepted"]),
+                    f"blank_case_{n}": "1" if b["case_sensitive"] else "",
                     f"blank_spaces_{n}": "1" if b["ignore_spaces"] else ""})
     return out
 
