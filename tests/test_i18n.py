@@ -33,3 +33,14 @@ def test_compiled_catalogue_matches_the_po_file():
         mo = gettext.GNUTranslations(fh)
     stale = [m.id for m in po if m.id and isinstance(m.id, str) and m.string and mo.gettext(m.id) != m.string]
     assert not stale, "messages.mo is stale: run `make translations`:\n" + "\n".join(stale[:10])
+
+
+def test_messages_with_a_percent_sign_render(app):
+    """A service's message may hold a lone % ("a grade of 150%"): translating it in a
+    template must not %-format it (Jinja's _ does)."""
+    with app.test_request_context("/"):
+        from flask import render_template_string
+
+        html = render_template_string('{% from "_macros.html" import field_error %}'
+                                      '{{ field_error({"x": "a grade of 150% is too much"}, "x") }}{{ tr("") }}')
+    assert "a grade of 150% is too much" in html

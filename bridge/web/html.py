@@ -29,5 +29,14 @@ def candidate_html(html: str, attempt_id: int, question_id: int) -> Markup:
     return Markup(clean)
 
 
+def translate(message) -> str:
+    """Translate a message computed elsewhere (a service's error). Jinja's ``_`` always
+    applies %-formatting, which breaks on a message holding a lone % ("150%")."""
+    from flask_babel import get_translations
+
+    return get_translations().ugettext(str(message)) if message else ""
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["candidate_html"] = candidate_html
+    app.jinja_env.globals["tr"] = translate
