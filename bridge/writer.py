@@ -34,9 +34,15 @@ WAL is fsynced at every commit, so an ack survives a power cut); PostgreSQL
 ``synchronous_commit=on``. Jobs get a plain ``Session`` on that engine; they must return
 plain values (not ORM objects, which would outlive their session on another thread).
 
-Under gevent (``gevent.monkey.is_module_patched("socket")``) the committer is a greenlet
-and each batch runs on a dedicated ``gevent.threadpool.ThreadPool(1)``, so the loop keeps
-serving while SQLite waits for the disk. Without gevent the committer is a plain thread.
+Under gevent (``gevent.monkey.is_module_patched("socket")``) the committer is a greenlet.
+On SQLite each whole batch (BEGIN IMMEDIATE, the jobs, COMMIT) runs on a dedicated
+``gevent.threadpool.ThreadPool(1)``, so the loop keeps serving while SQLite waits for the
+lock or the disk. Running only BEGIN and COMMIT there and the jobs on the loop was tried
+and measured worse: other code still writes SQLite from the loop (the score outbox), and
+a loop-side write waiting for the lock that the batch holds blocks the very loop the batch
+needs to finish, for the whole busy timeout (10 s stalls). On PostgreSQL the batch runs on
+the committer greenlet: psycopg yields to gevent while it waits. Without gevent the
+committer is a plain thread and runs the batches itself.
 
 ``get_writer(app)`` gives the app's writer, started on first use and stopped at exit (or by
 ``stop_writer(app)``); ``stop()`` lets the jobs already queued finish first.
@@ -136,7 +142,7 @@ class GroupWriter:
         self.batches = 0  # committed batches, for tests and the benchmark
         self._stopped = False
         self._gevent = gevent_active()
-        # Under gevent only SQLite's blocking calls go to the worker thread (see the docstring).
+        # Under gevent, SQLite batches run on the worker thread; psycopg yields to gevent itself.
         self._offload = self._gevent and self.engine.dialect.name == "sqlite"
         if self._gevent:
             import gevent
@@ -227,20 +233,16 @@ class GroupWriter:
             if batch is None:
                 return
             try:
-                self._run_batch(batch)
+                if self._offload:
+                    self._pool.apply(self._run_batch, (batch,))
+                else:
+                    self._run_batch(batch)
             except BaseException as exc:  # the worker thread itself failed: nothing is acked
                 log.exception("the writer's worker failed")
                 for job in batch:
                     job.value, job.error = None, exc
             for job in batch:
                 job.waiter.set()
-
-    def _blocking(self, fn: Callable[[], Any]) -> Any:
-        """Run a call that may wait for SQLite's lock or the disk: on the worker thread under
-        gevent, directly otherwise (the committer thread; psycopg yields to gevent itself)."""
-        if self._offload:
-            return self._pool.apply(fn)
-        return fn()
 
     def _run_batch(self, batch: list[_Job]) -> None:
         """All jobs in one transaction, one SAVEPOINT each; then the transient failures
@@ -263,12 +265,12 @@ class GroupWriter:
     def _transaction(self, jobs: list[_Job], retry: list[_Job] | None) -> None:
         with Session(self.engine, expire_on_commit=False, autoflush=True) as session:
             try:
-                self._blocking(session.connection)  # SQLite: BEGIN IMMEDIATE waits for the write lock
+                session.connection()  # SQLite: BEGIN IMMEDIATE waits for the write lock here
                 for job in jobs:
                     self._run_job(session, job)
                     if retry is not None and job.error is not None and _transient(job.error):
                         retry.append(job)
-                self._blocking(session.commit)  # the fsync
+                session.commit()  # the fsync
             except BaseException:
                 session.rollback()
                 raise
