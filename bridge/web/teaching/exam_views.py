@@ -11,7 +11,8 @@ from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
 from bridge.services import courses, exams, papers, scoring, sittings
 from bridge.web.auth import require_course
-from bridge.web.teaching import bank_store, exam_reads, forms
+from bridge.services import bank_items as bank_store, exam_reads
+from bridge.web.teaching import forms
 
 
 def _exam(course_id: int, exam_id: int):

@@ -14,7 +14,8 @@ from bridge.errors import Invalid
 from bridge.extensions import db
 from bridge.services import bank
 from bridge.web.auth import require_course
-from bridge.web.teaching import bank_store, forms
+from bridge.services import bank_items as bank_store
+from bridge.web.teaching import forms
 
 FORMATS = ("moodle-xml", "gift")
 
