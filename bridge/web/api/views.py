@@ -51,6 +51,7 @@ def _require_owner(attempt_id: int) -> int:
     owner = _owners.get(attempt_id)
     if owner is None:
         owner = db.session.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
+        db.session.close()  # give the connection back now: the request may wait on the writer next
         if owner is None:
             raise NotFound(N_("That attempt does not exist."))
         if len(_owners) > 200_000:
