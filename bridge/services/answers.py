@@ -29,6 +29,7 @@ only flush.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.util
 import json
@@ -420,13 +421,21 @@ def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: s
     return SubmitResult("submitted", _iso(now), reason, False)
 
 
+@functools.lru_cache(maxsize=1)
+def _scoring_module():
+    """``bridge.services.scoring`` if installed, looked up once (a miss scans sys.path)."""
+    if importlib.util.find_spec("bridge.services.scoring") is None:
+        return None
+    return importlib.import_module("bridge.services.scoring")
+
+
 def _score(session: Session, attempt_id: int) -> None:
     """Objective scoring belongs to ``bridge.services.scoring`` (another module, maybe not
     installed yet). A scoring failure never undoes the submission: it is logged and the
     attempt stays unscored for a later run."""
-    if importlib.util.find_spec("bridge.services.scoring") is None:
+    scoring = _scoring_module()
+    if scoring is None:
         return
-    from bridge.services import scoring
 
     try:
         with session.begin_nested():
