@@ -35,6 +35,7 @@ import importlib.util
 import json
 import logging
 import re
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,7 +67,9 @@ _events = AnswerEvent.__table__
 _attempts = Attempt.__table__
 _log = AttemptLog.__table__
 _questions = Question.__table__
-_question_cache: dict[int, tuple[float, Row | None]] = {}
+# Per database (engine): two apps in one process (tests, a site node beside a central bridge)
+# must never see each other's questions under the same id.
+_question_cache: "weakref.WeakKeyDictionary[object, dict[int, tuple[float, Row | None]]]" = weakref.WeakKeyDictionary()
 
 # Built once: a statement built per call costs more CPU than running it.
 _SELECT_ATTEMPT = (select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
@@ -274,13 +277,14 @@ def _check_response(conn: Connection, attempt: Row, question_id: int, response: 
 def _question(conn: Connection, question_id: int) -> Row | None:
     """The item's type, options and blanks, cached for a minute (read once per item, not per save)."""
     now = clock.timestamp()
-    hit = _question_cache.get(question_id)
+    cache = _question_cache.setdefault(conn.engine, {})
+    hit = cache.get(question_id)
     if hit is not None and now - hit[0] < QUESTION_CACHE_SECONDS:
         return hit[1]
     row = conn.execute(_SELECT_QUESTION, {"question_id": question_id}).first()
-    if len(_question_cache) > 50_000:
-        _question_cache.clear()
-    _question_cache[question_id] = (now, row)
+    if len(cache) > 50_000:
+        cache.clear()
+    cache[question_id] = (now, row)
     return row
 
 

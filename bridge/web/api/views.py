@@ -26,7 +26,9 @@ EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoc
 
 #: attempt id → its candidate's user id. An attempt never changes hands, so once read this
 #: needs no database round trip on the autosave path.
-_owners: dict[int, int] = {}
+def _owners() -> dict[int, int]:
+    """Attempt id → its candidate, per app (an attempt's owner never changes)."""
+    return current_app.extensions.setdefault("exambridge_attempt_owners", {})
 
 
 def _signed_in_user_id() -> int | None:
@@ -48,15 +50,16 @@ def _require_owner(attempt_id: int) -> int:
     user_id = _signed_in_user_id()
     if user_id is None:
         raise Unauthorized(N_("Your sign-in has expired. Open the exam again from your course."))
-    owner = _owners.get(attempt_id)
+    owners = _owners()
+    owner = owners.get(attempt_id)
     if owner is None:
         owner = db.session.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
         db.session.close()  # give the connection back now: the request may wait on the writer next
         if owner is None:
             raise NotFound(N_("That attempt does not exist."))
-        if len(_owners) > 200_000:
-            _owners.clear()
-        _owners[attempt_id] = owner
+        if len(owners) > 200_000:
+            owners.clear()
+        owners[attempt_id] = owner
     if owner != user_id:
         raise Forbidden(N_("This attempt belongs to another candidate."))
     return user_id
