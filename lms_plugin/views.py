@@ -123,7 +123,6 @@ def launch():
         with transaction() as s:
             outcome = launches.complete_launch(s, id_token=request.form.get("id_token"), state=state,
                                                binding_secret=binding, remote_addr=request.remote_addr or "")
-            user_id = outcome.user.id
             course_id = outcome.course.id if outcome.course else None
             exam_id = outcome.resource_link.exam_id if outcome.resource_link else None
             ctx = outcome.ctx

@@ -10,9 +10,10 @@ from bridge.extensions import db
 from bridge.models.users import Course, CourseMember, User
 
 
-def current_user() -> User | None:
-    """The signed-in user; None when nobody is, or when the sign-in is older than
-    ``EXAMBRIDGE_SESSION_HOURS`` (a signed cookie cannot be revoked, so it must expire)."""
+def signed_in_user_id() -> int | None:
+    """The signed-in user's id without loading the row (the autosave hot path); None when
+    nobody is, or when the sign-in is older than ``EXAMBRIDGE_SESSION_HOURS`` (a signed
+    cookie cannot be revoked, so it must expire; the session is then cleared)."""
     uid = session.get("user_id")
     if not uid:
         return None
@@ -20,7 +21,12 @@ def current_user() -> User | None:
     if clock.timestamp() - float(session.get("signed_in_at", 0)) > hours * 3600:
         session.clear()
         return None
-    return db.session.get(User, uid)
+    return uid
+
+
+def current_user() -> User | None:
+    uid = signed_in_user_id()
+    return db.session.get(User, uid) if uid else None
 
 
 def require_user() -> User:

@@ -4,7 +4,6 @@ attempt's media route."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 import nh3
 from flask import Flask, url_for

@@ -5,7 +5,7 @@ import functools
 import logging
 from typing import Any
 
-from flask import current_app, jsonify, request, session
+from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -15,7 +15,7 @@ from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.services import answers
-from bridge.web.auth import current_user
+from bridge.web.auth import signed_in_user_id
 from bridge.writer import get_writer
 
 log = logging.getLogger(__name__)
@@ -31,23 +31,9 @@ def _owners() -> dict[int, int]:
     return current_app.extensions.setdefault("exambridge_attempt_owners", {})
 
 
-def _signed_in_user_id() -> int | None:
-    """``bridge.web.auth.current_user``'s rule (a sign-in younger than
-    ``EXAMBRIDGE_SESSION_HOURS``) without loading the User row: autosave is the hot path, and
-    the attempt's owner check below already ties the id to a real candidate. Keep in step
-    with ``current_user``."""
-    uid = session.get("user_id")
-    if not uid:
-        return None
-    hours = current_app.config["EXAMBRIDGE_SESSION_HOURS"]
-    if clock.timestamp() - float(session.get("signed_in_at", 0)) > hours * 3600:
-        return None if current_user() is None else uid  # expired: auth clears the session its way
-    return uid
-
-
 def _require_owner(attempt_id: int) -> int:
     """The signed-in user's id, if they are the attempt's candidate (401 / 404 / 403 otherwise)."""
-    user_id = _signed_in_user_id()
+    user_id = signed_in_user_id()
     if user_id is None:
         raise Unauthorized(N_("Your sign-in has expired. Open the exam again from your course."))
     owners = _owners()
