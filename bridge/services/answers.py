@@ -109,6 +109,10 @@ class DeadlinePassed(InvalidState):
     code = "deadline"
 
 
+class TooEarly(InvalidState):
+    code = "too_early"
+
+
 class AnswerConflict(Conflict):
     """A reused (attempt, writer, seq) with another payload. ``keep_writes``: the group
     writer keeps this job's log line although the job fails."""
@@ -418,11 +422,30 @@ def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: s
     if attempt.status not in ("in_exam", "locked"):
         raise NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
     now = clock.utcnow_naive()
+    if reason == "candidate":
+        _check_early_submission(session, attempt_id, now)
     conn.execute(_SUBMIT, {"attempt_id": attempt_id, "now": now, "reason": reason})
     conn.execute(_INSERT_LOG, {"attempt_id": attempt_id, "at": now, "action": "submit", "actor": actor or reason,
                                "address": address, "detail": {"reason": reason, "key": idempotency_key}})
     _score(session, attempt_id)
     return SubmitResult("submitted", _iso(now), reason, False)
+
+
+def _check_early_submission(session: Session, attempt_id: int, now: dt.datetime) -> None:
+    """The paper's early-submission time (C3): a candidate submits no earlier than that many
+    minutes after the session's start. Locks, the deadline and the proctor are not bound by it."""
+    from bridge.models.papers import ExamSession, Paper
+
+    row = session.execute(select(ExamSession.starts_at, Paper.early_submit_minutes)
+                          .join(Attempt, Attempt.session_id == ExamSession.id)
+                          .join(Paper, Paper.exam_id == Attempt.exam_id)
+                          .where(Attempt.id == attempt_id)).first()
+    if row is None or not row.early_submit_minutes:
+        return
+    opens = row.starts_at + dt.timedelta(minutes=row.early_submit_minutes)
+    if now < opens:
+        raise TooEarly(N_("Submitting opens %(n)d minutes after the start; keep working until then.")
+                       % {"n": row.early_submit_minutes})
 
 
 @functools.lru_cache(maxsize=1)

@@ -149,6 +149,7 @@ def submit(session: Session, attempt: Attempt, *, reason: str, address: str = ""
     if attempt.status == "submitted":
         return attempt
     answers.submit(session, attempt.id, reason=reason, idempotency_key=None, actor=actor, address=address)
+    session.refresh(attempt)  # answers.submit writes through Core: reload what it changed
     return attempt
 
 

@@ -263,7 +263,7 @@
       var ready = queue.length ? flush() : Promise.resolve();
       return ready.then(function () { return post(D.submitUrl, {key: key}); }).then(function (r) {
         if (r.ok) { status = 'submitted'; location.href = D.doneUrl; return; }
-        if (r.status >= 400 && r.status < 500 && r.status !== 409 && r.status !== 429) {
+        if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
           return r.json().then(function (b) { progress.textContent = b.message || r.status; button.disabled = false; });
         }
         throw new Error(r.status);

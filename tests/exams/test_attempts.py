@@ -191,3 +191,25 @@ def test_periodic_runs_and_stops(app):
     stop = periodic.start(app, "test", ran.set, every=0.01)
     assert ran.wait(5)
     stop()
+
+
+@pytest.mark.req("C3", "C7")
+def test_early_submission_opens_after_the_papers_minutes(world):
+    from bridge.services import answers
+
+    papers.update_settings(world.s, world.exam, actor_id=world.teacher.id, early_submit_minutes=20)
+    a = _into_exam(world, world.sam)                     # 1 minute after the start
+    world.s.commit()
+    with pytest.raises(answers.TooEarly, match="20 minutes"):
+        answers.submit(world.s, a.id, reason="candidate", idempotency_key="k")
+    world.s.rollback()
+    clock.set_offset(clock.offset() + 20 * 60)
+    assert answers.submit(world.s, a.id, reason="candidate", idempotency_key="k").status == "submitted"
+
+
+@pytest.mark.req("C6")
+def test_locks_submit_even_before_early_submission(world):
+    papers.update_settings(world.s, world.exam, actor_id=world.teacher.id, early_submit_minutes=30, lock_limit=1)
+    a = _into_exam(world, world.sam)
+    attempts.lock(world.s, a, why="blur")
+    assert a.status == "submitted" and a.submit_reason == "locks"
