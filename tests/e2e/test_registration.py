@@ -4,16 +4,13 @@ and closes the panel), or by hand with `exambridge platform add`, or on the admi
 each registration then carries a real launch."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from html import unescape
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tests.fixtures.cli import run_cli
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import STUDENT1, TEACHER, Browser, forms_of
 
@@ -115,23 +112,19 @@ def test_platform_added_by_cli_launches(app, sandbox_lms):
         tool = sandbox_lms.state.register_tool(
             name="ExamBridge", login_url=f"{bridge.url}/lti/login", launch_url=f"{bridge.url}/lti/launch",
             deeplink_url=f"{bridge.url}/lti/deeplink", jwks_url=f"{bridge.url}/lti/jwks")
-        exe = Path(sys.executable).parent / "exambridge"
-        env = dict(os.environ, EXAMBRIDGE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-                   EXAMBRIDGE_INSTANCE_PATH=app.instance_path, EXAMBRIDGE_ENV="testing",
-                   EXAMBRIDGE_SECRET_KEY="cli-test")
         lms = sandbox_lms.url
-        args = [str(exe), "platform", "add", "--issuer", lms, "--client-id", tool.client_id,
+        args = ["platform", "add", "--issuer", lms, "--client-id", tool.client_id,
                 "--deployment-id", tool.deployment_id, "--auth-login-url", f"{lms}/mod/lti/auth.php",
                 "--auth-token-url", f"{lms}/mod/lti/token.php", "--jwks-url", f"{lms}/mod/lti/certs.php",
                 "--name", "Sandbox"]
-        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        out = run_cli(app, *args)
         assert out.returncode == 0, out.stderr
         assert f"client {tool.client_id}" in out.stdout
-        listed = subprocess.run([str(exe), "platform", "list"], env=env, capture_output=True, text=True, timeout=60)
+        listed = run_cli(app, "platform", "list")
         assert lms in listed.stdout and "by=cli" in listed.stdout
-        dup = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        dup = run_cli(app, *args)
         assert dup.returncode != 0 and "already registered" in dup.stderr and "Traceback" not in dup.stderr
-        bad = subprocess.run([*args[:4], "not-a-url", *args[5:]], env=env, capture_output=True, text=True, timeout=60)
+        bad = run_cli(app, *args[:3], "not-a-url", *args[4:])
         assert bad.returncode != 0 and "issuer must be an http(s) URL" in bad.stderr
 
         activity = sandbox_lms.state.add_activity(tool.client_id, "CLI-registered")

@@ -2,10 +2,6 @@
 the CLI prints the report and exits non-zero when nothing was imported; export round-trips."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +10,7 @@ from bridge.errors import Invalid
 from bridge.models.bank import Question, QuestionCategory, QuestionMedia
 from bridge.services import bank
 from tests.exams import factories as f
+from tests.fixtures.cli import run_cli
 
 XML = """<?xml version="1.0" encoding="UTF-8"?>
 <quiz>
@@ -93,16 +90,10 @@ def test_cli_prints_the_report_and_fails_when_nothing_is_imported(app, db_sessio
     good, empty = tmp_path / "good.xml", tmp_path / "only-matching.gift"
     good.write_bytes(XML)
     empty.write_text("::M:: Match {=a -> b =c -> d}\n", encoding="utf-8")
-    exe = Path(sys.executable).parent / "exambridge"
-    env = dict(os.environ, EXAMBRIDGE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               EXAMBRIDGE_INSTANCE_PATH=app.instance_path, EXAMBRIDGE_ENV="testing", EXAMBRIDGE_SECRET_KEY="k")
-    ok = subprocess.run([str(exe), "bank", "import", str(good), "--course", str(course.id)],
-                        env=env, capture_output=True, text=True, timeout=60)
+    ok = run_cli(app, "bank", "import", str(good), "--course", str(course.id))
     assert ok.returncode == 0, ok.stderr
     assert "imported 2 item(s), skipped 1" in ok.stdout and "Pairs" in ok.stdout
-    none = subprocess.run([str(exe), "bank", "import", str(empty), "--course", str(course.id)],
-                          env=env, capture_output=True, text=True, timeout=60)
+    none = run_cli(app, "bank", "import", str(empty), "--course", str(course.id))
     assert none.returncode == 1 and "imported 0 item(s)" in none.stdout
-    missing = subprocess.run([str(exe), "bank", "import", str(good), "--course", "999999"],
-                             env=env, capture_output=True, text=True, timeout=60)
+    missing = run_cli(app, "bank", "import", str(good), "--course", "999999")
     assert missing.returncode != 0 and "no course 999999" in missing.stderr and "Traceback" not in missing.stderr

@@ -2,15 +2,12 @@
 with a new key at once and keeps the old public key published for the grace period."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bridge import clock
 from lms_plugin.services import tool_keys
+from tests.fixtures.cli import run_cli
 
 
 def _kids(client) -> list[str]:
@@ -21,11 +18,8 @@ def _kids(client) -> list[str]:
     return [k["kid"] for k in keys]
 
 
-def _cli(app, *args: str) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "exambridge"
-    env = dict(os.environ, EXAMBRIDGE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               EXAMBRIDGE_INSTANCE_PATH=app.instance_path, EXAMBRIDGE_ENV="testing", EXAMBRIDGE_SECRET_KEY="k")
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=60)
+def _cli(app, *args: str):
+    return run_cli(app, *args)
 
 
 @pytest.mark.req("L1")
