@@ -113,6 +113,8 @@ def update_settings(session: Session, exam: Exam, *, actor_id: int, **values) ->
             value = bool(raw)
         elif name == "rules_html":
             value = str(raw or "")[:20000]
+        elif name == "info_form":
+            value = info_form_fields(raw)
         else:
             raise Invalid(f"Unknown paper setting {name!r}.")
         changed[name] = value
@@ -121,6 +123,28 @@ def update_settings(session: Session, exam: Exam, *, actor_id: int, **values) ->
     audit.record(session, "paper.settings", actor=f"user:{actor_id}", target=f"exam:{exam.id}",
                  detail={k: v for k, v in changed.items() if k != "rules_html"})
     return paper
+
+
+MAX_INFO_FIELDS = 20
+
+
+def info_form_fields(lines) -> list[dict]:
+    """The pre-exam information form (C2) from the teacher's lines: one field per line, a
+    trailing * makes it required. ``[{"name": "f1", "label": ..., "required": bool}]``."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    fields = []
+    for raw in lines or []:
+        label = str(raw).strip()
+        if not label:
+            continue
+        required = label.endswith("*")
+        label = label.rstrip("*").strip()[:200]
+        if label:
+            fields.append({"name": f"f{len(fields) + 1}", "label": label, "required": required})
+    if len(fields) > MAX_INFO_FIELDS:
+        raise Invalid(f"The pre-exam form may have at most {MAX_INFO_FIELDS} fields.")
+    return fields
 
 
 def compose(session: Session, paper: Paper, rng: random.Random) -> list[dict]:

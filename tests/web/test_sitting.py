@@ -137,3 +137,28 @@ def test_other_people_cannot_open_an_attempt(lti_env):
     assert lti_env.get(f"/attempt/{attempt_id}", http=other).status_code == 403
     assert lti_env.get(f"/exam/{ids['exam']}/sit", http=other).status_code == 403     # not on any session list
     assert lti_env.get(f"/exam/{ids['exam']}/proctor", http=other).status_code == 403
+
+
+@pytest.mark.req("C2")
+def test_the_pre_exam_form_comes_before_the_rules(lti_env):
+    _teacher, student, ids = _setup(lti_env)
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.exams import Exam
+        course_id = db.session.get(Exam, ids["exam"]).course_id
+    saved = lti_env.post(f"/course/{course_id}/exams/{ids['exam']}/paper/settings", data={
+        "section": "settings", "rules_html": "", "info_form": "Phone number *\nWorkplace",
+        "early_submit_minutes": "0", "late_login_minutes": "30", "lock_limit": "5",
+        "multiple_rule": "all_or_nothing"})
+    assert saved.status_code == 200
+    page = lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
+    assert "Phone number" in page.text and "Workplace" in page.text and 'id="confirm-rules"' not in page.text
+    attempt_id = int(re.search(r"/attempt/(\d+)/info", page.text).group(1))
+    missing = lti_env.post(f"/attempt/{attempt_id}/info", http=student, data={"f2": "Clinic"})
+    assert missing.status_code == 422 and "Phone number" in missing.text
+    done = lti_env.post(f"/attempt/{attempt_id}/info", http=student, data={"f1": "123", "f2": ""})
+    assert 'id="confirm-rules"' in done.text
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import InfoFormResponse
+        assert db.session.scalars(select(InfoFormResponse.data)).one() == {"f1": "123", "f2": ""}

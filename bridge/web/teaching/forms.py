@@ -194,7 +194,7 @@ RANGE_MESSAGE = N_("Enter a whole number from %(low)d to %(high)d.")
 
 def settings(form, rules: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
     errors: dict[str, str] = {}
-    values: dict = {"rules_html": form.get("rules_html", ""),
+    values: dict = {"rules_html": form.get("rules_html", ""), "info_form": form.get("info_form", ""),
                     **{k: bool(form.get(k)) for k in ("shuffle_items", "shuffle_options", "remote_allowed")}}
     for name, (_kind, low, high) in SETTINGS.items():
         value = int_or_none(form.get(name, ""))
