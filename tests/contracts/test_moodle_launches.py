@@ -7,6 +7,7 @@ is exactly what Moodle sent."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from lms_plugin.core.roles import map_roles
 from tests.lti.launch_kit import new_key
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "moodle-4.5.6"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"Moodle fixtures not found at {FIXTURES}")
+# Under CI the captures must be there (shared/ beside the clone): a missing folder fails.
+pytestmark = pytest.mark.skipif(not FIXTURES.is_dir() and os.environ.get("CI") != "true", reason=f"Moodle fixtures not found at {FIXTURES}")
 
 
 def load(name: str) -> dict:

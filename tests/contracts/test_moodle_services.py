@@ -10,6 +10,7 @@ captured 401 (service-13).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from urllib.parse import urlsplit
@@ -27,7 +28,8 @@ from tests.fixtures.servers import serve_wsgi
 from tests.lti.factories import (CAPTURES, CLIENT_ID, add_member, capture, check_client_assertion,  # noqa: F401
                                  fresh_tokens, make_exam, make_platform, make_user)
 
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"Moodle captures not found at {CAPTURES}")
+# Under CI the captures must be there (shared/ beside the clone): a missing folder fails.
+pytestmark = pytest.mark.skipif(not CAPTURES.is_dir() and os.environ.get("CI") != "true", reason=f"Moodle captures not found at {CAPTURES}")
 
 
 def here(url: str, replay) -> str:
