@@ -22,8 +22,6 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     html.init_app(app)
     register_error_handlers(app)
-    from bridge.cli import register_commands
-    register_commands(app)
     import lms_plugin
     lms_plugin.init_app(app)
     return app

@@ -36,10 +36,6 @@ def cli() -> None:
     pass
 
 
-def register_commands(app) -> None:  # the Flask CLI is not used; kept for symmetry
-    return None
-
-
 # --- database -------------------------------------------------------------------------
 @cli.group(help="Database schema (Alembic).")
 def db() -> None:
