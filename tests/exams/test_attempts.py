@@ -64,7 +64,7 @@ def test_rules_first_then_start_at_the_session_time_with_a_server_deadline(world
     assert 54 * 60_000 < attempts.remaining_ms(a) <= 55 * 60_000
     assert [i["question_id"] for i in a.items] == [world.qs[k].id for k in ("single", "multiple", "truefalse", "fill", "essay")]
     late = world.s.scalars(select(AttemptLog).where(AttemptLog.attempt_id == a.id, AttemptLog.action == "start")).one()
-    assert late.detail["late_seconds"] == 300
+    assert 300 <= late.detail["late_seconds"] <= 303            # five minutes, plus the test's own run time
 
 
 @pytest.mark.req("C3")
