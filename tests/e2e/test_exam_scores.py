@@ -23,10 +23,7 @@ def test_released_scores_reach_the_sandbox_gradebook(lms_world):
     from lms_plugin.services import outbox
 
     teacher = lms_world.browser()
-    teacher.get(lms_world.lms.state.deep_link_url(TEACHER, lms_world.tool.client_id))
-    teacher.post(lms_world.bridge + "/lti/deeplink/respond", data={"title": "Quiz", "duration_minutes": "20"})
-    (activity,) = [a for a in lms_world.lms.state.activities if a.title == "Quiz"]
-    (line_item,) = lms_world.lms.state.activity_line_items(activity.id)
+    activity, line_item = lms_world.place_exam(teacher, "Quiz", 20)
     student = lms_world.browser()
     lms_world.launch(student, STUDENT1, activity.id)
     with lms_world.app.app_context(), transaction() as s:

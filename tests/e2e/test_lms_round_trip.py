@@ -94,10 +94,7 @@ def test_score_reaches_the_gradebook_and_survives_an_outage(lms_world):
     from lms_plugin.services import outbox
 
     teacher = lms_world.browser()
-    teacher.get(lms_world.lms.state.deep_link_url(TEACHER, lms_world.tool.client_id))
-    teacher.post(lms_world.bridge + "/lti/deeplink/respond", data={"title": "Graded", "duration_minutes": "30"})
-    (activity,) = [a for a in lms_world.lms.state.activities if a.title == "Graded"]
-    (line_item,) = lms_world.lms.state.activity_line_items(activity.id)
+    activity, line_item = lms_world.place_exam(teacher, "Graded", 30)
     exam_page = lms_world.launch(teacher, TEACHER, activity.id)
     exam_id = _exam_id(exam_page)
     course_path = re.search(r'href="(/course/\d+)"', exam_page.text).group(1)

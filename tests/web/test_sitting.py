@@ -44,6 +44,13 @@ def _setup(lti_env, *, remote=False):
     return teacher, student, ids
 
 
+def _attempt_id(lti_env) -> int:
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import Attempt
+        return db.session.scalars(select(Attempt.id)).one()
+
+
 def _api(lti_env, http, path, body):
     token = csrf_token(http, lti_env.bridge)
     return http.post(lti_env.bridge + path, json=body, headers={"X-CSRF-Token": token})
@@ -97,10 +104,7 @@ def test_a_candidate_sits_the_exam(lti_env):
 def test_an_unlock_code_read_out_by_the_proctor(lti_env):
     _teacher, student, ids = _setup(lti_env)
     lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
-    with lti_env.app.app_context():
-        from bridge.extensions import db
-        from bridge.models.attempts import Attempt
-        attempt_id = db.session.scalars(select(Attempt.id)).one()
+    attempt_id = _attempt_id(lti_env)
     lti_env.post(f"/attempt/{attempt_id}/rules", http=student, data={"confirm": "1"})
     clock.set_offset(6 * 60)
     lti_env.post(f"/attempt/{attempt_id}/start", http=student)
@@ -128,10 +132,7 @@ def test_exam_code_page(lti_env):
 def test_other_people_cannot_open_an_attempt(lti_env):
     _teacher, student, ids = _setup(lti_env)
     lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
-    with lti_env.app.app_context():
-        from bridge.extensions import db
-        from bridge.models.attempts import Attempt
-        attempt_id = db.session.scalars(select(Attempt.id)).one()
+    attempt_id = _attempt_id(lti_env)
     other = lti_env.browser()
     lti_env.launch(role="Learner", sub="6", name="Sue", http=other)
     assert lti_env.get(f"/attempt/{attempt_id}", http=other).status_code == 403
