@@ -3,6 +3,7 @@ from bridge.models.users import User, CourseMember, Course  # noqa: F401
 from bridge.models.exams import Exam  # noqa: F401
 from bridge.models.audit import AuditEntry  # noqa: F401
 from bridge.models.bank import Question, QuestionCategory, QuestionMedia  # noqa: F401
+from bridge.models.devices import Kiosk, KioskCommand, KioskReport, Room  # noqa: F401
 from bridge.models.papers import ExamSession, Paper, PaperItem, SessionCandidate  # noqa: F401
 from bridge.models.attempts import (  # noqa: F401
     AnswerEvent, AnswerFile, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,

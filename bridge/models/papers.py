@@ -61,6 +61,7 @@ class ExamSession(TimestampMixin, db.Model):
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
     exam_code: Mapped[Optional[str]] = mapped_column(String(6), unique=True)  # remote sitting (C1)
     authorized: Mapped[bool] = mapped_column(Boolean, default=True)  # the venue issue gates this
+    room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"), index=True)
 
     exam = relationship("Exam")
     candidates = relationship("SessionCandidate", cascade="all, delete-orphan")
