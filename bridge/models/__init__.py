@@ -8,6 +8,7 @@ from bridge.models.papers import ExamSession, Paper, PaperItem, SessionCandidate
 from bridge.models.attempts import (  # noqa: F401
     AnswerEvent, AnswerFile, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,
 )
+from bridge.models.packs import PackImport, PackKey  # noqa: F401
 from lms_plugin.models import (  # noqa: F401
     Platform, Deployment, ToolKey, LoginState, UsedNonce, ResourceLink,
     ScoreOutbox, RegistrationTicket, LaunchTicket,
