@@ -1,0 +1,131 @@
+"""The local endpoint (docs/protocol.md): bridge origin only, CORS + Private Network Access,
+per-start token, events journaled (fsync) before the answer, offline state for the page."""
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from kiosk_agent.journal import Journal
+from tests.kiosk.agent_helpers import ORIGIN, Local, call, event, make_agent
+
+
+@pytest.fixture
+def local(tmp_path):
+    served = Local(make_agent(tmp_path))
+    yield served
+    served.close()
+
+
+@pytest.mark.req("K4")
+def test_listens_on_loopback_only(local):
+    assert local.endpoint.httpd.server_address[0] == "127.0.0.1"
+
+
+@pytest.mark.req("K4")
+def test_other_origins_get_403_without_cors(local):
+    for origin in ("http://evil.example", "http://127.0.0.1:9999", None):
+        status, headers, body = local.get("/v1/hello", origin=origin, token=False)
+        assert status == 403 and body["error"] == "origin"
+        assert "Access-Control-Allow-Origin" not in headers
+    status, headers, _ = call(local.url + "/v1/events", "OPTIONS", headers={"Origin": "http://evil.example"})
+    assert status == 403 and "Access-Control-Allow-Private-Network" not in headers
+
+
+@pytest.mark.req("K4")
+def test_preflight_allows_the_bridge_origin_and_private_network(local):
+    status, headers, _ = call(local.url + "/v1/events", "OPTIONS", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Private-Network": "true"})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Allow-Private-Network"] == "true"
+    assert "X-Kiosk-Token" in headers["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.req("K4", "K6")
+def test_hello_gives_the_token_seat_and_display(local):
+    status, headers, body = local.get("/v1/hello", token=False)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert body["token"] == local.endpoint.token and len(body["token"]) >= 24
+    assert body["display"] == {"show_seat": False, "seat": None, "locked": False, "lock_message": None,
+                               "online": False}
+    assert set(body) >= {"agent_version", "kiosk_id", "seat", "token"}
+
+
+@pytest.mark.req("K4")
+def test_every_other_request_needs_the_token(local):
+    status, _, body = local.post("/v1/events", {"attempt_id": 1, "token": "t", "events": [event(1)]}, token=False)
+    assert status == 401 and body["error"] == "token"
+    status, _, body = local.get("/v1/attempts/1", token=False)
+    assert status == 401
+    assert local.agent.journal.attempts() == []
+
+
+@pytest.mark.req("K4")
+def test_events_are_journaled_before_the_answer_and_the_page_sees_offline(local):
+    status, _, body = local.post("/v1/events", {"attempt_id": 7, "token": "fwd", "events": [event(1), event(2)]})
+    assert status == 200, body
+    assert body == {"journaled": [1, 2], "server": {}, "online": False}
+    # durable: a fresh Journal on the same directory (another process would see the same) reads them
+    again = Journal(local.agent.config.data_dir / "journal")
+    assert again.high_water(7) == {"tab-a": 2}
+    assert [e["seq"] for e in again.pending(7, "tab-a", 0)] == [1, 2]
+    status, _, body = local.get("/v1/attempts/7")
+    assert status == 200 and body["journal"] == {"tab-a": 2} and body["server"] == {} and body["online"] is False
+    # the forward token is kept for the upload, on disk
+    tokens = json.loads((local.agent.config.data_dir / "tokens.json").read_text())
+    assert tokens == {"7": {"tab-a": "fwd"}}
+    assert local.agent.queue.get_nowait() == ("upload",)
+
+
+@pytest.mark.req("K4")
+@pytest.mark.parametrize("body, code", [
+    ({"token": "t", "events": [event(1)]}, "attempt_id"),
+    ({"attempt_id": 1, "events": [event(1)]}, "token"),
+    ({"attempt_id": 1, "token": "t", "events": []}, "events"),
+    ({"attempt_id": 1, "token": "t", "events": [{"writer": "w", "seq": "x"}]}, "invalid"),
+    ({"attempt_id": 1, "token": "t", "events": [{**event(1), "response": "not an object"}]}, "invalid"),
+])
+def test_malformed_events_are_refused_with_a_reason(local, body, code):
+    status, _, answer = local.post("/v1/events", body)
+    assert status == 400 and answer["error"] == code and answer["message"]
+
+
+@pytest.mark.req("K4")
+def test_not_json_and_unknown_paths(local):
+    status, _, body = local.post("/v1/events", b"{not json")
+    assert status == 400 and body["error"] == "json"
+    status, _, body = local.get("/v1/nothing")
+    assert status == 404
+
+
+@pytest.mark.req("K4")
+def test_a_reused_seq_with_another_answer_is_a_conflict(local):
+    assert local.post("/v1/events", {"attempt_id": 3, "token": "t", "events": [event(1, value="A")]})[0] == 200
+    status, _, body = local.post("/v1/events", {"attempt_id": 3, "token": "t", "events": [event(1, value="B")]})
+    assert status == 409 and body["error"] == "conflict"
+    assert local.post("/v1/events", {"attempt_id": 3, "token": "t", "events": [event(1, value="A")]})[0] == 200
+
+
+@pytest.mark.req("K1", "K4")
+def test_full_disk_says_the_answer_is_not_saved(tmp_path):
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    agent = make_agent(tmp_path, journal=Journal(tmp_path / "j", write=full))
+    served = Local(agent)
+    try:
+        status, _, body = served.post("/v1/events", {"attempt_id": 1, "token": "t", "events": [event(1)]})
+        assert status == 507 and body["error"] == "disk_full" and "NOT saved" in body["message"]
+        assert agent._reports and agent._reports[0][0] == "disk_low"
+    finally:
+        served.close()
+
+
+@pytest.mark.req("K4")
+def test_meta_for_the_answer_pack_is_kept(local):
+    body = {"attempt_id": 5, "token": "t", "events": [event(1)],
+            "meta": {"exam_id": 2, "session_id": 3, "seat": 4, "ignored": "x"}}
+    assert local.post("/v1/events", body)[0] == 200
+    assert local.agent.journal.meta(5) == {"exam_id": 2, "session_id": 3, "seat": 4}
