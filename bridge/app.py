@@ -24,6 +24,8 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     import lms_plugin
     lms_plugin.init_app(app)
+    from bridge import hub
+    hub.init_app(app)
     return app
 
 

@@ -176,6 +176,63 @@ def admin_create(username: str, password: str | None, name: str):
         click.echo(f"administrator {user.username} created (id {user.id})")
 
 
+# --- rooms and kiosks -----------------------------------------------------------------
+@cli.group(help="Exam rooms and the kiosk enrolment code their exam PCs register with.")
+def room() -> None:
+    pass
+
+
+@room.command("create", cls=_AppCommand, help="Create a room; prints its kiosk enrolment code.")
+@click.argument("code")
+@click.option("--name", default="", help="A name people recognise, e.g. 'Building A, room 101'.")
+@click.option("--site", "site_id", default=None, help="The site's id (for the later site node).")
+def room_create(code: str, name: str, site_id: str | None):
+    from bridge.db import transaction
+    from bridge.services import devices
+
+    app = _app()
+    with app.app_context(), transaction() as session:
+        info, enrolment = devices.create_room(session, code=code, name=name, site_id=site_id,
+                                              secret_key=app.config["SECRET_KEY"])
+    click.echo(f"room {info.code} created (id {info.id})")
+    click.echo(f"kiosk enrolment code: {enrolment}")
+
+
+@room.command("list", cls=_AppCommand, help="List rooms with their kiosks.")
+def room_list():
+    from bridge.extensions import db
+    from bridge.services import devices
+
+    app = _app()
+    with app.app_context():
+        rows = devices.list_rooms(db.session)
+    if not rows:
+        click.echo("no rooms yet: exambridge room create CODE --name NAME")
+    for r in rows:
+        click.echo(f"{r['id']:>4}  {r['code']:<16} {r['name']:<30} kiosks {r['kiosks']} "
+                   f"(seated {r['seated']}, pending {r['pending']})")
+
+
+@room.command("code", cls=_AppCommand, help="Show (or --rotate) a room's kiosk enrolment code.")
+@click.argument("code")
+@click.option("--rotate", is_flag=True, help="Make a new code; enrolled kiosks keep working.")
+def room_code(code: str, rotate: bool):
+    from bridge.db import transaction
+    from bridge.services import devices
+
+    app = _app()
+    secret = app.config["SECRET_KEY"]
+    with app.app_context(), transaction() as session:
+        info = devices.room_by_code(session, code)
+        if rotate:
+            value = devices.rotate_enrolment_code(session, info.id, secret_key=secret)
+        else:
+            value = devices.enrolment_code(session, info.id, secret_key=secret)
+    if value is None:
+        raise click.ClickException("the code was made under another secret key: use --rotate")
+    click.echo(f"kiosk enrolment code of {info.code}: {value}")
+
+
 # --- LMS results ----------------------------------------------------------------------
 @cli.group(help="Scores waiting for the LMS gradebook.")
 def outbox() -> None:
@@ -257,3 +314,23 @@ def bench_autosave(candidates: int, rate: float, seconds: float, database_url: s
     from bridge.bench.autosave import run
 
     click.echo(json.dumps(run(candidates, rate, seconds, database_url, keep=keep), separators=(",", ":")))
+
+
+@bench.command("kiosks", cls=_AppCommand,
+               help="N simulated kiosks on real WebSockets against a real bridge: heartbeats, answers, a "
+                    "broadcast command, a kill and restart; prints one JSON line.")
+@click.option("--count", default=5000, show_default=True, type=click.IntRange(1, 20000))
+@click.option("--seconds", default=30.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="How long the kiosks heartbeat before the broadcast and the restart.")
+@click.option("--database-url", help="A PostgreSQL server to create the run's own database on; "
+                                     "default: a SQLite file in a temporary instance folder.")
+@click.option("--load-processes", default=0, type=click.IntRange(0, 64),
+              help="Load processes holding the kiosks (0: one per 2,500 kiosks).")
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (server log, database) afterwards.")
+def bench_kiosks(count: int, seconds: float, database_url: str | None, load_processes: int, keep: bool) -> None:
+    import json
+
+    from bridge.bench.kiosks import run
+
+    click.echo(json.dumps(run(count, seconds, database_url, load_processes=load_processes, keep=keep),
+                          separators=(",", ":")))

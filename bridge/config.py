@@ -23,7 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "PUBLIC_URL": None,  # the tool's external base URL; None: taken from the request (dev)
     "CLOCK_OFFSET_SECONDS": 0.0,
-    "REDIS_URL": None,
+    "REDIS_URL": None,  # redis://host:6379/0: presence and the event bus across workers (issue 4)
+    "REDIS_PREFIX": "exambridge:",  # prefix of every Redis key and channel (several bridges on one Redis)
     "DYNAMIC_REGISTRATION": None,  # open | ticket | off; None: open in dev, ticket otherwise
     "LTI_LEEWAY_SECONDS": 60,
     "LTI_STATE_TTL_SECONDS": 300,

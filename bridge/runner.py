@@ -120,6 +120,28 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise this process's open-file soft limit to its hard limit and return (soft, hard).
+
+    Every WebSocket holds two descriptors under gevent (the socket and simple-websocket's
+    reader side), so the usual soft limit of 1,024 stops a bridge near 500 kiosks with
+    "Too many open files" (docs/operations.md, "Open files")."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+    if soft < 4096:
+        log.warning("open-file limit is %d: about %d kiosks at most; raise the hard limit "
+                    "(docs/operations.md, \"Open files\")", soft, soft // 2 - 100)
+    return soft, hard
+
+
 # --- background work ------------------------------------------------------------------
 def start_background(app) -> list[Callable[[], None]]:
     """Start the process's background work; returns the ``stop()`` callables.
@@ -297,6 +319,8 @@ def run_bridge(app, *, host: str, port: int, port_file: str | None = None) -> No
     from bridge.server import make_server
 
     _configure_logging()
+    soft, _hard = raise_open_file_limit()
+    log.info("open-file limit %d", soft)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     lock = lock_sqlite(app)
     try:

@@ -1,0 +1,216 @@
+"""The kiosk hub: ``/ws/kiosk`` (docs/protocol.md), presence, and the event bus (issue 4).
+
+``init_app(app)`` registers the WebSocket route and the command endpoint; nothing starts
+until the first socket or command (the factory does no I/O). Per app there is one ``Hub``:
+the sockets of this process by kiosk id, presence (memory, or Redis with
+``EXAMBRIDGE_REDIS_URL``), the bus (in process, or Redis pub/sub) and a batcher that marks
+commands sent.
+
+Issuing commands from anywhere (a console view, the CLI, a test): ``issue_commands(app,
+kiosk_ids, name, args, issued_by=...)`` writes the rows through the group writer, then
+publishes one notification carrying the new commands; every worker sends those of its own
+kiosks. The rows stay the truth: a kiosk gets every unfinished command again after each
+``welcome``, and after the Redis subscriber reconnects every worker re-reads the unfinished
+commands of its kiosks.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from typing import Any, Iterable
+
+from flask import Flask
+
+from bridge.hub.bus import RESUBSCRIBED, Bus, make_bus
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "exambridge.hub"
+CHANNEL = "kiosks"
+MARK_SENT_EVERY = 0.5
+
+
+class Hub:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.local: dict[int, Any] = {}  # kiosk id → Connection on this process
+        self._lock = threading.Lock()
+        self._started = False
+        self._bus: Bus | None = None
+        self._presence = None
+        self._unsubscribe = None
+        self._sent: list[int] = []
+        self._sent_lock = threading.Lock()
+        self._marker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- lazy start ---------------------------------------------------------------------
+    def start(self) -> "Hub":
+        if self._started:
+            return self
+        with self._lock:
+            if self._started:
+                return self
+            from bridge.hub.presence import MemoryPresence, RedisPresence
+
+            cfg = self.app.config
+            url, prefix = cfg.get("EXAMBRIDGE_REDIS_URL"), cfg.get("EXAMBRIDGE_REDIS_PREFIX") or "exambridge:"
+            self._bus = make_bus(url, prefix)
+            self._presence = RedisPresence(self._bus.redis, prefix) if url else MemoryPresence()
+            self._unsubscribe = self._bus.subscribe(CHANNEL, self._on_bus)
+            self._marker = threading.Thread(target=self._mark_sent_loop, name="exambridge-hub-sent", daemon=True)
+            self._marker.start()
+            self._started = True
+            if url:
+                self._bus.wait_connected(5.0)
+            log.info("kiosk hub started (%s bus)", "Redis" if url else "in-process")
+        return self
+
+    @property
+    def bus(self) -> Bus:
+        return self.start()._bus
+
+    @property
+    def presence(self):
+        return self.start()._presence
+
+    def stop(self) -> None:
+        self._stop.set()
+        for conn in list(self.local.values()):
+            conn.close("bridge stopping")
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._bus is not None:
+            self._bus.close()
+
+    # --- bus ----------------------------------------------------------------------------
+    def _on_bus(self, message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "commands":
+            self.deliver_commands(message.get("commands") or [])
+        elif kind == "fence":
+            conn = self.local.get(message.get("kiosk"))
+            if conn is not None and conn.id == message.get("conn"):
+                conn.fence(message.get("message") or "")
+        elif kind == RESUBSCRIBED["kind"]:
+            threading.Thread(target=self.resync, name="exambridge-hub-resync", daemon=True).start()
+
+    def deliver_commands(self, commands: list[dict[str, Any]]) -> int:
+        """Send the commands whose kiosk is connected here; returns how many were queued."""
+        from kiosk_agent.protocol import COMMAND, Envelope
+
+        sent = []
+        for command in commands:
+            conn = self.local.get(command.get("kiosk_id"))
+            if conn is None:
+                continue
+            body = {k: command[k] for k in ("command_id", "name", "args", "issued_at")}
+            if conn.send(Envelope(type=COMMAND, payload=body)):
+                sent.append(command["command_id"])
+        if sent:
+            with self._sent_lock:
+                self._sent.extend(sent)
+        return len(sent)
+
+    def note_sent(self, command_ids: list[int]) -> None:
+        with self._sent_lock:
+            self._sent.extend(command_ids)
+
+    def _mark_sent_loop(self) -> None:
+        from bridge.services import kiosk_commands
+        from bridge.writer import get_writer
+
+        while not self._stop.wait(MARK_SENT_EVERY):
+            with self._sent_lock:
+                ids, self._sent = self._sent, []
+            if not ids:
+                continue
+            try:
+                get_writer(self.app).submit(kiosk_commands.mark_sent, ids)
+            except Exception:
+                log.exception("marking %d command(s) sent failed", len(ids))
+
+    def resync(self) -> None:
+        """Send every unfinished command of the kiosks connected here (after a bus outage)."""
+        from sqlalchemy.orm import Session
+
+        from bridge.extensions import db
+        from bridge.services import kiosk_commands
+
+        with self.app.app_context():
+            with Session(db.engine) as session:
+                for kiosk_id in list(self.local):
+                    pending = kiosk_commands.unfinished(session, kiosk_id)
+                    self.deliver_commands([dict(c.message_payload(), kiosk_id=c.kiosk_id) for c in pending])
+
+    def online(self, kiosk_ids: Iterable[int]) -> dict[int, bool]:
+        """Which of these kiosks hold a live socket (on any worker)."""
+        return self.presence.online(list(kiosk_ids))
+
+
+def get_hub(app: Flask) -> Hub:
+    hub = app.extensions.get(EXTENSION_KEY)
+    if hub is None:
+        hub = app.extensions.setdefault(EXTENSION_KEY, Hub(app))
+    return hub
+
+
+def stop_hub(app: Flask) -> None:
+    hub = app.extensions.pop(EXTENSION_KEY, None)
+    if hub is not None:
+        hub.stop()
+
+
+def notify_commands(app: Flask, command_ids: list[int]) -> None:
+    """Publish "these kiosks have commands" (carrying the committed commands) on the bus.
+    A failed publish is logged, not raised: the rows reach the kiosks at the next welcome."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bridge.extensions import db
+    from bridge.models.devices import KioskCommand
+    from bridge.services.kiosk_commands import epoch_seconds
+
+    if not command_ids:
+        return
+    with app.app_context():
+        with Session(db.engine) as session:
+            rows = session.execute(select(KioskCommand.id, KioskCommand.kiosk_id, KioskCommand.name,
+                                          KioskCommand.args, KioskCommand.issued_at)
+                                   .where(KioskCommand.id.in_(command_ids))).all()
+    commands = [{"command_id": r.id, "kiosk_id": r.kiosk_id, "name": r.name, "args": r.args or {},
+                 "issued_at": epoch_seconds(r.issued_at)} for r in rows]
+    try:
+        get_hub(app).bus.publish(CHANNEL, {"kind": "commands", "commands": commands})
+    except Exception as exc:
+        log.warning("could not publish %d command(s) on the bus (%s); they reach the kiosks at "
+                    "their next connection", len(commands), exc)
+
+
+def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
+                   issued_by: str = "") -> list[int]:
+    """Queue a command for each kiosk (one transaction, through the group writer), then
+    notify the workers. Raises the service's DomainError when refused."""
+    import functools
+
+    from bridge.services import kiosk_commands
+    from bridge.writer import get_writer
+
+    job = functools.partial(kiosk_commands.issue, issued_by=issued_by)
+    ids = get_writer(app).submit(job, list(kiosk_ids), name, args)
+    notify_commands(app, ids)
+    return ids
+
+
+def init_app(app: Flask) -> None:
+    from kiosk_agent.protocol import MAX_MESSAGE_BYTES
+
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": MAX_MESSAGE_BYTES})
+    from bridge.hub.routes import bp
+
+    app.register_blueprint(bp)
+    get_hub(app)

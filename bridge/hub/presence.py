@@ -1,0 +1,99 @@
+"""Who is connected where: kiosk id → (socket id, address, worker), alive while it heartbeats.
+
+In memory for one process; in Redis (keys ``<prefix>presence:<kiosk id>`` that expire after
+``ALIVE_SECONDS`` without a heartbeat) when the bridge runs several workers, so a hello on
+worker B sees the socket the same kiosk still holds on worker A. Presence is never
+persisted per heartbeat: the database hears only of changes (``bridge.services.devices``).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+#: A socket whose kiosk has not been heard for this long is no longer alive (3 heartbeats).
+ALIVE_SECONDS = 15.0
+
+
+@dataclass
+class Holder:
+    conn_id: str
+    address: str
+    worker: str
+    seen: float  # time.time() of the last message
+
+    @property
+    def alive(self) -> bool:
+        return time.time() - self.seen < ALIVE_SECONDS
+
+
+class MemoryPresence:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders: dict[int, Holder] = {}
+
+    def get(self, kiosk_id: int) -> Optional[Holder]:
+        with self._lock:
+            return self._holders.get(kiosk_id)
+
+    def claim(self, kiosk_id: int, holder: Holder) -> None:
+        with self._lock:
+            self._holders[kiosk_id] = holder
+
+    def touch(self, kiosk_id: int, holder: Holder) -> None:
+        holder.seen = time.time()
+
+    def release(self, kiosk_id: int, conn_id: str) -> None:
+        with self._lock:
+            current = self._holders.get(kiosk_id)
+            if current is not None and current.conn_id == conn_id:
+                del self._holders[kiosk_id]
+
+    def online(self, kiosk_ids: list[int]) -> dict[int, bool]:
+        with self._lock:
+            return {k: bool(self._holders.get(k) and self._holders[k].alive) for k in kiosk_ids}
+
+
+class RedisPresence:
+    """The same, in Redis; ``touch`` refreshes the key's expiry (one SET per heartbeat)."""
+
+    def __init__(self, redis_client, prefix: str) -> None:
+        self._r = redis_client
+        self._prefix = prefix + "presence:"
+
+    def _key(self, kiosk_id: int) -> str:
+        return f"{self._prefix}{kiosk_id}"
+
+    def get(self, kiosk_id: int) -> Optional[Holder]:
+        raw = self._r.get(self._key(kiosk_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Holder(data["conn"], data["address"], data["worker"], data["seen"])
+
+    def _set(self, kiosk_id: int, holder: Holder) -> None:
+        body = json.dumps({"conn": holder.conn_id, "address": holder.address, "worker": holder.worker,
+                           "seen": holder.seen})
+        self._r.set(self._key(kiosk_id), body, ex=int(ALIVE_SECONDS))
+
+    def claim(self, kiosk_id: int, holder: Holder) -> None:
+        self._set(kiosk_id, holder)
+
+    def touch(self, kiosk_id: int, holder: Holder) -> None:
+        holder.seen = time.time()
+        self._set(kiosk_id, holder)
+
+    _RELEASE = ("local v = redis.call('GET', KEYS[1]) "
+                "if v and cjson.decode(v)['conn'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+                "return 0")
+
+    def release(self, kiosk_id: int, conn_id: str) -> None:
+        self._r.eval(self._RELEASE, 1, self._key(kiosk_id), conn_id)
+
+    def online(self, kiosk_ids: list[int]) -> dict[int, bool]:
+        if not kiosk_ids:
+            return {}
+        values = self._r.mget([self._key(k) for k in kiosk_ids])
+        return {k: v is not None for k, v in zip(kiosk_ids, values)}

@@ -1,0 +1,339 @@
+"""Rooms and kiosks: enrolment, identity, seating, presence, reports (K1, K2, K7; V1 in part).
+
+Domain rules only: functions take a ``Session`` and plain values, flush, and return plain
+values (they run on the group writer, whose sessions do not outlive the job). The hub
+(``bridge.hub``) calls them; so do the CLI and, later, the venue and console pages.
+
+Enrolment codes. A room has one kiosk enrolment code that the person installing the agents
+types once per PC. It is stored twice: as an HMAC under the bridge's secret (what register
+checks, in constant time) and sealed with AES-GCM under a key derived from that secret, so
+a proctor or admin can read it out again (``enrolment_code``) without it lying in the
+database in clear. ``rotate_enrolment_code`` makes a new one; kiosks already enrolled keep
+working (they prove themselves with their own key from then on).
+
+Forward tokens. The exam page gets ``forward_token(secret, attempt_id)`` from the bridge and
+hands it to the local agent with the events; the agent forwards both and the hub accepts
+the events only with a valid token (``check_forward_token``, constant time), so a kiosk can
+only forward what its candidate's signed-in page gave it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.errors import Conflict, Forbidden, Invalid, NotFound
+from bridge.i18n import N_
+from bridge.models.devices import Kiosk, KioskReport, Room
+
+ROOM_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: Unambiguous characters (no 0/O, 1/I/L) for codes typed by hand.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 10
+#: ``last_seen_at`` is written at most this often while nothing else changes.
+LAST_SEEN_EVERY = dt.timedelta(seconds=60)
+REPORT_KINDS = ("focus_lost", "forbidden_process", "lockdown_failed", "env_check", "disk_low")
+MAX_DETAIL_BYTES = 64 * 1024
+
+
+class BadEnrolmentCode(Forbidden):
+    code = "bad_enrolment_code"
+
+
+class KeyInUse(Conflict):
+    code = "key_in_use"
+
+
+class UnknownKiosk(NotFound):
+    code = "unknown_kiosk"
+
+
+@dataclass(frozen=True)
+class KioskInfo:
+    id: int
+    room_id: int
+    room_code: str
+    public_key: str
+    status: str
+    seat: Optional[int]
+    attempt_id: Optional[int]
+    agent_status: str
+    candidate: Optional[str]
+    last_address: str
+    last_seen_at: Optional[dt.datetime]
+    agent_version: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    id: int
+    code: str
+    name: str
+    site_id: Optional[str]
+
+
+# --- secrets ------------------------------------------------------------------------------
+def _key(secret_key: str, purpose: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=f"exambridge {purpose}".encode()).derive(secret_key.encode("utf-8"))
+
+
+def _code_hash(secret_key: str, room_code: str, code: str) -> str:
+    normalized = code.replace("-", "").replace(" ", "").upper()
+    return hmac.new(_key(secret_key, "enrolment hash"), f"{room_code}\n{normalized}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _seal(secret_key: str, room_code: str, code: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(_key(secret_key, "enrolment seal")).encrypt(nonce, code.encode(), room_code.encode())
+    return (nonce + sealed).hex()
+
+
+def _unseal(secret_key: str, room_code: str, sealed: str) -> str | None:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = bytes.fromhex(sealed)
+    try:
+        return AESGCM(_key(secret_key, "enrolment seal")).decrypt(raw[:12], raw[12:], room_code.encode()).decode()
+    except InvalidTag:
+        return None
+
+
+def new_enrolment_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def forward_token(secret_key: str, attempt_id: int) -> str:
+    """The token the exam page hands to the kiosk agent with its events (HMAC-SHA256)."""
+    mac = hmac.new(_key(secret_key, "forward token"), f"attempt:{int(attempt_id)}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def check_forward_token(secret_key: str, attempt_id: int, token: Any) -> bool:
+    if not isinstance(token, str) or len(token) != 64:
+        return False
+    return hmac.compare_digest(forward_token(secret_key, attempt_id), token)
+
+
+# --- rooms --------------------------------------------------------------------------------
+def create_room(session: Session, *, code: str, name: str, secret_key: str,
+                site_id: str | None = None) -> tuple[RoomInfo, str]:
+    """A new room and its kiosk enrolment code (shown once here; ``enrolment_code`` later)."""
+    code = (code or "").strip()
+    if not ROOM_CODE_RE.match(code):
+        raise Invalid(N_("A room code is 1 to 32 letters, digits, '-' or '_'."))
+    if session.scalar(select(Room.id).where(Room.code == code)) is not None:
+        raise Conflict(N_("A room with this code exists already."))
+    enrolment = new_enrolment_code()
+    room = Room(code=code, name=(name or "").strip()[:200], site_id=site_id,
+                kiosk_enrolment_hash=_code_hash(secret_key, code, enrolment),
+                kiosk_enrolment_sealed=_seal(secret_key, code, enrolment),
+                kiosk_enrolment_rotated_at=clock.utcnow_naive())
+    session.add(room)
+    session.flush()
+    return RoomInfo(room.id, room.code, room.name, room.site_id), enrolment
+
+
+def list_rooms(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(Room).order_by(Room.code)).scalars()
+    out = []
+    for room in rows:
+        kiosks = session.scalars(select(Kiosk.status).where(Kiosk.room_id == room.id)).all()
+        out.append({"id": room.id, "code": room.code, "name": room.name, "site_id": room.site_id,
+                    "kiosks": len(kiosks), "seated": sum(1 for s in kiosks if s == "seated"),
+                    "pending": sum(1 for s in kiosks if s == "pending")})
+    return out
+
+
+def _room(session: Session, room_id: int) -> Room:
+    room = session.get(Room, room_id)
+    if room is None:
+        raise NotFound(N_("That room does not exist."))
+    return room
+
+
+def room_by_code(session: Session, code: str) -> RoomInfo:
+    room = session.scalar(select(Room).where(Room.code == code))
+    if room is None:
+        raise NotFound(N_("That room does not exist."))
+    return RoomInfo(room.id, room.code, room.name, room.site_id)
+
+
+def enrolment_code(session: Session, room_id: int, *, secret_key: str) -> str | None:
+    """The room's current kiosk enrolment code, for a proctor or admin to read out; None when
+    the bridge's secret changed since it was made (rotate it then)."""
+    room = _room(session, room_id)
+    return _unseal(secret_key, room.code, room.kiosk_enrolment_sealed)
+
+
+def rotate_enrolment_code(session: Session, room_id: int, *, secret_key: str) -> str:
+    room = _room(session, room_id)
+    enrolment = new_enrolment_code()
+    room.kiosk_enrolment_hash = _code_hash(secret_key, room.code, enrolment)
+    room.kiosk_enrolment_sealed = _seal(secret_key, room.code, enrolment)
+    room.kiosk_enrolment_rotated_at = clock.utcnow_naive()
+    session.flush()
+    return enrolment
+
+
+# --- kiosks -------------------------------------------------------------------------------
+def _info(kiosk: Kiosk, room_code: str) -> KioskInfo:
+    return KioskInfo(kiosk.id, kiosk.room_id, room_code, kiosk.public_key, kiosk.status, kiosk.seat,
+                     kiosk.attempt_id, kiosk.agent_status, kiosk.candidate, kiosk.last_address, kiosk.last_seen_at,
+                     kiosk.agent_version)
+
+
+def register_kiosk(session: Session, *, room_code: str, code: str, public_key: str, machine: str,
+                   hostname: str = "", agent_version: str = "", platform: str = "", address: str = "",
+                   secret_key: str) -> KioskInfo:
+    """Enrol a kiosk to a room (``pending`` until seated). The caller has verified that the
+    agent holds ``public_key``'s private key. The same key registering again from the same
+    machine gets its existing kiosk back (an agent that lost its kiosk id); any other reuse of
+    a key is ``key_in_use``."""
+    room = session.scalar(select(Room).where(Room.code == room_code))
+    if room is None or not hmac.compare_digest(room.kiosk_enrolment_hash, _code_hash(secret_key, room.code, code)):
+        raise BadEnrolmentCode(N_("Wrong room code or kiosk enrolment code: ask the proctor for the room's code."))
+    existing = session.scalar(select(Kiosk).where(Kiosk.public_key == public_key))
+    now = clock.utcnow_naive()
+    if existing is not None:
+        if existing.machine != machine or existing.room_id != room.id or existing.status == "retired":
+            raise KeyInUse(N_("This device key is registered to another kiosk: reset the agent's data "
+                              "folder to make a new key."))
+        existing.hostname, existing.agent_version, existing.platform = hostname, agent_version, platform
+        existing.last_address, existing.last_seen_at = address, now
+        session.flush()
+        return _info(existing, room.code)
+    kiosk = Kiosk(room_id=room.id, site_id=room.site_id, public_key=public_key, machine=machine, hostname=hostname,
+                  agent_version=agent_version, platform=platform, status="pending", last_address=address,
+                  last_seen_at=now, agent_status="")
+    session.add(kiosk)
+    session.flush()
+    return _info(kiosk, room.code)
+
+
+def kiosk(session: Session, kiosk_id: int, *, allow_retired: bool = False) -> KioskInfo:
+    """The kiosk as a hello sees it; ``unknown_kiosk`` when it does not exist or is retired."""
+    row = session.execute(select(Kiosk, Room.code).join(Room, Room.id == Kiosk.room_id)
+                          .where(Kiosk.id == kiosk_id)).first()
+    if row is None or (row[0].status == "retired" and not allow_retired):
+        raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
+    return _info(row[0], row[1])
+
+
+def room_kiosks(session: Session, room_id: int) -> list[KioskInfo]:
+    rows = session.execute(select(Kiosk, Room.code).join(Room, Room.id == Kiosk.room_id)
+                           .where(Kiosk.room_id == room_id).order_by(Kiosk.seat, Kiosk.id))
+    return [_info(k, code) for k, code in rows]
+
+
+def seat_kiosk(session: Session, kiosk_id: int, seat: int) -> KioskInfo:
+    """Seat a kiosk (``pending`` → ``seated``, or move it to another seat of its room)."""
+    if not isinstance(seat, int) or isinstance(seat, bool) or not 1 <= seat <= 9999:
+        raise Invalid(N_("A seat number is a whole number from 1 to 9999."))
+    row = session.get(Kiosk, kiosk_id)
+    if row is None or row.status == "retired":
+        raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
+    taken = session.scalar(select(Kiosk.id).where(Kiosk.room_id == row.room_id, Kiosk.seat == seat,
+                                                  Kiosk.status == "seated", Kiosk.id != kiosk_id))
+    if taken is not None:
+        raise Conflict(N_("Another kiosk has this seat: free it first."))
+    row.seat, row.status = seat, "seated"
+    session.flush()
+    return kiosk(session, kiosk_id)
+
+
+def retire_kiosk(session: Session, kiosk_id: int) -> KioskInfo:
+    row = session.get(Kiosk, kiosk_id)
+    if row is None:
+        raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
+    row.status, row.seat = "retired", None
+    session.flush()
+    return kiosk(session, kiosk_id, allow_retired=True)
+
+
+def record_presence(session: Session, kiosk_id: int, *, address: str | None = None,
+                    agent_status: str | None = None, candidate: str | None = None,
+                    attempt_id: int | None = None, agent_version: str | None = None,
+                    seen: bool = True) -> None:
+    """Persist what a proctor sees of a kiosk: the hub calls this only when something
+    changed, or ``last_seen_at`` is older than ``LAST_SEEN_EVERY``. An ``attempt_id`` that
+    does not exist is stored as null (the kiosk's heartbeat is information, not authority)."""
+    from bridge.models.attempts import Attempt
+
+    row = session.get(Kiosk, kiosk_id)
+    if row is None:
+        return
+    if address is not None:
+        row.last_address = address[:64]
+    if agent_status is not None:
+        row.agent_status = agent_status[:20]
+        row.candidate = candidate[:100] if candidate else None
+        if attempt_id is not None and session.get(Attempt, attempt_id) is None:
+            attempt_id = None
+        row.attempt_id = attempt_id
+    if agent_version:
+        row.agent_version = agent_version[:64]
+    if seen:
+        row.last_seen_at = clock.utcnow_naive()
+    session.flush()
+
+
+def record_report(session: Session, kiosk_id: int, kind: str, detail: dict) -> int:
+    """Store a kiosk's report; an ``env_check`` also becomes the kiosk's environment check (K7)."""
+    from bridge.services.answers import canonical
+
+    if kind not in REPORT_KINDS:
+        raise Invalid(N_("Unknown report kind."))
+    if not isinstance(detail, dict) or len(canonical(detail)) > MAX_DETAIL_BYTES:
+        raise Invalid(N_("A report's detail is an object of at most 64 KiB."))
+    now = clock.utcnow_naive()
+    report = KioskReport(kiosk_id=kiosk_id, kind=kind, detail=detail, at=now)
+    session.add(report)
+    if kind == "env_check":
+        store_env_check(session, kiosk_id, detail, at=now)
+    session.flush()
+    return report.id
+
+
+def store_env_check(session: Session, kiosk_id: int, result: dict, *, at: dt.datetime | None = None) -> None:
+    row = session.get(Kiosk, kiosk_id)
+    if row is None:
+        raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
+    row.env_check = result
+    row.env_checked_at = at or clock.utcnow_naive()
+    session.flush()
+
+
+def reports(session: Session, kiosk_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(select(KioskReport).where(KioskReport.kiosk_id == kiosk_id).order_by(KioskReport.id))
+    return [{"id": r.id, "kind": r.kind, "detail": r.detail, "at": r.at} for r in rows]
+
+
+def welcome_heads(session: Session, attempt_ids: list[int]) -> dict[str, dict[str, dict[str, Any]]]:
+    """For ``welcome.heads``: per attempt, per writer, the highest seq stored and the chain head."""
+    from bridge.services.answers import writer_heads
+
+    heads: dict[str, dict[str, dict[str, Any]]] = {}
+    for attempt_id in attempt_ids:
+        per_writer = writer_heads(session, attempt_id)
+        heads[str(attempt_id)] = {w: {"seq": h["max_seq"], "head": h["head"]} for w, h in per_writer.items()}
+    return heads

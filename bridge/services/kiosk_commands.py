@@ -1,0 +1,147 @@
+"""Console commands for kiosks (K6, P13): a command is a database row.
+
+``issue`` writes one row per kiosk (``queued``); the caller, once the rows are committed,
+tells the hub through the event bus that those kiosks have commands
+(``bridge.hub.notify_commands``). The hub sends each unfinished command on the kiosk's
+socket (``mark_sent``), after every ``welcome`` again, and stores the agent's answer with
+``record_result``, which is idempotent by command id: the first result wins, a repeat is
+answered with the stored one. So a command survives a dropped socket, a restarted worker
+and a lost bus notification (Redis pub/sub is at-most-once).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.errors import Invalid, InvalidState, NotFound
+from bridge.i18n import N_
+from bridge.models.devices import Kiosk, KioskCommand
+
+NAMES = ("show_seat", "hide_seat", "lock", "unlock", "start_client", "close_client", "restart", "shutdown",
+         "wipe", "export_pack", "env_check")
+OUTCOMES = ("done", "refused", "failed")
+UNFINISHED = ("queued", "sent")
+#: Allowed argument names per command (docs/protocol.md, "Commands").
+ARGS: dict[str, frozenset[str]] = {
+    "show_seat": frozenset({"seat"}), "hide_seat": frozenset(), "lock": frozenset({"message"}),
+    "unlock": frozenset(), "start_client": frozenset({"url"}), "close_client": frozenset(),
+    "restart": frozenset(), "shutdown": frozenset(), "wipe": frozenset({"attempt_id", "heads"}),
+    "export_pack": frozenset({"to"}), "env_check": frozenset({"required_software"}),
+}
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    id: int
+    kiosk_id: int
+    name: str
+    args: dict
+    status: str
+    issued_by: str
+    issued_at: float
+    result: Optional[dict]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def message_payload(self) -> dict[str, Any]:
+        """The ``command`` message's payload."""
+        return {"command_id": self.id, "name": self.name, "args": self.args, "issued_at": self.issued_at}
+
+
+def epoch_seconds(moment: dt.datetime) -> float:
+    return moment.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def _info(row: KioskCommand) -> CommandInfo:
+    return CommandInfo(row.id, row.kiosk_id, row.name, dict(row.args or {}), row.status, row.issued_by,
+                       epoch_seconds(row.issued_at), row.result)
+
+
+def _check(name: str, args: Any) -> dict:
+    if name not in NAMES:
+        raise Invalid(N_("Unknown kiosk command."))
+    args = {} if args is None else args
+    if not isinstance(args, dict) or set(args) - ARGS[name]:
+        raise Invalid(N_("Wrong arguments for this kiosk command."))
+    return args
+
+
+def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
+          issued_by: str = "") -> list[int]:
+    """Queue ``name`` for each kiosk; returns the command ids. Retired or unknown kiosks are
+    refused (nothing is queued). ``show_seat`` without a seat shows each kiosk's own seat."""
+    args = _check(name, args)
+    ids = list(dict.fromkeys(int(k) for k in kiosk_ids))
+    if not ids:
+        raise Invalid(N_("Choose at least one kiosk."))
+    rows = {k.id: k for k in session.scalars(select(Kiosk).where(Kiosk.id.in_(ids)))}
+    if len(rows) != len(ids) or any(k.status == "retired" for k in rows.values()):
+        raise NotFound(N_("A chosen kiosk is not enrolled (or was retired)."))
+    now = clock.utcnow_naive()
+    commands = []
+    for kiosk_id in ids:
+        own = dict(args)
+        if name == "show_seat" and "seat" not in own:
+            own["seat"] = rows[kiosk_id].seat
+        commands.append(KioskCommand(kiosk_id=kiosk_id, name=name, args=own, status="queued",
+                                     issued_by=issued_by[:255], issued_at=now))
+    session.add_all(commands)
+    session.flush()
+    return [c.id for c in commands]
+
+
+def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
+    """Commands not yet answered, oldest first: what the hub sends (again) to the kiosk."""
+    rows = session.scalars(select(KioskCommand).where(KioskCommand.kiosk_id == kiosk_id,
+                                                      KioskCommand.status.in_(UNFINISHED))
+                           .order_by(KioskCommand.id))
+    return [_info(r) for r in rows]
+
+
+def mark_sent(session: Session, command_ids: list[int]) -> None:
+    if not command_ids:
+        return
+    session.execute(update(KioskCommand).where(KioskCommand.id.in_(command_ids), KioskCommand.status == "queued")
+                    .values(status="sent", sent_at=clock.utcnow_naive()))
+    session.flush()
+
+
+def record_result(session: Session, kiosk_id: int, command_id: int, outcome: str, detail: dict) -> CommandInfo:
+    """Store the agent's answer to a command, once: a repeat (the agent re-sends after a
+    reconnect) changes nothing and gets the stored command back."""
+    if outcome not in OUTCOMES:
+        raise Invalid(N_("A command's outcome is done, refused or failed."))
+    row = session.get(KioskCommand, command_id)
+    if row is None or row.kiosk_id != kiosk_id:
+        raise NotFound(N_("This kiosk has no such command."))
+    if row.status in UNFINISHED:
+        row.status = outcome
+        row.result = detail if isinstance(detail, dict) else {}
+        row.finished_at = clock.utcnow_naive()
+        session.flush()
+    return _info(row)
+
+
+def get(session: Session, command_id: int) -> CommandInfo:
+    row = session.get(KioskCommand, command_id)
+    if row is None:
+        raise NotFound(N_("This kiosk has no such command."))
+    return _info(row)
+
+
+def cancel(session: Session, command_id: int) -> CommandInfo:
+    """Withdraw a command the kiosk has not answered yet (recorded as ``failed``, cancelled)."""
+    row = session.get(KioskCommand, command_id)
+    if row is None:
+        raise NotFound(N_("This kiosk has no such command."))
+    if row.status not in UNFINISHED:
+        raise InvalidState(N_("The kiosk has answered this command already."))
+    row.status, row.result, row.finished_at = "failed", {"cancelled": True}, clock.utcnow_naive()
+    session.flush()
+    return _info(row)

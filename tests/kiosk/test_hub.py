@@ -1,0 +1,395 @@
+"""``/ws/kiosk`` over real WebSockets: a protocol-level kiosk client (websocket-client +
+``kiosk_agent.protocol``) against the bridge served on a port-0 socket, on SQLite and
+PostgreSQL. Handshake, heartbeat presence, answers through the group writer, reports,
+commands, fencing and duplicate refusal, and an ``error`` (never a crash) for malformed input.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from bridge.bench.kiosk_client import ClientError, KioskClient
+from bridge.hub import get_hub, issue_commands, stop_hub
+from bridge.models.attempts import AnswerEvent
+from bridge.models.devices import Kiosk, KioskCommand, KioskReport
+from bridge.services import devices
+from kiosk_agent import protocol as P
+from tests.delivery import factories
+from tests.fixtures.servers import serve_wsgi
+
+
+@pytest.fixture
+def live(app):
+    """The app served on 127.0.0.1:0 (threaded), its writer and hub stopped afterwards."""
+    from bridge.writer import stop_writer
+
+    with serve_wsgi(app) as server:
+        server.ws_url = server.url.replace("http://", "ws://") + "/ws/kiosk"
+        yield server
+    stop_hub(app)
+    stop_writer(app)
+
+
+@pytest.fixture
+def room(app, db_session):
+    info, code = devices.create_room(db_session, code="R101", name="Room 101", secret_key=app.config["SECRET_KEY"])
+    db_session.commit()
+    return info, code
+
+
+@pytest.fixture
+def clients():
+    made: list[KioskClient] = []
+    yield made
+    for c in made:
+        c.close()
+
+
+def connect(live, clients, **kw) -> KioskClient:
+    client = KioskClient(live.ws_url, **kw)
+    clients.append(client)
+    return client
+
+
+def registered(live, clients, room) -> KioskClient:
+    client = connect(live, clients)
+    answer = client.register(room[0].code, room[1])
+    assert answer.type == P.WELCOME, answer
+    return client
+
+
+def kiosk_row(db_session, kiosk_id: int) -> Kiosk:
+    db_session.expire_all()
+    return db_session.get(Kiosk, kiosk_id)
+
+
+def wait_until(predicate, what: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"no {what} within {timeout} s")
+
+
+# --- identity -----------------------------------------------------------------------------
+@pytest.mark.req("K1")
+def test_register_then_hello_on_a_new_socket(live, room, clients, db_session):
+    first = registered(live, clients, room)
+    welcome = first.welcome
+    assert welcome["status"] == "pending" and welcome["seat"] is None and welcome["room"] == "R101"
+    assert welcome["heartbeat_seconds"] == 5 and welcome["heads"] == {}
+    kiosk_id = first.kiosk_id
+    row = kiosk_row(db_session, kiosk_id)
+    assert row.public_key == first.public_key and row.status == "pending" and row.last_address == "127.0.0.1"
+    first.close()
+
+    devices.seat_kiosk(db_session, kiosk_id, 7)
+    db_session.commit()
+    again = connect(live, clients, key=first.key)
+    answer = again.hello(kiosk_id)
+    assert answer.type == P.WELCOME and answer.payload["status"] == "seated" and answer.payload["seat"] == 7
+
+
+@pytest.mark.req("K1")
+def test_identity_refusals_name_what_to_fix(live, room, clients, db_session, app):
+    client = connect(live, clients)
+    wrong = client.request(P.REGISTER, {
+        "room": "R101", "code": "WRONG-CODE", "public_key": client.public_key, "machine": client.machine,
+        "signature": P.sign(client.key, client.nonce, client.public_key)})
+    assert wrong.type == P.ERROR and wrong.payload["code"] == "bad_enrolment_code"
+    assert "enrolment code" in wrong.payload["message"]
+
+    forged = client.request(P.REGISTER, {
+        "room": "R101", "code": room[1], "public_key": client.public_key, "machine": client.machine,
+        "signature": P.sign(client.key, "another-nonce", client.public_key)})
+    assert forged.payload["code"] == "bad_signature"
+
+    unknown = client.request(P.HELLO, {"kiosk_id": 999999, "signature": P.sign(client.key, client.nonce, 999999)})
+    assert unknown.payload["code"] == "unknown_kiosk"
+
+    early = client.request(P.HEARTBEAT, {"status": "idle"})
+    assert early.payload["code"] == "not_welcomed"
+
+    # the same socket can still register properly
+    assert client.register("R101", room[1]).type == P.WELCOME
+
+    # someone else's key: a hello signed by another key is refused
+    thief = connect(live, clients)
+    stolen = thief.request(P.HELLO, {"kiosk_id": client.kiosk_id,
+                                     "signature": P.sign(thief.key, thief.nonce, client.kiosk_id)})
+    assert stolen.payload["code"] == "bad_signature"
+
+    # the same key from another machine
+    clone = connect(live, clients, key=client.key)
+    clone.machine = "0" * 64
+    reused = clone.register("R101", room[1])
+    assert reused.type == P.ERROR and reused.payload["code"] == "key_in_use"
+
+    # a retired kiosk must register again
+    devices.retire_kiosk(db_session, client.kiosk_id)
+    db_session.commit()
+    late = connect(live, clients, key=client.key)
+    assert late.hello(client.kiosk_id).payload["code"] == "unknown_kiosk"
+
+
+@pytest.mark.req("K1", "K2")
+@pytest.mark.parametrize("raw, fragment", [
+    ("not json", "not JSON"),
+    (json.dumps({"v": 9, "type": "heartbeat", "id": "1", "ts": 1}), "version 9"),
+    (json.dumps({"v": 1, "type": "heartbeat", "id": "1", "ts": 1, "payload": {"status": "dancing"}}),
+     "payload.status"),
+    (json.dumps({"v": 1, "type": "teleport", "id": "1", "ts": 1}), "unknown message type"),
+    (json.dumps({"v": 1, "type": "events", "id": "1", "ts": 1, "payload": {"attempt_id": 1, "token": "x",
+                                                                         "events": []}}), "1 to 100"),
+    (b"\xff\xfe", "not UTF-8"),
+])
+def test_malformed_messages_get_an_error_and_the_socket_lives_on(live, room, clients, raw, fragment):
+    client = registered(live, clients, room)
+    client.send_raw(raw)
+    error = client.wait_for(lambda e: e.type == P.ERROR, "error")
+    assert error.payload["code"] in ("bad_message", "unexpected") and fragment in error.payload["message"]
+    assert client.heartbeat().type == P.HEARTBEAT_ACK
+
+
+@pytest.mark.req("K1")
+def test_silence_before_the_handshake_is_closed(live, room, clients, monkeypatch):
+    from bridge.hub import routes
+
+    monkeypatch.setattr(routes, "HANDSHAKE_SECONDS", 0.5)
+    client = connect(live, clients)
+    error = client.wait_for(lambda e: e.type == P.ERROR, "timeout error", timeout=5)
+    assert error.payload["code"] == "timeout"
+    with pytest.raises(Exception):
+        client.recv(timeout=5)
+
+
+# --- presence -----------------------------------------------------------------------------
+@pytest.mark.req("K2")
+def test_heartbeats_persist_only_changes(live, room, clients, db_session, app, monkeypatch):
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    client = registered(live, clients, room)
+    ack = client.heartbeat()
+    assert ack.type == P.HEARTBEAT_ACK and abs(ack.payload["server_time"] - time.time()) < 5
+    assert get_hub(app).online([client.kiosk_id]) == {client.kiosk_id: True}
+
+    client.heartbeat(status="in_exam", candidate="2026000107", attempt_id=attempt_id, seat=3)
+    row = wait_until(lambda: (r := kiosk_row(db_session, client.kiosk_id)).agent_status == "in_exam" and r,
+                     "persisted status")
+    assert row.candidate == "2026000107" and row.attempt_id == attempt_id
+    seen = row.last_seen_at
+    for _ in range(3):  # unchanged: no write
+        client.heartbeat(status="in_exam", candidate="2026000107", attempt_id=attempt_id, seat=3)
+    time.sleep(0.3)
+    assert kiosk_row(db_session, client.kiosk_id).last_seen_at == seen
+
+    client.close()
+    wait_until(lambda: not get_hub(app).online([client.kiosk_id])[client.kiosk_id], "presence released")
+
+
+# --- answers ------------------------------------------------------------------------------
+def _event(sitting, seq: int, n: int = 0) -> dict:
+    qid, qtype = sitting.questions[0]
+    return {"writer": "kiosk-7", "seq": seq, "question_id": qid, "response": factories.sample_response(qtype, n),
+            "client_time": time.time(), "epoch": 1}
+
+
+@pytest.mark.req("K4", "C5")
+def test_events_are_stored_through_the_writer_and_acked(live, room, clients, db_session, app):
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    token = devices.forward_token(app.config["SECRET_KEY"], attempt_id)
+    client = registered(live, clients, room)
+
+    acks = client.request(P.EVENTS, {"attempt_id": attempt_id, "token": token,
+                                     "events": [_event(sitting, 1), _event(sitting, 2, 1)]})
+    assert acks.type == P.ACKS
+    assert [a["seq"] for a in acks.payload["acks"]] == [1, 2]
+    assert all(a["duplicate"] is False and a["status"] == "applied" for a in acks.payload["acks"])
+    head = acks.payload["acks"][-1]["head"]
+
+    again = client.request(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": [_event(sitting, 2, 1)]})
+    assert again.payload["acks"][0]["duplicate"] is True and again.payload["acks"][0]["head"] == head
+    stored = db_session.scalar(select(func.count()).select_from(AnswerEvent).where(AnswerEvent.attempt_id == attempt_id))
+    assert stored == 2
+
+    mixed = client.request(P.EVENTS, {"attempt_id": attempt_id, "token": token,
+                                      "events": [{"writer": "kiosk-7", "seq": 3, "bogus": 1},
+                                                 dict(_event(sitting, 4), question_id=10**9)]})
+    assert [a.get("error") for a in mixed.payload["acks"]] == ["invalid", "invalid"]
+
+    forged = client.request(P.EVENTS, {"attempt_id": attempt_id, "token": "0" * 64, "events": [_event(sitting, 5)]})
+    assert forged.type == P.ERROR and forged.payload["code"] == "bad_token"
+    other = client.request(P.EVENTS, {"attempt_id": attempt_id + 1, "token": token, "events": [_event(sitting, 5)]})
+    assert other.payload["code"] == "bad_token"
+
+    # after a reconnect the welcome carries the heads of the kiosk's attempt
+    client.heartbeat(status="in_exam", attempt_id=attempt_id)
+    wait_until(lambda: kiosk_row(db_session, client.kiosk_id).attempt_id == attempt_id, "attempt persisted")
+    client.close()
+    back = connect(live, clients, key=client.key)
+    back.hello(client.kiosk_id)
+    assert back.welcome["heads"] == {str(attempt_id): {"kiosk-7": {"seq": 2, "head": head}}}
+
+
+# --- reports ------------------------------------------------------------------------------
+@pytest.mark.req("K3", "K7")
+def test_reports_are_stored_and_env_check_kept(live, room, clients, db_session):
+    client = registered(live, clients, room)
+    ack = client.request(P.REPORT, {"kind": "focus_lost", "detail": {"window": "Calculator"}})
+    assert ack.type == P.REPORT_ACK
+    env = {"cpu_cores": 4, "memory_mb": 8192, "passed": True}
+    assert client.request(P.REPORT, {"kind": "env_check", "detail": env}).type == P.REPORT_ACK
+    kinds = db_session.scalars(select(KioskReport.kind).where(KioskReport.kiosk_id == client.kiosk_id)).all()
+    assert kinds == ["focus_lost", "env_check"]
+    row = kiosk_row(db_session, client.kiosk_id)
+    assert row.env_check == env and row.env_checked_at is not None
+
+
+# --- commands -----------------------------------------------------------------------------
+@pytest.mark.req("K6", "P13")
+def test_commands_reach_the_kiosk_and_results_are_stored_once(live, room, clients, db_session, app):
+    client = registered(live, clients, room)
+    devices.seat_kiosk(db_session, client.kiosk_id, 12)
+    db_session.commit()
+    [command_id] = issue_commands(app, [client.kiosk_id], "show_seat", issued_by="test")
+    command = client.command()
+    assert command.payload["command_id"] == command_id and command.payload["name"] == "show_seat"
+    assert command.payload["args"] == {"seat": 12} and abs(command.payload["issued_at"] - time.time()) < 5
+    wait_until(lambda: db_session.get(KioskCommand, command_id, populate_existing=True).status == "sent",
+               "command marked sent")
+
+    ack = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "done", "detail": {"shown": True}})
+    assert ack.type == P.COMMAND_RESULT_ACK and ack.payload["status"] == "done"
+    repeat = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "failed", "detail": {}})
+    assert repeat.payload["status"] == "done"
+    row = db_session.get(KioskCommand, command_id, populate_existing=True)
+    assert row.status == "done" and row.result == {"shown": True} and row.finished_at is not None
+
+    missing = client.request(P.COMMAND_RESULT, {"command_id": 10**6, "outcome": "done", "detail": {}})
+    assert missing.type == P.ERROR and missing.payload["code"] == "not_found"
+
+
+@pytest.mark.req("K6")
+def test_unfinished_commands_are_sent_again_after_welcome(live, room, clients, db_session, app):
+    client = registered(live, clients, room)
+    client.close()
+    ids = issue_commands(app, [client.kiosk_id], "lock", {"message": "Hands off"}, issued_by="test")
+    ids += issue_commands(app, [client.kiosk_id], "unlock", issued_by="test")
+    back = connect(live, clients, key=client.key)
+    back.hello(client.kiosk_id)
+    got = [back.command().payload for _ in ids]
+    assert [c["command_id"] for c in got] == ids and got[0]["args"] == {"message": "Hands off"}
+
+
+@pytest.mark.req("K6")
+def test_bad_commands_are_refused_before_anything_is_queued(app, db_session, room):
+    from bridge.errors import Invalid, NotFound
+
+    with pytest.raises(Invalid):
+        issue_commands(app, [1], "format_disk")
+    with pytest.raises(Invalid):
+        issue_commands(app, [1], "lock", {"colour": "red"})
+    with pytest.raises(NotFound):
+        issue_commands(app, [424242], "unlock")
+    from bridge.writer import stop_writer
+
+    stop_writer(app)
+
+
+# --- one key, one socket ------------------------------------------------------------------
+@pytest.mark.req("K1", "K2")
+def test_a_newer_hello_from_the_same_address_fences_the_older_socket(live, room, clients, app):
+    first = registered(live, clients, room)
+    second = connect(live, clients, key=first.key)
+    assert second.hello(first.kiosk_id).type == P.WELCOME
+    fenced = first.wait_for(lambda e: e.type == P.ERROR, "fence")
+    assert fenced.payload["code"] == "fenced"
+    with pytest.raises(Exception):
+        first.recv(timeout=5)
+    assert second.heartbeat().type == P.HEARTBEAT_ACK
+    [command_id] = issue_commands(app, [first.kiosk_id], "hide_seat")
+    assert second.command().payload["command_id"] == command_id
+
+
+@pytest.fixture
+def proxied_app(make_app):
+    return make_app(PROXY_HOPS=1)
+
+
+@pytest.mark.req("K1")
+def test_the_same_key_from_a_second_address_is_refused(proxied_app, clients):
+    from bridge.extensions import db
+    from bridge.writer import stop_writer
+
+    app = proxied_app
+    with app.app_context():
+        info, code = devices.create_room(db.session, code="R2", name="", secret_key=app.config["SECRET_KEY"])
+        db.session.commit()
+        db.session.remove()
+    with serve_wsgi(app) as server:
+        url = server.url.replace("http://", "ws://") + "/ws/kiosk"
+        first = KioskClient(url, headers=["X-Forwarded-For: 10.0.0.7"])
+        clients.append(first)
+        assert first.register("R2", code).type == P.WELCOME
+        second = KioskClient(url, key=first.key, headers=["X-Forwarded-For: 10.0.0.99"])
+        clients.append(second)
+        refused = second.hello(first.kiosk_id)
+        assert refused.type == P.ERROR and refused.payload["code"] == "duplicate_connection"
+        assert "10.0.0.7" in refused.payload["message"]
+        with pytest.raises(Exception):
+            second.recv(timeout=5)
+        assert first.heartbeat().type == P.HEARTBEAT_ACK  # the first socket is untouched
+    stop_hub(app)
+    stop_writer(app)
+
+
+# --- services -----------------------------------------------------------------------------
+@pytest.mark.req("K1")
+def test_enrolment_code_is_hashed_readable_by_staff_and_rotatable(app, db_session):
+    from bridge.models.devices import Room
+
+    secret = app.config["SECRET_KEY"]
+    info, code = devices.create_room(db_session, code="LAB-2", name="Lab 2", secret_key=secret)
+    row = db_session.get(Room, info.id)
+    assert code.replace("-", "") not in row.kiosk_enrolment_hash + row.kiosk_enrolment_sealed
+    assert devices.enrolment_code(db_session, info.id, secret_key=secret) == code
+    assert devices.enrolment_code(db_session, info.id, secret_key="another secret") is None
+    new = devices.rotate_enrolment_code(db_session, info.id, secret_key=secret)
+    assert new != code and devices.enrolment_code(db_session, info.id, secret_key=secret) == new
+    with pytest.raises(devices.BadEnrolmentCode):
+        devices.register_kiosk(db_session, room_code="LAB-2", code=code, public_key="k" * 43, machine="m",
+                               secret_key=secret)
+    made = devices.register_kiosk(db_session, room_code="LAB-2", code=new.lower(), public_key="k" * 43,
+                                  machine="m", secret_key=secret)
+    assert made.status == "pending"
+
+
+@pytest.mark.req("K4")
+def test_forward_token_is_bound_to_secret_and_attempt():
+    token = devices.forward_token("s1", 5)
+    assert devices.check_forward_token("s1", 5, token)
+    assert not devices.check_forward_token("s1", 6, token)
+    assert not devices.check_forward_token("s2", 5, token)
+    assert not devices.check_forward_token("s1", 5, None)
+    assert not devices.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1")
+
+
+@pytest.mark.req("K1")
+def test_room_cli_creates_lists_and_shows_the_code(app):
+    from tests.fixtures.cli import run_cli
+
+    made = run_cli(app, "room", "create", "A101", "--name", "Building A, 101")
+    assert made.returncode == 0, made.stderr
+    code = made.stdout.strip().splitlines()[-1].split(": ")[1]
+    listed = run_cli(app, "room", "list")
+    assert "A101" in listed.stdout and "Building A, 101" in listed.stdout
+    shown = run_cli(app, "room", "code", "A101")
+    assert shown.stdout.strip().endswith(code)
+    twice = run_cli(app, "room", "create", "A101")
+    assert twice.returncode == 1 and "exists already" in twice.stderr
