@@ -334,3 +334,38 @@ def bench_kiosks(count: int, seconds: float, database_url: str | None, load_proc
 
     click.echo(json.dumps(run(count, seconds, database_url, load_processes=load_processes, keep=keep),
                           separators=(",", ":")))
+
+
+# --- answer packs ---------------------------------------------------------------------
+@cli.group(help="Answer packs (.epack) exported from kiosks (K5, P6; docs/answer-pack.md).")
+def pack() -> None:
+    pass
+
+
+@pack.command("key", cls=_AppCommand, help="Print the bridge's pack public key (made on first use); kiosks "
+              "seal packs to it.")
+def pack_key():
+    from bridge.db import transaction
+    from bridge.services import pack_keys
+
+    with _app().app_context(), transaction() as session:
+        key = pack_keys.active_key(session)
+        click.echo(f"{key.public_key}\tkey id {key.key_id}")
+
+
+@pack.command("import", cls=_AppCommand, help="Verify an answer pack and merge its answers into the attempt. "
+              "Exits non-zero when the pack is refused.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def pack_import(file: str):
+    from pathlib import Path
+
+    from bridge.services import packs
+
+    app = _app()
+    with app.app_context():
+        try:
+            report = packs.import_pack(app, Path(file).read_bytes(), actor=f"cli:{getpass.getuser()}")
+        except packs.PackRejected as exc:
+            raise click.ClickException(f"refused: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")) from None
+    for line in report.lines():
+        click.echo(line)

@@ -1,0 +1,319 @@
+"""Importing answer packs (K5, P6; DESIGN "Answer pack"; docs/answer-pack.md).
+
+``import_pack(app_or_session, data, actor=)`` verifies a ``.epack`` file and merges its
+events into the attempt's stream:
+
+1. A file imported before (same sha256) is reported ``already_imported``; nothing changes.
+2. The pack must open with one of this bridge's pack keys (signature, key, format: else
+   ``PackRejected`` saying what is wrong), name an attempt of this bridge in the session and
+   exam its manifest states, and that attempt must not be voided. When the kiosk named by
+   the manifest is registered here, the pack's device key must be that kiosk's key; an
+   unknown kiosk's key is recorded with the import.
+3. Every event goes through ``answers.append`` (idempotent on (attempt, writer, seq): a
+   stored event is a duplicate, never overwritten; a reused key with another payload is a
+   logged conflict), all in ONE unit of work on the group writer:
+   * events up to the seq the bridge acknowledged to the kiosk (``manifest.acked``) are
+     taken as they are;
+   * the offline tail (after it) only if the chain continues: the acknowledged head is the
+     hash the bridge stored for that seq, and the pack's hashes agree with the bridge's for
+     every event both hold; and only if the event was made before the deadline (its ``at``,
+     the bridge's clock as the agent's monotonic clock carried it, else its client time).
+     Accepted tail events are flagged for the proctor: a ``pack_offline_tail`` line in the
+     attempt's log.
+4. The import is recorded (``pack_imports``: sha256, manifest, counts, actor, time) and
+   audited. A pack older than one already imported adds nothing (its events are all
+   stored) and the report says so.
+
+``answers.append`` still refuses new events once the attempt is submitted or its deadline
+has passed (plus grace), so a tail imported after that is reported as refused with append's
+reason: collect packs before the deadline sweeper closes the attempt.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.errors import DomainError, Invalid
+from bridge.i18n import N_
+from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
+from bridge.models.packs import PackImport
+from bridge.services import answers, audit, pack_keys
+from kiosk_agent.answer_pack import PackError, open_pack
+from kiosk_agent.answer_pack.codec import unb64url
+
+log = logging.getLogger(__name__)
+
+MAX_PACK_BYTES = 80 * 1024 * 1024
+
+
+class PackRejected(Invalid):
+    """Nothing of the pack was imported; ``message`` says why, ``detail`` the codec's words."""
+
+    code = "pack_rejected"
+
+
+_CODEC_MESSAGES = {
+    "not_a_pack": N_("This file is not an answer pack (.epack)."),
+    "truncated": N_("The answer pack is truncated: copy it from the kiosk again."),
+    "unsupported_version": N_("This answer pack's format version is not supported by this bridge: update the "
+                              "bridge or export the pack again."),
+    "signature_invalid": N_("The answer pack was changed after the kiosk made it (its signature or encryption "
+                            "does not verify); it is refused."),
+    "foreign_key": N_("This answer pack is sealed to another bridge's key: import it on the bridge the kiosk "
+                      "was connected to."),
+    "malformed": N_("The answer pack's content is invalid: the agent that made it is faulty."),
+}
+
+
+@dataclass
+class PackReport:
+    status: str            # imported | already_imported
+    sha256: str
+    attempt_id: int
+    kiosk_id: int | None
+    accepted: int = 0      # events stored by this import
+    duplicate: int = 0     # events the bridge already held
+    refused: int = 0       # events not stored (reason in messages)
+    flagged: int = 0       # offline-tail events among the accepted ones
+    older: bool = False    # no newer than a pack imported before
+    messages: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = ("already imported: nothing changed" if self.status == "already_imported"
+                else f"imported pack {self.sha256[:12]}")
+        out = [f"{head} (attempt {self.attempt_id}, kiosk {self.kiosk_id if self.kiosk_id is not None else '-'})",
+               f"accepted {self.accepted}, duplicate {self.duplicate}, refused {self.refused}, "
+               f"offline tail flagged {self.flagged}"]
+        return out + [f"- {m}" for m in self.messages]
+
+
+# --- entry point ----------------------------------------------------------------------------
+def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str | None = None) -> PackReport:
+    """Verify and merge one pack; see the module docstring. With an app the work runs as one
+    job of the app's group writer (committed when this returns); with a Session it runs in
+    that session and the caller commits. Raises PackRejected."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_PACK_BYTES:
+        raise PackRejected(N_("An answer pack is a file of at most 80 MiB."))
+    data = bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    if isinstance(session_or_app, Session):
+        return merge(session_or_app, data, digest, actor=actor, secret_key=pack_keys._secret(secret_key))
+
+    from bridge.writer import get_writer
+
+    app = session_or_app
+    secret = secret_key or app.config["SECRET_KEY"]
+    writer = get_writer(app)
+    for attempt in range(2):
+        try:
+            return writer.submit(merge, data, digest, actor, secret)
+        except IntegrityError:  # another worker recorded the same file first: report it as such
+            if attempt:
+                raise
+        except PackRejected as exc:
+            writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _audit_refusal(session: Session, digest: str, actor: str, message: str, detail: str | None) -> None:
+    audit.record(session, "pack.import", actor=actor, target=f"pack:{digest[:16]}", outcome="refused",
+                 detail={"sha256": digest, "message": message, "detail": detail})
+
+
+def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None) -> PackReport:
+    """The unit of work (a group-writer job): see the module docstring."""
+    done = session.scalars(select(PackImport).where(PackImport.sha256 == digest)).first()
+    if done is not None:
+        return PackReport("already_imported", digest, done.attempt_id, done.kiosk_id,
+                          messages=[f"this file was imported on {done.imported_at:%Y-%m-%d %H:%M} UTC by "
+                                    f"{done.actor or 'unknown'}; importing it again is harmless"])
+    try:
+        manifest, events = open_pack(data, pack_keys.private_keys(session, secret_key))
+    except PackError as exc:
+        raise PackRejected(_CODEC_MESSAGES.get(exc.code, _CODEC_MESSAGES["malformed"]), detail=str(exc)) from None
+    attempt = _check_attempt(session, manifest)
+    report = PackReport("imported", digest, attempt.id, manifest.get("kiosk_id"))
+    _check_kiosk(session, manifest, report)
+    earlier = list(session.scalars(select(PackImport).where(PackImport.attempt_id == attempt.id)
+                                   .order_by(PackImport.id)))
+    report.older = bool(earlier) and _not_newer(manifest, earlier)
+    if report.older:
+        report.messages.append("this pack is not newer than a pack imported before for this attempt: "
+                               "nothing older overwrites newer")
+    deadline = attempt.deadline_at
+    tails: dict[str, list[int]] = {}
+    for writer in manifest["writers"]:
+        mine = [e for e in events if e["writer"] == writer]
+        _merge_writer(session, attempt.id, writer, mine, (manifest.get("acked") or {}).get(writer), deadline,
+                      report, tails)
+    _record(session, attempt.id, manifest, report, tails, actor, digest)
+    return report
+
+
+# --- checks -------------------------------------------------------------------------------
+def _check_attempt(session: Session, manifest: dict) -> Attempt:
+    attempt = session.get(Attempt, manifest["attempt_id"])
+    if attempt is None:
+        raise PackRejected(N_("This answer pack is for an attempt this bridge does not have: import it on the "
+                              "bridge that ran the exam."), detail=f"attempt {manifest['attempt_id']}")
+    if attempt.session_id != manifest["session_id"] or attempt.exam_id != manifest["exam_id"]:
+        raise PackRejected(N_("This answer pack belongs to another exam session than its attempt: it is refused."),
+                           detail=f"pack: exam {manifest['exam_id']} session {manifest['session_id']}; attempt "
+                                  f"{attempt.id}: exam {attempt.exam_id} session {attempt.session_id}")
+    if attempt.status == "voided":
+        raise PackRejected(N_("This answer pack is for a voided attempt (the candidate was re-examined): it is "
+                              "refused."), detail=f"attempt {attempt.id}")
+    return attempt
+
+
+def _kiosk_model():
+    try:
+        return importlib.import_module("bridge.models.devices").Kiosk
+    except (ImportError, AttributeError):  # the hub's models are not installed
+        return None
+
+
+def _same_key(a: str | None, b: str | None) -> bool:
+    try:
+        return a is not None and b is not None and unb64url(a) == unb64url(b)
+    except ValueError:
+        return False
+
+
+def _check_kiosk(session: Session, manifest: dict, report: PackReport) -> None:
+    """The device key must be the registered kiosk's when that kiosk is known here."""
+    kiosk_model = _kiosk_model()
+    device_key = manifest["device_key"]
+    kiosk_id = manifest.get("kiosk_id")
+    if kiosk_model is None:
+        report.messages.append(f"kiosks are not registered on this bridge: device key {device_key} recorded")
+        return
+    if type(kiosk_id) is int:
+        kiosk = session.get(kiosk_model, kiosk_id)
+        if kiosk is not None:
+            if not _same_key(kiosk.public_key, device_key):
+                raise PackRejected(N_("This answer pack was signed by another device than the kiosk it names: it "
+                                      "is refused."), detail=f"kiosk {kiosk_id}")
+            return
+    by_key = session.scalars(select(kiosk_model).where(kiosk_model.public_key.in_(
+        {device_key, device_key + "=" * (-len(device_key) % 4)}))).first()
+    if by_key is not None:
+        report.kiosk_id = by_key.id
+        if kiosk_id is not None and kiosk_id != by_key.id:
+            report.messages.append(f"the pack names kiosk {kiosk_id} but was signed by kiosk {by_key.id}'s key")
+        return
+    report.messages.append(f"kiosk {kiosk_id if kiosk_id is not None else '(none)'} is not registered here: "
+                           f"its device key {device_key} is recorded with this import")
+
+
+def _not_newer(manifest: dict, earlier: list[PackImport]) -> bool:
+    """True when every writer's head seq in this pack is at most what an earlier pack had."""
+    seen: dict[str, int] = {}
+    for row in earlier:
+        for writer, head in (row.manifest.get("heads") or {}).items():
+            seen[writer] = max(seen.get(writer, 0), int(head.get("seq", 0)))
+    return all(head["seq"] <= seen.get(writer, 0) for writer, head in manifest["heads"].items())
+
+
+# --- the merge ------------------------------------------------------------------------------
+def _stored(session: Session, attempt_id: int, writer: str) -> dict[int, str]:
+    return dict(session.execute(select(AnswerEvent.seq, AnswerEvent.hash)
+                                .where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == writer)).all())
+
+
+def _merge_writer(session: Session, attempt_id: int, writer: str, events: list[dict], acked: dict | None,
+                  deadline: dt.datetime | None, report: PackReport, tails: dict[str, list[int]]) -> None:
+    stored = _stored(session, attempt_id, writer)
+    acked_seq = int(acked["seq"]) if acked else 0
+    tail_problem = None
+    if acked and stored.get(acked_seq) not in (None, acked["head"]):
+        tail_problem = (f"writer {writer}: the head the kiosk says the bridge acknowledged (seq {acked_seq}) is not "
+                        "the one the bridge stored; the offline tail is refused")
+    diverged = [e["seq"] for e in events if e["seq"] in stored and stored[e["seq"]] != e["hash"]]
+    if diverged and tail_problem is None:
+        tail_problem = (f"writer {writer}: the pack's chain differs from the bridge's at seq {diverged[0]}; the "
+                        "offline tail is refused")
+    limit = None if deadline is None else (deadline.replace(tzinfo=dt.timezone.utc).timestamp()
+                                           + answers.DEADLINE_GRACE_SECONDS)
+    refused_tail: list[int] = []
+    late: list[int] = []
+    for event in events:
+        tail = event["seq"] > acked_seq and event["seq"] not in stored
+        if tail and tail_problem is not None:
+            refused_tail.append(event["seq"])
+            continue
+        made = event.get("at") if event.get("at") is not None else event.get("client_time")
+        if tail and limit is not None and made is not None and made > limit:
+            late.append(event["seq"])
+            continue
+        outcome = _append(session, attempt_id, event)
+        if isinstance(outcome, answers.Ack):
+            if outcome.duplicate:
+                report.duplicate += 1
+            else:
+                report.accepted += 1
+                if tail:
+                    report.flagged += 1
+                    tails.setdefault(writer, []).append(event["seq"])
+        else:
+            report.refused += 1
+            report.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
+    if refused_tail:
+        report.refused += len(refused_tail)
+        report.messages.append(f"{tail_problem} (seq {_span(refused_tail)})")
+    if late:
+        report.refused += len(late)
+        report.messages.append(f"writer {writer}: seq {_span(late)} were made after the deadline and are refused")
+
+
+def _append(session: Session, attempt_id: int, event: dict) -> answers.Ack | DomainError:
+    """One ``answers.append`` in its own savepoint: a refusal undoes only its own writes (a
+    conflict keeps its log line, as on the group writer)."""
+    savepoint = session.begin_nested()
+    try:
+        ack = answers.append(session, attempt_id, writer=event["writer"], seq=event["seq"],
+                             question_id=event["question_id"], response=event["response"],
+                             client_time=event["client_time"], epoch=event["epoch"])
+    except DomainError as exc:
+        if getattr(exc, "keep_writes", False):
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+        return exc
+    savepoint.commit()
+    return ack
+
+
+def _span(seqs: list[int]) -> str:
+    return str(seqs[0]) if len(seqs) == 1 else f"{min(seqs)}-{max(seqs)} ({len(seqs)} events)"
+
+
+def _record(session: Session, attempt_id: int, manifest: dict, report: PackReport, tails: dict[str, list[int]],
+            actor: str, digest: str) -> None:
+    now = clock.utcnow_naive()
+    session.add(PackImport(sha256=digest, attempt_id=attempt_id, kiosk_id=report.kiosk_id,
+                           device_key=manifest["device_key"], manifest=manifest, accepted=report.accepted,
+                           duplicate=report.duplicate, refused=report.refused, flagged=report.flagged,
+                           messages=report.messages, actor=actor[:255], imported_at=now))
+    counts = {"accepted": report.accepted, "duplicate": report.duplicate, "refused": report.refused,
+              "flagged": report.flagged}
+    session.add(AttemptLog(attempt_id=attempt_id, at=now, action="pack_import", actor=actor[:100],
+                           detail={"sha256": digest, "kiosk_id": report.kiosk_id, "seat": manifest.get("seat"),
+                                   **counts}))
+    if tails:
+        session.add(AttemptLog(attempt_id=attempt_id, at=now, action="pack_offline_tail", actor=actor[:100],
+                               detail={"sha256": digest, "writers": {w: _span(s) for w, s in tails.items()},
+                                       "count": report.flagged}))
+    session.flush()
+    audit.record(session, "pack.import", actor=actor, target=f"attempt:{attempt_id}",
+                 detail={"sha256": digest, "kiosk_id": report.kiosk_id, "older": report.older, **counts})

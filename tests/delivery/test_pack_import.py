@@ -1,0 +1,315 @@
+"""Importing answer packs on the bridge (P6, K5, K4): a real journal on disk exports the pack,
+the bridge verifies it with its stored pack key and merges through the group writer.
+Replayed and older packs are harmless; tampered, truncated and foreign packs are refused
+with a clear message and change nothing. SQLite and PostgreSQL (``backend``)."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bridge.models.attempts import AnswerEvent, AttemptLog
+from bridge.models.audit import AuditEntry
+from bridge.models.packs import PackImport, PackKey
+from bridge.services import answers, pack_keys, packs
+from kiosk_agent.answer_pack import generate_bridge_key, generate_device_key, open_pack, public_key_b64
+from kiosk_agent.journal import Journal
+from tests.contracts.packs import generate as golden
+from tests.delivery import factories
+from tests.delivery.factories import question, sample_response
+from tests.fixtures.cli import run_cli
+
+pytestmark = [pytest.mark.req("P6"), pytest.mark.req("K5")]
+
+
+# --- helpers ------------------------------------------------------------------------------
+@pytest.fixture
+def bridge_key(db_session):
+    key = pack_keys.public_key_b64(db_session)
+    db_session.commit()
+    return key
+
+
+@pytest.fixture
+def device():
+    return generate_device_key()
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "journal")
+
+
+def kiosk_event(sitting, seq, *, writer="kiosk-1:tab-1", n=None, qtype="single", client_time=None):
+    return {"writer": writer, "seq": seq, "question_id": question(sitting, qtype),
+            "response": sample_response(qtype, seq if n is None else n), "client_time": client_time, "epoch": 1}
+
+
+def online(writer, journal, attempt_id, events):
+    """What the agent does while connected: journal, forward through the bridge's append, mark acked."""
+    journal.append(attempt_id, events)
+    for event in events:
+        ack = writer.submit(functools.partial(answers.append, **event), attempt_id)
+        journal.mark_acked(attempt_id, event["writer"], ack.seq, ack.head)
+
+
+def export(journal, attempt_id, sitting, device, bridge_key, **meta):
+    journal.set_meta(attempt_id, {"exam_id": sitting.exam_id, "session_id": sitting.session_id,
+                                  "admission_number": "2026-0001", "seat": 3, **meta})
+    return journal.export_pack(attempt_id, device_private_key=device, bridge_public_key=bridge_key, kiosk_id=None)
+
+
+def stored(db_session, attempt_id):
+    db_session.rollback()
+    return db_session.execute(select(AnswerEvent.writer, AnswerEvent.seq, AnswerEvent.hash)
+                              .where(AnswerEvent.attempt_id == attempt_id).order_by(AnswerEvent.id)).all()
+
+
+def log_actions(db_session, attempt_id):
+    db_session.rollback()
+    return [a for (a,) in db_session.execute(select(AttemptLog.action).where(AttemptLog.attempt_id == attempt_id)
+                                             .order_by(AttemptLog.id))]
+
+
+# --- merging --------------------------------------------------------------------------------
+def test_an_offline_journal_is_imported_and_flagged(app, writer, db_session, sitting, attempt_id, journal, device,
+                                                    bridge_key):
+    events = [kiosk_event(sitting, 1), kiosk_event(sitting, 2, qtype="essay"), kiosk_event(sitting, 3)]
+    journal.append(attempt_id, events)
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.status, report.accepted, report.duplicate, report.refused, report.flagged) == \
+        ("imported", 3, 0, 0, 3)
+    assert [(w, s) for w, s, _h in stored(db_session, attempt_id)] == [("kiosk-1:tab-1", 1), ("kiosk-1:tab-1", 2),
+                                                                       ("kiosk-1:tab-1", 3)]
+    # the bridge's chain is the kiosk's chain
+    assert stored(db_session, attempt_id)[-1][2] == journal.heads(attempt_id)["kiosk-1:tab-1"]["head"]
+    assert answers.current_answers(db_session, attempt_id) == {
+        question(sitting, "single"): sample_response("single", 3), question(sitting, "essay"): sample_response("essay", 2)}
+    assert log_actions(db_session, attempt_id) == ["pack_import", "pack_offline_tail"]
+    row = db_session.scalars(select(PackImport)).one()
+    assert (row.attempt_id, row.accepted, row.flagged, row.actor, row.manifest["seat"]) == (attempt_id, 3, 3,
+                                                                                            "proctor:1", 3)
+    assert db_session.scalars(select(AuditEntry).where(AuditEntry.action == "pack.import")).one().outcome == "ok"
+
+
+def test_acknowledged_events_are_duplicates_and_only_the_tail_is_flagged(app, writer, db_session, sitting,
+                                                                          attempt_id, journal, device, bridge_key):
+    online(writer, journal, attempt_id, [kiosk_event(sitting, 1), kiosk_event(sitting, 2)])
+    journal.append(attempt_id, [kiosk_event(sitting, 3), kiosk_event(sitting, 4)])  # the network is down
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (2, 2, 0, 2)
+    assert len(stored(db_session, attempt_id)) == 4
+    detail = db_session.scalars(select(AttemptLog.detail).where(AttemptLog.action == "pack_offline_tail")).one()
+    assert detail["writers"] == {"kiosk-1:tab-1": "3-4 (2 events)"}
+
+
+def test_a_replayed_pack_is_reported_as_already_imported(app, writer, db_session, sitting, attempt_id, journal,
+                                                         device, bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    data = export(journal, attempt_id, sitting, device, bridge_key)
+    first = packs.import_pack(app, data, actor="proctor:1")
+    again = packs.import_pack(app, data, actor="proctor:2")
+    assert (first.status, again.status) == ("imported", "already_imported")
+    assert "imported on" in again.messages[0] and again.accepted == 0
+    db_session.rollback()
+    assert db_session.scalar(select(func.count()).select_from(PackImport)) == 1
+    assert len(stored(db_session, attempt_id)) == 1
+
+
+def test_an_older_pack_after_a_newer_one_changes_nothing(app, writer, db_session, sitting, attempt_id, journal,
+                                                         device, bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1, n=0), kiosk_event(sitting, 2, n=1)])
+    older = export(journal, attempt_id, sitting, device, bridge_key)
+    journal.append(attempt_id, [kiosk_event(sitting, 3, n=2)])  # the candidate changed the answer again
+    newer = export(journal, attempt_id, sitting, device, bridge_key)
+    assert packs.import_pack(app, newer, actor="proctor:1").accepted == 3
+    report = packs.import_pack(app, older, actor="proctor:1")
+    assert (report.status, report.older, report.accepted, report.duplicate) == ("imported", True, 0, 2)
+    assert any("not newer" in m for m in report.messages)
+    assert answers.current_answers(db_session, attempt_id) == {question(sitting, "single"): sample_response("single", 2)}
+
+
+def test_a_tail_that_does_not_continue_the_bridges_chain_is_refused(app, writer, db_session, sitting, attempt_id,
+                                                                     journal, device, bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    writer.submit(functools.partial(answers.append, **kiosk_event(sitting, 1)), attempt_id)
+    journal.mark_acked(attempt_id, "kiosk-1:tab-1", 1, "f" * 64)  # not what the bridge stored
+    journal.append(attempt_id, [kiosk_event(sitting, 2), kiosk_event(sitting, 3)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (0, 1, 2, 0)
+    assert any("not the one the bridge stored" in m for m in report.messages)
+    assert len(stored(db_session, attempt_id)) == 1
+
+
+def test_tail_events_made_after_the_deadline_are_refused(app, writer, db_session, sitting, attempt_id, journal,
+                                                         device, bridge_key):
+    from bridge import clock
+
+    late = clock.timestamp() + 3 * 3600  # the attempt ends in 120 minutes
+    journal.append(attempt_id, [kiosk_event(sitting, 1, client_time=clock.timestamp()),
+                                kiosk_event(sitting, 2, client_time=late)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.refused) == (1, 1)
+    assert any("after the deadline" in m for m in report.messages)
+
+
+def test_the_bridge_clock_estimate_rules_over_the_kiosk_wall_clock(app, writer, db_session, sitting, attempt_id,
+                                                                    tmp_path, device, bridge_key):
+    """``at`` (the bridge's time carried by the agent's monotonic clock) wins over a kiosk
+    wall clock set wrong: here the kiosk's wall clock says "late", the anchor says "in time"."""
+    from bridge import clock
+
+    ticks = iter([0.0, 10.0])
+    journal = Journal(tmp_path / "j", monotonic=lambda: next(ticks))
+    journal.note_server_time(attempt_id, clock.timestamp())
+    journal.append(attempt_id, [kiosk_event(sitting, 1, client_time=clock.timestamp() + 10 * 3600)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.refused) == (1, 0)
+
+
+def test_a_submitted_attempt_refuses_new_events_with_a_reason(app, writer, db_session, sitting, attempt_id, journal,
+                                                              device, bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    factories.set_status(db_session, attempt_id, "submitted", submitted_at=dt.datetime(2026, 1, 1),
+                         submit_reason="deadline")
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.status, report.accepted, report.refused) == ("imported", 0, 1)
+    assert any("submitted" in m for m in report.messages)
+
+
+# --- refusals -------------------------------------------------------------------------------
+def _flip(data: bytes, at: int) -> bytes:
+    changed = bytearray(data)
+    changed[at] ^= 0x01
+    return bytes(changed)
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("tampered_manifest", "changed after the kiosk made it"),
+    ("tampered_events", "changed after the kiosk made it"),
+    ("tampered_signature", "changed after the kiosk made it"),
+    ("truncated", "truncated"),
+    ("not_a_pack", "not an answer pack"),
+    ("other_bridge", "another bridge's key"),
+    ("other_session", "another exam session"),
+    ("unknown_attempt", "does not have"),
+    ("voided", "voided attempt"),
+])
+def test_bad_packs_are_refused_and_change_nothing(app, writer, db_session, sitting, attempt_id, journal, device,
+                                                  bridge_key, case, fragment):
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    data = export(journal, attempt_id, sitting, device, bridge_key)
+    if case == "tampered_manifest":
+        data = _flip(data, 40)
+    elif case == "tampered_events":
+        data = _flip(data, len(data) - 80)
+    elif case == "tampered_signature":
+        data = _flip(data, len(data) - 1)
+    elif case == "truncated":
+        data = data[: len(data) // 2]
+    elif case == "not_a_pack":
+        data = b"%PDF-1.7 not a pack"
+    elif case == "other_bridge":
+        data = export(journal, attempt_id, sitting, device, public_key_b64(generate_bridge_key()))
+    elif case == "other_session":
+        data = export(journal, attempt_id, sitting, device, bridge_key, session_id=sitting.session_id + 1000)
+    elif case == "unknown_attempt":
+        other = Journal(journal.directory.parent / "other")
+        other.append(attempt_id + 1000, [kiosk_event(sitting, 1)])
+        data = export(other, attempt_id + 1000, sitting, device, bridge_key)
+    elif case == "voided":
+        factories.set_status(db_session, attempt_id, "voided")
+    with pytest.raises(packs.PackRejected) as caught:
+        packs.import_pack(app, data, actor="proctor:1")
+    assert fragment in caught.value.message
+    assert not stored(db_session, attempt_id)
+    assert db_session.scalar(select(func.count()).select_from(PackImport)) == 0
+    refusal = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "pack.import")).one()
+    assert refusal.outcome == "refused" and refusal.detail["message"] == caught.value.message
+
+
+def _kiosk(db_session, public_key: str) -> int:
+    from bridge.models.devices import Kiosk, Room
+
+    room = Room(code="R-PACK", kiosk_enrolment_hash="0" * 64, kiosk_enrolment_sealed="00")
+    db_session.add(room)
+    db_session.flush()
+    kiosk = Kiosk(room_id=room.id, public_key=public_key)
+    db_session.add(kiosk)
+    db_session.commit()
+    return kiosk.id
+
+
+def test_the_device_key_must_be_the_registered_kiosks(app, writer, db_session, sitting, attempt_id, journal, device,
+                                                       bridge_key):
+    kiosk_id = _kiosk(db_session, public_key_b64(device))
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    journal.set_meta(attempt_id, {"exam_id": sitting.exam_id, "session_id": sitting.session_id})
+    forged = journal.export_pack(attempt_id, device_private_key=generate_device_key(), bridge_public_key=bridge_key,
+                                 kiosk_id=kiosk_id)
+    with pytest.raises(packs.PackRejected, match="signed by another device"):
+        packs.import_pack(app, forged, actor="proctor:1")
+    genuine = journal.export_pack(attempt_id, device_private_key=device, bridge_public_key=bridge_key,
+                                  kiosk_id=kiosk_id)
+    report = packs.import_pack(app, genuine, actor="proctor:1")
+    assert (report.kiosk_id, report.accepted) == (kiosk_id, 1)
+
+
+def test_an_unregistered_device_is_recorded(app, writer, db_session, sitting, attempt_id, journal, device,
+                                            bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert any("not registered here" in m for m in report.messages)
+    db_session.rollback()
+    assert db_session.scalars(select(PackImport.device_key)).one() == public_key_b64(device)
+
+
+# --- the pack key ----------------------------------------------------------------------------
+def test_the_pack_key_is_made_once_and_stored_sealed(app, db_session):
+    first = pack_keys.public_key_b64(db_session)
+    db_session.commit()
+    assert pack_keys.public_key_b64(db_session) == first
+    row = db_session.scalars(select(PackKey)).one()
+    (kid, private), = pack_keys.private_keys(db_session).items()
+    raw = private.private_bytes_raw()
+    assert kid == row.key_id and public_key_b64(private) == first
+    assert raw.hex() not in row.private_sealed and public_key_b64(raw) not in row.private_sealed
+    with pytest.raises(pack_keys.PackKeyUnavailable, match="SECRET_KEY"):
+        pack_keys.private_keys(db_session, secret_key="another secret")
+
+
+def test_golden_packs_open_with_a_key_stored_in_the_database(app, writer, db_session):
+    here = Path(golden.__file__).resolve().parent
+    keys = json.loads((here / "keys.json").read_text())
+    pack_keys.import_key(db_session, bytes.fromhex(keys["bridge_private"]))
+    db_session.commit()
+    data = (here / "v1-basic.epack").read_bytes()
+    expected = json.loads((here / "v1-basic.expected.json").read_text(encoding="utf-8"))
+    assert open_pack(data, pack_keys.private_keys(db_session)) == (expected["manifest"], expected["events"])
+    with pytest.raises(packs.PackRejected, match="does not have"):  # attempt 41 is not on this bridge
+        packs.import_pack(app, data, actor="proctor:1")
+
+
+# --- the command line -----------------------------------------------------------------------
+@pytest.mark.req("P6")
+def test_cli_pack_key_and_pack_import(app, db_session, sitting, attempt_id, journal, device, tmp_path):
+    made = run_cli(app, "pack", "key")
+    assert made.returncode == 0, made.stderr
+    public = made.stdout.split()[0]
+    assert run_cli(app, "pack", "key").stdout.split()[0] == public  # made once
+    journal.append(attempt_id, [kiosk_event(sitting, 1), kiosk_event(sitting, 2)])
+    pack_file = tmp_path / "seat3.epack"
+    pack_file.write_bytes(export(journal, attempt_id, sitting, device, public))
+    done = run_cli(app, "pack", "import", str(pack_file))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 2, duplicate 0, refused 0" in done.stdout
+    again = run_cli(app, "pack", "import", str(pack_file))
+    assert again.returncode == 0 and "already imported" in again.stdout
+    bad = tmp_path / "bad.epack"
+    bad.write_bytes(_flip(pack_file.read_bytes(), 60))
+    refused = run_cli(app, "pack", "import", str(bad))
+    assert refused.returncode == 1 and "refused: The answer pack was changed" in refused.stderr
