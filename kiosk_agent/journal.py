@@ -326,7 +326,7 @@ class Journal:
                     agent_version: str | None = None, created: float | None = None) -> bytes:
         """The ``.epack`` bytes of this attempt (see kiosk_agent.answer_pack). Needs
         ``exam_id`` and ``session_id`` in the meta."""
-        from kiosk_agent.answer_pack import build_pack
+        from kiosk_agent.answer_pack import PackError, build_pack
 
         with self._lock:
             meta = self.meta(attempt_id)
@@ -338,8 +338,11 @@ class Journal:
                         "admission_number": meta.get("admission_number"), "seat": meta.get("seat"),
                         "deadline": meta.get("deadline"), "epoch": meta.get("epoch"), "kiosk_id": kiosk_id,
                         "agent_version": agent_version, "acked": self.acked(attempt_id)}
-            return build_pack(manifest=manifest, events=self.records(attempt_id),
-                              device_private_key=device_private_key, bridge_public_key=bridge_public_key)
+            try:
+                return build_pack(manifest=manifest, events=self.records(attempt_id),
+                                  device_private_key=device_private_key, bridge_public_key=bridge_public_key)
+            except (PackError, ValueError, TypeError) as exc:  # a bad key or a broken chain
+                raise JournalError(f"attempt {attempt_id}: cannot build the answer pack: {exc}") from None
 
     # -- the file ----------------------------------------------------------------------
     def _write_records(self, attempt_id: int, state: _Attempt, records: list[dict]) -> None:

@@ -236,3 +236,15 @@ def test_export_pack_carries_the_journal_and_acks(tmp_path):
     assert (manifest["admission_number"], manifest["seat"], manifest["kiosk_id"]) == ("A-1", 2, 9)
     assert manifest["heads"] == Journal(tmp_path).heads(7)
     assert [(e["writer"], e["seq"]) for e in events] == [("tab-1", 1), ("tab-1", 2), ("tab-2", 1)]
+
+
+def test_export_pack_errors_are_journal_errors(tmp_path):
+    from kiosk_agent.journal import JournalError
+
+    j = Journal(tmp_path)
+    j.append(7, [ev(1)])
+    with pytest.raises(JournalError, match="meta lacks exam_id, session_id"):
+        j.export_pack(7, device_private_key=generate_device_key(), bridge_public_key=generate_bridge_key())
+    j.set_meta(7, {"exam_id": 3, "session_id": 5})
+    with pytest.raises(JournalError, match="cannot build the answer pack"):
+        j.export_pack(7, device_private_key=generate_device_key(), bridge_public_key="not a key")
