@@ -91,12 +91,15 @@ class RedisBus(Bus):
     """Redis pub/sub with a key/channel prefix; the subscriber reconnects with exponential
     backoff (0.1 s doubling to 5 s) and then tells every callback ``RESUBSCRIBED``."""
 
-    def __init__(self, url: str, prefix: str = "exambridge:") -> None:
+    def __init__(self, url: str, prefix: str = "exambridge:", *, client_name: str | None = None) -> None:
+        import os
         import redis
 
         self.prefix = prefix
+        #: The name Redis shows for this bus's connections (CLIENT LIST), e.g. to find the subscriber.
+        self.client_name = client_name or f"exambridge-{os.getpid()}"
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_keepalive=True,
-                                           health_check_interval=30)
+                                           health_check_interval=30, client_name=self.client_name)
         self._subs = _Subscribers()
         self._stop = threading.Event()
         self._changed = threading.Event()

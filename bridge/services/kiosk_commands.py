@@ -107,8 +107,12 @@ def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
 def mark_sent(session: Session, command_ids: list[int]) -> None:
     if not command_ids:
         return
+    now = clock.utcnow_naive()
+    # The answer may have arrived before this (batched) mark: keep its status, still note the send.
+    session.execute(update(KioskCommand).where(KioskCommand.id.in_(command_ids), KioskCommand.sent_at.is_(None))
+                    .values(sent_at=now))
     session.execute(update(KioskCommand).where(KioskCommand.id.in_(command_ids), KioskCommand.status == "queued")
-                    .values(status="sent", sent_at=clock.utcnow_naive()))
+                    .values(status="sent"))
     session.flush()
 
 
