@@ -132,18 +132,24 @@ def build_pack(*, manifest: Mapping[str, Any], events: list[dict], device_privat
     body.update(format=model.FORMAT_NAME, version=model.FORMAT_VERSION, writers=sorted(heads),
                 event_count=len(clean), heads=heads, device_key=public_key_b64(device),
                 pack_key_id=key_id(bridge_pub))
-    manifest_bytes = model.canonical(body)
+    return _seal(body, clean, device, bridge_pub, ephemeral_private_key, nonce)
+
+
+def _seal(manifest: dict, events: list[dict], device: Ed25519PrivateKey, bridge_pub: X25519PublicKey,
+          ephemeral_private_key: KeyLike | None, nonce: bytes | None) -> bytes:
+    """The version-1 bytes of ``manifest`` and ``events`` as given (no checks: tests use it
+    to make signed packs with bad content)."""
+    manifest_bytes = model.canonical(manifest)
     if len(manifest_bytes) > model.MAX_MANIFEST_BYTES:
         raise PackError("the manifest is larger than 64 KiB")
     head = model.MAGIC + struct.pack(">HI", model.FORMAT_VERSION, len(manifest_bytes)) + manifest_bytes
-
     eph = _x25519_private(ephemeral_private_key) if ephemeral_private_key is not None else X25519PrivateKey.generate()
     eph_pub = eph.public_key().public_bytes(*_RAW)
     key = _derive(eph.exchange(bridge_pub), eph_pub, bridge_pub.public_bytes(*_RAW))
     nonce = os.urandom(12) if nonce is None else nonce
     if len(nonce) != 12:
         raise PackError("the nonce is 12 bytes")
-    ciphertext = AESGCM(key).encrypt(nonce, model.canonical({"events": clean}), head)
+    ciphertext = AESGCM(key).encrypt(nonce, model.canonical({"events": events}), head)
     if len(ciphertext) > model.MAX_CIPHERTEXT_BYTES:
         raise PackError("the events are larger than 64 MiB")
     signed = head + eph_pub + nonce + struct.pack(">I", len(ciphertext)) + ciphertext
@@ -256,8 +262,13 @@ def _check_manifest(manifest: dict, version: int) -> None:
         problems.append("pack_key_id")
     if type(manifest.get("created")) not in (int, float):
         problems.append("created")
-    if manifest.get("acked") is not None and not isinstance(manifest.get("acked"), dict):
+    acked = manifest.get("acked")
+    if acked is not None and not (isinstance(acked, dict) and all(
+            isinstance(a, dict) and type(a.get("seq")) is int and a["seq"] >= 0 and isinstance(a.get("head"), str)
+            for a in acked.values())):
         problems.append("acked")
+    if manifest.get("kiosk_id") is not None and type(manifest.get("kiosk_id")) is not int:
+        problems.append("kiosk_id")
     if problems:
         raise Malformed(f"the pack's manifest is invalid ({', '.join(problems)}): the agent that made it is faulty")
 
@@ -296,20 +307,24 @@ def open_pack(data: bytes, bridge_private_key: KeyLike | Mapping[str, KeyLike]) 
     return manifest, _check_events(manifest, plain)
 
 
+def _event_shape_ok(e: Any) -> bool:
+    return (isinstance(e, dict) and set(e) == set(model.EVENT_FIELDS) and isinstance(e["writer"], str)
+            and type(e["seq"]) is int and type(e["question_id"]) is int and isinstance(e["response"], dict)
+            and isinstance(e["prev"], str) and isinstance(e["hash"], str)
+            and (e["epoch"] is None or type(e["epoch"]) is int)
+            and all(e[k] is None or type(e[k]) in (int, float) for k in ("client_time", "at")))
+
+
 def _check_events(manifest: dict, plain: bytes) -> list[dict]:
     try:
         body = json.loads(plain.decode("utf-8"))
-        events = body["events"]
-        assert isinstance(events, list)
-        for e in events:
-            assert isinstance(e, dict) and set(e) == set(model.EVENT_FIELDS)
-            assert isinstance(e["writer"], str) and type(e["seq"]) is int and type(e["question_id"]) is int
-            assert isinstance(e["response"], dict)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list) or not all(_event_shape_ok(e) for e in events):
+            raise ValueError("wrong shape")
         heads = model.chain_heads(manifest["attempt_id"], events)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AssertionError) as exc:
-        raise Malformed(f"the pack's events are invalid ({exc or 'wrong shape'}): the agent that made it is "
-                        "faulty") from None
-    if len(events) != manifest["event_count"] or heads != manifest["heads"]:
-        raise Malformed("the pack's events do not match its manifest (count or chain heads): the agent that "
-                        "made it is faulty")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise Malformed(f"the pack's events are invalid ({exc}): the agent that made it is faulty") from None
+    if len(events) != manifest["event_count"] or heads != manifest["heads"] or manifest["writers"] != sorted(heads):
+        raise Malformed("the pack's events do not match its manifest (count, writers or chain heads): the agent "
+                        "that made it is faulty")
     return events

@@ -168,3 +168,32 @@ def test_build_needs_the_attempt_fields(keys):
     with pytest.raises(PackError, match="needs session_id"):
         build_pack(manifest={"exam_id": 1, "attempt_id": 2, "created": 1.0}, events=[], device_private_key=device,
                    bridge_public_key=bridge.public_key())
+
+
+def _signed(keys, mutate):
+    """A correctly signed and sealed pack whose manifest ``mutate`` changed after building
+    (what a faulty agent could produce): the content checks, not the signature, catch it."""
+    from kiosk_agent.answer_pack import codec
+
+    bridge, device = keys
+    manifest, events = open_pack(build_pack(manifest=_manifest(acked={"w1": {"seq": 1, "head": "h"}}),
+                                            events=_events(), device_private_key=device,
+                                            bridge_public_key=bridge.public_key()), bridge)
+    mutate(manifest, events)
+    return codec._seal(manifest, events, device, bridge.public_key(), None, None)
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda m, e: m.update(writers=[]), "do not match its manifest"),
+    (lambda m, e: m.update(event_count=5), "do not match its manifest"),
+    (lambda m, e: m["heads"]["w1"].update(seq=9), "do not match its manifest"),
+    (lambda m, e: m.update(acked={"w1": {"seq": "1"}}), "manifest is invalid (acked)"),
+    (lambda m, e: m.update(kiosk_id="12"), "manifest is invalid (kiosk_id)"),
+    (lambda m, e: m.update(attempt_id=None), "manifest is invalid (attempt_id)"),
+    (lambda m, e: e[1].update(response={"choice": "z"}), "hash does not match"),
+    (lambda m, e: e[1].update(extra=1), "wrong shape"),
+])
+def test_signed_packs_with_bad_content_are_malformed(keys, mutate, fragment):
+    with pytest.raises(Malformed) as caught:
+        open_pack(_signed(keys, mutate), keys[0])
+    assert fragment in str(caught.value)
