@@ -89,6 +89,7 @@ class Agent:
         self._sent_upto: dict[tuple[int, str], int] = {}
         self._blocked: dict[tuple[int, str], float] = {}
         self._rejected: dict[int, list[dict]] = {}
+        self._bad_tokens: dict[tuple[int, str], str] = {}  # refused forward tokens, until the page gives another
         self._reports: list[tuple[str, dict]] = []
         self._heartbeat_seconds = P.HEARTBEAT_SECONDS
         self._next_heartbeat = 0.0
@@ -431,6 +432,11 @@ class Agent:
             if entry:
                 attempt_id, writer, seqs = entry
                 self._retry_later(attempt_id, writer, min(seqs))
+                if code == "bad_token":  # wait for the page to hand over a valid token
+                    self._bad_tokens[(attempt_id, writer)] = self.tokens.get(str(attempt_id), {}).get(writer, "")
+                    errors = self._rejected.setdefault(attempt_id, [])
+                    errors.append({"writer": writer, "seq": None, "error": code, "message": message})
+                    del errors[:-50]
         log.warning("the bridge refused %s: %s %s", what or "a message", code, message)
 
     def _handshake_refused(self, what: str, code: str, message: str) -> None:
@@ -632,7 +638,7 @@ class Agent:
                     acked = acked if acked is not None else self._server_seqs(attempt_id)
                     self._sent_upto[key] = acked.get(writer, 0)
                 token = tokens.get(writer)
-                if top <= self._sent_upto[key] or token is None:
+                if top <= self._sent_upto[key] or token is None or self._bad_tokens.get(key) == token:
                     continue
                 flying = sum(1 for a, w, _ in self._inflight.values() if (a, w) == key)
                 pending = self.journal.pending(attempt_id, writer, self._sent_upto[key])
