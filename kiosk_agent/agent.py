@@ -591,7 +591,9 @@ class Agent:
             self._disk_low_reported = True
             self._queue_report("disk_low", {"free_disk_mb": disk, "threshold_mb": DISK_LOW_MB})
         focus = self.lockdown.focus()
-        payload = {"status": self._status(attempt_id), "seat": self.state.get("seat"), "candidate": None,
+        candidate = self.journal.meta(attempt_id).get("admission_number") if attempt_id else None
+        payload = {"status": self._status(attempt_id), "seat": self.state.get("seat"),
+                   "candidate": str(candidate)[:100] if candidate is not None else None,
                    "attempt_id": attempt_id,
                    "journal": self.journal.high_water(attempt_id) if attempt_id else {},
                    "free_disk_mb": disk, "battery_pct": battery_pct(), "focus": focus is not False,

@@ -199,6 +199,12 @@ def cmd_run(args) -> int:
                  __version__, config.room, config.bridge, config.data_dir, endpoint.port, config.lockdown)
         if identity.replaced:
             log.warning("%s", identity.replaced)
+        from kiosk_agent.agent import DISK_LOW_MB
+        from kiosk_agent.envcheck import free_disk_mb
+        free = free_disk_mb(config.data_dir)
+        if free < DISK_LOW_MB:
+            log.warning("the disk holding %s has only %d MB free: answers stop being saved on this PC when it is "
+                        "full; free some space", config.data_dir, free)
 
         def on_signal(signum, frame):
             log.info("signal %s: stopping", signum)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from kiosk_agent.errors import AgentError
+from kiosk_agent.errors import AgentError, LockdownError
 from kiosk_agent.files import read_json, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,7 +113,12 @@ class CommandRunner:
         if not isinstance(url, str) or not url.startswith(self.agent.config.origin + "/") and \
                 not any(url.startswith(o.rstrip("/") + "/") for o in self.agent.config.lms_origins):
             raise Refused(f"start_client opens only the bridge ({self.agent.config.origin}) or the LMS, not {url!r}")
-        return self.agent.lockdown.start_client(url)
+        try:
+            return self.agent.lockdown.start_client(url)
+        except LockdownError as exc:
+            self.agent._queue_report("lockdown_failed", {"backend": self.agent.lockdown.name, "step": "start_client",
+                                                         "message": str(exc)})
+            raise
 
     def close_client(self, args: dict) -> dict:
         return self.agent.lockdown.close_client()

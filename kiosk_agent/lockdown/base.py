@@ -115,8 +115,15 @@ class Lockdown:
         return focused == pid or _descends_from(focused, pid)
 
     def poll(self) -> list[tuple[str, dict]]:
-        """Reports since the last poll: (kind, detail) with kind forbidden_process or focus_lost."""
+        """Reports since the last poll: (kind, detail) with kind forbidden_process, focus_lost,
+        or lockdown_failed when the candidate client exited without close_client."""
         reports = [("forbidden_process", found) for found in self.watcher.scan()]
+        if self._client is not None and self._client.poll() is not None:
+            proc, self._client = self._client, None
+            reports.append(("lockdown_failed", {"backend": self.name, "step": "client_exited", "pid": proc.pid,
+                                                "returncode": proc.returncode,
+                                                "message": f"the candidate client exited by itself (exit code "
+                                                           f"{proc.returncode}); start it again from the console"}))
         now = self.focus()
         if self._focus is True and now is False:
             reports.append(("focus_lost", {"focused_pid": self.focused_pid(), "backend": self.name}))

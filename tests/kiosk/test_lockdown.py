@@ -175,3 +175,19 @@ def test_focus_loss_is_reported_once_per_loss(tmp_path):
         lockdown.close_client()
     assert wait_for_exit(pid, 5)
     assert lockdown.focus() is None  # no client: focus is not judged
+
+
+@pytest.mark.req("K3")
+def test_a_client_that_exits_by_itself_is_reported(tmp_path):
+    lockdown = make_lockdown(config(tmp_path, client_cmd=(sys.executable, "-c", "raise SystemExit(3)"), forbidden=()))
+    lockdown.start_client("https://exams.example.edu/")
+    lockdown._client.wait(10)
+    (report,) = lockdown.poll()
+    assert report[0] == "lockdown_failed" and report[1]["returncode"] == 3 and report[1]["step"] == "client_exited"
+    assert lockdown.poll() == [] and not lockdown.client_running()
+    # closing on purpose is not reported
+    lockdown = make_lockdown(config(tmp_path, client_cmd=(sys.executable, "-c", "import time; time.sleep(60)"),
+                                    forbidden=()))
+    lockdown.start_client("https://exams.example.edu/")
+    lockdown.close_client()
+    assert lockdown.poll() == []
