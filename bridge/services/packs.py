@@ -11,7 +11,8 @@ events into the attempt's stream:
    unknown kiosk's key is recorded with the import.
 3. Every event goes through ``answers.append`` (idempotent on (attempt, writer, seq): a
    stored event is a duplicate, never overwritten; a reused key with another payload is a
-   logged conflict), all in ONE unit of work on the group writer:
+   logged conflict), in jobs of the group writer of at most ``CHUNK_EVENTS`` events, one
+   savepoint per event:
    * events up to the seq the bridge acknowledged to the kiosk (``manifest.acked``) are
      taken as they are;
    * the offline tail (after it) only if the chain continues: the acknowledged head is the
@@ -37,9 +38,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from bridge import clock
 from bridge.errors import DomainError, Invalid
@@ -53,6 +54,7 @@ from kiosk_agent.answer_pack.codec import unb64url
 log = logging.getLogger(__name__)
 
 MAX_PACK_BYTES = 80 * 1024 * 1024
+CHUNK_EVENTS = 200  # events per group-writer job: a large pack never holds up autosaves for long
 
 
 class PackRejected(Invalid):
@@ -86,6 +88,16 @@ class PackReport:
     flagged: int = 0       # offline-tail events among the accepted ones
     older: bool = False    # no newer than a pack imported before
     messages: list[str] = field(default_factory=list)
+    tail: dict[str, list[int]] = field(default_factory=dict)  # writer → seqs of the flagged offline tail
+
+    def add(self, part: "_Part") -> None:
+        self.accepted += part.accepted
+        self.duplicate += part.duplicate
+        self.refused += part.refused
+        self.flagged += part.flagged
+        for writer, seqs in part.tail.items():
+            self.tail.setdefault(writer, []).extend(seqs)
+        self.messages.extend(part.messages)
 
     def lines(self) -> list[str]:
         head = ("already imported: nothing changed" if self.status == "already_imported"
@@ -97,15 +109,39 @@ class PackReport:
 
 
 # --- entry point ----------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """What the opening job found, as plain values for the merging jobs."""
+
+    digest: str
+    attempt_id: int
+    manifest: dict
+    events: list[dict]
+    limit: float | None  # the deadline plus grace, seconds since the epoch
+
+    def chunks(self, size: int):
+        """(writer, acked, events) per writer in pieces of at most ``size`` events."""
+        acked_all = self.manifest.get("acked") or {}
+        for writer in self.manifest["writers"]:
+            mine = [e for e in self.events if e["writer"] == writer]
+            for start in range(0, len(mine), size):
+                yield writer, acked_all.get(writer), mine[start:start + size]
+
+
 def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str | None = None) -> PackReport:
-    """Verify and merge one pack; see the module docstring. With an app the work runs as one
-    job of the app's group writer (committed when this returns); with a Session it runs in
-    that session and the caller commits. Raises PackRejected."""
+    """Verify and merge one pack; see the module docstring. Raises PackRejected.
+
+    With a Session everything runs in that session (the caller commits: one unit of work).
+    With an app the work runs on the app's group writer as several short jobs: open and
+    check; merge at most ``CHUNK_EVENTS`` events per job (so the autosaves of a running exam
+    are never held up by a large pack for more than one chunk); record. Should the process
+    stop in between, importing the file again finishes the job: the events already merged
+    count as duplicates."""
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_PACK_BYTES:
         raise PackRejected(N_("An answer pack is a file of at most 80 MiB."))
     data = bytes(data)
     digest = hashlib.sha256(data).hexdigest()
-    if isinstance(session_or_app, Session):
+    if isinstance(session_or_app, (Session, scoped_session)):
         return merge(session_or_app, data, digest, actor=actor, secret_key=pack_keys._secret(secret_key))
 
     from bridge.writer import get_writer
@@ -113,16 +149,36 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
     app = session_or_app
     secret = secret_key or app.config["SECRET_KEY"]
     writer = get_writer(app)
-    for attempt in range(2):
-        try:
-            return writer.submit(merge, data, digest, actor, secret)
-        except IntegrityError:  # another worker recorded the same file first: report it as such
-            if attempt:
-                raise
-        except PackRejected as exc:
-            writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
-            raise
-    raise AssertionError("unreachable")
+    try:
+        opened = writer.submit(_open, data, digest, secret)
+    except PackRejected as exc:
+        writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
+        raise
+    if isinstance(opened, PackReport):
+        return opened
+    report, plan = opened
+    for writer_name, acked, events in plan.chunks(CHUNK_EVENTS):
+        part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, acked, events, plan.limit)
+        report.add(part)
+    try:
+        return writer.submit(_finish, plan, report, actor)
+    except IntegrityError:  # another worker recorded the same file meanwhile
+        return writer.submit(_open, data, digest, secret)
+
+
+def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None) -> PackReport:
+    """The whole import as one unit of work in ``session``."""
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens its transaction only at the first write: a SAVEPOINT before it would
+        # be the outermost transaction and its RELEASE a commit. Write first (as audit does).
+        session.execute(text("UPDATE pack_imports SET id = id WHERE 0"))
+    opened = _open(session, data, digest, secret_key)
+    if isinstance(opened, PackReport):
+        return opened
+    report, plan = opened
+    for writer_name, acked, events in plan.chunks(len(plan.events) or 1):
+        report.add(_merge_chunk(session, plan.attempt_id, writer_name, acked, events, plan.limit))
+    return _finish(session, plan, report, actor)
 
 
 def _audit_refusal(session: Session, digest: str, actor: str, message: str, detail: str | None) -> None:
@@ -130,13 +186,20 @@ def _audit_refusal(session: Session, digest: str, actor: str, message: str, deta
                  detail={"sha256": digest, "message": message, "detail": detail})
 
 
-def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None) -> PackReport:
-    """The unit of work (a group-writer job): see the module docstring."""
+def _already(session: Session, digest: str) -> PackReport | None:
     done = session.scalars(select(PackImport).where(PackImport.sha256 == digest)).first()
+    if done is None:
+        return None
+    return PackReport("already_imported", digest, done.attempt_id, done.kiosk_id,
+                      messages=[f"this file was imported on {done.imported_at:%Y-%m-%d %H:%M} UTC by "
+                                f"{done.actor or 'unknown'}; importing it again is harmless"])
+
+
+def _open(session: Session, data: bytes, digest: str, secret_key: str | None) -> PackReport | tuple[PackReport, _Plan]:
+    """Job 1: a report if the file was imported before; else open and check the pack."""
+    done = _already(session, digest)
     if done is not None:
-        return PackReport("already_imported", digest, done.attempt_id, done.kiosk_id,
-                          messages=[f"this file was imported on {done.imported_at:%Y-%m-%d %H:%M} UTC by "
-                                    f"{done.actor or 'unknown'}; importing it again is harmless"])
+        return done
     try:
         manifest, events = open_pack(data, pack_keys.private_keys(session, secret_key))
     except PackError as exc:
@@ -151,13 +214,9 @@ def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_ke
         report.messages.append("this pack is not newer than a pack imported before for this attempt: "
                                "nothing older overwrites newer")
     deadline = attempt.deadline_at
-    tails: dict[str, list[int]] = {}
-    for writer in manifest["writers"]:
-        mine = [e for e in events if e["writer"] == writer]
-        _merge_writer(session, attempt.id, writer, mine, (manifest.get("acked") or {}).get(writer), deadline,
-                      report, tails)
-    _record(session, attempt.id, manifest, report, tails, actor, digest)
-    return report
+    limit = None if deadline is None else (deadline.replace(tzinfo=dt.timezone.utc).timestamp()
+                                           + answers.DEADLINE_GRACE_SECONDS)
+    return report, _Plan(digest, attempt.id, manifest, events, limit)
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -231,8 +290,20 @@ def _stored(session: Session, attempt_id: int, writer: str) -> dict[int, str]:
                                 .where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == writer)).all())
 
 
-def _merge_writer(session: Session, attempt_id: int, writer: str, events: list[dict], acked: dict | None,
-                  deadline: dt.datetime | None, report: PackReport, tails: dict[str, list[int]]) -> None:
+@dataclass
+class _Part:
+    accepted: int = 0
+    duplicate: int = 0
+    refused: int = 0
+    flagged: int = 0
+    tail: dict[str, list[int]] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+def _merge_chunk(session: Session, attempt_id: int, writer: str, acked: dict | None, events: list[dict],
+                 limit: float | None) -> _Part:
+    """Job 2 (repeated): merge some events of one writer; see the module docstring."""
+    part = _Part()
     stored = _stored(session, attempt_id, writer)
     acked_seq = int(acked["seq"]) if acked else 0
     tail_problem = None
@@ -243,8 +314,6 @@ def _merge_writer(session: Session, attempt_id: int, writer: str, events: list[d
     if diverged and tail_problem is None:
         tail_problem = (f"writer {writer}: the pack's chain differs from the bridge's at seq {diverged[0]}; the "
                         "offline tail is refused")
-    limit = None if deadline is None else (deadline.replace(tzinfo=dt.timezone.utc).timestamp()
-                                           + answers.DEADLINE_GRACE_SECONDS)
     refused_tail: list[int] = []
     late: list[int] = []
     for event in events:
@@ -259,21 +328,22 @@ def _merge_writer(session: Session, attempt_id: int, writer: str, events: list[d
         outcome = _append(session, attempt_id, event)
         if isinstance(outcome, answers.Ack):
             if outcome.duplicate:
-                report.duplicate += 1
+                part.duplicate += 1
             else:
-                report.accepted += 1
+                part.accepted += 1
                 if tail:
-                    report.flagged += 1
-                    tails.setdefault(writer, []).append(event["seq"])
+                    part.flagged += 1
+                    part.tail.setdefault(writer, []).append(event["seq"])
         else:
-            report.refused += 1
-            report.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
+            part.refused += 1
+            part.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
     if refused_tail:
-        report.refused += len(refused_tail)
-        report.messages.append(f"{tail_problem} (seq {_span(refused_tail)})")
+        part.refused += len(refused_tail)
+        part.messages.append(f"{tail_problem} (seq {_span(refused_tail)})")
     if late:
-        report.refused += len(late)
-        report.messages.append(f"writer {writer}: seq {_span(late)} were made after the deadline and are refused")
+        part.refused += len(late)
+        part.messages.append(f"writer {writer}: seq {_span(late)} were made after the deadline and are refused")
+    return part
 
 
 def _append(session: Session, attempt_id: int, event: dict) -> answers.Ack | DomainError:
@@ -298,9 +368,10 @@ def _span(seqs: list[int]) -> str:
     return str(seqs[0]) if len(seqs) == 1 else f"{min(seqs)}-{max(seqs)} ({len(seqs)} events)"
 
 
-def _record(session: Session, attempt_id: int, manifest: dict, report: PackReport, tails: dict[str, list[int]],
-            actor: str, digest: str) -> None:
+def _finish(session: Session, plan: _Plan, report: PackReport, actor: str) -> PackReport:
+    """Job 3: record the import (its sha256 is unique), the attempt's log lines and the audit."""
     now = clock.utcnow_naive()
+    attempt_id, manifest, digest = plan.attempt_id, plan.manifest, plan.digest
     session.add(PackImport(sha256=digest, attempt_id=attempt_id, kiosk_id=report.kiosk_id,
                            device_key=manifest["device_key"], manifest=manifest, accepted=report.accepted,
                            duplicate=report.duplicate, refused=report.refused, flagged=report.flagged,
@@ -310,10 +381,11 @@ def _record(session: Session, attempt_id: int, manifest: dict, report: PackRepor
     session.add(AttemptLog(attempt_id=attempt_id, at=now, action="pack_import", actor=actor[:100],
                            detail={"sha256": digest, "kiosk_id": report.kiosk_id, "seat": manifest.get("seat"),
                                    **counts}))
-    if tails:
+    if report.tail:
         session.add(AttemptLog(attempt_id=attempt_id, at=now, action="pack_offline_tail", actor=actor[:100],
-                               detail={"sha256": digest, "writers": {w: _span(s) for w, s in tails.items()},
+                               detail={"sha256": digest, "writers": {w: _span(s) for w, s in report.tail.items()},
                                        "count": report.flagged}))
     session.flush()
     audit.record(session, "pack.import", actor=actor, target=f"attempt:{attempt_id}",
                  detail={"sha256": digest, "kiosk_id": report.kiosk_id, "older": report.older, **counts})
+    return report

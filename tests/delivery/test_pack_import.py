@@ -313,3 +313,30 @@ def test_cli_pack_key_and_pack_import(app, db_session, sitting, attempt_id, jour
     bad.write_bytes(_flip(pack_file.read_bytes(), 60))
     refused = run_cli(app, "pack", "import", str(bad))
     assert refused.returncode == 1 and "refused: The answer pack was changed" in refused.stderr
+
+
+def test_a_large_pack_is_merged_in_chunks_with_the_same_result(app, writer, db_session, sitting, attempt_id,
+                                                               journal, device, bridge_key, monkeypatch):
+    monkeypatch.setattr(packs, "CHUNK_EVENTS", 2)
+    online(writer, journal, attempt_id, [kiosk_event(sitting, s) for s in (1, 2, 3)])
+    journal.append(attempt_id, [kiosk_event(sitting, s) for s in (4, 5, 6, 7, 8)])
+    journal.append(attempt_id, [kiosk_event(sitting, 1, writer="kiosk-1:tab-2", qtype="essay")])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (6, 3, 0, 6)
+    assert report.tail == {"kiosk-1:tab-1": [4, 5, 6, 7, 8], "kiosk-1:tab-2": [1]}
+    heads = journal.heads(attempt_id)
+    bridge_heads = answers.writer_heads(db_session, attempt_id)
+    assert {w: h["head"] for w, h in heads.items()} == {w: h["head"] for w, h in bridge_heads.items()}
+
+
+def test_a_session_runs_the_whole_import_as_one_unit_of_work(app, db_session, sitting, attempt_id, journal, device,
+                                                             bridge_key):
+    journal.append(attempt_id, [kiosk_event(sitting, 1), kiosk_event(sitting, 2)])
+    data = export(journal, attempt_id, sitting, device, bridge_key)
+    report = packs.import_pack(db_session, data, actor="proctor:1")
+    db_session.rollback()  # the caller owns the transaction: nothing stayed
+    assert report.accepted == 2 and not stored(db_session, attempt_id)
+    packs.import_pack(db_session, data, actor="proctor:1")
+    db_session.commit()
+    assert len(stored(db_session, attempt_id)) == 2
+    assert packs.import_pack(db_session, data, actor="proctor:1").status == "already_imported"
