@@ -138,8 +138,10 @@ class Journal:
                  write: Callable[[int, bytes], int] = os.write,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._sync_directory(self.directory.parent)  # the new directory's entry is durable too
         self._write = write
         self._monotonic = monotonic
         self._lock = threading.RLock()
@@ -377,10 +379,10 @@ class Journal:
         for record in records:
             state.apply(record)
 
-    def _sync_directory(self) -> None:
+    def _sync_directory(self, directory: Path | None = None) -> None:
         if os.name == "nt":  # Windows cannot open a directory for fsync; NTFS journals metadata
             return
-        fd = os.open(self.directory, os.O_RDONLY)
+        fd = os.open(directory or self.directory, os.O_RDONLY)
         try:
             self._fsync(fd)
         finally:

@@ -248,3 +248,34 @@ def test_export_pack_errors_are_journal_errors(tmp_path):
     j.set_meta(7, {"exam_id": 3, "session_id": 5})
     with pytest.raises(JournalError, match="cannot build the answer pack"):
         j.export_pack(7, device_private_key=generate_device_key(), bridge_public_key="not a key")
+
+
+def test_a_new_journal_directory_is_made_durable(tmp_path):
+    calls = []
+
+    def fsync(fd):
+        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+    Journal(tmp_path / "data" / "journal", fsync=fsync)
+    assert calls == [str(tmp_path / "data")]
+
+
+def test_threads_appending_at_once_keep_every_event_and_chain(tmp_path):
+    import threading
+
+    from kiosk_agent.answer_pack.model import chain_heads
+
+    j = Journal(tmp_path)
+
+    def run(writer):
+        for seq in range(1, 26):
+            j.append(7, [ev(seq, writer=writer)])
+
+    threads = [threading.Thread(target=run, args=(f"tab-{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    again = Journal(tmp_path)
+    assert again.high_water(7) == {f"tab-{n}": 25 for n in range(4)}
+    assert chain_heads(7, again.records(7)) == again.heads(7)
