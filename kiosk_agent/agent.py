@@ -11,10 +11,8 @@ Threads:
 - the local endpoint's request threads journal the page's events (fsync) and put an
   ``upload`` on the queue; they never touch the socket.
 
-Uploads: a writer's events go up in seq order, at most ``MAX_BATCH`` per ``events`` message
-and ``WINDOW`` messages in flight per writer, each seq once per connection. After every
-``welcome`` the agent starts again from the bridge's heads (``welcome.heads``); the bridge is
-idempotent on (attempt, writer, seq), so nothing is lost and nothing doubles.
+Uploads (seq order, batches, resync from ``welcome.heads``) are ``uploader.Uploader``'s;
+answer packs are written by ``packs.export_pack``.
 """
 from __future__ import annotations
 
@@ -40,12 +38,11 @@ from kiosk_agent.errors import AgentError, DiskFullError, EnrolmentError
 from kiosk_agent.files import read_json, write_json
 from kiosk_agent.identity import Identity
 from kiosk_agent.journal import Journal, JournalConflict, JournalError, JournalFull, JournalInvalid
+from kiosk_agent.packs import export_pack
+from kiosk_agent.uploader import MAX_BATCH, Uploader
 from kiosk_agent.local_endpoint import LocalError
 
 log = logging.getLogger("kiosk_agent")
-MAX_BATCH = P.MAX_EVENTS
-WINDOW = 4
-RETRY_CODES = frozenset({"unavailable", "locked", "overloaded"})
 DISK_LOW_MB = 200
 STATE_FILE = "state.json"
 TOKENS_FILE = "tokens.json"
@@ -85,11 +82,9 @@ class Agent:
         self._welcomed = False
         self._welcomed_once = threading.Event()
         self._requests: dict[str, str] = {}        # message id → what it was (register/hello/heartbeat/...)
-        self._inflight: dict[str, tuple[int, str, list[int]]] = {}
-        self._sent_upto: dict[tuple[int, str], int] = {}
-        self._blocked: dict[tuple[int, str], float] = {}
-        self._rejected: dict[int, list[dict]] = {}
-        self._bad_tokens: dict[tuple[int, str], str] = {}  # refused forward tokens, until the page gives another
+        self.uploads = Uploader(journal, lambda: self.tokens,
+                                lambda type_, payload: self._send(type_, payload, remember="events"),
+                                self._final_error)
         self._reports: list[tuple[str, dict]] = []
         self._heartbeat_seconds = P.HEARTBEAT_SECONDS
         self._next_heartbeat = 0.0
@@ -146,7 +141,7 @@ class Agent:
 
     def local_attempt(self, attempt_id: int) -> dict:
         return {"journal": self.journal.high_water(attempt_id), "server": self._server_seqs(attempt_id),
-                "online": self._welcomed, "errors": list(self._rejected.get(attempt_id, ()))[-10:]}
+                "online": self._welcomed, "errors": self.uploads.errors(attempt_id)}
 
     def local_events(self, body: dict) -> dict:
         attempt_id, token, events = body.get("attempt_id"), body.get("token"), body.get("events")
@@ -199,7 +194,7 @@ class Agent:
             if self.state["current_attempt"] == attempt_id:
                 self.state["current_attempt"] = None
                 self._save_state()
-        self._rejected.pop(attempt_id, None)
+        self.uploads.forget(attempt_id)
 
     # ------------------------------------------------------------------ commands needing the agent
     def export_pack(self, directory: Path | None, attempt_id: int | None = None) -> Path:
@@ -317,7 +312,7 @@ class Agent:
             log.warning("connection to the bridge lost: %s; answers stay journaled on this PC", why)
             self._welcomed = False
             self._save_state()
-        self._inflight.clear()
+        self.uploads.disconnected()
 
     def _send(self, type_: str, payload: dict, *, remember: str | None = None) -> str | None:
         app = self._app
@@ -390,35 +385,10 @@ class Agent:
                           pack_key=payload.get("pack_key") or self.state.get("pack_key"))
         log.info("welcome: kiosk %s, status %s, seat %s", self.identity.kiosk_id, payload.get("status"),
                  payload.get("seat"))
-        self._resync(payload.get("heads") or {}, payload.get("server_time"))
+        self.uploads.resync(payload.get("heads") or {}, payload.get("server_time"))
         self._next_heartbeat = 0.0
         self._flush_reports()
         self._pump()
-
-    def _resync(self, heads: dict, server_time: Any) -> None:
-        """Start each writer again from the bridge's head for it (its last acked seq)."""
-        self._inflight.clear()
-        self._sent_upto.clear()
-        self._blocked.clear()
-        if not isinstance(heads, dict):
-            heads = {}
-        for attempt_id in self.journal.attempts():
-            bridge = heads.get(str(attempt_id))
-            local = self.journal.acked(attempt_id)
-            if type(server_time) in (int, float) and self.journal.high_water(attempt_id):
-                try:
-                    self.journal.note_server_time(attempt_id, server_time)
-                except JournalError as exc:
-                    log.warning("cannot note the server time: %s", exc)
-            for writer in self.journal.high_water(attempt_id):
-                if isinstance(bridge, dict):
-                    head = bridge.get(writer)
-                    seq = head.get("seq") if isinstance(head, dict) else None
-                    if type(seq) is int and seq > 0 and isinstance(head.get("head"), str):
-                        self._mark_acked(attempt_id, writer, seq, head["head"])
-                    self._sent_upto[(attempt_id, writer)] = seq if type(seq) is int else 0
-                else:
-                    self._sent_upto[(attempt_id, writer)] = local.get(writer, {}).get("seq", 0)
 
     def _on_error(self, payload: dict) -> None:
         what = self._requests.pop(str(payload.get("ref")), None)
@@ -427,16 +397,7 @@ class Agent:
             self._handshake_refused(what, code, message)
             return
         if what == "events":
-            ref = str(payload.get("ref"))
-            entry = self._inflight.pop(ref, None)
-            if entry:
-                attempt_id, writer, seqs = entry
-                self._retry_later(attempt_id, writer, min(seqs))
-                if code == "bad_token":  # wait for the page to hand over a valid token
-                    self._bad_tokens[(attempt_id, writer)] = self.tokens.get(str(attempt_id), {}).get(writer, "")
-                    errors = self._rejected.setdefault(attempt_id, [])
-                    errors.append({"writer": writer, "seq": None, "error": code, "message": message})
-                    del errors[:-50]
+            self.uploads.on_error(str(payload.get("ref")), code, message)
         log.warning("the bridge refused %s: %s %s", what or "a message", code, message)
 
     def _handshake_refused(self, what: str, code: str, message: str) -> None:
@@ -496,43 +457,12 @@ class Agent:
     def _on_acks(self, payload: dict) -> None:
         ref = str(payload.get("ref"))
         self._requests.pop(ref, None)
-        entry = self._inflight.pop(ref, None)
-        if entry is None:
-            return
-        attempt_id, writer, seqs = entry
-        retry_from = None
-        for ack in payload.get("acks") or ():
-            if not isinstance(ack, dict):
-                continue
-            seq = ack.get("seq")
-            if isinstance(ack.get("head"), str) and type(seq) is int:
-                self._mark_acked(attempt_id, writer, seq, ack["head"])
-            elif "error" in ack:
-                code = ack.get("error")
-                if code in RETRY_CODES:
-                    retry_from = seq if retry_from is None or (type(seq) is int and seq < retry_from) else retry_from
-                else:
-                    errors = self._rejected.setdefault(attempt_id, [])
-                    errors.append({"writer": writer, "seq": seq, "error": code, "message": ack.get("message")})
-                    del errors[:-50]
-                    log.warning("the bridge refused attempt %s writer %s seq %s: %s %s", attempt_id, writer, seq,
-                                code, ack.get("message"))
-                    if code == "submitted" and self.state.get("current_attempt") == attempt_id:
-                        self.update_state(current_attempt=None)
-        if retry_from is not None and type(retry_from) is int:
-            self._retry_later(attempt_id, writer, retry_from)
-        self._pump()
+        if self.uploads.on_acks(ref, payload.get("acks")):
+            self._pump()
 
-    def _mark_acked(self, attempt_id: int, writer: str, seq: int, head: str) -> None:
-        try:
-            self.journal.mark_acked(attempt_id, writer, seq, head)
-        except JournalError as exc:
-            log.warning("cannot record the ack of attempt %s writer %s seq %s: %s", attempt_id, writer, seq, exc)
-
-    def _retry_later(self, attempt_id: int, writer: str, from_seq: int) -> None:
-        key = (attempt_id, writer)
-        self._sent_upto[key] = min(self._sent_upto.get(key, 0), from_seq - 1)
-        self._blocked[key] = time.monotonic() + 5.0
+    def _final_error(self, attempt_id: int, code: str) -> None:
+        if code == "submitted" and self.state.get("current_attempt") == attempt_id:
+            self.update_state(current_attempt=None)
 
     # ------------------------------------------------------------------ commands
     def _on_command(self, payload: dict) -> None:
@@ -620,73 +550,9 @@ class Agent:
             self._next_heartbeat = now + self._heartbeat_seconds
             self._heartbeat()
         self._flush_reports()
-        if self._blocked and any(until <= now for until in self._blocked.values()):
-            self._blocked = {k: v for k, v in self._blocked.items() if v > now}
+        if self.uploads.due(now):
             self._pump()
 
     def _pump(self) -> None:
-        """Send what the bridge has not acknowledged, per writer in seq order."""
-        if not self._welcomed:
-            return
-        now = time.monotonic()
-        for attempt_id in self.journal.attempts():
-            tokens = self.tokens.get(str(attempt_id), {})
-            acked = None
-            for writer, top in self.journal.high_water(attempt_id).items():
-                key = (attempt_id, writer)
-                if self._blocked.get(key, 0) > now:
-                    continue
-                if key not in self._sent_upto:
-                    acked = acked if acked is not None else self._server_seqs(attempt_id)
-                    self._sent_upto[key] = acked.get(writer, 0)
-                token = tokens.get(writer)
-                if top <= self._sent_upto[key] or token is None or self._bad_tokens.get(key) == token:
-                    continue
-                flying = sum(1 for a, w, _ in self._inflight.values() if (a, w) == key)
-                pending = self.journal.pending(attempt_id, writer, self._sent_upto[key])
-                while pending and flying < WINDOW:
-                    batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-                    sent = self._send(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": batch},
-                                      remember="events")
-                    if sent is None:
-                        return
-                    seqs = [e["seq"] for e in batch]
-                    self._inflight[sent] = (attempt_id, writer, seqs)
-                    self._sent_upto[key] = seqs[-1]
-                    flying += 1
-
-
-# ---------------------------------------------------------------------- answer packs (also offline)
-def export_pack(data_dir: Path, journal: Journal, identity: Identity, attempt_id: int, directory: Path | None,
-                pack_key: str | None) -> Path:
-    if not pack_key:
-        raise AgentError("the bridge's pack key is not known yet: this PC must have connected to the bridge once "
-                         "before it can export an answer pack")
-    if attempt_id not in journal.attempts():
-        raise AgentError(f"attempt {attempt_id} is not in this PC's journal")
-    try:
-        data = journal.export_pack(attempt_id, device_private_key=identity.private_key, bridge_public_key=pack_key,
-                                   kiosk_id=identity.kiosk_id, agent_version=__version__)
-    except JournalError as exc:
-        raise AgentError(f"cannot export attempt {attempt_id}: {exc}") from None
-    target = Path(directory) if directory else data_dir / "packs"
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AgentError(f"cannot write to {target}: {exc.strerror}") from None
-    name = f"attempt-{attempt_id}-kiosk-{identity.kiosk_id or 'new'}-{time.strftime('%Y%m%dT%H%M%S')}.epack"
-    path = target / name
-    tmp = target / (name + ".part")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise AgentError(f"cannot write the pack to {target}: {exc.strerror}") from None
-    return path
+        if self._welcomed:
+            self.uploads.pump()

@@ -220,7 +220,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from kiosk_agent.agent import export_pack
+    from kiosk_agent.packs import export_pack
     from kiosk_agent.identity import load_or_create
     from kiosk_agent.journal import Journal
 

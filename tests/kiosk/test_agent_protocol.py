@@ -9,7 +9,7 @@ import json
 import pytest
 
 from kiosk_agent import protocol as P
-from kiosk_agent.agent import MAX_BATCH
+from kiosk_agent.uploader import MAX_BATCH
 from tests.kiosk.agent_helpers import SLEEPER, event, make_agent
 
 
@@ -127,7 +127,7 @@ def test_a_busy_bridge_gets_the_events_again(agent, monkeypatch):
                                       "status": "applied"},
                                      {"seq": 2, "error": "unavailable", "message": "busy"}]}, ref=batch.id)
     assert len(agent._app.of(P.EVENTS)) == 1  # not at once: after a pause
-    agent._blocked = {k: 0 for k in agent._blocked}
+    agent.uploads.blocked = {k: 0 for k in agent.uploads.blocked}
     agent._tick()
     again = agent._app.of(P.EVENTS)[-1]
     assert [e["seq"] for e in again.payload["events"]] == [2]
@@ -153,7 +153,7 @@ def test_a_refused_forward_token_waits_for_a_new_one(agent):
     welcome(agent)
     (batch,) = agent._app.of(P.EVENTS)
     deliver(agent, P.ERROR, {"code": "bad_token", "message": "reload"}, ref=batch.id)
-    agent._blocked.clear()
+    agent.uploads.blocked.clear()
     agent._pump()
     assert len(agent._app.of(P.EVENTS)) == 1
     agent._remember(7, "fresh", {"tab-a"}, None)

@@ -1,0 +1,170 @@
+"""Answer uploads: the journal's events go to the bridge in ``events`` messages.
+
+Per (attempt, writer): seq order, at most ``MAX_BATCH`` events per message and ``WINDOW``
+messages in flight, each seq sent once per connection. ``resync`` after every ``welcome``
+starts each writer again from the bridge's head (``welcome.heads``; for attempts it does not
+name, from the journal's own acks). The bridge is idempotent on (attempt, writer, seq), so
+a resend after a reconnect is harmless and nothing is lost.
+
+The worker thread alone calls this class; ``send(type, payload)`` returns the message id,
+or None when the socket is gone.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from kiosk_agent import protocol as P
+from kiosk_agent.journal import Journal, JournalError
+
+log = logging.getLogger("kiosk_agent")
+MAX_BATCH = P.MAX_EVENTS
+WINDOW = 4
+RETRY_SECONDS = 5.0
+#: Per-event errors worth sending again later (the bridge was busy, the attempt is locked
+#: for now); every other error is final for that event and shown to the page.
+RETRY_CODES = frozenset({"unavailable", "locked", "overloaded"})
+
+
+class Uploader:
+    def __init__(self, journal: Journal, tokens: Callable[[], dict], send: Callable[[str, dict], str | None],
+                 on_final_error: Callable[[int, str], None] = lambda attempt_id, code: None):
+        self.journal, self._tokens, self._send, self._on_final_error = journal, tokens, send, on_final_error
+        self.inflight: dict[str, tuple[int, str, list[int]]] = {}
+        self.sent_upto: dict[tuple[int, str], int] = {}
+        self.blocked: dict[tuple[int, str], float] = {}
+        self.rejected: dict[int, list[dict]] = {}
+        self.bad_tokens: dict[tuple[int, str], str] = {}  # refused forward tokens, until the page gives another
+
+    # --- connection events ----------------------------------------------------------------
+    def disconnected(self) -> None:
+        self.inflight.clear()
+
+    def resync(self, heads: Any, server_time: Any) -> None:
+        """After ``welcome``: start each writer again from the bridge's head for it."""
+        self.inflight.clear()
+        self.sent_upto.clear()
+        self.blocked.clear()
+        heads = heads if isinstance(heads, dict) else {}
+        for attempt_id in self.journal.attempts():
+            bridge = heads.get(str(attempt_id))
+            high = self.journal.high_water(attempt_id)
+            if type(server_time) in (int, float) and high:
+                try:
+                    self.journal.note_server_time(attempt_id, server_time)
+                except JournalError as exc:
+                    log.warning("cannot note the server time: %s", exc)
+            local = self.journal.acked(attempt_id)
+            for writer in high:
+                if isinstance(bridge, dict):
+                    head = bridge.get(writer)
+                    seq = head.get("seq") if isinstance(head, dict) else None
+                    if type(seq) is int and seq > 0 and isinstance(head.get("head"), str):
+                        self._mark_acked(attempt_id, writer, seq, head["head"])
+                    self.sent_upto[(attempt_id, writer)] = seq if type(seq) is int else 0
+                else:
+                    self.sent_upto[(attempt_id, writer)] = local.get(writer, {}).get("seq", 0)
+
+    # --- the bridge's answers --------------------------------------------------------------
+    def on_acks(self, ref: str, acks: Any) -> bool:
+        """Record an ``acks`` message; False when it answers nothing of ours."""
+        entry = self.inflight.pop(ref, None)
+        if entry is None:
+            return False
+        attempt_id, writer, _ = entry
+        retry_from = None
+        for ack in acks if isinstance(acks, list) else ():
+            if not isinstance(ack, dict):
+                continue
+            seq = ack.get("seq")
+            if isinstance(ack.get("head"), str) and type(seq) is int:
+                self._mark_acked(attempt_id, writer, seq, ack["head"])
+            elif "error" in ack:
+                code = ack.get("error")
+                if code in RETRY_CODES:
+                    if type(seq) is int and (retry_from is None or seq < retry_from):
+                        retry_from = seq
+                else:
+                    self._reject(attempt_id, writer, seq, code, ack.get("message"))
+                    self._on_final_error(attempt_id, code)
+        if retry_from is not None:
+            self._retry_later(attempt_id, writer, retry_from)
+        return True
+
+    def on_error(self, ref: str, code: str, message: str) -> None:
+        """An ``error`` answering one of our ``events`` messages: send it again later, or,
+        for a refused forward token, once the page has handed over another one."""
+        entry = self.inflight.pop(ref, None)
+        if entry is None:
+            return
+        attempt_id, writer, seqs = entry
+        self._retry_later(attempt_id, writer, min(seqs))
+        if code == "bad_token":
+            self.bad_tokens[(attempt_id, writer)] = self._tokens().get(str(attempt_id), {}).get(writer, "")
+            self._reject(attempt_id, writer, None, code, message)
+
+    def errors(self, attempt_id: int) -> list[dict]:
+        return list(self.rejected.get(attempt_id, ()))[-10:]
+
+    def forget(self, attempt_id: int) -> None:
+        self.rejected.pop(attempt_id, None)
+        for key in [k for k in self.sent_upto if k[0] == attempt_id]:
+            self.sent_upto.pop(key, None)
+
+    # --- sending ---------------------------------------------------------------------------
+    def due(self, now: float) -> bool:
+        """Whether a paused writer may be tried again (then call ``pump``)."""
+        if self.blocked and any(until <= now for until in self.blocked.values()):
+            self.blocked = {k: v for k, v in self.blocked.items() if v > now}
+            return True
+        return False
+
+    def pump(self) -> None:
+        """Send what the bridge has not acknowledged, per writer in seq order."""
+        now = time.monotonic()
+        tokens_by_attempt = self._tokens()
+        for attempt_id in self.journal.attempts():
+            tokens = tokens_by_attempt.get(str(attempt_id), {})
+            acked = None
+            for writer, top in self.journal.high_water(attempt_id).items():
+                key = (attempt_id, writer)
+                if self.blocked.get(key, 0) > now:
+                    continue
+                if key not in self.sent_upto:
+                    acked = acked if acked is not None else self.journal.acked(attempt_id)
+                    self.sent_upto[key] = acked.get(writer, {}).get("seq", 0)
+                token = tokens.get(writer)
+                if top <= self.sent_upto[key] or token is None or self.bad_tokens.get(key) == token:
+                    continue
+                flying = sum(1 for a, w, _ in self.inflight.values() if (a, w) == key)
+                if flying >= WINDOW:
+                    continue
+                pending = self.journal.pending(attempt_id, writer, self.sent_upto[key])
+                while pending and flying < WINDOW:
+                    batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+                    sent = self._send(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": batch})
+                    if sent is None:
+                        return
+                    seqs = [e["seq"] for e in batch]
+                    self.inflight[sent] = (attempt_id, writer, seqs)
+                    self.sent_upto[key] = seqs[-1]
+                    flying += 1
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _mark_acked(self, attempt_id: int, writer: str, seq: int, head: str) -> None:
+        try:
+            self.journal.mark_acked(attempt_id, writer, seq, head)
+        except JournalError as exc:
+            log.warning("cannot record the ack of attempt %s writer %s seq %s: %s", attempt_id, writer, seq, exc)
+
+    def _retry_later(self, attempt_id: int, writer: str, from_seq: int) -> None:
+        key = (attempt_id, writer)
+        self.sent_upto[key] = min(self.sent_upto.get(key, 0), from_seq - 1)
+        self.blocked[key] = time.monotonic() + RETRY_SECONDS
+
+    def _reject(self, attempt_id: int, writer: str, seq: Any, code: str, message: Any) -> None:
+        errors = self.rejected.setdefault(attempt_id, [])
+        errors.append({"writer": writer, "seq": seq, "error": code, "message": message})
+        del errors[:-50]
+        log.warning("the bridge refused attempt %s writer %s seq %s: %s %s", attempt_id, writer, seq, code, message)
