@@ -150,20 +150,21 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
     secret = secret_key or app.config["SECRET_KEY"]
     writer = get_writer(app)
     try:
-        opened = writer.submit(_open, data, digest, secret)
+        keys = writer.submit(_keys_unless_imported, digest, secret)
+        if isinstance(keys, PackReport):
+            return keys
+        manifest, events = _decode(data, keys)  # the CPU-heavy part, off the writer
+        report, plan = writer.submit(_check, digest, manifest, events)
     except PackRejected as exc:
         writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
         raise
-    if isinstance(opened, PackReport):
-        return opened
-    report, plan = opened
     for writer_name, acked, events in plan.chunks(CHUNK_EVENTS):
         part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, acked, events, plan.limit)
         report.add(part)
     try:
         return writer.submit(_finish, plan, report, actor)
     except IntegrityError:  # another worker recorded the same file meanwhile
-        return writer.submit(_open, data, digest, secret)
+        return writer.submit(_already, digest)
 
 
 def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None) -> PackReport:
@@ -195,15 +196,30 @@ def _already(session: Session, digest: str) -> PackReport | None:
                                 f"{done.actor or 'unknown'}; importing it again is harmless"])
 
 
+def _keys_unless_imported(session: Session, digest: str,
+                          secret_key: str | None) -> PackReport | dict[str, Any]:
+    """Job 1 (app path): a report if the file was imported before, else the pack keys."""
+    return _already(session, digest) or pack_keys.private_keys(session, secret_key)
+
+
+def _decode(data: bytes, keys: dict[str, Any]) -> tuple[dict, list[dict]]:
+    try:
+        return open_pack(data, keys)
+    except PackError as exc:
+        raise PackRejected(_CODEC_MESSAGES.get(exc.code, _CODEC_MESSAGES["malformed"]), detail=str(exc)) from None
+
+
 def _open(session: Session, data: bytes, digest: str, secret_key: str | None) -> PackReport | tuple[PackReport, _Plan]:
-    """Job 1: a report if the file was imported before; else open and check the pack."""
+    """A report if the file was imported before; else open and check the pack."""
     done = _already(session, digest)
     if done is not None:
         return done
-    try:
-        manifest, events = open_pack(data, pack_keys.private_keys(session, secret_key))
-    except PackError as exc:
-        raise PackRejected(_CODEC_MESSAGES.get(exc.code, _CODEC_MESSAGES["malformed"]), detail=str(exc)) from None
+    manifest, events = _decode(data, pack_keys.private_keys(session, secret_key))
+    return _check(session, digest, manifest, events)
+
+
+def _check(session: Session, digest: str, manifest: dict, events: list[dict]) -> tuple[PackReport, _Plan]:
+    """Job 2 (app path): the attempt, the kiosk and earlier imports of this attempt."""
     attempt = _check_attempt(session, manifest)
     report = PackReport("imported", digest, attempt.id, manifest.get("kiosk_id"))
     _check_kiosk(session, manifest, report)
@@ -302,7 +318,7 @@ class _Part:
 
 def _merge_chunk(session: Session, attempt_id: int, writer: str, acked: dict | None, events: list[dict],
                  limit: float | None) -> _Part:
-    """Job 2 (repeated): merge some events of one writer; see the module docstring."""
+    """Job 3 (repeated): merge some events of one writer; see the module docstring."""
     part = _Part()
     stored = _stored(session, attempt_id, writer)
     acked_seq = int(acked["seq"]) if acked else 0
@@ -369,7 +385,7 @@ def _span(seqs: list[int]) -> str:
 
 
 def _finish(session: Session, plan: _Plan, report: PackReport, actor: str) -> PackReport:
-    """Job 3: record the import (its sha256 is unique), the attempt's log lines and the audit."""
+    """Job 4: record the import (its sha256 is unique), the attempt's log lines and the audit."""
     now = clock.utcnow_naive()
     attempt_id, manifest, digest = plan.attempt_id, plan.manifest, plan.digest
     session.add(PackImport(sha256=digest, attempt_id=attempt_id, kiosk_id=report.kiosk_id,
