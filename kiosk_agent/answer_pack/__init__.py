@@ -3,9 +3,14 @@
 
 See docs/answer-pack.md for the byte layout.
 """
-from kiosk_agent.answer_pack.codec import (build_pack, generate_bridge_key, generate_device_key,  # noqa: F401
-                                           key_id, open_pack, peek_manifest, public_key_b64)
-from kiosk_agent.answer_pack.errors import (ForeignKey, Malformed, NotAPack, PackError,  # noqa: F401
-                                            SignatureInvalid, Truncated, UnsupportedVersion)
-from kiosk_agent.answer_pack.model import (FORMAT_VERSION, MAGIC, SUPPORTED_VERSIONS, canonical,  # noqa: F401
-                                           event_hash, payload_hash)
+from kiosk_agent.answer_pack.codec import (build_pack, generate_bridge_key, generate_device_key, key_id, open_pack,
+                                           peek_manifest, public_key_b64)
+from kiosk_agent.answer_pack.errors import (ForeignKey, Malformed, NotAPack, PackError, SignatureInvalid, Truncated,
+                                            UnsupportedVersion)
+from kiosk_agent.answer_pack.model import (FORMAT_VERSION, MAGIC, SUPPORTED_VERSIONS, canonical, event_hash,
+                                           payload_hash)
+
+__all__ = ["build_pack", "generate_bridge_key", "generate_device_key", "key_id", "open_pack", "peek_manifest",
+           "public_key_b64", "ForeignKey", "Malformed", "NotAPack", "PackError", "SignatureInvalid", "Truncated",
+           "UnsupportedVersion", "FORMAT_VERSION", "MAGIC", "SUPPORTED_VERSIONS", "canonical", "event_hash",
+           "payload_hash"]

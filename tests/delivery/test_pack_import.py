@@ -88,7 +88,8 @@ def test_an_offline_journal_is_imported_and_flagged(app, writer, db_session, sit
     # the bridge's chain is the kiosk's chain
     assert stored(db_session, attempt_id)[-1][2] == journal.heads(attempt_id)["kiosk-1:tab-1"]["head"]
     assert answers.current_answers(db_session, attempt_id) == {
-        question(sitting, "single"): sample_response("single", 3), question(sitting, "essay"): sample_response("essay", 2)}
+        question(sitting, "single"): sample_response("single", 3),
+        question(sitting, "essay"): sample_response("essay", 2)}
     assert log_actions(db_session, attempt_id) == ["pack_import", "pack_offline_tail"]
     row = db_session.scalars(select(PackImport)).one()
     assert (row.attempt_id, row.accepted, row.flagged, row.actor, row.manifest["seat"]) == (attempt_id, 3, 3,
@@ -130,7 +131,8 @@ def test_an_older_pack_after_a_newer_one_changes_nothing(app, writer, db_session
     report = packs.import_pack(app, older, actor="proctor:1")
     assert (report.status, report.older, report.accepted, report.duplicate) == ("imported", True, 0, 2)
     assert any("not newer" in m for m in report.messages)
-    assert answers.current_answers(db_session, attempt_id) == {question(sitting, "single"): sample_response("single", 2)}
+    assert answers.current_answers(db_session, attempt_id) == {
+        question(sitting, "single"): sample_response("single", 2)}
 
 
 def test_a_tail_that_does_not_continue_the_bridges_chain_is_refused(app, writer, db_session, sitting, attempt_id,
