@@ -271,3 +271,57 @@ def test_a_forbidden_process_is_reported_to_the_bridge(world, tmp_path):
         proc.stop()
         forbidden.kill()
         forbidden.wait()
+
+
+@pytest.mark.req("K1")
+def test_first_run_on_a_terminal_asks_for_the_code_once(world, tmp_path):
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, EXAMBRIDGE_KIOSK_MACHINE_ID="tty-machine")
+    env.pop("EXAMBRIDGE_KIOSK_CODE", None)
+    data = tmp_path / "kiosk"
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk_agent", "run", "--bridge", world.proxy.url, "--room", "R101",
+                             "--data-dir", str(data), "--local-port", "0"], stdin=terminal, stdout=terminal,
+                            stderr=terminal, env=env)
+    os.close(terminal)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"enrolment code for room R101" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                seen += os.read(controller, 4096)
+        assert b"Kiosk enrolment code for room R101:" in seen
+        os.write(controller, world.code.encode() + b"\n")
+        drain = threading.Thread(target=_drain, args=(controller,), daemon=True)  # the log goes to the terminal
+        drain.start()
+        state = wait_until(lambda: (s := _state(data)) and s.get("online") and s, "registration after the prompt")
+        assert state["kiosk_id"]
+        status = subprocess.run([sys.executable, "-m", "kiosk_agent", "status", "--data-dir", str(data)],
+                                capture_output=True, text=True, timeout=30)
+        shown = json.loads(status.stdout)
+        assert shown["running"] is True and shown["online"] is True and shown["kiosk_id"] == state["kiosk_id"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        time.sleep(0.2)  # the drain thread reads the last lines, then EIO
+        os.close(controller)
+    assert proc.returncode == 0
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:
+        pass
+
+
+def _state(data):
+    try:
+        return json.loads((data / "state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
