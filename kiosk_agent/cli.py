@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(overrides the backend's browser)")
     run.add_argument("--browser", help="path of the browser the lockdown backend starts")
     run.add_argument("--cage", action="store_true", help="linux-chromium: run Chromium inside the cage compositor")
+    run.add_argument("--page-origin", help="the address the exam pages come from, when the agent reaches the "
+                                           "bridge by another one (default: the --bridge origin)")
     run.add_argument("--max-backoff", type=float, default=10.0,
                      help="longest wait between reconnection attempts, in seconds (default 10)")
 
@@ -165,7 +167,8 @@ def cmd_run(args) -> int:
         bridge=args.bridge, room=args.room, data_dir=args.data_dir, local_port=args.local_port,
         lockdown=args.lockdown, dry_run_power=args.dry_run_power, allow_power=args.allow_power,
         forbidden=tuple(args.forbidden), required_software=tuple(args.require), lms_origins=tuple(args.lms_origin),
-        client_cmd=tuple(args.client_cmd), browser=args.browser, use_cage=args.cage, max_backoff=args.max_backoff)
+        client_cmd=tuple(args.client_cmd), browser=args.browser, use_cage=args.cage, max_backoff=args.max_backoff,
+        page_origin=args.page_origin)
     ensure_data_dir(config.data_dir)
     lock = DataDirLock(config.data_dir).acquire()
     try:

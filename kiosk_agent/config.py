@@ -60,13 +60,16 @@ class AgentConfig:
     client_cmd: tuple[str, ...] = ()
     browser: str | None = None
     use_cage: bool = False
+    page_origin: str | None = None  # where the exam pages come from, when not the --bridge address
     max_backoff: float = 10.0
     scan_seconds: float = 2.0
     extra: dict = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
-        return bridge_origin(self.bridge)
+        """The origin the exam pages are served from: the only one the local endpoint
+        answers, the kiosk browser may open and reach the agent from."""
+        return self.page_origin or bridge_origin(self.bridge)
 
     @property
     def ws_url(self) -> str:
@@ -92,6 +95,11 @@ class AgentConfig:
         for origin in options.get("lms_origins", ()):
             if urlsplit(origin).scheme not in ("http", "https"):
                 raise ConfigError(f"--lms-origin must look like https://lms.example.edu (got {origin!r})")
+        page_origin = options.get("page_origin")
+        if page_origin:
+            if urlsplit(page_origin).scheme not in ("http", "https") or not urlsplit(page_origin).hostname:
+                raise ConfigError(f"--page-origin must look like https://exams.example.edu (got {page_origin!r})")
+            options["page_origin"] = bridge_origin(page_origin)
         base = bridge.rstrip("/")
         return cls(bridge=base, room=room, data_dir=Path(data_dir or default_data_dir()).absolute(), **options)
 

@@ -191,3 +191,13 @@ def test_a_client_that_exits_by_itself_is_reported(tmp_path):
     lockdown.start_client("https://exams.example.edu/")
     lockdown.close_client()
     assert lockdown.poll() == []
+
+
+@pytest.mark.req("K3")
+def test_the_page_origin_rules_when_the_agent_reaches_the_bridge_elsewhere(tmp_path):
+    cfg = AgentConfig.build(bridge="https://10.0.0.5:8443", room="R101", data_dir=tmp_path,
+                            page_origin="https://exams.example.edu/exam/1", lockdown="linux-chromium")
+    assert cfg.origin == "https://exams.example.edu" and cfg.ws_url == "wss://10.0.0.5:8443/ws/kiosk"
+    policy = make_lockdown(cfg).policy()
+    assert policy["LocalNetworkAccessAllowedForUrls"] == ["https://exams.example.edu"]
+    assert policy["URLAllowlist"][0] == "https://exams.example.edu"
