@@ -109,3 +109,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(teaching_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)
+    from bridge.web.api import fast
+
+    fast.init_app(app)  # autosave served before Flask's request machinery (hot path)

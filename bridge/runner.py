@@ -149,8 +149,9 @@ def start_background(app) -> list[Callable[[], None]]:
     The score outbox sender (L5) delivers queued scores to the LMS gradebook and retries
     with backoff; on PostgreSQL rows are claimed with SKIP LOCKED, so several workers never
     send the same score twice. The deadline sweeper submits attempts whose time is up
-    (one sweeper at a time: a PostgreSQL advisory lock)."""
-    from bridge import periodic
+    (one sweeper at a time: a PostgreSQL advisory lock) and scores submitted attempts that
+    a dead process left unscored (``bridge.scorer``)."""
+    from bridge import periodic, scorer
     from bridge.db import transaction
     from bridge.services import attempts
     from lms_plugin.services.outbox import start_worker
@@ -158,6 +159,8 @@ def start_background(app) -> list[Callable[[], None]]:
     def sweep() -> None:
         with transaction() as session:
             attempts.sweep(session)
+        with transaction() as session:
+            scorer.score_left_over(session)
 
     stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0)]
     log.info("score outbox sender and deadline sweeper started")

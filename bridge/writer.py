@@ -115,16 +115,45 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class WriterStats:
+    """Batch sizes and durations (BEGIN to COMMIT, fsync included), logged when the writer
+    stops: where autosave latency goes when the disk or the worker thread is slow."""
+
+    def __init__(self):
+        self.batches = 0
+        self.jobs = 0
+        self.seconds = 0.0
+        self.slowest = 0.0
+        self.over_10ms = 0
+
+    def add(self, jobs: int, seconds: float) -> None:
+        self.batches += 1
+        self.jobs += jobs
+        self.seconds += seconds
+        self.slowest = max(self.slowest, seconds)
+        self.over_10ms += seconds > 0.010
+
+    def summary(self) -> str:
+        return (f"{self.batches} batches, {self.jobs} jobs ({self.jobs / max(self.batches, 1):.1f} a batch), "
+                f"{self.seconds / max(self.batches, 1) * 1000:.2f} ms a batch on average, slowest "
+                f"{self.slowest * 1000:.1f} ms, {self.over_10ms} over 10 ms")
+
+
 # --- jobs -------------------------------------------------------------------------------
 class _Job:
-    __slots__ = ("fn", "args", "value", "error", "waiter")
+    __slots__ = ("fn", "args", "value", "error", "waiter", "grouped")
 
-    def __init__(self, fn: Callable, args: tuple, waiter):
+    def __init__(self, fn: Callable, args: tuple, waiter, grouped: bool = False):
         self.fn = fn
         self.args = args
         self.value: Any = None
         self.error: BaseException | None = None
         self.waiter = waiter
+        self.grouped = grouped  # fn takes (session, [args of each job of a run]) -> results
+
+
+class _GroupFailed(Exception):
+    """A grouped run raised: the transaction is rolled back and every job runs again alone."""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -140,6 +169,7 @@ class GroupWriter:
         self.max_batch = max_batch
         self.collect_seconds = collect_seconds
         self.batches = 0  # committed batches, for tests and the benchmark
+        self.stats = WriterStats()
         self._stopped = False
         self._gevent = gevent_active()
         # Under gevent, SQLite batches run on the worker thread; psycopg yields to gevent itself.
@@ -181,6 +211,22 @@ class GroupWriter:
             self._wait(job)
         return [job.error if job.error is not None else job.value for job in jobs]
 
+    def submit_grouped(self, batch_fn: Callable[..., list], items: Sequence[Any]) -> list[Any]:
+        """Queue one job per item for ``batch_fn(session, items) -> [result or exception per
+        item]``. Consecutive grouped jobs of the same ``batch_fn`` in a batch (from every
+        caller) run as ONE call without savepoints, so ``batch_fn`` must write nothing for an
+        item it answers with an exception (other than a record it means to keep) and raise
+        only when the whole call failed: then the batch is rolled back and each job runs
+        again alone. Returns, in order, each item's result or exception (not raised here)."""
+        if self._stopped:
+            raise WriterStopped("The server is shutting down; nothing was saved. Send it again.")
+        jobs = [_Job(batch_fn, (item,), self._new_waiter(), grouped=True) for item in items]
+        for job in jobs:
+            self._queue.put(job)
+        for job in jobs:
+            self._wait(job)
+        return [job.error if job.error is not None else job.value for job in jobs]
+
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the jobs already queued, then stop the committer and close the engine."""
         if self._stopped:
@@ -194,6 +240,8 @@ class GroupWriter:
         if self._pool is not None:
             self._pool.kill()
         self.engine.dispose()
+        if self.stats.batches:
+            log.info("writer: %s", self.stats.summary())
 
     # -- waiting, per mode --
     def _new_waiter(self):
@@ -232,6 +280,7 @@ class GroupWriter:
             batch = self._take_batch()
             if batch is None:
                 return
+            started = time.perf_counter()
             try:
                 if self._offload:
                     self._pool.apply(self._run_batch, (batch,))
@@ -241,24 +290,31 @@ class GroupWriter:
                 log.exception("the writer's worker failed")
                 for job in batch:
                     job.value, job.error = None, exc
+            self.stats.add(len(batch), time.perf_counter() - started)
             for job in batch:
                 job.waiter.set()
 
     def _run_batch(self, batch: list[_Job]) -> None:
-        """All jobs in one transaction, one SAVEPOINT each; then the transient failures
-        again, each alone."""
+        """All jobs in one transaction (a SAVEPOINT per ungrouped job, one call per run of
+        grouped jobs); then the transient failures again, each alone. If a grouped run
+        failed as a whole, every job of the batch runs again alone."""
         retry: list[_Job] = []
         try:
             self._transaction(batch, retry)
+        except _GroupFailed:
+            log.warning("a grouped run of the batch failed; running its %d job(s) one by one", len(batch))
+            retry = batch
         except BaseException as exc:
             log.exception("group commit of %d job(s) failed; none is acknowledged", len(batch))
             for job in batch:
                 job.value, job.error = None, exc
             return
         for job in retry:
-            job.error = None
+            job.value, job.error = None, None
             try:
                 self._transaction([job], None)
+            except _GroupFailed as failed:
+                job.error = failed.__cause__ or failed
             except BaseException as exc:
                 job.value, job.error = None, exc
 
@@ -266,15 +322,37 @@ class GroupWriter:
         with Session(self.engine, expire_on_commit=False, autoflush=True) as session:
             try:
                 session.connection()  # SQLite: BEGIN IMMEDIATE waits for the write lock here
-                for job in jobs:
+                index = 0
+                while index < len(jobs):
+                    job = jobs[index]
+                    if job.grouped:
+                        end = index + 1
+                        while end < len(jobs) and jobs[end].grouped and jobs[end].fn is job.fn:
+                            end += 1
+                        self._run_group(session, jobs[index:end])
+                        index = end
+                        continue
                     self._run_job(session, job)
                     if retry is not None and job.error is not None and _transient(job.error):
                         retry.append(job)
+                    index += 1
                 session.commit()  # the fsync
             except BaseException:
                 session.rollback()
                 raise
         self.batches += 1
+
+    @staticmethod
+    def _run_group(session: Session, run: list[_Job]) -> None:
+        try:
+            results = run[0].fn(session, [job.args[0] for job in run])
+        except Exception as exc:
+            raise _GroupFailed(f"{run[0].fn.__name__} failed") from exc
+        for job, result in zip(run, results):
+            if isinstance(result, BaseException):
+                job.value, job.error = None, result
+            else:
+                job.value, job.error = result, None
 
     @staticmethod
     def _run_job(session: Session, job: _Job) -> None:

@@ -6,7 +6,7 @@ from bridge.models.bank import Question, QuestionCategory, QuestionMedia  # noqa
 from bridge.models.devices import Kiosk, KioskCommand, KioskReport, Room  # noqa: F401
 from bridge.models.papers import ExamSession, Paper, PaperItem, SessionCandidate  # noqa: F401
 from bridge.models.attempts import (  # noqa: F401
-    AnswerEvent, AnswerFile, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,
+    AnswerEvent, AnswerFile, AnswerHead, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,
 )
 from bridge.models.packs import PackImport, PackKey  # noqa: F401
 from lms_plugin.models import (  # noqa: F401

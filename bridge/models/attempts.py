@@ -76,6 +76,19 @@ class AnswerEvent(db.Model):
     __table_args__ = (UniqueConstraint("attempt_id", "writer", "seq"),)
 
 
+class AnswerHead(db.Model):
+    """Per (attempt, writer): the highest seq stored and the chain head (the hash of the
+    writer's most recently accepted event). Kept by the batch that appends the events, so
+    an autosave never scans the stream to find where a writer's chain ends."""
+
+    __tablename__ = "answer_heads"
+
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
+    writer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_seq: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+
+
 class AnswerFile(TimestampMixin, db.Model):
     """A file uploaded as the answer to an upload item; events refer to it by sha256."""
 

@@ -37,18 +37,18 @@ import logging
 import re
 import weakref
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.errors import Conflict, Invalid, InvalidState, NotFound
+from bridge.errors import Conflict, DomainError, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
-from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
+from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
 from bridge.models.bank import Question
+from bridge.services import answer_store
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ _WRITER_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 QUESTION_CACHE_SECONDS = 60.0  # item definitions do not change under a running exam
 
-# Autosave is the hot path (issue 3: 1,000 saves/s on 2 cores): it uses Core statements on
-# the transaction's connection, a handful per event, rather than loading ORM objects.
+# Autosave is the hot path (issue 3: 1,000 saves/s on 2 cores): a batch of events costs a
+# constant number of statements (``answer_store``), never ORM objects.
 _events = AnswerEvent.__table__
 _attempts = Attempt.__table__
 _log = AttemptLog.__table__
@@ -70,23 +70,16 @@ _questions = Question.__table__
 # Per database (engine): two apps in one process (tests, a site node beside a central bridge)
 # must never see each other's questions under the same id.
 _question_cache: "weakref.WeakKeyDictionary[object, dict[int, tuple[float, Row | None]]]" = weakref.WeakKeyDictionary()
+_items_cache: "weakref.WeakKeyDictionary[object, dict[int, frozenset]]" = weakref.WeakKeyDictionary()
 
 # Built once: a statement built per call costs more CPU than running it.
 _SELECT_ATTEMPT = (select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
                           _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
                    .where(_attempts.c.id == bindparam("attempt_id")).with_for_update())
-_SELECT_STORED = (select(_events.c.seq, _events.c.payload_hash, _events.c.hash, _events.c.server_time,
-                         _events.c.status)
-                  .where(_events.c.attempt_id == bindparam("attempt_id"), _events.c.writer == bindparam("writer"),
-                         _events.c.seq == bindparam("seq")))
-_SELECT_HEAD = (select(_events.c.hash)
-                .where(_events.c.attempt_id == bindparam("attempt_id"), _events.c.writer == bindparam("writer"))
-                .order_by(_events.c.id.desc()).limit(1))
+_SELECT_ITEMS = (select(_attempts.c.id, _attempts.c["items"])
+                 .where(_attempts.c.id.in_(bindparam("ids", expanding=True))))
 _SELECT_QUESTION = (select(_questions.c.qtype, _questions.c.choices, _questions.c.blanks)
                     .where(_questions.c.id == bindparam("question_id")))
-_INSERT_EVENT = {name: (dialect.insert(_events).on_conflict_do_nothing(index_elements=["attempt_id", "writer", "seq"])
-                        .returning(_events.c.id))
-                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_LOG = insert(_log)
 _SUBMIT = (update(_attempts).where(_attempts.c.id == bindparam("attempt_id"))
            .values(status="submitted", submitted_at=bindparam("now"), submit_reason=bindparam("reason")))
@@ -174,29 +167,93 @@ def append(session: Session, attempt_id: int, *, writer: str, seq: int, question
     """Store one answer change; see the module docstring. Raises Invalid (malformed),
     NotFound, AttemptLocked / AttemptSubmitted / NotInExam / DeadlinePassed (refused, nothing
     stored) or AnswerConflict (key reused with another payload; logged)."""
-    _check_key(writer, seq, question_id, client_time, epoch)
-    digest = _check_size(question_id, response)
+    event = {"writer": writer, "seq": seq, "question_id": question_id, "response": response,
+             "client_time": client_time, "epoch": epoch}
+    result = append_many(session, [(attempt_id, event)])[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack | DomainError]:
+    """Store a batch of answer changes, each ``(attempt_id, {writer, seq, question_id,
+    response, client_time, epoch})``, in order, as if ``append`` ran for each: the result per
+    item is its Ack or the DomainError ``append`` would raise (nothing stored for it, except
+    the log line of a conflict). The group writer hands whole batches of autosaves here; the
+    statements per batch are constant (``bridge.services.answer_store``)."""
+    results: list[Any] = [None] * len(items)
+    pending = []
+    for index, (attempt_id, event) in enumerate(items):
+        try:
+            fields = _event_fields(event)
+            _check_key(fields["writer"], fields["seq"], fields["question_id"], fields["client_time"],
+                       fields["epoch"])
+            digest = _check_size(fields["question_id"], fields["response"])
+        except DomainError as exc:
+            results[index] = exc
+            continue
+        pending.append((index, attempt_id, fields, digest))
+    if not pending:
+        return results
     conn = session.connection()
-    attempt = _lock_attempt(conn, attempt_id)
-    stored = _stored(conn, attempt_id, writer, seq)
-    if stored is not None:  # a retry is answered even after the attempt closed
-        return _replay(conn, attempt_id, writer, stored, digest)
-    _check_open(attempt)
-    epoch = attempt.epoch if epoch is None else epoch
-    if epoch > attempt.epoch:
-        raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
-    _check_response(conn, attempt, question_id, response)
-    prev = conn.execute(_SELECT_HEAD, {"attempt_id": attempt_id, "writer": writer}).scalar()
-    status = "fenced" if epoch < attempt.epoch else "applied"
+    store = answer_store.store_for(conn)
+    attempts, heads = store.load(conn, sorted({attempt_id for _i, attempt_id, _f, _d in pending}))
+    maybe_stored = [(attempt_id, f["writer"], f["seq"]) for _i, attempt_id, f, _d in pending
+                    if f["seq"] <= heads.get((attempt_id, f["writer"]), _NO_HEAD).max_seq]
+    stored = store.stored(conn, maybe_stored) if maybe_stored else {}
+    questions = _attempt_questions(conn, [a for a, state in attempts.items() if state.status == "in_exam"])
     now = clock.utcnow_naive()
-    digest_chain = event_hash(prev, attempt_id, writer, seq, epoch, digest)
-    inserted = conn.execute(_INSERT_EVENT[conn.dialect.name], {
-        "attempt_id": attempt_id, "writer": writer, "seq": seq, "question_id": question_id, "response": response,
-        "payload_hash": digest, "epoch": epoch, "client_time": client_time, "server_time": now, "status": status,
-        "prev_hash": prev, "hash": digest_chain}).first()
-    if inserted is None:  # another worker stored this key first (PostgreSQL, scale-out)
-        return _replay(conn, attempt_id, writer, _stored(conn, attempt_id, writer, seq), digest)
-    return Ack(seq=seq, head=digest_chain, server_time=_epoch_seconds(now), duplicate=False, status=status)
+    new_events: list[answer_store.NewEvent] = []
+    moved: dict[tuple[int, str], answer_store.Head] = {}
+    logs: list[dict] = []
+    for index, attempt_id, f, digest in pending:
+        writer, seq = f["writer"], f["seq"]
+        prior = stored.get((attempt_id, writer, seq))
+        if prior is not None:  # a retry is answered even after the attempt closed
+            results[index] = _replay(attempt_id, writer, prior, digest, logs)
+            continue
+        try:
+            attempt = attempts.get(attempt_id)
+            if attempt is None:
+                raise NotFound(N_("That attempt does not exist."))
+            _check_open(attempt, now)
+            epoch = attempt.epoch if f["epoch"] is None else f["epoch"]
+            if epoch > attempt.epoch:
+                raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
+            _check_response(conn, questions.get(attempt_id, frozenset()), f["question_id"], f["response"])
+        except DomainError as exc:
+            results[index] = exc
+            continue
+        head = moved.get((attempt_id, writer)) or heads.get((attempt_id, writer))
+        prev = head.head if head is not None else None
+        status = "fenced" if epoch < attempt.epoch else "applied"
+        chained = event_hash(prev, attempt_id, writer, seq, epoch, digest)
+        new_events.append(answer_store.NewEvent(
+            attempt_id, writer, seq, f["question_id"], _response_json(f["response"]), digest, epoch,
+            f["client_time"], now, status, prev, chained))
+        stored[(attempt_id, writer, seq)] = answer_store.Stored(seq, digest, chained, now, status)
+        moved[(attempt_id, writer)] = answer_store.Head(max(seq, head.max_seq if head else 0), chained)
+        results[index] = Ack(seq=seq, head=chained, server_time=_epoch_seconds(now), duplicate=False, status=status)
+    if new_events:
+        store.insert(conn, new_events)
+        store.save_heads(conn, moved.items())
+    if logs:
+        conn.execute(_INSERT_LOG, logs)
+    return results
+
+
+_NO_HEAD = answer_store.Head(0, "")
+_EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
+
+
+def _event_fields(event: Any) -> dict:
+    if not isinstance(event, dict) or not event.keys() <= set(_EVENT_FIELDS):
+        raise Invalid(N_("Each event is an object with writer, seq, question_id, response, client_time and epoch."))
+    return {name: event.get(name) for name in _EVENT_FIELDS}
+
+
+def _response_json(response: dict) -> str:
+    return json.dumps(response, ensure_ascii=False, separators=(",", ":"))
 
 
 def _check_key(writer, seq, question_id, client_time, epoch) -> None:
@@ -233,23 +290,20 @@ def _lock_attempt(conn: Connection, attempt_id: int) -> Row:
     return row
 
 
-def _stored(conn: Connection, attempt_id: int, writer: str, seq: int) -> Row | None:
-    return conn.execute(_SELECT_STORED, {"attempt_id": attempt_id, "writer": writer, "seq": seq}).first()
-
-
-def _replay(conn: Connection, attempt_id: int, writer: str, stored: Row, digest: str) -> Ack:
+def _replay(attempt_id: int, writer: str, stored: "answer_store.Stored", digest: str, logs: list[dict]):
+    """The stored ack of a key sent again, or the conflict (logged) if the payload differs."""
     if stored.payload_hash != digest:
-        conn.execute(_INSERT_LOG, {"attempt_id": attempt_id, "at": clock.utcnow_naive(), "action": "answer_conflict",
-                                   "actor": f"writer:{writer}", "address": "",
-                                   "detail": {"writer": writer, "seq": stored.seq,
-                                              "stored_hash": stored.payload_hash, "sent_hash": digest}})
-        raise AnswerConflict(N_("This save number was already used for a different answer; the stored "
-                                "answer is kept. Reload the exam page to continue."))
+        logs.append({"attempt_id": attempt_id, "at": clock.utcnow_naive(), "action": "answer_conflict",
+                     "actor": f"writer:{writer}", "address": "",
+                     "detail": {"writer": writer, "seq": stored.seq,
+                                "stored_hash": stored.payload_hash, "sent_hash": digest}})
+        return AnswerConflict(N_("This save number was already used for a different answer; the stored "
+                                 "answer is kept. Reload the exam page to continue."))
     return Ack(seq=stored.seq, head=stored.hash, server_time=_epoch_seconds(stored.server_time),
                duplicate=True, status=stored.status)
 
 
-def _check_open(attempt: Row) -> None:
+def _check_open(attempt, now: dt.datetime) -> None:
     if attempt.status == "locked":
         raise AttemptLocked(N_("The exam is locked. Ask the proctor to unlock it; your saved answers are kept."))
     if attempt.status == "submitted":
@@ -257,14 +311,14 @@ def _check_open(attempt: Row) -> None:
     if attempt.status != "in_exam":
         raise NotInExam(N_("This exam is not in progress, so answers cannot be saved."))
     if attempt.deadline_at is not None:
-        late = (clock.utcnow_naive() - attempt.deadline_at).total_seconds()
+        late = (now - attempt.deadline_at).total_seconds()
         if late > DEADLINE_GRACE_SECONDS:
             raise DeadlinePassed(N_("The time for this exam is over; this answer was not saved."))
 
 
 # --- responses by item type --------------------------------------------------------------
-def _check_response(conn: Connection, attempt: Row, question_id: int, response: dict) -> None:
-    if question_id not in {int(item["question_id"]) for item in attempt.items or ()}:
+def _check_response(conn: Connection, question_ids: frozenset, question_id: int, response: dict) -> None:
+    if question_id not in question_ids:
         raise Invalid(N_("That question is not part of this exam."))
     question = _question(conn, question_id)
     if question is None:
@@ -276,6 +330,19 @@ def _check_response(conn: Connection, attempt: Row, question_id: int, response: 
     problem = _SHAPES.get(question.qtype, _unknown_type)(question, body)
     if problem:
         raise Invalid(problem)
+
+
+def _attempt_questions(conn: Connection, attempt_ids: list[int]) -> dict[int, frozenset]:
+    """The question ids of started attempts, cached: an attempt's items are drawn once,
+    before it starts, and never change after."""
+    cache = _items_cache.setdefault(conn.engine, {})
+    missing = [a for a in attempt_ids if a not in cache]
+    if missing:
+        if len(cache) > 200_000:
+            cache.clear()
+        for attempt_id, items in conn.execute(_SELECT_ITEMS, {"ids": missing}):
+            cache[attempt_id] = frozenset(int(item["question_id"]) for item in items or ())
+    return {a: cache[a] for a in attempt_ids if a in cache}
 
 
 def _question(conn: Connection, question_id: int) -> Row | None:
@@ -395,14 +462,9 @@ def current_answers(session: Session, attempt_id: int) -> dict[int, dict]:
 
 def writer_heads(session: Session, attempt_id: int) -> dict[str, dict[str, Any]]:
     """Per writer: the highest seq stored (the next save uses a higher one) and the chain head."""
-    heads: dict[str, dict[str, Any]] = {}
-    rows = session.execute(select(AnswerEvent.writer, AnswerEvent.seq, AnswerEvent.hash)
-                           .where(AnswerEvent.attempt_id == attempt_id).order_by(AnswerEvent.id))
-    for writer, seq, digest in rows:
-        head = heads.setdefault(writer, {"max_seq": 0, "head": None})
-        head["max_seq"] = max(head["max_seq"], seq)
-        head["head"] = digest
-    return heads
+    rows = session.execute(select(AnswerHead.writer, AnswerHead.max_seq, AnswerHead.head)
+                           .where(AnswerHead.attempt_id == attempt_id).order_by(AnswerHead.writer))
+    return {writer: {"max_seq": max_seq, "head": head} for writer, max_seq, head in rows}
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -429,6 +491,52 @@ def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: s
                                "address": address, "detail": {"reason": reason, "key": idempotency_key}})
     _score(session, attempt_id)
     return SubmitResult("submitted", _iso(now), reason, False)
+
+
+def submit_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[SubmitResult | DomainError]:
+    """The candidates' own submits, a batch at a time (the group writer's grouped path): each
+    ``(attempt_id, {"key", "actor", "address"})`` gets what ``submit(reason="candidate")``
+    would give, in a constant number of statements per batch. Scoring is left to the caller
+    (``bridge.scorer`` scores right after the commit; the sweeper catches what a crash left
+    unscored), so a burst of submits is stored first."""
+    results: list[Any] = [None] * len(items)
+    wanted = []
+    for index, (attempt_id, fields) in enumerate(items):
+        key = fields.get("key")
+        if key is not None and (not isinstance(key, str) or len(key) > 100):
+            results[index] = Invalid(N_("The submit key must be a text of at most 100 characters."))
+            continue
+        wanted.append((index, attempt_id, fields))
+    if not wanted:
+        return results
+    conn = session.connection()
+    store = answer_store.store_for(conn)
+    states = store.load_for_submit(conn, sorted({attempt_id for _i, attempt_id, _f in wanted}))
+    now = clock.utcnow_naive()
+    done: dict[int, SubmitResult] = {}
+    logs: list[dict] = []
+    for index, attempt_id, fields in wanted:
+        state = states.get(attempt_id)
+        if attempt_id in done:
+            results[index] = SubmitResult("submitted", _iso(now), "candidate", True)
+        elif state is None:
+            results[index] = NotFound(N_("That attempt does not exist."))
+        elif state.status == "submitted":
+            results[index] = SubmitResult("submitted", _iso(state.submitted_at), state.submit_reason, True)
+        elif state.status not in ("in_exam", "locked"):
+            results[index] = NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
+        elif state.early_submit_minutes and now < state.starts_at + dt.timedelta(minutes=state.early_submit_minutes):
+            results[index] = TooEarly(N_("Submitting opens %(n)d minutes after the start; keep working until then.")
+                                      % {"n": state.early_submit_minutes})
+        else:
+            done[attempt_id] = results[index] = SubmitResult("submitted", _iso(now), "candidate", False)
+            logs.append({"attempt_id": attempt_id, "at": now, "action": "submit",
+                         "actor": fields.get("actor") or "candidate", "address": fields.get("address") or "",
+                         "detail": {"reason": "candidate", "key": fields.get("key")}})
+    if done:
+        store.mark_submitted(conn, sorted(done), now, "candidate")
+        store.insert_logs(conn, logs)
+    return results
 
 
 def _check_early_submission(session: Session, attempt_id: int, now: dt.datetime) -> None:

@@ -142,6 +142,12 @@ def grade_item(session: Session, attempt: Attempt, question_id: int, *, points, 
     return grade
 
 
+def unscored_attempts(session: Session, exam_id: int) -> list[int]:
+    """Submitted attempts of the exam whose objective items are not scored yet."""
+    return list(session.scalars(select(Attempt.id).where(Attempt.exam_id == exam_id, Attempt.status == "submitted",
+                                                         Attempt.score.is_(None))))
+
+
 def release(session: Session, exam, *, actor_id: int) -> int:
     """Publish every fully graded attempt's total to the LMS gradebook (through the outbox,
     so an LMS outage delays, never loses). Returns how many were queued."""
@@ -150,6 +156,9 @@ def release(session: Session, exam, *, actor_id: int) -> int:
     paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first()
     if paper is None:
         raise InvalidState("This exam has no paper yet.")
+    # Submits just stored may still wait for the scorer (bridge.scorer): score them now.
+    for attempt_id in unscored_attempts(session, exam.id):
+        score_attempt(session, session.get(Attempt, attempt_id))
     done = list(session.scalars(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.status == "submitted",
                                                       Attempt.score_complete.is_(True))))
     total_points = sum(i["points"] for i in done[0].items) if done else 0

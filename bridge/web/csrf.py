@@ -34,7 +34,7 @@ def _check() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint is None \
             or request.endpoint in EXEMPT_ENDPOINTS:  # no endpoint: let routing answer 404/405
         return
-    sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
+    sent = request.headers.get(HEADER) or request.form.get(FIELD) or ""  # the header first: no form parsing for JSON
     expected = session.get("_csrf") or ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfFailed()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.exams import factories as f
 from tests.fixtures.world import STUDENT1, TEACHER, Browser
+from tests.fixtures.waiting import wait_until
 
 TIMEOUT = 20_000
 
@@ -95,7 +96,11 @@ def test_a_candidate_sits_a_whole_exam_in_chromium(lms_world, chromium):
     with lms_world.app.app_context():
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
-        attempt = db.session.scalars(select(Attempt)).one()
+        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+            db.session.rollback()
+            return db.session.scalars(select(Attempt).where(Attempt.score.is_not(None))).first()
+
+        attempt = wait_until(scored, timeout=30)
         assert attempt.status == "submitted" and attempt.lock_count == 1
         assert attempt.score == 8.0                                        # 4 objective items × 2; the essay waits
     page.goto(f"{lms_world.bridge}/exam/{exam_id}/sit")                     # re-entering shows "submitted"

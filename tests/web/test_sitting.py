@@ -13,6 +13,7 @@ from bridge import clock
 from bridge.models.users import Course, User
 from tests.exams import factories as f
 from tests.fixtures.servers import csrf_token
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -96,6 +97,12 @@ def test_a_candidate_sits_the_exam(lti_env):
     with lti_env.app.app_context():
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
+
+        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+            db.session.rollback()
+            return db.session.get(Attempt, attempt_id).score is not None
+
+        wait_until(scored, timeout=30)
         a = db.session.get(Attempt, attempt_id)
         assert a.score == 4.0 and a.submit_reason == "candidate"
 

@@ -1,7 +1,6 @@
 """Thin views: check who is asking, hand the work to the group writer, render JSON."""
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -16,12 +15,12 @@ from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.services import answers
 from bridge.web.auth import signed_in_user_id
+from bridge.scorer import get_scorer
 from bridge.writer import get_writer
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 100
-EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
 
 
 #: attempt id → its candidate's user id. An attempt never changes hands, so once read this
@@ -60,13 +59,6 @@ def _json_object() -> dict:
     return body
 
 
-def _event_call(attempt_id: int, event: Any):
-    if not isinstance(event, dict) or set(event) - set(EVENT_FIELDS):
-        return None
-    fields = {name: event.get(name) for name in EVENT_FIELDS}
-    return functools.partial(answers.append, **fields), (attempt_id,)
-
-
 def _outcome(event: Any, result: Any) -> dict:
     seq = event.get("seq") if isinstance(event, dict) else None
     if isinstance(result, answers.Ack):
@@ -84,24 +76,22 @@ def save_answers(attempt_id: int):
     events = _json_object().get("events")
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise Invalid(N_("Send {\"events\": [...]} with 1 to 100 events."))
-    calls = [_event_call(attempt_id, event) for event in events]
-    results = get_writer(current_app).submit_many([c for c in calls if c is not None])
-    outcomes, it = [], iter(results)
-    for event, call in zip(events, calls):
-        result = next(it) if call is not None else Invalid(N_(
-            "Each event is an object with writer, seq, question_id, response, client_time and epoch."))
-        outcomes.append(_outcome(event, result))
+    results = get_writer(current_app).submit_grouped(answers.append_many,
+                                                     [(attempt_id, event) for event in events])
+    outcomes = [_outcome(event, result) for event, result in zip(events, results)]
     return jsonify(acks=outcomes)
 
 
 def submit_attempt(attempt_id: int):
-    """POST {"key": "..."} → {"status": "submitted", "submitted_at", "reason", "duplicate"}."""
+    """POST {"key": "..."} → {"status": "submitted", "submitted_at", "reason", "duplicate"}.
+    Stored first, scored right after by the scorer (``bridge.scorer``)."""
     user_id = _require_owner(attempt_id)
-    key = _json_object().get("key")
-    actor = f"user:{user_id}"
-    job = functools.partial(answers.submit, reason="candidate", idempotency_key=key, actor=actor,
-                            address=request.remote_addr or "")
-    result = get_writer(current_app).submit(job, attempt_id)
+    fields = {"key": _json_object().get("key"), "actor": f"user:{user_id}", "address": request.remote_addr or ""}
+    result = get_writer(current_app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]
+    if isinstance(result, BaseException):
+        raise result
+    if not result.duplicate:
+        get_scorer(current_app).enqueue(attempt_id)
     return jsonify(result.as_dict())
 
 

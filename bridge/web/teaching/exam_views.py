@@ -1,7 +1,7 @@
 """An exam's teacher pages: the paper, the sessions, grading and release. HTTP only."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.db import transaction
@@ -9,10 +9,12 @@ from bridge.errors import DomainError, Invalid, NotFound
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
+from bridge.scorer import score_unscored
 from bridge.services import courses, exams, papers, scoring, sittings
 from bridge.web.auth import require_course
 from bridge.services import bank_items as bank_store, exam_reads
 from bridge.web.teaching import forms
+from bridge.writer import get_writer
 
 
 def _exam(course_id: int, exam_id: int):
@@ -148,6 +150,10 @@ def release(course_id: int, exam_id: int):
     from lms_plugin.services import outbox
 
     user, course, exam = _exam(course_id, exam_id)
+    unscored = scoring.unscored_attempts(db.session, exam.id)
+    db.session.commit()  # end this read: the release below must see what the writer commits
+    if unscored:  # through the writer, so the scorer (bridge.scorer) never scores them at the same time
+        get_writer(current_app).submit(score_unscored, unscored)
     try:
         with transaction() as s:
             queued = scoring.release(s, exam, actor_id=user.id)
