@@ -47,6 +47,14 @@ class Hub:
         self._sent_lock = threading.Lock()
         self._marker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._pack_key: tuple[str, float] | None = None
+        from bridge.hub.batch import Batcher
+        from bridge.services import devices, kiosk_commands
+
+        #: command results, one writer job per burst (callers wait for theirs)
+        self.results = Batcher(app, kiosk_commands.record_results, every=0.01, name="results")
+        #: presence changes and last-seen times; nobody waits for these
+        self.presence_writes = Batcher(app, devices.record_presences, every=0.25, name="presence")
 
     # --- lazy start ---------------------------------------------------------------------
     def start(self) -> "Hub":
@@ -80,6 +88,8 @@ class Hub:
 
     def stop(self) -> None:
         self._stop.set()
+        self.results.stop()
+        self.presence_writes.stop()
         for conn in list(self.local.values()):
             conn.close("bridge stopping")
         if self._unsubscribe:
@@ -147,6 +157,23 @@ class Hub:
                     pending = kiosk_commands.unfinished(session, kiosk_id)
                     self.deliver_commands([dict(c.message_payload(), kiosk_id=c.kiosk_id) for c in pending])
 
+    def pack_key(self) -> str:
+        """The bridge's answer-pack public key for ``welcome.pack_key`` (made and committed
+        through the group writer the first time; cached a minute, so a rotation shows)."""
+        import functools
+        import time
+
+        from bridge.services import pack_keys
+        from bridge.writer import get_writer
+
+        cached = self._pack_key
+        if cached is not None and time.monotonic() - cached[1] < 60:
+            return cached[0]
+        job = functools.partial(pack_keys.public_key_b64, secret_key=self.app.config["SECRET_KEY"])
+        value = get_writer(self.app).submit(job)
+        self._pack_key = (value, time.monotonic())
+        return value
+
     def online(self, kiosk_ids: Iterable[int]) -> dict[int, bool]:
         """Which of these kiosks hold a live socket (on any worker)."""
         return self.presence.online(list(kiosk_ids))
@@ -206,10 +233,34 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     return ids
 
 
+class _GreenReader:
+    """simple-websocket's reader "thread" as a bare greenlet under gevent: a
+    ``threading.Thread`` there is a greenlet plus a Thread object, its locks and its entry in
+    ``threading._active`` (a few KiB per socket, times 5,000 kiosks)."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+        self.name = "simple_websocket reader"
+        self.greenlet = None
+
+    def start(self) -> None:
+        import gevent
+
+        self.greenlet = gevent.spawn(self.target)
+
+    def join(self, timeout=None) -> None:  # pragma: no cover - simple-websocket does not join
+        if self.greenlet is not None:
+            self.greenlet.join(timeout)
+
+
 def init_app(app: Flask) -> None:
+    from bridge.writer import gevent_active
     from kiosk_agent.protocol import MAX_MESSAGE_BYTES
 
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": MAX_MESSAGE_BYTES})
+    options: dict[str, Any] = {"max_message_size": MAX_MESSAGE_BYTES}
+    if gevent_active():
+        options["thread_class"] = _GreenReader
+    app.config.setdefault("SOCK_SERVER_OPTIONS", options)
     from bridge.hub.routes import bp
 
     app.register_blueprint(bp)

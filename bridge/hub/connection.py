@@ -1,18 +1,20 @@
-"""One kiosk socket's outgoing side: a bounded queue drained by its own sender.
+"""One kiosk socket's outgoing side: a bounded queue, drained on demand.
 
-Everything that talks to a kiosk (the socket's own handler, a bus notification, a fence
-from a newer hello) only enqueues, so nobody ever blocks on a slow peer. A peer that lets
-``QUEUE_SIZE`` messages pile up is closed (it reconnects and gets its commands again from
-the database). The sender is a thread: a greenlet under ``exambridge serve`` (monkey-patched),
-a real thread under the threaded test server.
+The socket's own handler answers directly (``send(..., direct=True)``) when nothing is
+queued: no hand-over, no extra wake-up on the hot path (a heartbeat and its ack). Everybody
+else (a bus notification, a fence from a newer hello, a broadcast) only enqueues, so nobody
+ever blocks on a slow peer; a drainer (a greenlet under ``exambridge serve``, a thread under
+the threaded test server) is started when the queue gets its first message and ends when
+it is empty, so an idle socket costs no sender of its own (memory: 5,000 kiosks per
+process). A peer that lets ``QUEUE_SIZE`` messages pile up is closed (it reconnects and
+gets its commands again from the database).
 """
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import secrets
 import threading
-import time
 from typing import Any, Optional
 
 from kiosk_agent.protocol import ERROR, Envelope
@@ -23,7 +25,26 @@ QUEUE_SIZE = 256
 _CLOSE = object()
 
 
+def _spawner():
+    """``gevent.spawn`` when the process is monkey-patched, else a daemon thread."""
+    from bridge.writer import gevent_active
+
+    if gevent_active():
+        import gevent
+
+        return gevent.spawn
+
+    def spawn(fn):
+        thread = threading.Thread(target=fn, daemon=True)
+        thread.start()
+        return thread
+    return spawn
+
+
 class Connection:
+    __slots__ = ("id", "ws", "address", "worker", "kiosk_id", "holder", "closing", "close_reason", "persisted",
+                 "persisted_at", "_queue", "_lock", "_sending", "_spawn", "__weakref__")
+
     def __init__(self, ws, address: str, worker: str) -> None:
         self.id = secrets.token_hex(8)
         self.ws = ws
@@ -36,26 +57,47 @@ class Connection:
         # what the database last heard (devices.record_presence), and when
         self.persisted: tuple = ()
         self.persisted_at = 0.0
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_SIZE)
-        self._sender = threading.Thread(target=self._send_loop, name=f"kiosk-send-{self.id}", daemon=True)
-        self._sender.start()
+        self._queue: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._sending = False  # a drainer or a direct send is writing to the socket
+        self._spawn = _spawner()
 
     # --- enqueue ------------------------------------------------------------------------
-    def send(self, envelope: Envelope | str) -> bool:
-        """Queue a message; False when the socket is closing or its queue overflowed."""
+    def send(self, envelope: Envelope | str, *, direct: bool = False) -> bool:
+        """Send or queue a message; False when the socket is closing or its queue overflowed.
+        ``direct`` (the socket's own handler only): write now when nothing is queued."""
         if self.closing:
             return False
         text = envelope if isinstance(envelope, str) else envelope.encode()
-        try:
-            self._queue.put_nowait(text)
-            return True
-        except queue.Full:
+        with self._lock:
+            now = direct and not self._sending and not self._queue
+            if now:
+                self._sending = True
+            elif len(self._queue) < QUEUE_SIZE:
+                self._queue.append(text)
+                if not self._sending:
+                    self._sending = True
+                    self._spawn(self._drain)
+                return True
+        if not now:  # the queue is full: this peer does not read
             log.warning("kiosk %s (%s): send queue full, closing the socket", self.kiosk_id, self.address)
             self.close("send queue overflow", drain=True)
             return False
+        try:
+            self.ws.send(text)
+            return True
+        except Exception:
+            self.closing = True
+            return False
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._spawn(self._drain)  # queued meanwhile: the drainer inherits _sending
+                else:
+                    self._sending = False
 
-    def error(self, ref: str | None, code: str, message: str) -> None:
-        self.send(Envelope(type=ERROR, payload={"ref": ref, "code": code, "message": message}))
+    def error(self, ref: str | None, code: str, message: str, *, direct: bool = False) -> None:
+        self.send(Envelope(type=ERROR, payload={"ref": ref, "code": code, "message": message}), direct=direct)
 
     def close(self, reason: str = "", *, drain: bool = False) -> None:
         """Close after the messages already queued (``drain``: drop them)."""
@@ -63,48 +105,49 @@ class Connection:
             return
         self.closing = True
         self.close_reason = reason
-        if drain:
-            try:
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-        try:
-            self._queue.put_nowait(_CLOSE)
-        except queue.Full:  # pragma: no cover - drained above or room left
-            pass
+        with self._lock:
+            if drain:
+                self._queue.clear()
+            self._queue.append(_CLOSE)
+            if not self._sending:
+                self._sending = True
+                self._spawn(self._drain)
 
     def fence(self, message: str) -> None:
         """A newer hello of the same kiosk took over: say so and close."""
         self.error(None, "fenced", message)
         self.close("fenced")
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """From the handler's ``finally``: end the sender (the socket is closed by then)."""
+    def stop(self) -> None:
+        """From the handler's ``finally``: nothing more is accepted (what is queued still goes)."""
         self.closing = True
-        try:
-            self._queue.put_nowait(_CLOSE)
-        except queue.Full:
-            pass
-        self._sender.join(timeout)
 
-    # --- the sender ---------------------------------------------------------------------
-    def _send_loop(self) -> None:
+    # --- the drainer --------------------------------------------------------------------
+    def _drain(self) -> None:
         while True:
-            item = self._queue.get()
+            with self._lock:
+                if not self._queue:
+                    self._sending = False
+                    return
+                item = self._queue.popleft()
             if item is _CLOSE:
-                break
+                self._close_socket()
+                with self._lock:
+                    self._queue.clear()
+                    self._sending = False
+                return
             try:
                 self.ws.send(item)
             except Exception:  # ConnectionClosed, OSError: the handler notices on receive
                 self.closing = True
-                break
+                with self._lock:
+                    self._queue.clear()
+                    self._sending = False
+                return
+
+    def _close_socket(self) -> None:
         try:
             if self.ws.connected:
                 self.ws.close(reason=1000, message=self.close_reason[:100] or None)
         except Exception:
             pass
-
-
-def now() -> float:
-    return time.time()

@@ -68,7 +68,7 @@ class KioskSocket:
     def run(self) -> None:
         conn = self.conn
         try:
-            conn.send(P.message(P.CHALLENGE, {"nonce": self.nonce, "server_time": clock.timestamp()}))
+            conn.send(P.message(P.CHALLENGE, {"nonce": self.nonce, "server_time": clock.timestamp()}), direct=True)
             started = time.monotonic()
             while not conn.closing:
                 timeout = IDLE_SECONDS if self.kiosk else max(0.1, HANDSHAKE_SECONDS - (time.monotonic() - started))
@@ -76,7 +76,7 @@ class KioskSocket:
                 if raw is None:
                     if conn.closing or not self.ws.connected:
                         break
-                    conn.error(None, "timeout", _("Nothing heard from this kiosk in time: closing."))
+                    conn.error(None, "timeout", _("Nothing heard from this kiosk in time: closing."), direct=True)
                     conn.close("timeout")
                     break
                 self.handle(raw)
@@ -123,7 +123,7 @@ class KioskSocket:
             self._refuse(ref, "unavailable", _("The bridge could not handle this message: send it again."))
 
     def _refuse(self, ref, code: str, message: str, *, close: bool = False) -> None:
-        self.conn.error(ref, code, message)
+        self.conn.error(ref, code, message, direct=True)
         if self.kiosk is None:
             self.errors += 1
             if self.errors >= MAX_ERRORS_BEFORE_WELCOME:
@@ -156,11 +156,16 @@ class KioskSocket:
         self.conn.kiosk_id = info.id
         if envelope.type == P.HELLO and (info.last_address != address
                                          or (p["agent_version"] and p["agent_version"] != info.agent_version)):
-            self.writer.submit(functools.partial(devices.record_presence, address=address,
-                                                 agent_version=p["agent_version"] or None), info.id)
+            self.hub.presence_writes.add((info.id, {"address": address,
+                                                    "agent_version": p["agent_version"] or None}))
         self.conn.persisted = (info.agent_status, info.candidate, info.attempt_id)
         self.conn.persisted_at = time.time() - secrets.randbelow(int(PERSIST_EVERY))  # spread the writes
         self.welcome(envelope.id, info)
+
+    @staticmethod
+    def _welcome_reads(session, info: devices.KioskInfo):
+        heads = devices.welcome_heads(session, [info.attempt_id] if info.attempt_id else [])
+        return heads, kiosk_commands.unfinished(session, info.id)
 
     def claim(self, info: devices.KioskInfo) -> None:
         """Presence: refuse a live socket of the same kiosk elsewhere, fence it here."""
@@ -190,15 +195,14 @@ class KioskSocket:
         hub.local[info.id] = conn
 
     def welcome(self, ref: str, info: devices.KioskInfo) -> None:
-        def load(session):
-            heads = devices.welcome_heads(session, [info.attempt_id] if info.attempt_id else [])
-            return heads, kiosk_commands.unfinished(session, info.id)
-
-        heads, pending = self.read(load)
+        # read after claim(): a command issued from here on is either read now or delivered
+        # through the bus to this (already registered) socket
+        heads, pending = self.read(self._welcome_reads, info)
         self.conn.send(P.message(P.WELCOME, {
             "kiosk_id": info.id, "room": info.room_code, "status": info.status, "seat": info.seat,
             "server_time": clock.timestamp(), "heartbeat_seconds": P.HEARTBEAT_SECONDS,
-            "pack_key": self.app.config.get("EXAMBRIDGE_PACK_PUBLIC_KEY") or "", "heads": heads}, ref=ref))
+            "pack_key": self.hub.pack_key(), "heads": heads}, ref=ref),
+            direct=True)
         if pending:
             self.hub.deliver_commands([dict(c.message_payload(), kiosk_id=info.id) for c in pending])
 
@@ -206,18 +210,15 @@ class KioskSocket:
     def on_heartbeat(self, envelope: P.Envelope, p: dict) -> None:
         conn = self.conn
         self.hub.presence.touch(conn.kiosk_id, conn.holder)
-        conn.send(P.message(P.HEARTBEAT_ACK, {"server_time": clock.timestamp()}, ref=envelope.id))
+        conn.send(P.message(P.HEARTBEAT_ACK, {"server_time": clock.timestamp()}, ref=envelope.id), direct=True)
         state = (p["status"], p["candidate"], p["attempt_id"])
         now = time.time()
         if state != conn.persisted or now - conn.persisted_at >= PERSIST_EVERY:
             changed = state != conn.persisted
             conn.persisted, conn.persisted_at = state, now
-            if changed:
-                job = functools.partial(devices.record_presence, agent_status=p["status"],
-                                        candidate=p["candidate"], attempt_id=p["attempt_id"])
-            else:
-                job = devices.record_presence
-            self.writer.submit(job, conn.kiosk_id)
+            fields = {"agent_status": p["status"], "candidate": p["candidate"],
+                      "attempt_id": p["attempt_id"]} if changed else {}
+            self.hub.presence_writes.add((conn.kiosk_id, fields))
 
     def on_events(self, envelope: P.Envelope, p: dict) -> None:
         attempt_id = p["attempt_id"]
@@ -248,17 +249,16 @@ class KioskSocket:
                 log.error("saving a forwarded answer failed: %r", result)
                 acks.append({"seq": seq, "error": "unavailable",
                              "message": _("Not saved: the server is busy. Send it again.")})
-        self.conn.send(P.message(P.ACKS, {"acks": acks}, ref=envelope.id))
+        self.conn.send(P.message(P.ACKS, {"acks": acks}, ref=envelope.id), direct=True)
 
     def on_report(self, envelope: P.Envelope, p: dict) -> None:
         self.writer.submit(devices.record_report, self.conn.kiosk_id, p["kind"], p["detail"])
-        self.conn.send(P.message(P.REPORT_ACK, {}, ref=envelope.id))
+        self.conn.send(P.message(P.REPORT_ACK, {}, ref=envelope.id), direct=True)
 
     def on_command_result(self, envelope: P.Envelope, p: dict) -> None:
-        info = self.writer.submit(kiosk_commands.record_result, self.conn.kiosk_id, p["command_id"],
-                                  p["outcome"], p["detail"])
+        info = self.hub.results.add((self.conn.kiosk_id, p["command_id"], p["outcome"], p["detail"])).get()
         self.conn.send(P.message(P.COMMAND_RESULT_ACK, {"command_id": info.id, "status": info.status},
-                                 ref=envelope.id))
+                                 ref=envelope.id), direct=True)
 
 
 @sock.route("/ws/kiosk", bp=bp)

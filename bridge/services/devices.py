@@ -26,7 +26,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -42,6 +42,9 @@ CODE_LENGTH = 10
 LAST_SEEN_EVERY = dt.timedelta(seconds=60)
 REPORT_KINDS = ("focus_lost", "forbidden_process", "lockdown_failed", "env_check", "disk_low")
 MAX_DETAIL_BYTES = 64 * 1024
+
+
+_kiosks = Kiosk.__table__
 
 
 class BadEnrolmentCode(Forbidden):
@@ -230,13 +233,21 @@ def register_kiosk(session: Session, *, room_code: str, code: str, public_key: s
     return _info(kiosk, room.code)
 
 
+# Built once: every hello after a restart runs this (thousands within seconds).
+_SELECT_KIOSK = (select(_kiosks.c.id, _kiosks.c.room_id, Room.__table__.c.code.label("room_code"),
+                        _kiosks.c.public_key, _kiosks.c.status, _kiosks.c.seat, _kiosks.c.attempt_id,
+                        _kiosks.c.agent_status, _kiosks.c.candidate, _kiosks.c.last_address, _kiosks.c.last_seen_at,
+                        _kiosks.c.agent_version)
+                 .join(Room.__table__, Room.__table__.c.id == _kiosks.c.room_id)
+                 .where(_kiosks.c.id == bindparam("kiosk_id")))
+
+
 def kiosk(session: Session, kiosk_id: int, *, allow_retired: bool = False) -> KioskInfo:
     """The kiosk as a hello sees it; ``unknown_kiosk`` when it does not exist or is retired."""
-    row = session.execute(select(Kiosk, Room.code).join(Room, Room.id == Kiosk.room_id)
-                          .where(Kiosk.id == kiosk_id)).first()
-    if row is None or (row[0].status == "retired" and not allow_retired):
+    row = session.execute(_SELECT_KIOSK, {"kiosk_id": kiosk_id}).first()
+    if row is None or (row.status == "retired" and not allow_retired):
         raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
-    return _info(row[0], row[1])
+    return KioskInfo(*row)
 
 
 def room_kiosks(session: Session, room_id: int) -> list[KioskInfo]:
@@ -276,25 +287,53 @@ def record_presence(session: Session, kiosk_id: int, *, address: str | None = No
                     seen: bool = True) -> None:
     """Persist what a proctor sees of a kiosk: the hub calls this only when something
     changed, or ``last_seen_at`` is older than ``LAST_SEEN_EVERY``. An ``attempt_id`` that
-    does not exist is stored as null (the kiosk's heartbeat is information, not authority)."""
+    does not exist is stored as null (the kiosk's heartbeat is information, not authority).
+    One UPDATE (this runs for thousands of kiosks a minute)."""
     from bridge.models.attempts import Attempt
 
-    row = session.get(Kiosk, kiosk_id)
-    if row is None:
-        return
+    values: dict[str, Any] = {}
     if address is not None:
-        row.last_address = address[:64]
+        values["last_address"] = address[:64]
     if agent_status is not None:
-        row.agent_status = agent_status[:20]
-        row.candidate = candidate[:100] if candidate else None
-        if attempt_id is not None and session.get(Attempt, attempt_id) is None:
+        if attempt_id is not None and session.scalar(select(Attempt.id).where(Attempt.id == attempt_id)) is None:
             attempt_id = None
-        row.attempt_id = attempt_id
+        values.update(agent_status=agent_status[:20], candidate=candidate[:100] if candidate else None,
+                      attempt_id=attempt_id)
     if agent_version:
-        row.agent_version = agent_version[:64]
+        values["agent_version"] = agent_version[:64]
     if seen:
-        row.last_seen_at = clock.utcnow_naive()
-    session.flush()
+        values["last_seen_at"] = clock.utcnow_naive()
+    if values:  # Core, not ORM: no identity-map synchronisation for a row nobody loaded
+        session.execute(update(_kiosks).where(_kiosks.c.id == kiosk_id).values(**values))
+
+
+def record_presences(session: Session, items: list[tuple[int, dict[str, Any]]]) -> list[None]:
+    """``record_presence(kiosk_id, **fields)`` for many kiosks in one job (the hub batches
+    them): one executemany UPDATE per combination of fields."""
+    from bridge.models.attempts import Attempt
+
+    attempt_ids = {f["attempt_id"] for _k, f in items if f.get("attempt_id") is not None}
+    existing = set(session.scalars(select(Attempt.id).where(Attempt.id.in_(attempt_ids)))) if attempt_ids else set()
+    now = clock.utcnow_naive()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for kiosk_id, fields in items:
+        values: dict[str, Any] = {"last_seen_at": now}
+        if fields.get("address") is not None:
+            values["last_address"] = fields["address"][:64]
+        if fields.get("agent_status") is not None:
+            attempt_id = fields.get("attempt_id")
+            candidate = fields.get("candidate")
+            values.update(agent_status=fields["agent_status"][:20], candidate=candidate[:100] if candidate else None,
+                          attempt_id=attempt_id if attempt_id in existing else None)
+        if fields.get("agent_version"):
+            values["agent_version"] = fields["agent_version"][:64]
+        key = tuple(sorted(values))
+        groups.setdefault(key, []).append({"b_id": kiosk_id, **{f"b_{k}": v for k, v in values.items()}})
+    for key, rows in groups.items():
+        statement = (update(_kiosks).where(_kiosks.c.id == bindparam("b_id"))
+                     .values({k: bindparam(f"b_{k}") for k in key}))
+        session.execute(statement, rows)
+    return [None] * len(items)
 
 
 def record_report(session: Session, kiosk_id: int, kind: str, detail: dict) -> int:

@@ -14,11 +14,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.errors import Invalid, InvalidState, NotFound
+from bridge.errors import DomainError, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, KioskCommand
 
@@ -26,6 +26,10 @@ NAMES = ("show_seat", "hide_seat", "lock", "unlock", "start_client", "close_clie
          "wipe", "export_pack", "env_check")
 OUTCOMES = ("done", "refused", "failed")
 UNFINISHED = ("queued", "sent")
+_commands = KioskCommand.__table__
+# Built once: every welcome runs it.
+_SELECT_UNFINISHED = (select(_commands).where(_commands.c.kiosk_id == bindparam("kiosk_id"),
+                                              _commands.c.status.in_(UNFINISHED)).order_by(_commands.c.id))
 #: Allowed argument names per command (docs/protocol.md, "Commands").
 ARGS: dict[str, frozenset[str]] = {
     "show_seat": frozenset({"seat"}), "hide_seat": frozenset(), "lock": frozenset({"message"}),
@@ -84,24 +88,21 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
     if len(rows) != len(ids) or any(k.status == "retired" for k in rows.values()):
         raise NotFound(N_("A chosen kiosk is not enrolled (or was retired)."))
     now = clock.utcnow_naive()
-    commands = []
+    values = []
     for kiosk_id in ids:
         own = dict(args)
         if name == "show_seat" and "seat" not in own:
             own["seat"] = rows[kiosk_id].seat
-        commands.append(KioskCommand(kiosk_id=kiosk_id, name=name, args=own, status="queued",
-                                     issued_by=issued_by[:255], issued_at=now))
-    session.add_all(commands)
-    session.flush()
-    return [c.id for c in commands]
+        values.append({"kiosk_id": kiosk_id, "name": name, "args": own, "status": "queued",
+                       "issued_by": issued_by[:255], "issued_at": now})
+    # one multi-row INSERT … RETURNING (a broadcast to a whole site is thousands of rows)
+    made = session.execute(insert(_commands).returning(_commands.c.id, sort_by_parameter_order=True), values)
+    return [row.id for row in made]
 
 
 def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
     """Commands not yet answered, oldest first: what the hub sends (again) to the kiosk."""
-    rows = session.scalars(select(KioskCommand).where(KioskCommand.kiosk_id == kiosk_id,
-                                                      KioskCommand.status.in_(UNFINISHED))
-                           .order_by(KioskCommand.id))
-    return [_info(r) for r in rows]
+    return [_info(r) for r in session.execute(_SELECT_UNFINISHED, {"kiosk_id": kiosk_id})]
 
 
 def mark_sent(session: Session, command_ids: list[int]) -> None:
@@ -149,3 +150,33 @@ def cancel(session: Session, command_id: int) -> CommandInfo:
     row.status, row.result, row.finished_at = "failed", {"cancelled": True}, clock.utcnow_naive()
     session.flush()
     return _info(row)
+
+
+
+def record_results(session: Session, items: list[tuple[int, int, str, dict]]) -> list[CommandInfo | DomainError]:
+    """``record_result`` for many (kiosk id, command id, outcome, detail) at once, in a few
+    statements (the hub batches the answers to a broadcast). One entry per item: the stored
+    command, or the refusal (not raised, so one bad item never sinks the others)."""
+    ids = list({item[1] for item in items})
+    known = {r.id: r for r in session.execute(select(_commands.c.id, _commands.c.kiosk_id, _commands.c.status)
+                                              .where(_commands.c.id.in_(ids)))}
+    now = clock.utcnow_naive()
+    updates: dict[int, dict] = {}
+    errors: dict[int, DomainError] = {}
+    for n, (kiosk_id, command_id, outcome, detail) in enumerate(items):
+        row = known.get(command_id)
+        if outcome not in OUTCOMES:
+            errors[n] = Invalid(N_("A command's outcome is done, refused or failed."))
+        elif row is None or row.kiosk_id != kiosk_id:
+            errors[n] = NotFound(N_("This kiosk has no such command."))
+        elif row.status in UNFINISHED and command_id not in updates:  # the first answer wins
+            updates[command_id] = {"b_id": command_id, "b_status": outcome,
+                                   "b_result": detail if isinstance(detail, dict) else {}}
+    if updates:
+        # (no IN here: executemany cannot expand one)
+        session.execute(update(_commands).where(_commands.c.id == bindparam("b_id"),
+                                                or_(_commands.c.status == "queued", _commands.c.status == "sent"))
+                        .values(status=bindparam("b_status"), result=bindparam("b_result"), finished_at=now),
+                        list(updates.values()))
+    rows = {r.id: r for r in session.execute(select(_commands).where(_commands.c.id.in_(ids)))}
+    return [errors[n] if n in errors else _info(rows[item[1]]) for n, item in enumerate(items)]

@@ -393,3 +393,30 @@ def test_room_cli_creates_lists_and_shows_the_code(app):
     assert shown.stdout.strip().endswith(code)
     twice = run_cli(app, "room", "create", "A101")
     assert twice.returncode == 1 and "exists already" in twice.stderr
+
+
+@pytest.mark.req("K6")
+def test_results_of_a_burst_are_recorded_together_first_answer_wins(app, db_session, room):
+    from bridge.errors import Invalid, NotFound
+    from bridge.services import kiosk_commands
+
+    secret = app.config["SECRET_KEY"]
+    kiosks = [devices.register_kiosk(db_session, room_code="R101", code=room[1], public_key=f"{n}" * 43,
+                                     machine=f"m{n}", secret_key=secret).id for n in range(3)]
+    ids = kiosk_commands.issue(db_session, kiosks, "env_check", issued_by="test")
+    results = kiosk_commands.record_results(db_session, [
+        (kiosks[0], ids[0], "done", {"ok": 1}), (kiosks[1], ids[1], "refused", {"why": "policy"}),
+        (kiosks[0], ids[0], "failed", {}),           # a repeat in the same burst: the first wins
+        (kiosks[2], ids[1], "done", {}),             # not this kiosk's command
+        (kiosks[2], ids[2], "exploded", {})])        # no such outcome
+    assert [r.status if not isinstance(r, Exception) else type(r) for r in results] == \
+        ["done", "refused", "done", NotFound, Invalid]
+    again = kiosk_commands.record_results(db_session, [(kiosks[1], ids[1], "done", {})])
+    assert again[0].status == "refused" and again[0].result == {"why": "policy"}
+    assert [c.id for c in kiosk_commands.unfinished(db_session, kiosks[2])] == [ids[2]]
+    kiosk_commands.mark_sent(db_session, ids)
+    devices.record_presences(db_session, [(kiosks[0], {"agent_status": "ready", "attempt_id": 10**6}),
+                                          (kiosks[1], {"address": "10.0.0.1"}), (kiosks[2], {})])
+    rows = {k: kiosk_row(db_session, k) for k in kiosks}
+    assert rows[kiosks[0]].agent_status == "ready" and rows[kiosks[0]].attempt_id is None
+    assert rows[kiosks[1]].last_address == "10.0.0.1" and rows[kiosks[2]].last_seen_at is not None
