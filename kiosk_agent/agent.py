@@ -94,6 +94,7 @@ class Agent:
         self._connect_failures = 0
         self._last_error: str | None = None
         self._disk_low_reported = False
+        self._parent = os.getppid()
 
     # ------------------------------------------------------------------ public surface
     @property
@@ -536,6 +537,10 @@ class Agent:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if self.config.exit_with_parent and os.getppid() != self._parent:
+            log.info("the process that started the agent has ended: stopping")
+            self.stop()
+            return
         if now >= self._next_scan:
             self._next_scan = now + self.config.scan_seconds
             try:

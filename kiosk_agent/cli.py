@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cage", action="store_true", help="linux-chromium: run Chromium inside the cage compositor")
     run.add_argument("--page-origin", help="the address the exam pages come from, when the agent reaches the "
                                            "bridge by another one (default: the --bridge origin)")
+    run.add_argument("--exit-with-parent", action="store_true",
+                     help="stop when the process that started the agent ends (the demo's simulated room)")
     run.add_argument("--max-backoff", type=float, default=10.0,
                      help="longest wait between reconnection attempts, in seconds (default 10)")
 
@@ -168,7 +170,7 @@ def cmd_run(args) -> int:
         lockdown=args.lockdown, dry_run_power=args.dry_run_power, allow_power=args.allow_power,
         forbidden=tuple(args.forbidden), required_software=tuple(args.require), lms_origins=tuple(args.lms_origin),
         client_cmd=tuple(args.client_cmd), browser=args.browser, use_cage=args.cage, max_backoff=args.max_backoff,
-        page_origin=args.page_origin)
+        page_origin=args.page_origin, exit_with_parent=args.exit_with_parent)
     ensure_data_dir(config.data_dir)
     lock = DataDirLock(config.data_dir).acquire()
     try:

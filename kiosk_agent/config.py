@@ -62,6 +62,7 @@ class AgentConfig:
     use_cage: bool = False
     page_origin: str | None = None  # where the exam pages come from, when not the --bridge address
     max_backoff: float = 10.0
+    exit_with_parent: bool = False
     scan_seconds: float = 2.0
     extra: dict = field(default_factory=dict)
 

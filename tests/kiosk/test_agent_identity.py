@@ -118,3 +118,37 @@ def test_status_of_a_data_dir_with_no_agent(tmp_path):
     out = kiosk("status", "--data-dir", str(tmp_path))
     state = json.loads(out.stdout)
     assert out.returncode == 0 and state["running"] is False and state["registered"] is False
+
+
+@pytest.mark.req("K1")
+def test_exit_with_parent_stops_the_agent_when_its_parent_dies(tmp_path):
+    """The demo starts agents with --exit-with-parent: a killed demo leaves no agents behind."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "agent.pid"
+    starter = (
+        "import os, subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'kiosk_agent', 'run', '--bridge', 'http://127.0.0.1:9', "
+        f"'--room', 'R101', '--data-dir', {str(tmp_path / 'd')!r}, '--local-port', '0', '--code', 'x', "
+        "'--exit-with-parent'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", starter], env=dict(os.environ, EXAMBRIDGE_KIOSK_MACHINE_ID="m"))
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent_pid = int(pid_file.read_text())
+    time.sleep(1)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(agent_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(agent_pid, signal.SIGKILL)
+        pytest.fail("the agent outlived its parent")
