@@ -46,7 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.endpoint  # type: ignore[attr-defined]
 
     def _origin_ok(self) -> bool:
-        return self.headers.get("Origin") == self.endpoint.origin
+        # the Host check keeps a DNS-rebound name from reaching the agent as a "same-origin" page
+        host = self.headers.get("Host", "")
+        return self.headers.get("Origin") == self.endpoint.origin and host in self.endpoint.hosts
 
     def _send(self, status: int, body: dict | None, *, cors: bool = True, extra: dict | None = None) -> None:
         data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -147,6 +149,7 @@ class LocalEndpoint:
         self.httpd.daemon_threads = True
         self.httpd.endpoint = self  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
+        self.hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="local-endpoint", daemon=True)
 

@@ -325,3 +325,15 @@ def _state(data):
         return json.loads((data / "state.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+@pytest.mark.req("K1")
+def test_one_agent_per_data_directory(world, agent, tmp_path):
+    agent.wait_online()
+    second = AgentProc(world, agent.data_dir, name="second")
+    try:
+        assert second.popen.wait(30) == 6
+    finally:
+        second.stop()
+    assert "another agent is running on" in second.log()
+    assert agent.popen.poll() is None

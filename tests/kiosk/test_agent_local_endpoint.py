@@ -129,3 +129,12 @@ def test_meta_for_the_answer_pack_is_kept(local):
             "meta": {"exam_id": 2, "session_id": 3, "seat": 4, "ignored": "x"}}
     assert local.post("/v1/events", body)[0] == 200
     assert local.agent.journal.meta(5) == {"exam_id": 2, "session_id": 3, "seat": 4}
+
+
+@pytest.mark.req("K4")
+def test_a_rebound_host_name_is_refused(local):
+    status, headers, body = call(local.url + "/v1/hello", headers={"Origin": ORIGIN, "Host": "evil.example"})
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers
+    status, _, body = call(local.url + "/v1/hello", headers={"Origin": ORIGIN,
+                                                              "Host": f"localhost:{local.endpoint.port}"})
+    assert status == 200
