@@ -21,12 +21,16 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kiosk_agent.errors import AgentError
+
 log = logging.getLogger(__name__)
 MAX_BODY = 2 << 20
 _ATTEMPT_RE = re.compile(r"^/v1/attempts/(\d{1,18})$")
 
 
-class LocalError(Exception):
+class LocalError(AgentError):
+    """A request the page must fix (or a state it must show): HTTP status, stable code, message."""
+
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
