@@ -256,12 +256,13 @@ class Agent:
                     item = self.queue.get(timeout=0.25)
                 except queue.Empty:
                     item = None
-                if item is not None:
-                    try:
+                try:
+                    if item is not None:
                         self._handle(item)
-                    except Exception:  # noqa: BLE001 - the worker must not die
-                        log.exception("handling %s failed", item[0])
-                self._tick()
+                    self._tick()
+                except Exception:  # noqa: BLE001 - the worker must not die (a damaged journal file, ...)
+                    log.exception("handling %s failed", item[0] if item else "the periodic work")
+                    self.stopping.wait(0.5)
         finally:
             self.stopping.set()
             app = self._app
@@ -313,6 +314,8 @@ class Agent:
             log.warning("connection to the bridge lost: %s; answers stay journaled on this PC", why)
             self._welcomed = False
             self._save_state()
+        self._requests.clear()
+        self._sent_ping_at.clear()
         self.uploads.disconnected()
 
     def _send(self, type_: str, payload: dict, *, remember: str | None = None) -> str | None:
