@@ -176,7 +176,8 @@ def start_background(app) -> list[Callable[[], None]]:
         with transaction() as session:
             scorer.score_left_over(session)
 
-    stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0)]
+    stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0),
+             lambda: scorer.stop_scorer(app)]
     log.info("score outbox sender and deadline sweeper started")
     return stops
 

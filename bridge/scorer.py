@@ -115,6 +115,8 @@ class Scorer:
             if ids is None:
                 return
             for start in range(0, len(ids), CHUNK):
+                if self._stopped:
+                    return  # shutting down: the sweeper of the next start scores the rest
                 try:
                     get_writer(self.app).submit(score_unscored, sorted(set(ids[start:start + CHUNK])))
                 except WriterStopped:
@@ -123,6 +125,14 @@ class Scorer:
                     log.exception("scoring %d submitted attempt(s) failed; the sweeper will try again", len(ids))
             if self._stopped:
                 return
+
+
+def stop_scorer(app) -> None:
+    """Stop the app's scorer (at shutdown, before the writer): what it had not scored yet
+    is scored by the sweeper later."""
+    scorer = app.extensions.pop(EXTENSION_KEY, None)
+    if scorer is not None:
+        scorer.stop()
 
 
 def get_scorer(app) -> Scorer:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bridge import clock
 from bridge.bank.model import Item
 from bridge.errors import NotFound
-from bridge.models.bank import Question, QuestionCategory
+from bridge.models.bank import Question, QuestionCategory, QuestionMedia
 from bridge.models.users import Course
 from bridge.services import audit
 
@@ -72,6 +72,9 @@ def save_question(session: Session, course: Course, item: Item, *, category_id: 
     """Create (``question`` None) or replace the content of a bank item. ``item`` must have
     passed ``bridge.bank.model.validate``; an edit bumps the item's version."""
     cid = _category(session, course, category_id, new_category)
+    previous = None
+    if question is not None and _sat(session, question):
+        previous, question = question, _new_version(session, question)
     q = question or Question(course_id=course.id, version=0, source="editor")
     q.category_id, q.qtype, q.name = cid, item.qtype, item.name[:255]
     q.stem_html, q.points = item.stem_html, item.points
@@ -86,9 +89,44 @@ def save_question(session: Session, course: Course, item: Item, *, category_id: 
     if question is None:
         session.add(q)
     session.flush()
+    detail = {"qtype": q.qtype, "version": q.version}
+    if previous is not None:
+        detail["replaces"] = previous.id
     audit.record(session, "bank.edit" if question else "bank.create", actor=f"user:{actor_id}",
-                 target=f"question:{q.id}", detail={"qtype": q.qtype, "version": q.version})
+                 target=f"question:{q.id}", detail=detail)
     return q
+
+
+def _sat(session: Session, question: Question) -> bool:
+    """Whether an attempt was given this item (its draw holds the id): then editing it in
+    place would change what candidates saw and how they are scored."""
+    from bridge.models.attempts import Attempt
+    from bridge.models.exams import Exam
+
+    for items in session.scalars(select(Attempt.items).join(Exam, Exam.id == Attempt.exam_id)
+                                 .where(Exam.course_id == question.course_id)):
+        if any(int(item.get("question_id", 0)) == question.id for item in items or ()):
+            return True
+    return False
+
+
+def _new_version(session: Session, old: Question) -> Question:
+    """A new row for the next version of ``old``: attempts keep the version they were given
+    (its id), the bank and the papers move to the new one, the old row is archived. Media
+    are copied so the new version's stem finds its images under its own id."""
+    from bridge.models.papers import PaperItem
+
+    new = Question(course_id=old.course_id, version=old.version, source=old.source, category_id=old.category_id,
+                   qtype=old.qtype, name=old.name, stem_html=old.stem_html)  # the edit fills in the rest
+    session.add(new)
+    session.flush()
+    for media in session.scalars(select(QuestionMedia).where(QuestionMedia.question_id == old.id)):
+        session.add(QuestionMedia(question_id=new.id, name=media.name, mime=media.mime, sha256=media.sha256,
+                                  data=media.data))
+    for item in session.scalars(select(PaperItem).where(PaperItem.question_id == old.id)):
+        item.question_id = new.id
+    old.archived, old.updated_at = True, clock.utcnow_naive()
+    return new
 
 
 def archive_question(session: Session, course_id: int, question_id: int, *, actor_id: int) -> Question:

@@ -90,10 +90,14 @@ def update_item(course_id: int, question_id: int):
     if parsed.item is None:
         return _editor(user, course, q, qtype, request.form, parsed.errors), 422
     with transaction() as s:
-        bank_store.save_question(s, course, parsed.item, category_id=parsed.category_id,
-                                 new_category=parsed.new_category, question=q, actor_id=user.id)
+        saved = bank_store.save_question(s, course, parsed.item, category_id=parsed.category_id,
+                                         new_category=parsed.new_category, question=q, actor_id=user.id)
+        saved_id, version = saved.id, saved.version
+    if saved_id != question_id:
+        flash(_("Candidates were already given this item, so the change is saved as version %(n)d; their "
+                "attempts keep the version they were given.", n=version))
     flash(_("Item saved. This is how candidates will see it."))
-    return redirect(url_for("teaching.preview_item", course_id=course.id, question_id=question_id))
+    return redirect(url_for("teaching.preview_item", course_id=course.id, question_id=saved_id))
 
 
 def _editor(user, course, question, qtype, form, errors):
