@@ -7,6 +7,8 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+LISTEN_BACKLOG = 8192
+
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket with TCP_NODELAY: without it, gevent's server adds ~40 ms (Nagle +
@@ -18,7 +20,10 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    # A restarted bridge gets every kiosk's reconnect within a second or two: a short accept
+    # queue drops their SYNs and TCP retries only after 1, 3, 7 s (the kernel caps this at
+    # net.core.somaxconn; docs/operations.md).
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
