@@ -20,16 +20,20 @@ pytestmark = pytest.mark.req("C5")
 
 @pytest.fixture
 def live(app):
-    calls = []
-    view = app.view_functions["api.save_answers"]
+    calls, submits = [], []
 
-    def counted(*args, **kw):  # counts the requests that reached Flask's view
-        calls.append(kw.get("attempt_id"))
-        return view(*args, **kw)
+    def counting(name, into):
+        view = app.view_functions[name]
 
-    app.view_functions["api.save_answers"] = counted
+        def counted(*args, **kw):  # counts the requests that reached Flask's view
+            into.append(kw.get("attempt_id"))
+            return view(*args, **kw)
+        app.view_functions[name] = counted
+
+    counting("api.save_answers", calls)
+    counting("api.submit_attempt", submits)
     with serve_wsgi(app) as server:
-        server.flask_calls = calls
+        server.flask_calls, server.flask_submits = calls, submits
         yield server
     stop_writer(app)
 
@@ -118,3 +122,39 @@ def test_what_the_fast_path_does_not_serve_flask_answers(app, live, db_session, 
     assert len(live.flask_calls) == (1 if case in ("bad_csrf", "bad_cookie") else 2)
     db_session.rollback()
     assert writer_heads(db_session, attempt_id)["tab-1"]["max_seq"] == 1  # nothing stored by a refused request
+
+
+def test_submits_are_served_here_and_refusals_by_flask(app, live, db_session, sitting):
+    from bridge.models.attempts import Attempt
+    from bridge.models.papers import Paper
+
+    attempt_id, user_id = factories.attempt(db_session, sitting)
+    early_id, early_user = factories.attempt(db_session, sitting)
+    q = question(sitting, "single")
+    base = f"{live.url}/api/attempts"
+    owner, early = signed(app, user_id), signed(app, early_user)
+    for http, a in ((owner, attempt_id), (early, early_id)):  # owners become known to the fast path
+        assert http.post(f"{base}/{a}/answers", json={"events": [ev(1, q, {"choice": "a"})]}, timeout=30).ok
+    first = owner.post(f"{base}/{attempt_id}/submit", json={"key": "k"}, timeout=30)
+    again = owner.post(f"{base}/{attempt_id}/submit", json={"key": "k"}, timeout=30)
+    assert first.status_code == again.status_code == 200 and live.flask_submits == []
+    assert not first.json()["duplicate"] and again.json()["duplicate"]
+    assert again.json()["submitted_at"] == first.json()["submitted_at"]
+
+    db_session.add(Paper(exam_id=sitting.exam_id, early_submit_minutes=30))
+    db_session.commit()
+    refused = early.post(f"{base}/{early_id}/submit", json={"key": "k"}, timeout=30)
+    assert refused.status_code == 409 and refused.json()["error"] == "too_early"
+    assert live.flask_submits == [early_id]  # rendered by Flask's view
+    db_session.rollback()
+    assert db_session.get(Attempt, early_id).status == "in_exam"
+    assert db_session.get(Attempt, attempt_id).status == "submitted"
+
+
+def test_behind_a_proxy_the_fast_path_sees_the_client_s_address(make_app):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from bridge.web.api.fast import AutosaveFastPath
+
+    proxied = make_app(PROXY_HOPS=1)
+    assert isinstance(proxied.wsgi_app, ProxyFix) and isinstance(proxied.wsgi_app.app, AutosaveFastPath)

@@ -1,4 +1,4 @@
-"""The autosave request without Flask's request machinery (issue 3, Performance).
+"""Autosave and submit without Flask's request machinery (issue 3, Performance).
 
 ``POST /api/attempts/<id>/answers`` is most of a running exam's traffic (one per answer
 change per candidate). Through Flask it costs about 0.4 ms of the one core a gevent process
@@ -7,8 +7,9 @@ as much as the whole rest of the save. This WSGI middleware serves the common ca
 and hands everything else to Flask unchanged:
 
 * served here: a signed-in candidate (valid session cookie, sign-in not expired) with the
-  session's CSRF token in ``X-CSRF-Token``, saving to an attempt already known to be theirs
-  (``views._owners``), a JSON body ``{"events": [1..100]}``, and every event acknowledged;
+  session's CSRF token in ``X-CSRF-Token``, on an attempt already known to be theirs
+  (``views._owners``): saves with a JSON body ``{"events": [1..100]}``, and submits that
+  are stored (a submit the writer refuses stored nothing, so Flask's view renders it);
 * handed to Flask (the body put back): anything else: no or bad cookie, expired sign-in,
   CSRF mismatch, an attempt not yet in the owner cache (Flask's view fills it), a malformed
   body. Flask's view answers those with the usual translated errors.
@@ -30,13 +31,14 @@ import re
 from werkzeug.http import parse_cookie
 
 from bridge import clock
+from bridge.scorer import get_scorer
 from bridge.services import answers
 from bridge.web.api import views
 from bridge.writer import WriterStopped, get_writer
 
 log = logging.getLogger(__name__)
 
-_PATH = re.compile(r"^/api/attempts/([1-9][0-9]{0,17})/answers$")
+_PATH = re.compile(r"^/api/attempts/([1-9][0-9]{0,17})/(answers|submit)$")
 _MAX_BODY = 8 * 1024 * 1024  # 100 events of at most 64 KiB each, with room for the envelope
 
 
@@ -54,15 +56,18 @@ class AutosaveFastPath:
             if match is not None:
                 body = _read_body(environ)
                 if body is not None:
-                    served = self._serve(environ, int(match.group(1)), body, start_response)
+                    serve = self._save if match.group(2) == "answers" else self._submit
+                    served = serve(environ, int(match.group(1)), body, start_response)
                     if served is not None:
                         return served
                     environ["wsgi.input"] = io.BytesIO(body)
                     environ["CONTENT_LENGTH"] = str(len(body))
         return self.wsgi_app(environ, start_response)
 
-    # -- the common case --
-    def _serve(self, environ, attempt_id: int, body: bytes, start_response):
+    # -- the common cases --
+    def _caller(self, environ, attempt_id: int, body: bytes):
+        """(user id, JSON body) when the signed-in owner of the attempt is asking with the
+        session's CSRF token and a JSON object; None: let Flask answer."""
         session = self._session(environ)
         if session is None or not self._csrf_ok(environ, session):
             return None
@@ -76,7 +81,13 @@ class AutosaveFastPath:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return None
-        events = payload.get("events") if isinstance(payload, dict) else None
+        return (user_id, payload) if isinstance(payload, dict) else None
+
+    def _save(self, environ, attempt_id: int, body: bytes, start_response):
+        caller = self._caller(environ, attempt_id, body)
+        if caller is None:
+            return None
+        events = caller[1].get("events")
         if not isinstance(events, list) or not 1 <= len(events) <= views.MAX_EVENTS:
             return None
         try:
@@ -90,10 +101,25 @@ class AutosaveFastPath:
             environ["wsgi.input"] = io.BytesIO(body)
             with self.app.request_context(environ):
                 acks = [views._outcome(event, result) for event, result in zip(events, results)]
-        data = json.dumps({"acks": acks}, ensure_ascii=False, separators=(",", ":")).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                                  ("Cache-Control", "no-store")])
-        return [data]
+        return _json(start_response, {"acks": acks})
+
+    def _submit(self, environ, attempt_id: int, body: bytes, start_response):
+        """A refused submit stores nothing, so Flask's view may run it again to render the
+        refusal (the same refusal, in the candidate's language)."""
+        caller = self._caller(environ, attempt_id, body)
+        if caller is None:
+            return None
+        user_id, payload = caller
+        fields = {"key": payload.get("key"), "actor": f"user:{user_id}", "address": environ.get("REMOTE_ADDR") or ""}
+        try:
+            result = get_writer(self.app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]
+        except WriterStopped:
+            return None
+        if isinstance(result, BaseException):
+            return None
+        if not result.duplicate:
+            get_scorer(self.app).enqueue(attempt_id)
+        return _json(start_response, result.as_dict())
 
     def _session(self, environ) -> dict | None:
         raw = environ.get("HTTP_COOKIE")
@@ -120,6 +146,13 @@ class AutosaveFastPath:
         return bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
 
 
+def _json(start_response, value) -> list[bytes]:
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                              ("Cache-Control", "no-store")])
+    return [data]
+
+
 def _read_body(environ) -> bytes | None:
     """The request body, or None when it is not a plain sized JSON body (Flask handles it)."""
     if not (environ.get("CONTENT_TYPE") or "").startswith("application/json"):
@@ -134,4 +167,11 @@ def _read_body(environ) -> bytes | None:
 
 
 def init_app(app) -> None:
-    app.wsgi_app = AutosaveFastPath(app, app.wsgi_app)
+    """Install inside ProxyFix when the app has one, so the address and scheme are the
+    client's here too."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = AutosaveFastPath(app, app.wsgi_app.app)
+    else:
+        app.wsgi_app = AutosaveFastPath(app, app.wsgi_app)
