@@ -9,8 +9,7 @@ a constant number of statements per batch, however many events the batch holds:
    late event): the stored events under those keys;
 3. one INSERT of all new events, one upsert of the heads that moved.
 
-Why set-based statements with the rows passed as one JSON text (SQLite) or as arrays
-(PostgreSQL): on SQLite the batch runs on the writer's worker thread, and Python's
+Why set-based statements with the rows passed as one JSON text: on SQLite the batch runs on the writer's worker thread, and Python's
 ``sqlite3`` releases and re-takes the GIL around every step of every statement. While the
 gevent loop is busy, each re-take waits up to the interpreter's switch interval, so a
 statement per event (or ``executemany``, a step per row) made the thread, not the disk, the
@@ -158,12 +157,14 @@ class _Postgres:
     STORED = ("SELECT e.attempt_id, e.writer, e.seq, e.payload_hash, e.hash, e.server_time, e.status "
               "FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(a, w, s) "
               "JOIN answer_events e ON e.attempt_id = k.a AND e.writer = k.w AND e.seq = k.s")
+    # Rows go in as one JSON text: psycopg dumps a Python list element by element in Python,
+    # json.dumps does it in C.
     INSERT = (f"INSERT INTO answer_events ({_INSERT_COLUMNS}) "
-              "SELECT a, w, s, q, r::json, ph, ep, ct, st, stt, pv, h FROM unnest("
-              "%s::int[], %s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::int[], %s::float8[], "
-              "%s::timestamp[], %s::text[], %s::text[], %s::text[]) AS t(a, w, s, q, r, ph, ep, ct, st, stt, pv, h)")
+              "SELECT a, w, s, q, r::json, ph, ep, ct, st, stt, pv, h FROM json_to_recordset(%s::json) "
+              "AS t(a int, w text, s int, q int, r text, ph text, ep int, ct float8, st timestamp, stt text, "
+              "pv text, h text)")
     HEADS = ("INSERT INTO answer_heads (attempt_id, writer, max_seq, head) "
-             "SELECT * FROM unnest(%s::int[], %s::text[], %s::int[], %s::text[]) "
+             "SELECT a, w, m, h FROM json_to_recordset(%s::json) AS t(a int, w text, m int, h text) "
              "ON CONFLICT (attempt_id, writer) DO UPDATE SET max_seq = excluded.max_seq, head = excluded.head")
 
     def load(self, conn: Connection, attempt_ids: list[int]):
@@ -179,11 +180,14 @@ class _Postgres:
                 for a, w, s, ph, h, at, st in conn.exec_driver_sql(self.STORED, tuple(columns))}
 
     def insert(self, conn: Connection, events: list[NewEvent]) -> None:
-        conn.exec_driver_sql(self.INSERT, tuple(list(column) for column in zip(*events)))
+        rows = [{"a": e.attempt_id, "w": e.writer, "s": e.seq, "q": e.question_id, "r": e.response_json,
+                 "ph": e.payload_hash, "ep": e.epoch, "ct": e.client_time, "st": e.server_time.isoformat(),
+                 "stt": e.status, "pv": e.prev_hash, "h": e.hash} for e in events]
+        conn.exec_driver_sql(self.INSERT, (json.dumps(rows, ensure_ascii=False),))
 
     def save_heads(self, conn: Connection, heads: Iterable[tuple[tuple[int, str], Head]]) -> None:
-        rows = [(a, w, h.max_seq, h.head) for (a, w), h in heads]
-        conn.exec_driver_sql(self.HEADS, tuple(list(column) for column in zip(*rows)))
+        rows = [{"a": a, "w": w, "m": h.max_seq, "h": h.head} for (a, w), h in heads]
+        conn.exec_driver_sql(self.HEADS, (json.dumps(rows, ensure_ascii=False),))
 
     SUBMIT_LOAD = ("SELECT a.id, a.status, a.submitted_at, a.submit_reason, s.starts_at, p.early_submit_minutes "
                    "FROM attempts a JOIN exam_sessions s ON s.id = a.session_id "
@@ -191,8 +195,8 @@ class _Postgres:
     MARK_SUBMITTED = ("UPDATE attempts SET status = 'submitted', submitted_at = %s, submit_reason = %s "
                       "WHERE id = ANY(%s)")
     LOGS = ("INSERT INTO attempt_log (attempt_id, at, action, actor, address, detail) "
-            "SELECT a, t, ac, w, ad, d::json FROM unnest(%s::int[], %s::timestamp[], %s::text[], %s::text[], "
-            "%s::text[], %s::text[]) AS x(a, t, ac, w, ad, d)")
+            "SELECT a, t, ac, w, ad, d FROM json_to_recordset(%s::json) "
+            "AS x(a int, t timestamp, ac text, w text, ad text, d json)")
 
     def load_for_submit(self, conn: Connection, attempt_ids: list[int]) -> dict[int, SubmitState]:
         return {a: SubmitState(status, at, reason or "", starts, early)
@@ -202,10 +206,9 @@ class _Postgres:
         conn.exec_driver_sql(self.MARK_SUBMITTED, (now, reason, attempt_ids))
 
     def insert_logs(self, conn: Connection, logs: list[dict]) -> None:
-        columns = ([r["attempt_id"] for r in logs], [r["at"] for r in logs], [r["action"] for r in logs],
-                   [r["actor"] for r in logs], [r["address"] for r in logs],
-                   [json.dumps(r["detail"], ensure_ascii=False) for r in logs])
-        conn.exec_driver_sql(self.LOGS, columns)
+        rows = [{"a": r["attempt_id"], "t": r["at"].isoformat(), "ac": r["action"], "w": r["actor"],
+                 "ad": r["address"], "d": r["detail"]} for r in logs]
+        conn.exec_driver_sql(self.LOGS, (json.dumps(rows, ensure_ascii=False),))
 
 
 _STORES = {"sqlite": _Sqlite(), "postgresql": _Postgres()}

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import re
+import time
 
 from werkzeug.http import parse_cookie
 
@@ -49,6 +50,10 @@ class AutosaveFastPath:
         self.cookie_name = app.config["SESSION_COOKIE_NAME"]
         self.session_seconds = float(app.config["EXAMBRIDGE_SESSION_HOURS"]) * 3600
         self._serializer = None
+        self.cookie_seconds = int(app.permanent_session_lifetime.total_seconds())
+        # cookie value -> (signed at, session): a candidate's cookie does not change during
+        # an exam, so its signature is checked once, not on every save
+        self._verified: dict[str, tuple[float, dict]] = {}
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":
@@ -133,11 +138,20 @@ class AutosaveFastPath:
             serializer = self._serializer = self.app.session_interface.get_signing_serializer(self.app)
             if serializer is None:  # no secret key: Flask answers
                 return None
+        hit = self._verified.get(value)
+        now = time.time()
+        if hit is not None and now - hit[0] < self.cookie_seconds:
+            return hit[1]
         try:
-            data = serializer.loads(value, max_age=int(self.app.permanent_session_lifetime.total_seconds()))
+            data, signed_at = serializer.loads(value, max_age=self.cookie_seconds, return_timestamp=True)
         except Exception:  # BadSignature, expired, malformed: Flask starts a fresh session
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        if len(self._verified) > 100_000:
+            self._verified.clear()
+        self._verified[value] = (signed_at.timestamp(), data)
+        return data
 
     @staticmethod
     def _csrf_ok(environ, session: dict) -> bool:
