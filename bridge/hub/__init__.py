@@ -48,6 +48,8 @@ class Hub:
         self._marker: threading.Thread | None = None
         self._stop = threading.Event()
         self._pack_key: tuple[str, float] | None = None
+        self._last_sent: list[int] = []
+        self._pack_key_lock = threading.Lock()
         from bridge.hub.batch import Batcher
         from bridge.services import devices, kiosk_commands
 
@@ -113,6 +115,19 @@ class Hub:
         """Send the commands whose kiosk is connected here; returns how many were queued."""
         from kiosk_agent.protocol import COMMAND, Envelope
 
+        if len(commands) > 100:
+            import time
+
+            started = time.monotonic()
+            try:
+                return self._deliver(commands, Envelope, COMMAND)
+            finally:
+                log.info("queued %d of %d command(s) to this worker's sockets in %.0f ms",
+                         len(self._last_sent), len(commands), (time.monotonic() - started) * 1000)
+        return self._deliver(commands, Envelope, COMMAND)
+
+    def _deliver(self, commands: list[dict[str, Any]], Envelope, COMMAND) -> int:
+
         sent = []
         for command in commands:
             conn = self.local.get(command.get("kiosk_id"))
@@ -124,6 +139,7 @@ class Hub:
         if sent:
             with self._sent_lock:
                 self._sent.extend(sent)
+        self._last_sent = sent
         return len(sent)
 
     def note_sent(self, command_ids: list[int]) -> None:
@@ -169,10 +185,27 @@ class Hub:
         cached = self._pack_key
         if cached is not None and time.monotonic() - cached[1] < 60:
             return cached[0]
-        job = functools.partial(pack_keys.public_key_b64, secret_key=self.app.config["SECRET_KEY"])
-        value = get_writer(self.app).submit(job)
-        self._pack_key = (value, time.monotonic())
-        return value
+        with self._pack_key_lock:  # one fetch for the thousands of hellos after a restart
+            cached = self._pack_key
+            if cached is not None and time.monotonic() - cached[1] < 60:
+                return cached[0]
+            value = self._read_pack_key()  # a plain read: the writer may be busy
+            if value is None:  # the first start: make (and commit) the key
+                job = functools.partial(pack_keys.public_key_b64, secret_key=self.app.config["SECRET_KEY"])
+                value = get_writer(self.app).submit(job)
+            self._pack_key = (value, time.monotonic())
+            return value
+
+    def _read_pack_key(self) -> str | None:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from bridge.extensions import db
+        from bridge.models.packs import PackKey
+
+        with self.app.app_context(), Session(db.engine) as session:
+            return session.scalar(select(PackKey.public_key).where(PackKey.retired_at.is_(None))
+                                  .order_by(PackKey.id).limit(1))
 
     def online(self, kiosk_ids: Iterable[int]) -> dict[int, bool]:
         """Which of these kiosks hold a live socket (on any worker)."""
@@ -227,9 +260,15 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     from bridge.services import kiosk_commands
     from bridge.writer import get_writer
 
+    import time
+
+    started = time.monotonic()
     job = functools.partial(kiosk_commands.issue, issued_by=issued_by)
     ids = get_writer(app).submit(job, list(kiosk_ids), name, args)
+    written = time.monotonic()
     notify_commands(app, ids)
+    log.info("issued %d %s command(s): written in %.0f ms, notified in %.0f ms", len(ids), name,
+             (written - started) * 1000, (time.monotonic() - written) * 1000)
     return ids
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256
 _CLOSE = object()
+_EMPTY: "collections.deque[Any]" = collections.deque(maxlen=0)  # shared, stays empty (an idle socket)
 
 
 def _spawner():
@@ -57,7 +58,7 @@ class Connection:
         # what the database last heard (devices.record_presence), and when
         self.persisted: tuple = ()
         self.persisted_at = 0.0
-        self._queue: collections.deque[Any] = collections.deque()
+        self._queue: collections.deque[Any] = _EMPTY  # a real deque on the first queued message
         self._lock = threading.Lock()
         self._sending = False  # a drainer or a direct send is writing to the socket
         self._spawn = _spawner()
@@ -74,6 +75,8 @@ class Connection:
             if now:
                 self._sending = True
             elif len(self._queue) < QUEUE_SIZE:
+                if self._queue is _EMPTY:
+                    self._queue = collections.deque()
                 self._queue.append(text)
                 if not self._sending:
                     self._sending = True
@@ -106,8 +109,8 @@ class Connection:
         self.closing = True
         self.close_reason = reason
         with self._lock:
-            if drain:
-                self._queue.clear()
+            if drain or self._queue is _EMPTY:
+                self._queue = collections.deque()
             self._queue.append(_CLOSE)
             if not self._sending:
                 self._sending = True
@@ -128,6 +131,7 @@ class Connection:
             with self._lock:
                 if not self._queue:
                     self._sending = False
+                    self._queue = _EMPTY  # give the deque back: most sockets are idle
                     return
                 item = self._queue.popleft()
             if item is _CLOSE:

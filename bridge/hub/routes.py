@@ -264,6 +264,14 @@ class KioskSocket:
 @sock.route("/ws/kiosk", bp=bp)
 def kiosk_socket(ws):
     app = current_app._get_current_object()
+    if ws.mode == "gevent":
+        # simple-websocket reads its own duplicate of the socket from here on; gevent's HTTP
+        # reader keeps an 8 KiB buffer per connection unless it is closed (pywsgi then ends
+        # the connection when the socket handler returns, as it does for every upgrade)
+        stream = request.environ.get("wsgi.input")
+        rfile = getattr(stream, "rfile", stream)  # pywsgi's Input, or its reader itself (no body)
+        if hasattr(rfile, "close"):
+            rfile.close()
     KioskSocket(ws, app, request.remote_addr or "").run()
 
 

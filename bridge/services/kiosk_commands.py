@@ -84,7 +84,9 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
     ids = list(dict.fromkeys(int(k) for k in kiosk_ids))
     if not ids:
         raise Invalid(N_("Choose at least one kiosk."))
-    rows = {k.id: k for k in session.scalars(select(Kiosk).where(Kiosk.id.in_(ids)))}
+    kiosks = Kiosk.__table__
+    rows = {k.id: k for k in session.execute(select(kiosks.c.id, kiosks.c.status, kiosks.c.seat)
+                                             .where(kiosks.c.id.in_(ids)))}
     if len(rows) != len(ids) or any(k.status == "retired" for k in rows.values()):
         raise NotFound(N_("A chosen kiosk is not enrolled (or was retired)."))
     now = clock.utcnow_naive()
