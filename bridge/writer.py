@@ -50,6 +50,7 @@ committer is a plain thread and runs the batches itself.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -66,6 +67,8 @@ EXTENSION_KEY = "exambridge.writer"
 MAX_BATCH = 500
 #: Extra time the committer waits for more jobs after the first one; 0 = take what is queued.
 COLLECT_SECONDS = 0.0
+#: The interpreter's switch interval while a SQLite worker thread is in use (seconds).
+SWITCH_INTERVAL = 0.001
 
 _create_lock = threading.Lock()
 
@@ -174,6 +177,10 @@ class GroupWriter:
         self._gevent = gevent_active()
         # Under gevent, SQLite batches run on the worker thread; psycopg yields to gevent itself.
         self._offload = self._gevent and self.engine.dialect.name == "sqlite"
+        if self._offload and sys.getswitchinterval() > SWITCH_INTERVAL:
+            # The worker thread re-takes the GIL after each SQLite step; while the loop is busy
+            # it waits up to the switch interval each time (5 ms by default, several per batch).
+            sys.setswitchinterval(SWITCH_INTERVAL)
         if self._gevent:
             import gevent
             from gevent.queue import Queue

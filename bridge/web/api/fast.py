@@ -7,12 +7,12 @@ as much as the whole rest of the save. This WSGI middleware serves the common ca
 and hands everything else to Flask unchanged:
 
 * served here: a signed-in candidate (valid session cookie, sign-in not expired) with the
-  session's CSRF token in ``X-CSRF-Token``, on an attempt already known to be theirs
-  (``views._owners``): saves with a JSON body ``{"events": [1..100]}``, and submits that
-  are stored (a submit the writer refuses stored nothing, so Flask's view renders it);
+  session's CSRF token in ``X-CSRF-Token``, on an attempt that is theirs (the owner cache
+  ``views._owners``, filled here on a miss): saves with a JSON body ``{"events": [1..100]}``,
+  and submits that are stored (a refused submit stored nothing: Flask's view renders it);
 * handed to Flask (the body put back): anything else: no or bad cookie, expired sign-in,
-  CSRF mismatch, an attempt not yet in the owner cache (Flask's view fills it), a malformed
-  body. Flask's view answers those with the usual translated errors.
+  CSRF mismatch, an attempt that does not exist or is another's, a malformed body. Flask's
+  view answers those with the usual translated errors.
 * When the writer refused some events (locked, submitted, invalid…), the events are already
   handled, so the per-event messages are rendered inside a request context of this request
   (the candidate's language), without running the view again.
@@ -31,7 +31,11 @@ import time
 
 from werkzeug.http import parse_cookie
 
+from sqlalchemy import bindparam, select
+
 from bridge import clock
+from bridge.extensions import db
+from bridge.models.attempts import Attempt
 from bridge.scorer import get_scorer
 from bridge.services import answers
 from bridge.web.api import views
@@ -40,7 +44,8 @@ from bridge.writer import WriterStopped, get_writer
 log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/api/attempts/([1-9][0-9]{0,17})/(answers|submit)$")
-_MAX_BODY = 8 * 1024 * 1024  # 100 events of at most 64 KiB each, with room for the envelope
+_MAX_BODY = 8 * 1024 * 1024
+_SELECT_OWNER = select(Attempt.user_id).where(Attempt.id == bindparam("attempt_id"))  # 100 events of at most 64 KiB each, with room for the envelope
 
 
 class AutosaveFastPath:
@@ -50,6 +55,7 @@ class AutosaveFastPath:
         self.cookie_name = app.config["SESSION_COOKIE_NAME"]
         self.session_seconds = float(app.config["EXAMBRIDGE_SESSION_HOURS"]) * 3600
         self._serializer = None
+        self._engine = None
         self.cookie_seconds = int(app.permanent_session_lifetime.total_seconds())
         # cookie value -> (signed at, session): a candidate's cookie does not change during
         # an exam, so its signature is checked once, not on every save
@@ -79,9 +85,9 @@ class AutosaveFastPath:
         user_id = session.get("user_id")
         if not user_id or clock.timestamp() - float(session.get("signed_in_at", 0)) > self.session_seconds:
             return None
-        owner = self.app.extensions.get("exambridge_attempt_owners", {}).get(attempt_id)
+        owner = self._owner(attempt_id)
         if owner is None or owner != user_id:
-            return None  # unknown here: Flask's view looks it up (and answers 403 / 404)
+            return None  # no such attempt, or another's: Flask's view answers 404 / 403
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -125,6 +131,23 @@ class AutosaveFastPath:
         if not result.duplicate:
             get_scorer(self.app).enqueue(attempt_id)
         return _json(start_response, result.as_dict())
+
+    def _owner(self, attempt_id: int) -> int | None:
+        """The attempt's candidate, from the views' cache or one read (an attempt never
+        changes hands; a whole room's first saves after a restart all miss at once)."""
+        owners = self.app.extensions.setdefault("exambridge_attempt_owners", {})
+        owner = owners.get(attempt_id)
+        if owner is None:
+            if self._engine is None:
+                with self.app.app_context():
+                    self._engine = db.engine
+            with self._engine.connect() as conn:
+                owner = conn.execute(_SELECT_OWNER, {"attempt_id": attempt_id}).scalar()
+            if owner is not None:
+                if len(owners) > 200_000:
+                    owners.clear()
+                owners[attempt_id] = owner
+        return owner
 
     def _session(self, environ) -> dict | None:
         raw = environ.get("HTTP_COOKIE")
