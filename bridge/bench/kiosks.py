@@ -17,8 +17,10 @@ Measured:
   heartbeat_p99_ms heartbeat → heartbeat_ack round trip seen by the kiosks, in that window;
   broadcast_p99_ms one command to every kiosk (``POST /hub/commands``): kiosk receipt − the
                    command's ``issued_at`` (the bridge's clock, same machine);
-  reconnect_all_s  SIGKILL the bridge, start it again on the same database and port: seconds
-                   from the restart until all N are welcomed again;
+  reconnect_all_s  once every answer to the broadcast is stored, SIGKILL the bridge, start it
+                   again on the same database and port: seconds from the restart (the new
+                   process's start, ~2-4 s of it before it listens) until all N are welcomed
+                   again;
   events_lost      events the kiosks made (seq 1..n per kiosk, through the kill) that the
                    database does not hold at the end, plus acked events whose stored chain
                    head differs from the ack.
@@ -244,6 +246,27 @@ def broadcast(http_url: str, kiosk_ids: list[int], cookie: str, csrf: str) -> No
         raise ConfigError(f"the broadcast was refused: {answer.status_code} {answer.text[:300]}")
 
 
+def wait_results_stored(url: str, count: int, timeout: float) -> bool:
+    """Poll until ``count`` commands are answered (so the restart measures reconnects only)."""
+    from sqlalchemy import func
+
+    from bridge.models.devices import KioskCommand
+
+    engine = create_engine(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                done = session.scalar(select(func.count()).select_from(KioskCommand)
+                                      .where(KioskCommand.status == "done"))
+            if done >= count:
+                return True
+            time.sleep(0.25)
+        return False
+    finally:
+        engine.dispose()
+
+
 def events_lost(url: str, results: list[dict]) -> tuple[int, int]:
     """(lost, made): made events absent from the database, plus acks whose head differs."""
     from bridge.models.attempts import AnswerEvent
@@ -304,8 +327,12 @@ def run(count: int, seconds: float, database_url: str | None = None, *, load_pro
             rss = rss_mb(bridge.popen.pid)
             connected = min(connected, load.welcomed())
             log(f"bench kiosks: steady window done ({cpu_pct:.1f} % CPU, {rss:.0f} MiB); broadcasting")
+            broadcast_at = time.monotonic()
             broadcast(http_url, [s["kiosk_id"] for s in specs], cookie, csrf)
-            time.sleep(3.0)
+            stored = wait_results_stored(url, count, timeout=60)
+            log(f"bench kiosks: every kiosk's answer to the broadcast stored "
+                f"{time.monotonic() - broadcast_at:.1f} s after it was issued" if stored else
+                "bench kiosks: not every answer to the broadcast was stored within 60 s")
             # kill and restart on the same database and port
             killed_at = time.time()
             (load.dir / "since").write_text(repr(killed_at))

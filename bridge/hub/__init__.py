@@ -244,6 +244,11 @@ def notify_commands(app: Flask, command_ids: list[int]) -> None:
                                    .where(KioskCommand.id.in_(command_ids))).all()
     commands = [{"command_id": r.id, "kiosk_id": r.kiosk_id, "name": r.name, "args": r.args or {},
                  "issued_at": epoch_seconds(r.issued_at)} for r in rows]
+    publish_commands(app, commands)
+
+
+def publish_commands(app: Flask, commands: list[dict[str, Any]]) -> None:
+    """Publish committed commands (``kiosk_commands.issue_payloads``) on the bus."""
     try:
         get_hub(app).bus.publish(CHANNEL, {"kind": "commands", "commands": commands})
     except Exception as exc:
@@ -263,10 +268,11 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     import time
 
     started = time.monotonic()
-    job = functools.partial(kiosk_commands.issue, issued_by=issued_by)
-    ids = get_writer(app).submit(job, list(kiosk_ids), name, args)
+    job = functools.partial(kiosk_commands.issue_payloads, issued_by=issued_by)
+    commands = get_writer(app).submit(job, list(kiosk_ids), name, args)
+    ids = [c["command_id"] for c in commands]
     written = time.monotonic()
-    notify_commands(app, ids)
+    publish_commands(app, commands)
     log.info("issued %d %s command(s): written in %.0f ms, notified in %.0f ms", len(ids), name,
              (written - started) * 1000, (time.monotonic() - written) * 1000)
     return ids

@@ -80,6 +80,13 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
           issued_by: str = "") -> list[int]:
     """Queue ``name`` for each kiosk; returns the command ids. Retired or unknown kiosks are
     refused (nothing is queued). ``show_seat`` without a seat shows each kiosk's own seat."""
+    return [c["command_id"] for c in issue_payloads(session, kiosk_ids, name, args, issued_by=issued_by)]
+
+
+def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
+                   issued_by: str = "") -> list[dict[str, Any]]:
+    """``issue``, returning each command as the bus carries it: ``{command_id, kiosk_id,
+    name, args, issued_at}`` (the ``command`` message's payload plus the kiosk)."""
     args = _check(name, args)
     ids = list(dict.fromkeys(int(k) for k in kiosk_ids))
     if not ids:
@@ -99,7 +106,9 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
                        "issued_by": issued_by[:255], "issued_at": now})
     # one multi-row INSERT … RETURNING (a broadcast to a whole site is thousands of rows)
     made = session.execute(insert(_commands).returning(_commands.c.id, sort_by_parameter_order=True), values)
-    return [row.id for row in made]
+    issued_at = epoch_seconds(now)
+    return [{"command_id": row.id, "kiosk_id": v["kiosk_id"], "name": name, "args": v["args"], "issued_at": issued_at}
+            for row, v in zip(made, values)]
 
 
 def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
