@@ -106,7 +106,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_size=2, max_overflow=0, pool_pre_ping=True)
+    # No pre-ping: it would cost a round trip per batch. A connection the server dropped fails
+    # its batch with a disconnect error, SQLAlchemy replaces it, and the jobs run again alone.
+    engine = create_engine(url, pool_size=2, max_overflow=0)
 
     @event.listens_for(engine, "connect")
     def _sync_commit(dbapi_connection, record):

@@ -128,14 +128,12 @@ class _Sqlite:
         return {(a, w, s): Stored(s, ph, h, _parse_time(at), st)
                 for a, w, s, ph, h, at, st in self._rows(conn, self.STORED, keys)}
 
-    def insert(self, conn: Connection, events: list[NewEvent]) -> None:
+    def append(self, conn: Connection, events: list[NewEvent], heads: Iterable[tuple[tuple[int, str], Head]]) -> None:
         rows = [[e.attempt_id, e.writer, e.seq, e.question_id, e.response_json, e.payload_hash, e.epoch,
                  e.client_time, _sqlite_time(e.server_time), e.status, e.prev_hash, e.hash] for e in events]
         conn.exec_driver_sql(self.INSERT, (json.dumps(rows, ensure_ascii=False),))
-
-    def save_heads(self, conn: Connection, heads: Iterable[tuple[tuple[int, str], Head]]) -> None:
-        rows = [[a, w, h.max_seq, h.head] for (a, w), h in heads]
-        conn.exec_driver_sql(self.HEADS, (json.dumps(rows, ensure_ascii=False),))
+        moved = [[a, w, h.max_seq, h.head] for (a, w), h in heads]
+        conn.exec_driver_sql(self.HEADS, (json.dumps(moved, ensure_ascii=False),))
 
     def load_for_submit(self, conn: Connection, attempt_ids: list[int]) -> dict[int, SubmitState]:
         return {a: SubmitState(status, _parse_time(at), reason or "", _parse_time(starts), early)
@@ -151,27 +149,31 @@ class _Sqlite:
 
 
 class _Postgres:
-    ATTEMPTS = ("SELECT id, status, epoch, deadline_at FROM attempts WHERE id = ANY(%s) "
-                "ORDER BY id FOR UPDATE")  # one lock order for every worker: no deadlock between batches
-    HEADS_OF = "SELECT attempt_id, writer, max_seq, head FROM answer_heads WHERE attempt_id = ANY(%s)"
+    # One round trip each: on the committer greenlet every round trip waits for a turn of
+    # the loop, which under load is the batch's latency.
+    LOAD = ("SELECT a.id, a.status, a.epoch, a.deadline_at, h.writer, h.max_seq, h.head "
+            "FROM attempts a LEFT JOIN answer_heads h ON h.attempt_id = a.id WHERE a.id = ANY(%s) "
+            "ORDER BY a.id FOR UPDATE OF a")  # one lock order for every worker: no deadlock between batches
     STORED = ("SELECT e.attempt_id, e.writer, e.seq, e.payload_hash, e.hash, e.server_time, e.status "
               "FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(a, w, s) "
               "JOIN answer_events e ON e.attempt_id = k.a AND e.writer = k.w AND e.seq = k.s")
-    # Rows go in as one JSON text: psycopg dumps a Python list element by element in Python,
-    # json.dumps does it in C.
-    INSERT = (f"INSERT INTO answer_events ({_INSERT_COLUMNS}) "
+    # Rows go in as one JSON text (psycopg dumps a Python list element by element in Python,
+    # json.dumps does it in C); the events and the heads in one statement.
+    APPEND = (f"WITH events AS (INSERT INTO answer_events ({_INSERT_COLUMNS}) "
               "SELECT a, w, s, q, r::json, ph, ep, ct, st, stt, pv, h FROM json_to_recordset(%s::json) "
               "AS t(a int, w text, s int, q int, r text, ph text, ep int, ct float8, st timestamp, stt text, "
-              "pv text, h text)")
-    HEADS = ("INSERT INTO answer_heads (attempt_id, writer, max_seq, head) "
-             "SELECT a, w, m, h FROM json_to_recordset(%s::json) AS t(a int, w text, m int, h text) "
-             "ON CONFLICT (attempt_id, writer) DO UPDATE SET max_seq = excluded.max_seq, head = excluded.head")
+              "pv text, h text)) "
+              "INSERT INTO answer_heads (attempt_id, writer, max_seq, head) "
+              "SELECT a, w, m, h FROM json_to_recordset(%s::json) AS t(a int, w text, m int, h text) "
+              "ON CONFLICT (attempt_id, writer) DO UPDATE SET max_seq = excluded.max_seq, head = excluded.head")
 
     def load(self, conn: Connection, attempt_ids: list[int]):
-        attempts = {a: AttemptState(status, epoch, deadline)
-                    for a, status, epoch, deadline in conn.exec_driver_sql(self.ATTEMPTS, (attempt_ids,))}
-        heads = {(a, w): Head(max_seq, head)
-                 for a, w, max_seq, head in conn.exec_driver_sql(self.HEADS_OF, (attempt_ids,))}
+        attempts: dict[int, AttemptState] = {}
+        heads: dict[tuple[int, str], Head] = {}
+        for a, status, epoch, deadline, writer, max_seq, head in conn.exec_driver_sql(self.LOAD, (attempt_ids,)):
+            attempts[a] = AttemptState(status, epoch, deadline)
+            if writer is not None:
+                heads[(a, writer)] = Head(max_seq, head)
         return attempts, heads
 
     def stored(self, conn: Connection, keys: list[tuple[int, str, int]]) -> dict[tuple[int, str, int], Stored]:
@@ -179,15 +181,12 @@ class _Postgres:
         return {(a, w, s): Stored(s, ph, h, at, st)
                 for a, w, s, ph, h, at, st in conn.exec_driver_sql(self.STORED, tuple(columns))}
 
-    def insert(self, conn: Connection, events: list[NewEvent]) -> None:
+    def append(self, conn: Connection, events: list[NewEvent], heads: Iterable[tuple[tuple[int, str], Head]]) -> None:
         rows = [{"a": e.attempt_id, "w": e.writer, "s": e.seq, "q": e.question_id, "r": e.response_json,
                  "ph": e.payload_hash, "ep": e.epoch, "ct": e.client_time, "st": e.server_time.isoformat(),
                  "stt": e.status, "pv": e.prev_hash, "h": e.hash} for e in events]
-        conn.exec_driver_sql(self.INSERT, (json.dumps(rows, ensure_ascii=False),))
-
-    def save_heads(self, conn: Connection, heads: Iterable[tuple[tuple[int, str], Head]]) -> None:
-        rows = [{"a": a, "w": w, "m": h.max_seq, "h": h.head} for (a, w), h in heads]
-        conn.exec_driver_sql(self.HEADS, (json.dumps(rows, ensure_ascii=False),))
+        moved = [{"a": a, "w": w, "m": h.max_seq, "h": h.head} for (a, w), h in heads]
+        conn.exec_driver_sql(self.APPEND, (json.dumps(rows, ensure_ascii=False), json.dumps(moved, ensure_ascii=False)))
 
     SUBMIT_LOAD = ("SELECT a.id, a.status, a.submitted_at, a.submit_reason, s.starts_at, p.early_submit_minutes "
                    "FROM attempts a JOIN exam_sessions s ON s.id = a.session_id "

@@ -235,8 +235,7 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
         moved[(attempt_id, writer)] = answer_store.Head(max(seq, head.max_seq if head else 0), chained)
         results[index] = Ack(seq=seq, head=chained, server_time=_epoch_seconds(now), duplicate=False, status=status)
     if new_events:
-        store.insert(conn, new_events)
-        store.save_heads(conn, moved.items())
+        store.append(conn, new_events, moved.items())
     if logs:
         conn.execute(_INSERT_LOG, logs)
     return results

@@ -176,3 +176,24 @@ def test_the_scorer_scores_what_was_submitted_and_the_sweeper_what_it_missed(app
     db_session.commit()
     assert db_session.get(Attempt, missed_id).score is not None
     assert attempt_service.sweep(db_session) == 0
+
+
+def test_a_postgres_connection_dropped_under_the_writer_costs_a_retry_not_a_save(writer, db_session, sitting,
+                                                                                 attempt_id, backend):
+    """The writer's engine has no pre-ping (a round trip per batch): a connection the server
+    dropped fails its batch once, and the jobs run again alone on a fresh connection."""
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL drops connections; SQLite has none to drop")
+    from sqlalchemy import text
+
+    def backend_pid(session):
+        return session.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    pid = writer.submit(backend_pid)
+    db_session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    db_session.commit()
+    q = question(sitting, "truefalse")
+    result = writer.submit_grouped(answers.append_many, [(attempt_id, event(q, 1, {"value": True}))])[0]
+    assert result.seq == 1 and not result.duplicate
+    assert writer.submit(backend_pid) != pid
+    assert [s for _w, s, *_ in stream(db_session, attempt_id)] == [1]
