@@ -65,18 +65,19 @@ class Hub:
         with self._lock:
             if self._started:
                 return self
-            from bridge.hub.presence import MemoryPresence, RedisPresence
+            from bridge.hub.presence import FallbackPresence, MemoryPresence, RedisPresence
 
             cfg = self.app.config
             url, prefix = cfg.get("EXAMBRIDGE_REDIS_URL"), cfg.get("EXAMBRIDGE_REDIS_PREFIX") or "exambridge:"
             self._bus = make_bus(url, prefix)
-            self._presence = RedisPresence(self._bus.redis, prefix) if url else MemoryPresence()
+            self._presence = FallbackPresence(RedisPresence(self._bus.redis, prefix)) if url else MemoryPresence()
             self._unsubscribe = self._bus.subscribe(CHANNEL, self._on_bus)
             self._marker = threading.Thread(target=self._mark_sent_loop, name="exambridge-hub-sent", daemon=True)
             self._marker.start()
             self._started = True
-            if url:
-                self._bus.wait_connected(5.0)
+            if url and not self._bus.wait_connected(2.0):
+                log.warning("kiosk hub: Redis at %s does not answer; kiosks connect anyway, commands reach "
+                            "them at their next connection until it does", url)
             log.info("kiosk hub started (%s bus)", "Redis" if url else "in-process")
         return self
 

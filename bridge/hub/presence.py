@@ -97,3 +97,46 @@ class RedisPresence:
             return {}
         values = self._r.mget([self._key(k) for k in kiosk_ids])
         return {k: v is not None for k, v in zip(kiosk_ids, values)}
+
+
+class FallbackPresence:
+    """Redis presence that keeps working when Redis does not answer: each operation falls
+    back to this process's memory (logged), so kiosks still connect and heartbeat during a
+    Redis outage; only the cross-worker checks (a second address on another worker) are
+    blind meanwhile."""
+
+    def __init__(self, primary: RedisPresence) -> None:
+        import logging
+
+        self.primary = primary
+        self.memory = MemoryPresence()
+        self._log = logging.getLogger(__name__)
+        self._warned = 0.0
+
+    def _call(self, name: str, *args):
+        try:
+            result = getattr(self.primary, name)(*args)
+        except Exception as exc:  # redis.ConnectionError, TimeoutError, …
+            now = time.time()
+            if now - self._warned > 30:
+                self._warned = now
+                self._log.warning("kiosk presence: Redis unavailable (%s); using this worker's memory", exc)
+            return getattr(self.memory, name)(*args)
+        if name in ("claim", "touch", "release"):
+            getattr(self.memory, name)(*args)  # keep memory current for the next outage
+        return result
+
+    def get(self, kiosk_id: int) -> Optional[Holder]:
+        return self._call("get", kiosk_id)
+
+    def claim(self, kiosk_id: int, holder: Holder) -> None:
+        self._call("claim", kiosk_id, holder)
+
+    def touch(self, kiosk_id: int, holder: Holder) -> None:
+        self._call("touch", kiosk_id, holder)
+
+    def release(self, kiosk_id: int, conn_id: str) -> None:
+        self._call("release", kiosk_id, conn_id)
+
+    def online(self, kiosk_ids: list[int]) -> dict[int, bool]:
+        return self._call("online", kiosk_ids)

@@ -201,3 +201,49 @@ def test_a_command_issued_on_worker_a_reaches_a_kiosk_on_worker_b(pg_database, r
         db.engine.dispose()
     for worker in (worker_a, worker_b):
         assert worker.stop() == 0, worker.stderr
+
+
+@pytest.fixture
+def app_without_redis(make_app):
+    """Configured for Redis, but nothing listens there (port 1)."""
+    return make_app(REDIS_URL="redis://127.0.0.1:1/0", REDIS_PREFIX="ebtest:dead:")
+
+
+@pytest.mark.req("K2", "K6")
+def test_redis_down_kiosks_still_connect_and_commands_wait_in_the_database(app_without_redis):
+    """Redis carries notifications only: with it down, kiosks connect and heartbeat (presence
+    falls back to the worker's memory), a command is still a row, and it reaches the kiosk
+    at its next connection."""
+    from bridge.bench.kiosk_client import KioskClient
+    from bridge.extensions import db
+    from bridge.hub import issue_commands, stop_hub
+    from bridge.services import devices
+    from bridge.writer import stop_writer
+    from kiosk_agent import protocol as P
+    from tests.fixtures.servers import serve_wsgi
+
+    app = app_without_redis
+    with app.app_context():
+        _info, code = devices.create_room(db.session, code="R9", name="", secret_key=app.config["SECRET_KEY"])
+        db.session.commit()
+        db.session.remove()
+    try:
+        with serve_wsgi(app) as server:
+            url = server.url.replace("http://", "ws://") + "/ws/kiosk"
+            kiosk = KioskClient(url)
+            try:
+                assert kiosk.register("R9", code).type == P.WELCOME
+                assert kiosk.heartbeat().type == P.HEARTBEAT_ACK
+                [command_id] = issue_commands(app, [kiosk.kiosk_id], "unlock")  # publish fails: logged
+                kiosk.close()
+                back = KioskClient(url, key=kiosk.key)
+                try:
+                    back.hello(kiosk.kiosk_id)
+                    assert back.command().payload["command_id"] == command_id
+                finally:
+                    back.close()
+            finally:
+                kiosk.close()
+    finally:
+        stop_hub(app)
+        stop_writer(app)
