@@ -106,12 +106,27 @@ def test_reg_file_lists_become_numbered_values():
     assert '"1"="https://a"\r\n"2"="https://b"' in text
 
 
+def _wait_exec(pid: int, comm: str) -> None:
+    """Until the child has exec'd (before that, /proc shows the parent's name)."""
+    import time
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() == comm:
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never became {comm}")
+
+
 @pytest.fixture
 def forbidden_process(tmp_path):
     """A real process whose name is on the forbidden list (a copy of sleep named anydesk)."""
     exe = tmp_path / "AnyDesk"
     shutil.copy(shutil.which("sleep"), exe)
     proc = subprocess.Popen([str(exe), "60"])
+    _wait_exec(proc.pid, "AnyDesk")
     yield proc
     proc.kill()
     proc.wait()
@@ -140,6 +155,7 @@ def test_long_names_are_matched_past_the_15_character_comm(tmp_path):
     exe = tmp_path / "screenrecorderpro"
     shutil.copy(shutil.which("sleep"), exe)
     proc = subprocess.Popen([str(exe), "60"])
+    _wait_exec(proc.pid, "screenrecorderpro"[:15])
     try:
         found = ProcessWatcher(["screenrecorderpro"]).scan()
         assert [f["pid"] for f in found] == [proc.pid]
