@@ -181,6 +181,9 @@ def run(candidates: int, rate: float, seconds: float, database_url: str | None =
                 load = json.loads(result.read_text())
             finally:
                 server.stop()
+            for line in Path(server.err.name).read_text(errors="replace").splitlines():
+                if "[bridge.writer] writer:" in line:  # the group writer's batch figures
+                    log("bench: " + line.split("] ", 1)[1])
             lost, duplicated = verify(url, load)
     finally:
         if not keep:
