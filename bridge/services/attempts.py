@@ -168,6 +168,13 @@ def lock(session: Session, attempt: Attempt, *, why: str, address: str = "") -> 
     return attempt
 
 
+class UnlockRefused(Forbidden):
+    """A wrong or expired unlock code. ``keep_writes``: the group writer keeps the
+    candidate-log line of the refusal although the unit of work fails."""
+
+    keep_writes = True
+
+
 def _hash_code(attempt: Attempt, code: str) -> str:
     return hashlib.sha256(f"{attempt.id}:{code}".encode()).hexdigest()
 
@@ -196,7 +203,7 @@ def unlock(session: Session, attempt: Attempt, *, actor: str, code: str | None =
         if not valid:
             log(session, attempt, "unlock_refused", address=address)
             session.flush()
-            raise Forbidden("That unlock code is wrong or has expired. Ask the proctor for a new one.")
+            raise UnlockRefused("That unlock code is wrong or has expired. Ask the proctor for a new one.")
     attempt.status = "in_exam"
     attempt.unlock_code_hash = attempt.unlock_code_expires_at = None
     log(session, attempt, "unlock", address=address, actor=actor, detail={"by_code": code is not None})

@@ -122,6 +122,13 @@ def test_an_unlock_code_read_out_by_the_proctor(lti_env):
     assert wrong.status_code == 403
     ok = _api(lti_env, student, f"/attempt/{attempt_id}/unlock", {"code": code})
     assert ok.json() == {"status": "in_exam"}
+    with lti_env.app.app_context():
+        from bridge.extensions import db
+        from bridge.models.attempts import AttemptLog
+
+        actions = db.session.scalars(select(AttemptLog.action).where(AttemptLog.attempt_id == attempt_id)
+                                     .order_by(AttemptLog.id)).all()
+    assert actions[-2:] == ["unlock_refused", "unlock"]  # the refusal is in the candidate log
 
 
 @pytest.mark.req("C1")

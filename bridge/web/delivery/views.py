@@ -11,9 +11,10 @@ from bridge.extensions import db
 from bridge.models.attempts import Attempt, InfoFormResponse
 from bridge.models.bank import Question, QuestionMedia
 from bridge.models.papers import ExamSession, Paper
-from bridge.services import attempts, exams
+from bridge.services import attempt_steps as steps, attempts, exams
 from bridge.services.attempts import TooManyTries
 from bridge.web.auth import require_user
+from bridge.writer import get_writer
 
 
 def _own(attempt_id: int) -> Attempt:
@@ -30,13 +31,17 @@ def _addr() -> str:
     return request.remote_addr or ""
 
 
+def _step(fn, *args) -> dict:
+    """A candidate's step through the group writer (``bridge.services.attempt_steps``)."""
+    db.session.close()  # give the read connection back: the request waits on the writer next
+    return get_writer(current_app).submit(fn, *args)
+
+
 def sit(exam_id: int):
     user = require_user()
-    exam = exams.get_exam(db.session, exam_id)
-    with transaction() as s:
-        attempt = attempts.log_in(s, exam, user.id, address=_addr())
-        attempt_id = attempt.id
-    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
+    exams.get_exam(db.session, exam_id)  # 404 for an unknown exam
+    state = _step(steps.log_in, exam_id, user.id, _addr())
+    return redirect(url_for("delivery.attempt", attempt_id=state["id"]))
 
 
 def code():
@@ -56,8 +61,9 @@ def code():
 
 def attempt(attempt_id: int):
     a = _own(attempt_id)
-    with transaction() as s:
-        attempts.settle(s, a)
+    if a.status in ("in_exam", "locked") and attempts.remaining_ms(a) == 0:  # time is up: submit what is stored
+        _step(steps.settle, attempt_id)
+        a = _own(attempt_id)
     paper = db.session.scalars(select(Paper).where(Paper.exam_id == a.exam_id)).first()
     exam = exams.get_exam(db.session, a.exam_id)
     sitting = db.session.get(ExamSession, a.session_id)
@@ -86,51 +92,40 @@ def save_info(attempt_id: int):
     except DomainError as exc:
         return render_template("delivery/info.html", attempt=a, paper=paper, exam=exams.get_exam(db.session, a.exam_id),
                                errors=exc.message, form=request.form), 422
-    with transaction() as s:
-        if s.scalars(select(InfoFormResponse).where(InfoFormResponse.attempt_id == a.id)).first() is None:
-            s.add(InfoFormResponse(attempt_id=a.id, data=data))
-    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+    _step(steps.save_info, attempt_id, data)
+    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
 
 
 def read_rules(attempt_id: int):
     a = _own(attempt_id)
     if request.form.get("confirm") != "1":
         return redirect(url_for("delivery.attempt", attempt_id=a.id))
-    with transaction() as s:
-        attempts.read_rules(s, a, address=_addr())
-    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+    _step(steps.read_rules, a.id, _addr())
+    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
 
 
 def start(attempt_id: int):
-    a = _own(attempt_id)
-    with transaction() as s:
-        attempts.start(s, a, address=_addr())
-    return redirect(url_for("delivery.attempt", attempt_id=a.id))
+    _own(attempt_id)
+    _step(steps.start, attempt_id, _addr())
+    return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
 
 
 def lock(attempt_id: int):
     """The page reports that the candidate left it (blur, tab switch, fullscreen exit)."""
-    a = _own(attempt_id)
+    _own(attempt_id)
     why = str((request.get_json(silent=True) or {}).get("why", "left the page"))
-    with transaction() as s:
-        attempts.lock(s, a, why=why, address=_addr())
-        body = {"status": a.status, "lock_count": a.lock_count}
-    return jsonify(body)
+    state = _step(steps.lock, attempt_id, why, _addr())
+    return jsonify(status=state["status"], lock_count=state["lock_count"])
 
 
 def unlock(attempt_id: int):
-    a = _own(attempt_id)
+    _own(attempt_id)
     code = str((request.get_json(silent=True) or {}).get("code", ""))
     try:
-        with transaction() as s:
-            attempts.unlock(s, a, actor="candidate", code=code, address=_addr())
-            body = {"status": a.status}
+        state = _step(steps.unlock_by_code, attempt_id, code, _addr())  # a refusal stays in the candidate log
     except DomainError as exc:
-        db.session.rollback()
-        with transaction() as s:  # the refusal is in the candidate log
-            attempts.log(s, a, "unlock_refused", address=_addr())
         return jsonify(error=exc.code, message=_(exc.message)), exc.http_status
-    return jsonify(body)
+    return jsonify(status=state["status"])
 
 
 def media(attempt_id: int, question_id: int, name: str):
