@@ -284,19 +284,27 @@ class _GreenReader:
     ``threading.Thread`` there is a greenlet plus a Thread object, its locks and its entry in
     ``threading._active`` (a few KiB per socket, times 5,000 kiosks)."""
 
+    __slots__ = ("target", "greenlet", "name")
+
     def __init__(self, target) -> None:
         self.target = target
-        self.name = "simple_websocket reader"
         self.greenlet = None
+        self.name = "simple_websocket reader"  # simple-websocket renames it
 
     def start(self) -> None:
+        # a raw greenlet under the hub (lighter than gevent.Greenlet: no links, no spawn tree)
         import gevent
+        import greenlet
 
-        self.greenlet = gevent.spawn(self.target)
+        hub = gevent.get_hub()
+        self.greenlet = greenlet.greenlet(self._run, parent=hub)
+        hub.loop.run_callback(self.greenlet.switch)
 
-    def join(self, timeout=None) -> None:  # pragma: no cover - simple-websocket does not join
-        if self.greenlet is not None:
-            self.greenlet.join(timeout)
+    def _run(self) -> None:
+        try:
+            self.target()
+        except Exception:  # simple-websocket's reader ends on socket errors by itself
+            log.exception("WebSocket reader failed")
 
 
 def init_app(app: Flask) -> None:

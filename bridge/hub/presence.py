@@ -17,7 +17,7 @@ from typing import Optional
 ALIVE_SECONDS = 15.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Holder:
     conn_id: str
     address: str

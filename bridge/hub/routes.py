@@ -53,6 +53,8 @@ class Refused(Exception):
 class KioskSocket:
     """The state of one socket while its handler runs."""
 
+    __slots__ = ("app", "hub", "writer", "secret", "conn", "ws", "nonce", "kiosk", "errors")
+
     def __init__(self, ws, app, address: str) -> None:
         self.app = app
         self.hub = get_hub(app).start()
@@ -261,6 +263,26 @@ class KioskSocket:
                                  ref=envelope.id), direct=True)
 
 
+class _HandshakeDone:
+    """Stands in for wsproto's finished HTTP handshake (an h11 connection with its buffers
+    and the upgrade request), which a WebSocket would otherwise keep for its whole life."""
+
+    @staticmethod
+    def events():
+        return iter(())
+
+
+_HANDSHAKE_DONE = _HandshakeDone()
+
+
+def _drop_handshake(ws) -> None:
+    connection = getattr(ws, "ws", None)
+    handshake = getattr(connection, "handshake", None)
+    if connection is not None and connection.connection is not None and handshake is not None \
+            and not getattr(handshake, "_events", True):
+        connection.handshake = _HANDSHAKE_DONE
+
+
 @sock.route("/ws/kiosk", bp=bp)
 def kiosk_socket(ws):
     app = current_app._get_current_object()
@@ -272,6 +294,7 @@ def kiosk_socket(ws):
         rfile = getattr(stream, "rfile", stream)  # pywsgi's Input, or its reader itself (no body)
         if hasattr(rfile, "close"):
             rfile.close()
+    _drop_handshake(ws)
     KioskSocket(ws, app, request.remote_addr or "").run()
 
 

@@ -59,7 +59,7 @@ class UnknownKiosk(NotFound):
     code = "unknown_kiosk"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KioskInfo:
     id: int
     room_id: int
