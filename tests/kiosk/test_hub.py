@@ -420,3 +420,37 @@ def test_results_of_a_burst_are_recorded_together_first_answer_wins(app, db_sess
     rows = {k: kiosk_row(db_session, k) for k in kiosks}
     assert rows[kiosks[0]].agent_status == "ready" and rows[kiosks[0]].attempt_id is None
     assert rows[kiosks[1]].last_address == "10.0.0.1" and rows[kiosks[2]].last_seen_at is not None
+
+
+@pytest.mark.req("P13", "K6")
+def test_command_endpoint_is_for_administrators_and_says_what_is_wrong(app, db_session, room, live, clients):
+    from bridge.bench.seed import SESSION_COOKIE, session_cookie
+    from bridge.models.users import User
+
+    client = registered(live, clients, room)
+    admin = User(name="Admin", username="hub-admin", is_admin=True)
+    teacher = User(name="Teacher", username="hub-teacher")
+    db_session.add_all([admin, teacher])
+    db_session.commit()
+
+    http = app.test_client()
+    body = {"kiosks": [client.kiosk_id], "name": "lock", "args": {"message": "Eyes on your screen"}}
+    assert http.post("/hub/commands", json=body).status_code in (400, 401)  # no session (and no CSRF token)
+
+    def as_user(user_id):
+        cookie, csrf = session_cookie(app, user_id)
+        http.set_cookie(SESSION_COOKIE, cookie, domain="localhost")
+        return {"X-CSRF-Token": csrf}
+
+    assert http.post("/hub/commands", json=body, headers=as_user(teacher.id)).status_code == 403
+    headers = as_user(admin.id)
+    bad = http.post("/hub/commands", json={"kiosks": "all", "name": "lock"}, headers=headers)
+    assert bad.status_code == 422
+    unknown = http.post("/hub/commands", json={"kiosks": [client.kiosk_id], "name": "format"}, headers=headers)
+    assert unknown.status_code == 422
+    done = http.post("/hub/commands", json=body, headers=headers)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    [command_id] = done.get_json()["commands"]
+    command = client.command()
+    assert command.payload["command_id"] == command_id and command.payload["args"] == body["args"]
+    assert db_session.get(KioskCommand, command_id).issued_by == f"user:{admin.id}"
