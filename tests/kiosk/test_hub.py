@@ -454,3 +454,53 @@ def test_command_endpoint_is_for_administrators_and_says_what_is_wrong(app, db_s
     command = client.command()
     assert command.payload["command_id"] == command_id and command.payload["args"] == body["args"]
     assert db_session.get(KioskCommand, command_id).issued_by == f"user:{admin.id}"
+
+
+class _SlowSocket:
+    """A stand-in for simple-websocket's Server (pure logic of the send queue): ``send``
+    blocks until released, like a peer that does not read."""
+
+    def __init__(self):
+        import threading
+
+        self.sent: list[str] = []
+        self.release = threading.Event()
+        self.connected = True
+        self.closed_with = None
+
+    def send(self, text):
+        self.release.wait(10)
+        self.sent.append(text)
+
+    def close(self, reason=None, message=None):
+        self.connected = False
+        self.closed_with = (reason, message)
+
+
+@pytest.mark.req("K2")
+def test_send_queue_is_bounded_ordered_and_closes_a_peer_that_does_not_read():
+    from bridge.hub import connection
+
+    ws = _SlowSocket()
+    conn = connection.Connection(ws, "10.0.0.1", "w")
+    ws.release.set()
+    assert conn.send("direct", direct=True) and ws.sent == ["direct"]  # idle: written at once
+    ws.release.clear()
+    assert conn.send("q0")  # a drainer takes it and blocks in send
+    wait_until(lambda: not conn._queue, "the drainer holding q0")
+    for n in range(1, connection.QUEUE_SIZE + 1):
+        assert conn.send(f"q{n}"), n
+    assert not conn.send("one too many")  # the peer does not read: closed, queue dropped
+    assert conn.closing and not conn.send("after")
+    ws.release.set()
+    wait_until(lambda: ws.closed_with is not None, "socket closed")
+    assert ws.sent == ["direct", "q0"]
+
+    ws2 = _SlowSocket()
+    ws2.release.set()
+    ordered = connection.Connection(ws2, "10.0.0.2", "w")
+    for n in range(20):
+        ordered.send(f"m{n}")
+    ordered.close("bye")
+    wait_until(lambda: ws2.closed_with is not None, "close after the queue")
+    assert ws2.sent == [f"m{n}" for n in range(20)] and ws2.closed_with == (1000, "bye")
