@@ -193,7 +193,8 @@ def room_create(code: str, name: str, site_id: str | None):
     app = _app()
     with app.app_context(), transaction() as session:
         info, enrolment = devices.create_room(session, code=code, name=name, site_id=site_id,
-                                              secret_key=app.config["SECRET_KEY"])
+                                              secret_key=app.config["SECRET_KEY"],
+                                              actor=f"cli:{getpass.getuser()}")
     click.echo(f"room {info.code} created (id {info.id})")
     click.echo(f"kiosk enrolment code: {enrolment}")
 
@@ -225,7 +226,8 @@ def room_code(code: str, rotate: bool):
     with app.app_context(), transaction() as session:
         info = devices.room_by_code(session, code)
         if rotate:
-            value = devices.rotate_enrolment_code(session, info.id, secret_key=secret)
+            value = devices.rotate_enrolment_code(session, info.id, secret_key=secret,
+                                                  actor=f"cli:{getpass.getuser()}")
         else:
             value = devices.enrolment_code(session, info.id, secret_key=secret)
     if value is None:

@@ -33,6 +33,7 @@ from bridge import clock
 from bridge.errors import Conflict, Forbidden, Invalid, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, KioskReport, Room
+from bridge.services import audit
 
 ROOM_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: Unambiguous characters (no 0/O, 1/I/L) for codes typed by hand.
@@ -139,7 +140,7 @@ def check_forward_token(secret_key: str, attempt_id: int, token: Any) -> bool:
 
 # --- rooms --------------------------------------------------------------------------------
 def create_room(session: Session, *, code: str, name: str, secret_key: str,
-                site_id: str | None = None) -> tuple[RoomInfo, str]:
+                site_id: str | None = None, actor: str = "") -> tuple[RoomInfo, str]:
     """A new room and its kiosk enrolment code (shown once here; ``enrolment_code`` later)."""
     code = (code or "").strip()
     if not ROOM_CODE_RE.match(code):
@@ -153,6 +154,7 @@ def create_room(session: Session, *, code: str, name: str, secret_key: str,
                 kiosk_enrolment_rotated_at=clock.utcnow_naive())
     session.add(room)
     session.flush()
+    audit.record(session, "room.create", actor=actor, target=f"room:{room.id}", detail={"code": code})
     return RoomInfo(room.id, room.code, room.name, room.site_id), enrolment
 
 
@@ -188,13 +190,14 @@ def enrolment_code(session: Session, room_id: int, *, secret_key: str) -> str | 
     return _unseal(secret_key, room.code, room.kiosk_enrolment_sealed)
 
 
-def rotate_enrolment_code(session: Session, room_id: int, *, secret_key: str) -> str:
+def rotate_enrolment_code(session: Session, room_id: int, *, secret_key: str, actor: str = "") -> str:
     room = _room(session, room_id)
     enrolment = new_enrolment_code()
     room.kiosk_enrolment_hash = _code_hash(secret_key, room.code, enrolment)
     room.kiosk_enrolment_sealed = _seal(secret_key, room.code, enrolment)
     room.kiosk_enrolment_rotated_at = clock.utcnow_naive()
     session.flush()
+    audit.record(session, "room.rotate_enrolment_code", actor=actor, target=f"room:{room.id}")
     return enrolment
 
 
@@ -256,7 +259,7 @@ def room_kiosks(session: Session, room_id: int) -> list[KioskInfo]:
     return [_info(k, code) for k, code in rows]
 
 
-def seat_kiosk(session: Session, kiosk_id: int, seat: int) -> KioskInfo:
+def seat_kiosk(session: Session, kiosk_id: int, seat: int, *, actor: str = "") -> KioskInfo:
     """Seat a kiosk (``pending`` → ``seated``, or move it to another seat of its room)."""
     if not isinstance(seat, int) or isinstance(seat, bool) or not 1 <= seat <= 9999:
         raise Invalid(N_("A seat number is a whole number from 1 to 9999."))
@@ -269,15 +272,17 @@ def seat_kiosk(session: Session, kiosk_id: int, seat: int) -> KioskInfo:
         raise Conflict(N_("Another kiosk has this seat: free it first."))
     row.seat, row.status = seat, "seated"
     session.flush()
+    audit.record(session, "kiosk.seat", actor=actor, target=f"kiosk:{kiosk_id}", detail={"seat": seat})
     return kiosk(session, kiosk_id)
 
 
-def retire_kiosk(session: Session, kiosk_id: int) -> KioskInfo:
+def retire_kiosk(session: Session, kiosk_id: int, *, actor: str = "") -> KioskInfo:
     row = session.get(Kiosk, kiosk_id)
     if row is None:
         raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
     row.status, row.seat = "retired", None
     session.flush()
+    audit.record(session, "kiosk.retire", actor=actor, target=f"kiosk:{kiosk_id}")
     return kiosk(session, kiosk_id, allow_retired=True)
 
 

@@ -21,6 +21,7 @@ from bridge import clock
 from bridge.errors import DomainError, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, KioskCommand
+from bridge.services import audit
 
 NAMES = ("show_seat", "hide_seat", "lock", "unlock", "start_client", "close_client", "restart", "shutdown",
          "wipe", "export_pack", "env_check")
@@ -107,8 +108,12 @@ def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: 
     # one multi-row INSERT … RETURNING (a broadcast to a whole site is thousands of rows)
     made = session.execute(insert(_commands).returning(_commands.c.id, sort_by_parameter_order=True), values)
     issued_at = epoch_seconds(now)
-    return [{"command_id": row.id, "kiosk_id": v["kiosk_id"], "name": name, "args": v["args"], "issued_at": issued_at}
-            for row, v in zip(made, values)]
+    commands = [{"command_id": row.id, "kiosk_id": v["kiosk_id"], "name": name, "args": v["args"],
+                 "issued_at": issued_at} for row, v in zip(made, values)]
+    audit.record(session, "kiosk.command", actor=issued_by, target=f"kiosks:{len(ids)}",
+                 detail={"name": name, "args": args, "kiosks": ids[:200],
+                         "commands": [commands[0]["command_id"], commands[-1]["command_id"]]})
+    return commands
 
 
 def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
@@ -151,7 +156,7 @@ def get(session: Session, command_id: int) -> CommandInfo:
     return _info(row)
 
 
-def cancel(session: Session, command_id: int) -> CommandInfo:
+def cancel(session: Session, command_id: int, *, actor: str = "") -> CommandInfo:
     """Withdraw a command the kiosk has not answered yet (recorded as ``failed``, cancelled)."""
     row = session.get(KioskCommand, command_id)
     if row is None:
@@ -160,6 +165,7 @@ def cancel(session: Session, command_id: int) -> CommandInfo:
         raise InvalidState(N_("The kiosk has answered this command already."))
     row.status, row.result, row.finished_at = "failed", {"cancelled": True}, clock.utcnow_naive()
     session.flush()
+    audit.record(session, "kiosk.command_cancel", actor=actor, target=f"command:{row.id}")
     return _info(row)
 
 

@@ -88,8 +88,11 @@ def test_register_then_hello_on_a_new_socket(live, room, clients, db_session):
     assert row.public_key == first.public_key and row.status == "pending" and row.last_address == "127.0.0.1"
     first.close()
 
-    devices.seat_kiosk(db_session, kiosk_id, 7)
+    devices.seat_kiosk(db_session, kiosk_id, 7, actor="user:1")
     db_session.commit()
+    from bridge.services import audit
+
+    assert [e.target for e in audit.recent(db_session, action_prefix="kiosk.seat")] == [f"kiosk:{kiosk_id}"]
     again = connect(live, clients, key=first.key)
     answer = again.hello(kiosk_id)
     assert answer.type == P.WELCOME and answer.payload["status"] == "seated" and answer.payload["seat"] == 7
@@ -393,6 +396,15 @@ def test_room_cli_creates_lists_and_shows_the_code(app):
     assert shown.stdout.strip().endswith(code)
     twice = run_cli(app, "room", "create", "A101")
     assert twice.returncode == 1 and "exists already" in twice.stderr
+    rotated = run_cli(app, "room", "code", "A101", "--rotate")
+    assert rotated.returncode == 0 and not rotated.stdout.strip().endswith(code)
+    from bridge.extensions import db
+    from bridge.services import audit
+
+    with app.app_context():
+        actions = [e.action for e in audit.recent(db.session, action_prefix="room.")]
+        db.session.remove()
+    assert actions == ["room.rotate_enrolment_code", "room.create"]
 
 
 @pytest.mark.req("K6")
@@ -454,6 +466,11 @@ def test_command_endpoint_is_for_administrators_and_says_what_is_wrong(app, db_s
     command = client.command()
     assert command.payload["command_id"] == command_id and command.payload["args"] == body["args"]
     assert db_session.get(KioskCommand, command_id).issued_by == f"user:{admin.id}"
+    from bridge.services import audit
+
+    [entry] = audit.recent(db_session, action_prefix="kiosk.command")
+    assert entry.actor == f"user:{admin.id}" and entry.detail["name"] == "lock"
+    assert entry.detail["kiosks"] == [client.kiosk_id]
 
 
 class _SlowSocket:
