@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import DomainError, Forbidden, Invalid, Unauthorized
@@ -134,9 +133,10 @@ class KioskSocket:
             self.conn.close(code)
 
     def read(self, fn, *args, **kwargs):
-        """Run a read-only service call on a session of its own."""
-        with Session(db.engine) as session:
-            return fn(session, *args, **kwargs)
+        """Run a read-only service call on a connection of its own (Core statements only: a
+        plain connection costs less than an ORM session, thousands of times after a restart)."""
+        with db.engine.connect() as connection:
+            return fn(connection, *args, **kwargs)
 
     # --- identity -----------------------------------------------------------------------
     def identify(self, envelope: P.Envelope, p: dict) -> None:
