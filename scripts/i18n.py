@@ -34,7 +34,7 @@ def pybabel(*args: str) -> None:
 
 def extract() -> None:
     POT.parent.mkdir(exist_ok=True)
-    args = ["extract", "-F", "babel.cfg", "--no-location", "--sort-output", "-o", str(POT)]
+    args = ["extract", "-F", "babel.cfg", "--no-location", "--sort-output", "--no-wrap", "-o", str(POT)]
     for k in KEYWORDS:
         args += ["-k", k]
     pybabel(*args, ".")
@@ -45,7 +45,8 @@ def update() -> None:
     for loc in LOCALES:
         po = TRANSLATIONS / loc / "LC_MESSAGES" / "messages.po"
         if po.exists():
-            pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", loc, "--no-fuzzy-matching")
+            pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", loc, "--no-fuzzy-matching",
+                    "--no-wrap")  # the catalogue keeps one line per message: small diffs
         else:
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", loc)
 
