@@ -50,6 +50,8 @@ class Hub:
         self._pack_key: tuple[str, float] | None = None
         self._last_sent: list[int] = []
         self._pack_key_lock = threading.Lock()
+        self._none_unfinished_at: float | None = None
+        self._commands_seen = 0
         from bridge.hub.batch import Batcher
         from bridge.services import devices, kiosk_commands
 
@@ -101,9 +103,36 @@ class Hub:
             self._bus.close()
 
     # --- bus ----------------------------------------------------------------------------
+    # --- "no unfinished command anywhere", briefly cached ------------------------------
+    NONE_UNFINISHED_SECONDS = 0.5
+
+    def none_unfinished(self, connection) -> bool:
+        """True when no kiosk has an unfinished command, checked at most every half second.
+
+        Lets the thousands of welcomes after a restart skip their own commands query. Safe
+        because a welcome reads after its socket is registered here: a command committed
+        after the check is published on the bus, which both clears the cached answer
+        (``_on_bus``) and delivers the command to the registered socket."""
+        import time
+
+        from bridge.services import kiosk_commands
+
+        checked = self._none_unfinished_at
+        if checked is not None and time.monotonic() - checked < self.NONE_UNFINISHED_SECONDS:
+            return True
+        seen, started = self._commands_seen, time.monotonic()
+        if kiosk_commands.any_unfinished(connection):
+            self._none_unfinished_at = None
+            return False
+        if self._commands_seen == seen:  # no command published while we looked
+            self._none_unfinished_at = started
+        return True
+
     def _on_bus(self, message: dict[str, Any]) -> None:
         kind = message.get("kind")
         if kind == "commands":
+            self._commands_seen += 1
+            self._none_unfinished_at = None
             self.deliver_commands(message.get("commands") or [])
         elif kind == "fence":
             conn = self.local.get(message.get("kiosk"))
@@ -250,8 +279,11 @@ def notify_commands(app: Flask, command_ids: list[int]) -> None:
 
 def publish_commands(app: Flask, commands: list[dict[str, Any]]) -> None:
     """Publish committed commands (``kiosk_commands.issue_payloads``) on the bus."""
+    hub = get_hub(app)
+    hub._commands_seen += 1  # this worker's welcomes look again, whatever the bus does
+    hub._none_unfinished_at = None
     try:
-        get_hub(app).bus.publish(CHANNEL, {"kind": "commands", "commands": commands})
+        hub.bus.publish(CHANNEL, {"kind": "commands", "commands": commands})
     except Exception as exc:
         log.warning("could not publish %d command(s) on the bus (%s); they reach the kiosks at "
                     "their next connection", len(commands), exc)

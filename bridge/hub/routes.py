@@ -164,9 +164,10 @@ class KioskSocket:
         self.conn.persisted_at = time.time() - secrets.randbelow(int(PERSIST_EVERY))  # spread the writes
         self.welcome(envelope.id, info)
 
-    @staticmethod
-    def _welcome_reads(session, info: devices.KioskInfo):
+    def _welcome_reads(self, session, info: devices.KioskInfo):
         heads = devices.welcome_heads(session, [info.attempt_id] if info.attempt_id else [])
+        if self.hub.none_unfinished(session):
+            return heads, []
         return heads, kiosk_commands.unfinished(session, info.id)
 
     def claim(self, info: devices.KioskInfo) -> None:

@@ -28,6 +28,7 @@ NAMES = ("show_seat", "hide_seat", "lock", "unlock", "start_client", "close_clie
 OUTCOMES = ("done", "refused", "failed")
 UNFINISHED = ("queued", "sent")
 _commands = KioskCommand.__table__
+_ANY_UNFINISHED = select(_commands.c.id).where(_commands.c.status.in_(UNFINISHED)).limit(1)
 # Built once: every welcome runs it.
 _SELECT_UNFINISHED = (select(_commands).where(_commands.c.kiosk_id == bindparam("kiosk_id"),
                                               _commands.c.status.in_(UNFINISHED)).order_by(_commands.c.id))
@@ -119,6 +120,11 @@ def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: 
 def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:
     """Commands not yet answered, oldest first: what the hub sends (again) to the kiosk."""
     return [_info(r) for r in session.execute(_SELECT_UNFINISHED, {"kiosk_id": kiosk_id})]
+
+
+def any_unfinished(session: Session) -> bool:
+    """Whether any kiosk has a command not yet answered (one indexed probe)."""
+    return session.execute(_ANY_UNFINISHED).first() is not None
 
 
 def mark_sent(session: Session, command_ids: list[int]) -> None:
