@@ -38,7 +38,6 @@ HANDSHAKE_SECONDS = 30.0
 #: Silence after which a welcomed socket is closed (three missed heartbeats).
 IDLE_SECONDS = ALIVE_SECONDS
 MAX_ERRORS_BEFORE_WELCOME = 10
-EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
 #: The database hears ``last_seen_at`` at most this often while nothing else changes.
 PERSIST_EVERY = devices.LAST_SEEN_EVERY.total_seconds()
 
@@ -228,22 +227,11 @@ class KioskSocket:
         self.hub.presence.touch(self.conn.kiosk_id, self.conn.holder)
         if not devices.check_forward_token(self.secret, attempt_id, p["token"]):
             raise Refused("bad_token", _("The forward token does not belong to this attempt: reload the exam page."))
-        calls = []
-        for event in p["events"]:
-            if set(event) - set(EVENT_FIELDS):
-                calls.append(None)
-                continue
-            fields = {name: event.get(name) for name in EVENT_FIELDS}
-            calls.append((functools.partial(answers.append, **fields), (attempt_id,)))
-        results = iter(self.writer.submit_many([c for c in calls if c is not None]))
+        # the autosaves' grouped path: a whole batch of events (from pages and kiosks) in one call
+        results = self.writer.submit_grouped(answers.append_many, [(attempt_id, event) for event in p["events"]])
         acks = []
-        for event, call in zip(p["events"], calls):
-            seq = event.get("seq")
-            if call is None:
-                acks.append({"seq": seq, "error": "invalid", "message": _(
-                    "Each event is an object with writer, seq, question_id, response, client_time and epoch.")})
-                continue
-            result = next(results)
+        for event, result in zip(p["events"], results):
+            seq = event.get("seq") if isinstance(event, dict) else None
             if isinstance(result, answers.Ack):
                 acks.append(result.as_dict())
             elif isinstance(result, DomainError):
