@@ -45,9 +45,15 @@ def decode(raw: str | bytes) -> Envelope:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"message is not JSON: {exc.msg}") from None
+    except ProtocolError:
+        raise
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits (int_max_str_digits)
+        raise ProtocolError(f"message has a number out of range: {str(exc)[:80]}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("message is not a JSON object")
     v = obj.get("v")
@@ -58,11 +64,15 @@ def decode(raw: str | bytes) -> Envelope:
         raise ProtocolError("message has no type")
     if not isinstance(mid, str) or not 1 <= len(mid) <= 64:
         raise ProtocolError("message id must be a string of 1 to 64 characters")
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not -1e13 < ts < 1e13:
         raise ProtocolError("message ts must be a number (seconds since the epoch)")
     if not isinstance(payload, dict):
         raise ProtocolError("message payload must be a JSON object")
     return Envelope(type=kind, payload=payload, id=mid, ts=float(ts), v=v)
+
+
+def _no_constant(name: str):
+    raise ProtocolError(f"message contains {name}, which is not JSON")
 
 
 # --- message types (docs/protocol.md, "Messages (version 1)") ----------------------------

@@ -26,6 +26,12 @@ def test_round_trip():
     (json.dumps({"v": 1, "type": "x", "id": "1", "ts": 1, "payload": []}), "payload must be"),
     (b"\xff\xfe", "not UTF-8"),
     ("x" * (1 << 20 + 1), "larger than"),
+    # numbers and nesting that json accepts but Python cannot hold: refused, never a traceback
+    ('{"v":1,"type":"x","id":"a","ts":1e400,"payload":{}}', "ts must be"),
+    ('{"v":1,"type":"x","id":"a","ts":' + "9" * 400 + ',"payload":{}}', "ts must be"),
+    ('{"v":1,"type":"x","id":"a","ts":1,"payload":{"n":' + "9" * 5000 + "}}", "out of range"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"v":1,"type":"x","id":"a","ts":1,"payload":{"d":NaN}}', "NaN"),
 ])
 def test_malformed_messages_are_refused_with_a_reason(raw, fragment):
     with pytest.raises(ProtocolError) as exc:
