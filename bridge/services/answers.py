@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import importlib.util
 import json
 import logging
@@ -49,6 +48,7 @@ from bridge.i18n import N_
 from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
 from bridge.models.bank import Question
 from bridge.services import answer_store
+from kiosk_agent.answer_pack import model as pack_model
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +138,10 @@ class SubmitResult:
         return asdict(self)
 
 
-# --- hashing ------------------------------------------------------------------------------
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
-def payload_hash(question_id: int, response: dict) -> str:
-    return hashlib.sha256(canonical({"question_id": question_id, "response": response})).hexdigest()
-
-
-def event_hash(prev_hash: str | None, attempt_id: int, writer: str, seq: int, epoch: int,
-               payload: str) -> str:
-    return hashlib.sha256(canonical([prev_hash or "", attempt_id, writer, seq, epoch, payload])).hexdigest()
+# --- hashing: one implementation, the answer-pack format's (the kiosk chains the same way) ---
+canonical = pack_model.canonical
+payload_hash = pack_model.payload_hash
+event_hash = pack_model.event_hash
 
 
 def _epoch_seconds(moment: dt.datetime) -> float:
