@@ -79,14 +79,17 @@ def seed(instance: Path, url: str, secret: str, candidates: int):
 
 
 class Server:
-    """``exambridge serve`` on port 0, its output in files."""
+    """``exambridge serve`` on ``port`` (0: a free one), its output in files; the kiosk
+    benchmark restarts it on the same port after a SIGKILL."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]):
-        self.port_file = workdir / "serve.port"
-        self.out = open(workdir / "serve.out", "w")
-        self.err = open(workdir / "serve.err", "w")
+    def __init__(self, workdir: Path, env: dict[str, str], port: int = 0, name: str = "serve"):
+        self.port_file = workdir / f"{name}.port"
+        self.port_file.unlink(missing_ok=True)
+        self.out = open(workdir / f"{name}.out", "w")
+        self.err = open(workdir / f"{name}.err", "w")
+        self.started = time.monotonic()
         self.popen = subprocess.Popen([sys.executable, "-m", "bridge.entry", "serve", "--host", "127.0.0.1",
-                                       "--port", "0", "--port-file", str(self.port_file)],
+                                       "--port", str(port), "--port-file", str(self.port_file)],
                                       env=env, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
 
     def wait_port(self) -> int:
@@ -96,9 +99,15 @@ class Server:
                 return int(self.port_file.read_text())
             if self.popen.poll() is not None:
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         self.stop()
         raise ConfigError(f"the bridge did not start: {Path(self.err.name).read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+        self.out.close()
+        self.err.close()
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from bridge.bench.autosave import cpu_seconds, own_database, percentile, server_env
+from bridge.bench.autosave import Server as Bridge, cpu_seconds, own_database, percentile, server_env
 from bridge.errors import ConfigError
 
-START_TIMEOUT = 60.0
 KIOSKS_PER_LOAD_PROCESS = 2500
 EVENT_KIOSK_EVERY = 10  # one kiosk in ten has a candidate writing answers
 
@@ -59,48 +57,6 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-class Bridge:
-    """``exambridge serve`` on a given port (0 the first time), its output in files."""
-
-    def __init__(self, workdir: Path, env: dict[str, str], port: int = 0, name: str = "serve") -> None:
-        self.port_file = workdir / f"{name}.port"
-        self.port_file.unlink(missing_ok=True)
-        self.out = open(workdir / f"{name}.out", "w")
-        self.err = open(workdir / f"{name}.err", "w")
-        self.started = time.monotonic()
-        self.popen = subprocess.Popen([sys.executable, "-m", "bridge.entry", "serve", "--host", "127.0.0.1",
-                                       "--port", str(port), "--port-file", str(self.port_file)],
-                                      env=env, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
-
-    def wait_port(self) -> int:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.port_file.exists() and self.port_file.read_text().strip():
-                return int(self.port_file.read_text())
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        raise ConfigError(f"the bridge did not start: {Path(self.err.name).read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait()
-        self.out.close()
-        self.err.close()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.out.close()
-        self.err.close()
 
 
 def seed(instance: Path, url: str, secret: str, count: int) -> tuple[list[dict], str, str]:
