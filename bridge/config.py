@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HOPS": 0,  # reverse proxies in front of the tool whose X-Forwarded-* to trust
     "LOGIN_ATTEMPTS": 5,  # failed local sign-ins per username in LOGIN_WINDOW_MINUTES
     "LOGIN_WINDOW_MINUTES": 15,
+    "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,

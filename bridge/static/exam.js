@@ -1,7 +1,10 @@
 /* The exam page (C3, C5–C7): every change becomes an event (writer, seq) queued in
  * localStorage and sent in order; the server acknowledges only after commit. Offline, the
  * queue waits and retries; a reload or another device resumes from the server's state.
- * Leaving the page locks the attempt; submit is idempotent and retried with backoff. */
+ * Leaving the page locks the attempt; submit is idempotent and retried with backoff.
+ * On an exam PC with the kiosk agent (K4, docs/protocol.md "The local endpoint"), each
+ * event goes to the agent on 127.0.0.1 first: "saved on this PC" once it is on the PC's
+ * disk, "saved" once the server has it (the agent forwards it, online or later). */
 (function () {
   'use strict';
   var root = document.getElementById('exam');
@@ -92,7 +95,8 @@
     retryTimer = setTimeout(function () { retryTimer = null; flush(); }, backoff);
     backoff = Math.min(backoff * 2, 15000);
   }
-  function flush() {
+  function flush() { return agent ? flushAgent() : flushDirect(); }
+  function flushDirect() {
     if (inflight || !queue.length || status === 'submitted') return Promise.resolve();
     inflight = true;
     var batch = queue.slice(0, 50);
@@ -195,6 +199,8 @@
     }).catch(function () {});
   }
   refresh().then(function (st) {
+    return findAgent().then(function () { return st; });
+  }).then(function (st) {
     var answers = (st && st.answers) || {};
     items.forEach(function (item) { write(item, answers[item.dataset.question]); });
     queue.forEach(function (e) { write(itemFor(e.question_id), e.response); });  // not yet on the server: newer
@@ -207,8 +213,102 @@
     });
     flush();
   });
-  setInterval(function () { refresh(); }, 30000);
+  setInterval(function () { refresh(); if (!agent) findAgent().then(function (a) { if (a) flush(); }); }, 30000);
   window.addEventListener('online', function () { backoff = 1000; flush(); });
+
+  // --- the kiosk agent (K4) ----------------------------------------------------------
+  // The queue keeps an event until the server has it; the agent journals it (fsync) and
+  // forwards it, so "saved on this PC" survives a dead network, a crash or a reload.
+  var agent = null, journaled = 0, serverSeq = 0, agentBusy = false;
+  var agentMeta = {exam_id: parseInt(D.examId, 10) || null, session_id: parseInt(D.sessionId, 10) || null};
+  function agentFetch(path, body) {
+    var init = {method: body ? 'POST' : 'GET', headers: {'X-Kiosk-Token': agent.token}};
+    if (body) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+    return fetch(D.agentUrl + path, init);
+  }
+  function findAgent() {
+    if (!D.agentUrl || !D.forwardToken) return Promise.resolve(null);
+    var ctl = window.AbortController ? new AbortController() : null;
+    var timer = ctl ? setTimeout(function () { ctl.abort(); }, 1500) : null;
+    return fetch(D.agentUrl + '/v1/hello', ctl ? {signal: ctl.signal} : {}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (hello) {
+      clearTimeout(timer);
+      if (hello && hello.token) { agent = {token: hello.token}; journaled = 0; display(hello); }
+      return agent;
+    }).catch(function () { clearTimeout(timer); return null; });
+  }
+  function flushAgent() {
+    if (agentBusy || status === 'submitted') return Promise.resolve();
+    var batch = queue.filter(function (e) { return e.seq > journaled; }).slice(0, 50);
+    if (!batch.length) return Promise.resolve();
+    agentBusy = true;
+    return agentFetch('/v1/events', {attempt_id: parseInt(attempt, 10), token: D.forwardToken, events: batch,
+                                     meta: agentMeta}).then(function (resp) {
+      return resp.json().then(function (body) {
+        if (resp.ok) {
+          journaled = Math.max(journaled, batch[batch.length - 1].seq);
+          batch.forEach(function (e) { if (e.seq > serverSeq) mark(itemFor(e.question_id), 'local'); });
+          confirmed((body.server || {})[writer] || 0, body.online);
+        } else if (resp.status === 401) {          // the agent restarted: a new token
+          agent = null; return findAgent();
+        } else {                                   // refused or the PC's disk is full: say so
+          batch.forEach(function (e) { mark(itemFor(e.question_id), 'error', T.error + ': ' + (body.message || resp.status)); });
+          if (resp.status === 507) agent = null;   // the server may still take it directly
+          else { var bad = {}; batch.forEach(function (e) { bad[e.seq] = true; });
+                 queue = queue.filter(function (e) { return !bad[e.seq]; }); saveQueue(); }
+        }
+      });
+    }).catch(function () { agent = null; })       // no agent any more: straight to the server
+      .then(function () {
+        agentBusy = false;
+        if (!agent || queue.some(function (e) { return e.seq > journaled; })) flush();
+      });
+  }
+  function confirmed(upto, online) {
+    if (upto > serverSeq) serverSeq = upto;
+    var before = queue.length;
+    queue = queue.filter(function (e) { return e.seq > serverSeq; });
+    if (queue.length !== before) saveQueue();
+    items.forEach(function (item) {
+      var q = item.dataset.question;
+      if (item.querySelector('.save-state').dataset.state === 'local'
+          && !queue.some(function (e) { return String(e.question_id) === q; })) mark(item, 'saved');
+    });
+    document.getElementById('kiosk-offline').hidden = online !== false;
+  }
+  function display(hello) {
+    var d = hello.display || {}, seat = document.getElementById('kiosk-seat');
+    seat.hidden = !d.show_seat || d.seat === null || d.seat === undefined;
+    seat.textContent = fmt(T.seat, {n: d.seat});
+    document.getElementById('kiosk-lock').hidden = !d.locked;
+    document.getElementById('kiosk-lock-message').textContent = d.lock_message || '';
+    document.getElementById('kiosk-offline').hidden = d.online !== false;
+  }
+  function pollAgent() {
+    if (!agent) return;
+    agentFetch('/v1/attempts/' + attempt).then(function (r) { return r.ok ? r.json() : null; }).then(function (st) {
+      if (!st) return;
+      confirmed((st.server || {})[writer] || 0, st.online);
+      (st.errors || []).forEach(function (e) {
+        if (e.writer !== writer) return;
+        if (e.error === 'submitted' || e.error === 'deadline') location.href = D.doneUrl;
+        if (e.error === 'locked') refresh();
+      });
+      return fetch(D.agentUrl + '/v1/hello').then(function (r) { return r.json(); }).then(display);
+    }).catch(function () { agent = null; flush(); });
+  }
+  setInterval(pollAgent, 2000);
+  // Before submitting, everything still queued goes straight to the server too (the agent's
+  // copy of the same events is a harmless duplicate there).
+  function drainDirect(rounds) {
+    if (!queue.length) return Promise.resolve();
+    if (rounds <= 0) return Promise.reject(new Error('answers still waiting'));
+    return flushDirect().then(function () {
+      if (queue.length && retryTimer) throw new Error('offline');
+      return drainDirect(rounds - 1);
+    });
+  }
 
   // --- leaving the page locks it (C6) -------------------------------------------------
   function showLock() {
@@ -260,7 +360,7 @@
     var tries = 0, progress = document.getElementById('submit-progress');
     function attemptSubmit() {
       tries += 1; progress.textContent = fmt(T.submitting, {n: tries});
-      var ready = queue.length ? flush() : Promise.resolve();
+      var ready = drainDirect(20);
       return ready.then(function () { return post(D.submitUrl, {key: key}); }).then(function (r) {
         if (r.ok) { status = 'submitted'; location.href = D.doneUrl; return; }
         if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {

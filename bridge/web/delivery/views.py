@@ -81,7 +81,11 @@ def attempt(attempt_id: int):
             (sitting.starts_at - attempts.clock.utcnow_naive()).total_seconds())), **ctx)
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_([i["question_id"] for i in a.items])))}
-    return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a), **ctx)
+    from bridge.services.devices import forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
+
+    return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a),
+                           forward_token=forward_token(current_app.config["SECRET_KEY"], a.id),
+                           kiosk_agent_url=current_app.config.get("KIOSK_AGENT_URL") or "", **ctx)
 
 
 def save_info(attempt_id: int):
