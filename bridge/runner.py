@@ -375,8 +375,8 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
 
     On every start ``bridge.demo.wire`` registers the two with each other (idempotently),
     places an ExamBridge activity in the sandbox course, and makes a demo administrator;
-    the addresses and logins are printed. The simulated room of kiosks arrives with the
-    kiosk issue (issue 4).
+    the addresses and logins are printed. It also starts the simulated room ``DEMO``: a few
+    real kiosk agent processes (``bridge.demo.start_kiosks``) that stop with the demo.
     """
     from bridge import create_app
     from bridge.server import make_server
