@@ -85,7 +85,9 @@ def attempt(attempt_id: int):
 
     return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a),
                            forward_token=forward_token(current_app.config["SECRET_KEY"], a.id),
-                           kiosk_agent_url=current_app.config.get("KIOSK_AGENT_URL") or "", **ctx)
+                           # a remote sitting (exam code) has no exam PCs: no probe of 127.0.0.1 there
+                           kiosk_agent_url="" if sitting.exam_code else current_app.config.get("KIOSK_AGENT_URL") or "",
+                           **ctx)
 
 
 def save_info(attempt_id: int):
