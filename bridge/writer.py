@@ -108,16 +108,56 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it would cost a round trip per batch. A connection the server dropped fails
     # its batch with a disconnect error, SQLAlchemy replaces it, and the jobs run again alone.
-    engine = create_engine(url, pool_size=2, max_overflow=0)
+    # The driver runs in autocommit and the transaction is ours (PG_TX), so the first statement
+    # of a batch can carry its BEGIN in the same round trip (answer_store's load); psycopg on its
+    # own sends BEGIN alone, a round trip that waits a turn of the gevent loop.
+    engine = create_engine(url, pool_size=2, max_overflow=0, isolation_level="AUTOCOMMIT")
 
     @event.listens_for(engine, "connect")
     def _sync_commit(dbapi_connection, record):
+        record.info.pop(PG_TX, None)
         cursor = dbapi_connection.cursor()
         cursor.execute("SET synchronous_commit = on")
         cursor.close()
-        dbapi_connection.commit()
+
+    @event.listens_for(engine, "begin")
+    def _deferred_begin(conn):
+        conn.info[PG_TX] = "pending"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_first(conn, cursor, statement, parameters, context, executemany):
+        if conn.info.get(PG_TX) == "pending":
+            conn.info[PG_TX] = "open"
+            try:
+                cursor.execute("BEGIN")
+            except Exception as exc:  # sent past SQLAlchemy: tell it when the connection died
+                import psycopg
+
+                if isinstance(exc, psycopg.OperationalError):
+                    conn.invalidate(exc)
+                raise
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        if conn.info.pop(PG_TX, None) == "open":
+            conn.connection.driver_connection.execute("COMMIT")
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn):
+        if conn.invalidated:  # the connection is gone, and its transaction with it
+            return
+        if conn.info.pop(PG_TX, None) == "open":
+            try:
+                conn.connection.driver_connection.execute("ROLLBACK")
+            except Exception:  # a dropped connection: SQLAlchemy invalidates it anyway
+                log.warning("ROLLBACK failed on the writer's connection", exc_info=True)
 
     return engine
+
+
+#: ``Connection.info`` key of the writer's PostgreSQL transaction: "pending" (begun for
+#: SQLAlchemy, nothing sent yet) or "open" (BEGIN sent). See ``make_engine``.
+PG_TX = "exambridge.pg_tx"
 
 
 class WriterStats:

@@ -28,6 +28,8 @@ from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
+from bridge.writer import PG_TX
+
 
 class AttemptState(NamedTuple):
     status: str
@@ -170,11 +172,28 @@ class _Postgres:
     def load(self, conn: Connection, attempt_ids: list[int]):
         attempts: dict[int, AttemptState] = {}
         heads: dict[tuple[int, str], Head] = {}
-        for a, status, epoch, deadline, writer, max_seq, head in conn.exec_driver_sql(self.LOAD, (attempt_ids,)):
+        for a, status, epoch, deadline, writer, max_seq, head in self._load_rows(conn, attempt_ids):
             attempts[a] = AttemptState(status, epoch, deadline)
             if writer is not None:
                 heads[(a, writer)] = Head(max_seq, head)
         return attempts, heads
+
+    def _load_rows(self, conn: Connection, attempt_ids: list[int]) -> list[tuple]:
+        """The load, carrying the writer's BEGIN when the batch has sent nothing yet: one round
+        trip instead of two (``bridge.writer.make_engine``). The ids are whole numbers written
+        into the statement, as the simple query protocol that allows two statements needs."""
+        if conn.info.get(PG_TX) != "pending":
+            return list(conn.exec_driver_sql(self.LOAD, (attempt_ids,)))
+        ids = "{" + ",".join(str(int(a)) for a in attempt_ids) + "}"
+        conn.info[PG_TX] = "open"
+        try:
+            with conn.connection.driver_connection.cursor() as cursor:
+                cursor.execute("BEGIN; " + self.LOAD.replace("%s", f"'{ids}'::int[]"))
+                cursor.nextset()
+                return cursor.fetchall()
+        except Exception as exc:
+            _invalidate_if_gone(conn, exc)
+            raise
 
     def stored(self, conn: Connection, keys: list[tuple[int, str, int]]) -> dict[tuple[int, str, int], Stored]:
         columns = [list(column) for column in zip(*keys)]
@@ -208,6 +227,15 @@ class _Postgres:
         rows = [{"a": r["attempt_id"], "t": r["at"].isoformat(), "ac": r["action"], "w": r["actor"],
                  "ad": r["address"], "d": r["detail"]} for r in logs]
         conn.exec_driver_sql(self.LOGS, (json.dumps(rows, ensure_ascii=False),))
+
+
+def _invalidate_if_gone(conn: Connection, exc: BaseException) -> None:
+    """A statement sent past SQLAlchemy (the raw driver cursor) does not tell it that the
+    connection died: without this the writer's retry would get the same dead connection."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError) or conn.connection.driver_connection.closed:
+        conn.invalidate(exc)
 
 
 _STORES = {"sqlite": _Sqlite(), "postgresql": _Postgres()}
