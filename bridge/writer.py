@@ -158,6 +158,9 @@ def make_engine(url: str) -> Engine:
 #: ``Connection.info`` key of the writer's PostgreSQL transaction: "pending" (begun for
 #: SQLAlchemy, nothing sent yet) or "open" (BEGIN sent). See ``make_engine``.
 PG_TX = "exambridge.pg_tx"
+#: Set while the batch's last grouped run works: a store whose final statement ends the
+#: batch may send COMMIT with it and mark PG_TX "committed" (``answer_store``).
+COMMIT_WITH_LAST_WRITE = "exambridge.commit_with_last_write"
 
 
 class WriterStats:
@@ -378,7 +381,7 @@ class GroupWriter:
                         end = index + 1
                         while end < len(jobs) and jobs[end].grouped and jobs[end].fn is job.fn:
                             end += 1
-                        self._run_group(session, jobs[index:end])
+                        self._run_group(session, jobs[index:end], last=end == len(jobs))
                         index = end
                         continue
                     self._run_job(session, job)
@@ -392,11 +395,16 @@ class GroupWriter:
         self.batches += 1
 
     @staticmethod
-    def _run_group(session: Session, run: list[_Job]) -> None:
+    def _run_group(session: Session, run: list[_Job], *, last: bool) -> None:
+        info = session.connection().info
+        if last:  # nothing of this batch follows: its last write may carry the COMMIT (PostgreSQL)
+            info[COMMIT_WITH_LAST_WRITE] = True
         try:
             results = run[0].fn(session, [job.args[0] for job in run])
         except Exception as exc:
             raise _GroupFailed(f"{run[0].fn.__name__} failed") from exc
+        finally:
+            info.pop(COMMIT_WITH_LAST_WRITE, None)
         for job, result in zip(run, results):
             if isinstance(result, BaseException):
                 job.value, job.error = None, result

@@ -28,7 +28,7 @@ from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from bridge.writer import PG_TX
+from bridge.writer import COMMIT_WITH_LAST_WRITE, PG_TX
 
 
 class AttemptState(NamedTuple):
@@ -205,7 +205,26 @@ class _Postgres:
                  "ph": e.payload_hash, "ep": e.epoch, "ct": e.client_time, "st": e.server_time.isoformat(),
                  "stt": e.status, "pv": e.prev_hash, "h": e.hash} for e in events]
         moved = [{"a": a, "w": w, "m": h.max_seq, "h": h.head} for (a, w), h in heads]
-        conn.exec_driver_sql(self.APPEND, (json.dumps(rows, ensure_ascii=False), json.dumps(moved, ensure_ascii=False)))
+        values = (json.dumps(rows, ensure_ascii=False), json.dumps(moved, ensure_ascii=False))
+        if not (conn.info.get(COMMIT_WITH_LAST_WRITE) and conn.info.get(PG_TX) == "open"):
+            conn.exec_driver_sql(self.APPEND, values)
+            return
+        # The batch's last write: the COMMIT goes with it, one round trip instead of two. Two
+        # statements need the simple query protocol, so the JSON texts are bound client-side
+        # as quoted literals (psycopg.sql.Literal).
+        from psycopg import sql
+
+        raw = conn.connection.driver_connection
+        parts = self.APPEND.split("%s")
+        text = parts[0] + sql.Literal(values[0]).as_string(raw) + parts[1] + sql.Literal(values[1]).as_string(raw) \
+            + parts[2] + "; COMMIT"
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(text)
+        except Exception as exc:
+            _invalidate_if_gone(conn, exc)
+            raise
+        conn.info[PG_TX] = "committed"  # the writer's commit sends nothing more
 
     SUBMIT_LOAD = ("SELECT a.id, a.status, a.submitted_at, a.submit_reason, s.starts_at, p.early_submit_minutes "
                    "FROM attempts a JOIN exam_sessions s ON s.id = a.session_id "

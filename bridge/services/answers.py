@@ -225,10 +225,10 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
         stored[(attempt_id, writer, seq)] = answer_store.Stored(seq, digest, chained, now, status)
         moved[(attempt_id, writer)] = answer_store.Head(max(seq, head.max_seq if head else 0), chained)
         results[index] = Ack(seq=seq, head=chained, server_time=_epoch_seconds(now), duplicate=False, status=status)
-    if new_events:
-        store.append(conn, new_events, moved.items())
     if logs:
         conn.execute(_INSERT_LOG, logs)
+    if new_events:  # last: on PostgreSQL the batch's COMMIT may travel with it
+        store.append(conn, new_events, moved.items())
     return results
 
 
@@ -263,12 +263,25 @@ def _check_size(question_id: int, response: Any) -> str:
     if not isinstance(response, dict):
         raise Invalid(N_("The response must be a JSON object."))
     try:
-        size = len(canonical(response))
+        text = canonical(response)
     except (TypeError, ValueError):
         raise Invalid(N_("The response is not valid JSON.")) from None
+    if _has_nul(response):  # PostgreSQL text cannot hold a NUL character
+        raise Invalid(N_("The answer contains a NUL character; remove it."))
+    size = len(text)
     if size > MAX_RESPONSE_BYTES:
         raise Invalid(N_("The answer is too large (more than 64 KiB); shorten it."))
     return payload_hash(question_id, response)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _lock_attempt(conn: Connection, attempt_id: int) -> Row:

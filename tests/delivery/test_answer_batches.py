@@ -197,3 +197,18 @@ def test_a_postgres_connection_dropped_under_the_writer_costs_a_retry_not_a_save
     assert result.seq == 1 and not result.duplicate
     assert writer.submit(backend_pid) != pid
     assert [s for _w, s, *_ in stream(db_session, attempt_id)] == [1]
+
+
+def test_any_text_survives_the_batch_statements(writer, db_session, sitting, attempt_id):
+    """On PostgreSQL the batch's last write carries the COMMIT with its rows bound client-side
+    as quoted literals; on SQLite the rows travel as one JSON parameter. Either way an essay
+    full of quotes, placeholders, backslashes and CJK text is stored exactly as sent."""
+    q = question(sitting, "essay")
+    nasty = "It's %s and %(x)s; '); DROP TABLE answer_events; -- \\\\ \\u0000 \\n \"q\" 中文 end"
+    result = writer.submit_grouped(answers.append_many, [(attempt_id, event(q, 1, {"text": nasty, "format": "plain"}))])
+    assert result[0].seq == 1
+    db_session.rollback()
+    assert answers.current_answers(db_session, attempt_id)[q] == {"text": nasty, "format": "plain"}
+    assert [s for _w, s, *_ in stream(db_session, attempt_id)] == [1]
+    nul = writer.submit_grouped(answers.append_many, [(attempt_id, event(q, 2, {"text": "a\x00b", "format": "plain"}))])
+    assert nul[0].code == "invalid" and "NUL" in nul[0].message  # refused, nothing else of the batch harmed
