@@ -1,7 +1,7 @@
 """Answer uploads: the journal's events go to the bridge in ``events`` messages.
 
-Per (attempt, writer): seq order, at most ``MAX_BATCH`` events per message and ``WINDOW``
-messages in flight, each seq sent once per connection. ``resync`` after every ``welcome``
+Per (attempt, writer): seq order, at most ``MAX_BATCH`` events and ``MAX_BATCH_BYTES`` per
+message and ``WINDOW`` messages in flight, each seq sent once per connection. ``resync`` after every ``welcome``
 starts each writer again from the bridge's head (``welcome.heads``; for attempts it does not
 name, from the journal's own acks). The bridge is idempotent on (attempt, writer, seq), so
 a resend after a reconnect is harmless and nothing is lost.
@@ -11,6 +11,7 @@ or None when the socket is gone.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Callable
@@ -20,6 +21,10 @@ from kiosk_agent.journal import Journal, JournalError
 
 log = logging.getLogger("kiosk_agent")
 MAX_BATCH = P.MAX_EVENTS
+#: Encoded size at most per ``events`` message: well under the 1 MiB message limit, and one
+#: event (at most 64 KiB of response) always fits, so large essays never make a message the
+#: bridge must refuse (it would close the socket, and the same batch would come back forever).
+MAX_BATCH_BYTES = 512 * 1024
 WINDOW = 4
 RETRY_SECONDS = 5.0
 #: Per-event errors worth sending again later (the bridge was busy, the attempt is locked
@@ -142,7 +147,7 @@ class Uploader:
                     continue
                 pending = self.journal.pending(attempt_id, writer, self.sent_upto[key])
                 while pending and flying < WINDOW:
-                    batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+                    batch, pending = take_batch(pending)
                     sent = self._send(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": batch})
                     if sent is None:
                         return
@@ -168,3 +173,15 @@ class Uploader:
         errors.append({"writer": writer, "seq": seq, "error": code, "message": message})
         del errors[:-50]
         log.warning("the bridge refused attempt %s writer %s seq %s: %s %s", attempt_id, writer, seq, code, message)
+
+
+def take_batch(pending: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The next message's events (at least one, at most ``MAX_BATCH`` events and about
+    ``MAX_BATCH_BYTES`` encoded) and the rest, in seq order."""
+    size, count = 0, 0
+    for event in pending[:MAX_BATCH]:
+        size += len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) + 1
+        if count and size > MAX_BATCH_BYTES:
+            break
+        count += 1
+    return pending[:count], pending[count:]
