@@ -254,14 +254,7 @@ class GroupWriter:
     def submit_many(self, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> list[Any]:
         """Queue several jobs at once (they share a batch); return, in order, each job's
         result or the exception it raised (not raised here)."""
-        if self._stopped:
-            raise WriterStopped("The server is shutting down; nothing was saved. Send it again.")
-        jobs = [_Job(fn, tuple(args), self._new_waiter()) for fn, args in calls]
-        for job in jobs:
-            self._queue.put(job)
-        for job in jobs:
-            self._wait(job)
-        return [job.error if job.error is not None else job.value for job in jobs]
+        return self._run_jobs([(fn, tuple(args), False) for fn, args in calls])
 
     def submit_grouped(self, batch_fn: Callable[..., list], items: Sequence[Any]) -> list[Any]:
         """Queue one job per item for ``batch_fn(session, items) -> [result or exception per
@@ -270,9 +263,12 @@ class GroupWriter:
         item it answers with an exception (other than a record it means to keep) and raise
         only when the whole call failed: then the batch is rolled back and each job runs
         again alone. Returns, in order, each item's result or exception (not raised here)."""
+        return self._run_jobs([(batch_fn, (item,), True) for item in items])
+
+    def _run_jobs(self, specs: list[tuple[Callable[..., Any], tuple, bool]]) -> list[Any]:
         if self._stopped:
             raise WriterStopped("The server is shutting down; nothing was saved. Send it again.")
-        jobs = [_Job(batch_fn, (item,), self._new_waiter(), grouped=True) for item in items]
+        jobs = [_Job(fn, args, self._new_waiter(), grouped=grouped) for fn, args, grouped in specs]
         for job in jobs:
             self._queue.put(job)
         for job in jobs:

@@ -15,10 +15,10 @@ message on (enqueue), never block.
 """
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import threading
-import time
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,16 @@ BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 
 
-class Bus:
+class Bus(abc.ABC):
     """The interface; ``InProcessBus`` and ``RedisBus`` implement it."""
 
-    def publish(self, channel: str, message: dict[str, Any]) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to every subscriber of ``channel`` (at most once)."""
 
-    def subscribe(self, channel: str, callback: Callback) -> Callable[[], None]:  # pragma: no cover
+    @abc.abstractmethod
+    def subscribe(self, channel: str, callback: Callback) -> Callable[[], None]:
         """Returns the function that unsubscribes."""
-        raise NotImplementedError
 
     def close(self) -> None:
         pass

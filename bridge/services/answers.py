@@ -63,7 +63,6 @@ QUESTION_CACHE_SECONDS = 60.0  # item definitions do not change under a running 
 
 # Autosave is the hot path (issue 3: 1,000 saves/s on 2 cores): a batch of events costs a
 # constant number of statements (``answer_store``), never ORM objects.
-_events = AnswerEvent.__table__
 _attempts = Attempt.__table__
 _log = AttemptLog.__table__
 _questions = Question.__table__
