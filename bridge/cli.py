@@ -358,7 +358,10 @@ def pack_key():
 @pack.command("import", cls=_AppCommand, help="Verify an answer pack and merge its answers into the attempt. "
               "Exits non-zero when the pack is refused.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def pack_import(file: str):
+@click.option("--allow-unregistered", is_flag=True, help="Proctor's override: import a pack signed by a device "
+              "that is no registered kiosk, or by a kiosk not known to have carried the attempt (audited).")
+@click.option("--reason", default="", help="Why the override is needed (required with --allow-unregistered).")
+def pack_import(file: str, allow_unregistered: bool, reason: str):
     from pathlib import Path
 
     from bridge.services import packs
@@ -366,7 +369,8 @@ def pack_import(file: str):
     app = _app()
     with app.app_context():
         try:
-            report = packs.import_pack(app, Path(file).read_bytes(), actor=f"cli:{getpass.getuser()}")
+            report = packs.import_pack(app, Path(file).read_bytes(), actor=f"cli:{getpass.getuser()}",
+                                       allow_unregistered=allow_unregistered, reason=reason)
         except packs.PackRejected as exc:
             raise click.ClickException(f"refused: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")) from None
     for line in report.lines():

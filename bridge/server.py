@@ -106,4 +106,10 @@ def make_server(app: Callable, sock: socket.socket):
         def MessageClass(self, rfile, *_args):  # noqa: N802 (gevent's name)
             return read_headers(rfile)
 
+        def get_environ(self):
+            environ = super().get_environ()
+            if self._connection_upgrade_requested():
+                environ["exambridge.socket"] = self.socket  # bridge.hub.websocket reads it
+            return environ
+
     return WSGIServer(sock, app, handler_class=NoDelayHandler, log=None, error_log=log)

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import websocket
 
 from kiosk_agent import __version__
+from kiosk_agent import peers
 from kiosk_agent import protocol as P
 from kiosk_agent.commands import SLOW, CommandRunner
 from kiosk_agent.config import AgentConfig
@@ -37,7 +38,7 @@ from kiosk_agent.envcheck import free_disk_mb, run_check
 from kiosk_agent.errors import AgentError, DiskFullError, EnrolmentError
 from kiosk_agent.files import read_json, write_json
 from kiosk_agent.identity import Identity
-from kiosk_agent.journal import Journal, JournalConflict, JournalError, JournalFull, JournalInvalid
+from kiosk_agent.journal import Journal, JournalConflict, JournalCorrupt, JournalError, JournalFull, JournalInvalid
 from kiosk_agent.packs import export_pack
 from kiosk_agent.uploader import MAX_BATCH, Uploader
 from kiosk_agent.local_endpoint import LocalError
@@ -72,7 +73,7 @@ class Agent:
         self._lock = threading.RLock()
         self.state: dict[str, Any] = {"seat": None, "status": None, "show_seat": False, "shown_seat": None,
                                       "locked": False, "lock_message": None, "current_attempt": None,
-                                      "pack_key": None, "kiosk_id": identity.kiosk_id}
+                                      "pack_key": None, "kiosk_id": identity.kiosk_id, "client": None}
         self.state.update({k: v for k, v in (read_json(config.data_dir / STATE_FILE) or {}).items()
                            if k in self.state and k != "kiosk_id"})
         self.tokens: dict[str, dict[str, str]] = read_json(config.data_dir / TOKENS_FILE) or {}
@@ -84,7 +85,7 @@ class Agent:
         self._requests: dict[str, str] = {}        # message id → what it was (register/hello/heartbeat/...)
         self.uploads = Uploader(journal, lambda: self.tokens,
                                 lambda type_, payload: self._send(type_, payload, remember="events"),
-                                self._final_error)
+                                self._final_error, self._journal_damaged)
         self._reports: list[tuple[str, dict]] = []
         self._heartbeat_seconds = P.HEARTBEAT_SECONDS
         self._next_heartbeat = 0.0
@@ -94,6 +95,7 @@ class Agent:
         self._connect_failures = 0
         self._last_error: str | None = None
         self._disk_low_reported = False
+        self._damaged_reported: set[int] = set()
         self._parent = os.getppid()
 
     # ------------------------------------------------------------------ public surface
@@ -137,12 +139,29 @@ class Agent:
                             "locked": bool(s["locked"]), "lock_message": s["lock_message"],
                             "online": self._welcomed}}
 
+    def local_client_pid(self) -> int | None:
+        """The candidate client the agent started: the running child, or the one a previous
+        run of the agent started if it still runs (same pid and start time)."""
+        pid = self.lockdown.client_pid
+        if pid is not None:
+            return pid
+        client = self.state.get("client")
+        if isinstance(client, dict) and client.get("pid") and client.get("start") is not None and \
+                peers.start_time(client["pid"]) == client["start"]:
+            return client["pid"]
+        return None
+
+    def client_started(self, pid: int | None) -> None:
+        """Remember the candidate client's process (None: closed) across an agent restart."""
+        self.update_state(client=None if pid is None else {"pid": pid, "start": peers.start_time(pid)})
+
     def _server_seqs(self, attempt_id: int) -> dict[str, int]:
         return {w: a["seq"] for w, a in self.journal.acked(attempt_id).items()}
 
     def local_attempt(self, attempt_id: int) -> dict:
         return {"journal": self.journal.high_water(attempt_id), "server": self._server_seqs(attempt_id),
-                "online": self._welcomed, "errors": self.uploads.errors(attempt_id)}
+                "online": self._welcomed, "errors": self.uploads.errors(attempt_id),
+                "damaged": self.uploads.damaged.get(attempt_id)}
 
     def local_events(self, body: dict) -> dict:
         attempt_id, token, events = body.get("attempt_id"), body.get("token"), body.get("events")
@@ -160,6 +179,9 @@ class Agent:
             raise LocalError(507, "disk_full", str(exc)) from None
         except JournalConflict as exc:
             raise LocalError(409, "conflict", str(exc)) from None
+        except JournalCorrupt as exc:  # the page keeps the answer and saves it straight to the server
+            self._journal_damaged(attempt_id, self.journal.damaged(attempt_id) or {"error": str(exc)})
+            raise LocalError(507, "journal_damaged", str(exc)) from None
         except JournalInvalid as exc:
             raise LocalError(400, "invalid", str(exc)) from None
         except JournalError as exc:
@@ -248,6 +270,7 @@ class Agent:
             log.warning("lockdown: %s", failure.get("message"))
             self._queue_report("lockdown_failed", failure)
         self._save_state()
+        self.uploads.check()  # a damaged journal file is said at start, not only once online
         connection = threading.Thread(target=self._connect_loop, name="connection", daemon=True)
         connection.start()
         try:
@@ -390,6 +413,9 @@ class Agent:
         log.info("welcome: kiosk %s, status %s, seat %s", self.identity.kiosk_id, payload.get("status"),
                  payload.get("seat"))
         self.uploads.resync(payload.get("heads") or {}, payload.get("server_time"))
+        for result in self.commands.recovered:  # power commands the PC went down with: done, not again
+            self._send_command_result(result)
+        self.commands.recovered = []
         self._next_heartbeat = 0.0
         self._flush_reports()
         self._pump()
@@ -463,6 +489,24 @@ class Agent:
         self._requests.pop(ref, None)
         if self.uploads.on_acks(ref, payload.get("acks")):
             self._pump()
+
+    def _journal_damaged(self, attempt_id: int, detail: dict) -> None:
+        """A damaged (or unreadable) journal file: said once, loudly, and reported to the
+        bridge; the attempt shows ``damaged`` to the page, the other attempts go on."""
+        with self._lock:
+            if attempt_id in self._damaged_reported:
+                return
+            self._damaged_reported.add(attempt_id)
+        self.uploads.damaged.setdefault(attempt_id, detail)
+        if "error" in detail:
+            log.error("the journal of attempt %s cannot be read (%s): its answers are not uploaded from this PC; the "
+                      "other attempts go on", attempt_id, detail["error"])
+        else:
+            log.error("the journal of attempt %s is DAMAGED at line %s of %s: the %s events before it are uploaded, "
+                      "%s intact records after it are NOT used (kept in the file for the proctor); nothing more is "
+                      "journaled for this attempt, the exam page saves straight to the server", attempt_id,
+                      detail.get("line"), detail.get("file"), detail.get("valid_before"), detail.get("valid_after"))
+        self._queue_report("journal_damaged", {"attempt_id": attempt_id, **detail})
 
     def _final_error(self, attempt_id: int, code: str) -> None:
         if code == "submitted" and self.state.get("current_attempt") == attempt_id:

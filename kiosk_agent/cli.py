@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cage", action="store_true", help="linux-chromium: run Chromium inside the cage compositor")
     run.add_argument("--page-origin", help="the address the exam pages come from, when the agent reaches the "
                                            "bridge by another one (default: the --bridge origin)")
+    run.add_argument("--local-clients", choices=("started", "any"),
+                     help="who may use the local endpoint: only the candidate client this agent started (started, "
+                          "Linux; the default with linux-chromium) or any local program sending the bridge's "
+                          "Origin (any; the default otherwise)")
     run.add_argument("--exit-with-parent", action="store_true",
                      help="stop when the process that started the agent ends (the demo's simulated room)")
     run.add_argument("--max-backoff", type=float, default=10.0,
@@ -170,7 +174,7 @@ def cmd_run(args) -> int:
         lockdown=args.lockdown, dry_run_power=args.dry_run_power, allow_power=args.allow_power,
         forbidden=tuple(args.forbidden), required_software=tuple(args.require), lms_origins=tuple(args.lms_origin),
         client_cmd=tuple(args.client_cmd), browser=args.browser, use_cage=args.cage, max_backoff=args.max_backoff,
-        page_origin=args.page_origin, exit_with_parent=args.exit_with_parent)
+        page_origin=args.page_origin, exit_with_parent=args.exit_with_parent, local_clients=args.local_clients)
     ensure_data_dir(config.data_dir)
     lock = DataDirLock(config.data_dir).acquire()
     try:
@@ -192,7 +196,7 @@ def cmd_run(args) -> int:
         journal = Journal(config.data_dir / "journal")
         agent = Agent(config, identity, journal, make_lockdown(config), ask_code=_ask_code)
         try:
-            endpoint = LocalEndpoint(agent, config.origin, config.local_port)
+            endpoint = LocalEndpoint(agent, config.origin, config.local_port, config.local_clients)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(f"port {config.local_port} on 127.0.0.1 is taken (another agent?): stop it or "
@@ -239,7 +243,13 @@ def cmd_export(args) -> int:
     if attempt_id is None:
         raise AgentError("there is no attempt in this PC's journal to export")
     path = export_pack(data_dir, journal, identity, int(attempt_id), Path(args.to), state.get("pack_key"))
-    print(json.dumps({"path": str(path), "attempt_id": int(attempt_id), "bytes": path.stat().st_size}))
+    damaged = journal.damaged(int(attempt_id))
+    if damaged is not None:
+        log.error("attempt %s: the journal file is damaged at line %s; the pack holds the %s events before it, the "
+                  "%s intact records after it are NOT in the pack (they stay in %s)", attempt_id, damaged["line"],
+                  damaged["valid_before"], damaged["valid_after"], damaged["file"])
+    print(json.dumps({"path": str(path), "attempt_id": int(attempt_id), "bytes": path.stat().st_size,
+                      **({"damaged": damaged} if damaged else {})}))
     return 0
 
 
@@ -255,7 +265,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from kiosk_agent.journal import Journal
+    from kiosk_agent.journal import Journal, JournalError
 
     data_dir = Path(args.data_dir or default_data_dir()).absolute()
     identity = read_json(data_dir / "identity.json") or {}
@@ -264,8 +274,12 @@ def cmd_status(args) -> int:
     journal = {}
     if (data_dir / "journal").is_dir():
         j = Journal(data_dir / "journal")
-        journal = {str(a): {"journal": j.high_water(a), "server": {w: x["seq"] for w, x in j.acked(a).items()}}
-                   for a in j.attempts()}
+        for a in j.attempts():
+            try:
+                journal[str(a)] = {"journal": j.high_water(a), "server": {w: x["seq"] for w, x in j.acked(a).items()},
+                                   "damaged": j.damaged(a)}
+            except (JournalError, OSError) as exc:  # one unreadable file does not hide the others
+                journal[str(a)] = {"damaged": {"error": str(exc)}}
     print(json.dumps({
         "data_dir": str(data_dir), "running": running, "registered": bool(identity.get("kiosk_id")),
         "kiosk_id": identity.get("kiosk_id"), "room": identity.get("room"), "bridge": identity.get("bridge"),

@@ -5,7 +5,13 @@ the stored result and never carried out twice.
 
 ``CommandRunner.run(command_id, name, args)`` returns ``(outcome, detail)``; outcome is
 ``done``, ``refused`` (the agent will not: policy, state, arguments) or ``failed`` (it
-tried and could not)."""
+tried and could not).
+
+Power commands (restart, shutdown) may end the agent before it can store their result. So
+``commands/<id>.started.json`` is written (fsynced) before one is carried out; an agent that
+starts and finds such a marker without a result stores ``done`` for it (the PC did go down)
+and sends that after ``welcome``, instead of carrying the command out again when the bridge
+sends it again (a reboot loop otherwise)."""
 from __future__ import annotations
 
 import json
@@ -26,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 #: Commands that run long enough to hold up heartbeats: carried out on their own thread.
 SLOW = frozenset({"env_check", "export_pack"})
+#: Commands that may end the agent before their result is stored: marked as started first.
+POWER = frozenset({"restart", "shutdown"})
 
 
 class Refused(AgentError):
@@ -46,11 +54,50 @@ class CommandStore:
     def put(self, command_id: int, result: dict) -> None:
         write_json(self.directory / f"{int(command_id)}.json", result)
 
+    def _marker(self, command_id: int) -> Path:
+        return self.directory / f"{int(command_id)}.started.json"
+
+    def mark_started(self, command_id: int, name: str) -> None:
+        """Durably note that ``command_id`` is being carried out (before acting)."""
+        write_json(self._marker(command_id), {"command_id": command_id, "name": name, "started_at": time.time()})
+
+    def clear_started(self, command_id: int) -> None:
+        try:
+            self._marker(command_id).unlink()
+        except FileNotFoundError:
+            pass
+
+    def recover(self) -> list[dict]:
+        """Results for the power commands started before this agent did (the PC went down
+        while carrying them out): stored as ``done``, markers removed; returned to be sent."""
+        recovered = []
+        for marker in sorted(self.directory.glob("*.started.json")):
+            try:
+                started = read_json(marker) or {}
+                command_id = int(started["command_id"])
+            except (ValueError, KeyError, TypeError, OSError):
+                log.warning("ignoring an unreadable command marker %s", marker)
+                continue
+            if self.get(command_id) is None:
+                name = started.get("name")
+                result = {"command_id": command_id, "name": name, "outcome": "done",
+                          "detail": {"action": name, "started_at": started.get("started_at"),
+                                     "message": f"{name} was started; the agent has started again since"},
+                          "finished_at": time.time()}
+                self.put(command_id, result)
+                recovered.append(result)
+                log.info("command %s %s: started before this agent did, so it is done (not carried out again)",
+                         command_id, name)
+            self.clear_started(command_id)
+        return recovered
+
 
 class CommandRunner:
     def __init__(self, agent: "Agent"):
         self.agent = agent
         self.store = CommandStore(agent.config.data_dir)
+        #: results of power commands that went down with the PC, to send after ``welcome``
+        self.recovered: list[dict] = self.store.recover()
         self._handlers: dict[str, Callable[[dict], dict]] = {
             "show_seat": self.show_seat, "hide_seat": self.hide_seat, "lock": self.lock, "unlock": self.unlock,
             "start_client": self.start_client, "close_client": self.close_client, "restart": self.restart,
@@ -70,6 +117,8 @@ class CommandRunner:
             result = {"outcome": "refused", "detail": {"message": f"this agent does not know the command {name!r}"}}
         else:
             try:
+                if name in POWER:
+                    self.store.mark_started(command_id, name)  # before acting: the PC may go down at once
                 result = {"outcome": "done", "detail": handler(args if isinstance(args, dict) else {})}
             except Refused as exc:
                 result = {"outcome": "refused", "detail": {"message": str(exc)}}
@@ -80,6 +129,8 @@ class CommandRunner:
                 result = {"outcome": "failed", "detail": {"message": f"{type(exc).__name__}: {exc}"}}
         result = {"command_id": command_id, "name": name, **result, "finished_at": time.time()}
         self.store.put(command_id, result)
+        if name in POWER:
+            self.store.clear_started(command_id)
         log.info("command %s %s: %s %s", command_id, name, result["outcome"],
                  json.dumps(result["detail"], ensure_ascii=False)[:300])
         return result
@@ -114,14 +165,18 @@ class CommandRunner:
                 not any(url.startswith(o.rstrip("/") + "/") for o in self.agent.config.lms_origins):
             raise Refused(f"start_client opens only the bridge ({self.agent.config.origin}) or the LMS, not {url!r}")
         try:
-            return self.agent.lockdown.start_client(url)
+            started = self.agent.lockdown.start_client(url)
+            self.agent.client_started(started.get("pid"))
+            return started
         except LockdownError as exc:
             self.agent._queue_report("lockdown_failed", {"backend": self.agent.lockdown.name, "step": "start_client",
                                                          "message": str(exc)})
             raise
 
     def close_client(self, args: dict) -> dict:
-        return self.agent.lockdown.close_client()
+        closed = self.agent.lockdown.close_client()
+        self.agent.client_started(None)
+        return closed
 
     # --- power ---------------------------------------------------------------------------
     def _power(self, action: str) -> dict:
@@ -150,16 +205,37 @@ class CommandRunner:
 
     # --- data ----------------------------------------------------------------------------
     def wipe(self, args: dict) -> dict:
+        """Delete the attempt's journal only when the bridge provably holds all of it: for
+        every writer journaled, the bridge's head must cover the journal's top seq with the
+        same chain. Bridge seq == top: the heads must be equal. Bridge seq > top (the page
+        also saved straight to the bridge): the bridge must have acknowledged this PC's top
+        seq with this PC's hash (an ``ack`` in the journal), since its later head cannot be
+        checked here. Bridge seq < top, a missing writer or any other head: refused."""
         attempt_id, heads = args.get("attempt_id"), args.get("heads")
         if type(attempt_id) is not int or attempt_id < 1 or not isinstance(heads, dict):
             raise Refused("wipe needs attempt_id and the bridge's heads for it {writer: {seq, head}}")
         journal = self.agent.journal
+        damaged = journal.damaged(attempt_id)
+        if damaged is not None:
+            raise Refused(f"the journal of attempt {attempt_id} on this PC is damaged (line {damaged['line']}); it is "
+                          "kept for the proctor: collect the answer pack first and copy the file")
         uncovered = {}
-        for writer, top in journal.high_water(attempt_id).items():
-            head = heads.get(writer)
-            have = head.get("seq") if isinstance(head, dict) else head
-            if type(have) is not int or have < top:
-                uncovered[writer] = {"journal": top, "bridge": have}
+        for writer, mine in journal.heads(attempt_id).items():
+            top, top_hash = mine["seq"], mine["head"]
+            theirs = heads.get(writer)
+            seq = theirs.get("seq") if isinstance(theirs, dict) else None
+            head = theirs.get("head") if isinstance(theirs, dict) else None
+            if type(seq) is not int or not isinstance(head, str):
+                why = "the bridge holds nothing of this writer"
+            elif seq < top:
+                why = "the bridge lacks the later events"
+            elif seq == top and head != top_hash:
+                why = "the bridge's chain head differs from this PC's"
+            elif seq > top and journal.acked_head_at(attempt_id, writer, top) != top_hash:
+                why = "the bridge never acknowledged this PC's last event with the same chain head"
+            else:
+                continue
+            uncovered[writer] = {"journal": top, "bridge": seq, "why": why}
         if uncovered:
             raise Refused(f"the bridge does not hold everything this PC journaled for attempt {attempt_id}: "
                           f"{json.dumps(uncovered)}; collect the answer pack first")
@@ -171,7 +247,13 @@ class CommandRunner:
         target = args.get("to")
         path = self.agent.export_pack(Path(target) if isinstance(target, str) and target else None,
                                       args.get("attempt_id"))
-        return {"path": str(path), "bytes": os.path.getsize(path)}
+        result = {"path": str(path), "bytes": os.path.getsize(path)}
+        attempt_id = args.get("attempt_id") or self.agent.state.get("current_attempt") or \
+            (self.agent.journal.attempts() or [None])[-1]
+        damaged = self.agent.journal.damaged(attempt_id) if type(attempt_id) is int else None
+        if damaged is not None:  # the pack holds the sound part; say what it lacks
+            result["damaged"] = damaged
+        return result
 
     def env_check(self, args: dict) -> dict:
         required = args.get("required_software")

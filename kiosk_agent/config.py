@@ -12,6 +12,7 @@ from kiosk_agent.errors import ConfigError
 
 DEFAULT_LOCAL_PORT = 47610
 LOCKDOWN_BACKENDS = ("monitor", "linux-chromium", "windows-edge")
+LOCAL_CLIENTS = ("started", "any")
 #: Names of programs a candidate must not run during an exam (matched without ".exe",
 #: case-insensitively, against the process name and its executable's file name). An
 #: exam's own list replaces it (``--forbidden``).
@@ -61,6 +62,9 @@ class AgentConfig:
     browser: str | None = None
     use_cage: bool = False
     page_origin: str | None = None  # where the exam pages come from, when not the --bridge address
+    #: who may use the local endpoint: "started" (only the candidate client the agent started,
+    #: Linux) or "any" (any local program sending the bridge's Origin); default by backend
+    local_clients: str | None = None
     max_backoff: float = 10.0
     exit_with_parent: bool = False
     scan_seconds: float = 2.0
@@ -96,6 +100,13 @@ class AgentConfig:
         for origin in options.get("lms_origins", ()):
             if urlsplit(origin).scheme not in ("http", "https"):
                 raise ConfigError(f"--lms-origin must look like https://lms.example.edu (got {origin!r})")
+        clients = options.get("local_clients")
+        if clients is None:
+            options["local_clients"] = "started" if lockdown == "linux-chromium" and sys.platform == "linux" else "any"
+        elif clients not in LOCAL_CLIENTS:
+            raise ConfigError(f"--local-clients must be started or any (got {clients!r})")
+        elif clients == "started" and sys.platform != "linux":
+            raise ConfigError("--local-clients started needs Linux (it asks /proc which process connects); use any")
         page_origin = options.get("page_origin")
         if page_origin:
             if urlsplit(page_origin).scheme not in ("http", "https") or not urlsplit(page_origin).hostname:

@@ -19,8 +19,12 @@ Durability: every call that writes returns only after ``fsync`` of the file (and
 file is new, of the directory). A power cut can leave a torn tail (a partial last line or
 garbage after the last good record): it was never acknowledged, so it is ignored on reading
 and cut off before the next write. A bad record followed by good ones is not a torn tail:
-``JournalCorrupt`` says which file and line. A full disk (or a file-size limit) raises
-``JournalFull`` and leaves the earlier records intact.
+that attempt is *damaged*. Its records before the damage are read and can be uploaded and
+exported as usual; ``damaged(attempt_id)`` names the file and line and lists the intact
+records after the damage (never used silently, never deleted); the file is never written
+again (``JournalCorrupt``; acks are then kept in memory only). Other attempts are not
+affected. A full disk (or a file-size limit) raises ``JournalFull`` and leaves the earlier
+records intact.
 
 Thread-safe (one lock per journal); one process per directory.
 """
@@ -66,7 +70,8 @@ class JournalFull(JournalError):
 
 
 class JournalCorrupt(JournalError):
-    """A record in the middle of a journal file is damaged (not a torn tail)."""
+    """The attempt's journal file is damaged in the middle (not a torn tail): it is read up
+    to the damage and never written again."""
 
 
 def _boot_id() -> str:
@@ -109,10 +114,12 @@ class _Attempt:
         self.sequence: list[tuple[str, int]] = []  # every event's key, in journal order
         self.heads: dict[str, str] = {}           # per writer, the last hash
         self.acked: dict[str, dict[str, Any]] = {}
+        self.ack_heads: dict[str, dict[int, str]] = {}  # per writer: every acked seq → the bridge's head then
         self.meta: dict[str, Any] = {}
         self.clocks: dict[str, dict[str, float]] = {}  # boot id → latest anchor
         self.length = 0                           # bytes of valid records
         self.torn_bytes = 0                       # garbage after them (cut off before the next write)
+        self.damaged: dict[str, Any] | None = None  # a damaged record followed by intact ones (see Journal.damaged)
 
     def apply(self, record: dict) -> None:
         kind = record["t"]
@@ -124,6 +131,8 @@ class _Attempt:
             self.heads[record["writer"]] = record["hash"]
         elif kind == "ack":
             self.acked[record["writer"]] = {"seq": record["seq"], "head": record["head"]}
+            if record["seq"]:
+                self.ack_heads.setdefault(record["writer"], {})[record["seq"]] = record["head"]
         elif kind == "meta":
             self.meta.update(record["data"])
         elif kind == "clock":
@@ -165,7 +174,7 @@ class Journal:
             data = self.path(attempt_id).read_bytes()
         except FileNotFoundError:
             return state
-        pos, bad_at = 0, None
+        pos, bad_at, after = 0, None, []
         for number, raw in enumerate(data.split(b"\n"), start=1):
             end = pos + len(raw) + 1
             pos = end
@@ -175,13 +184,28 @@ class Journal:
             if record is None:
                 bad_at = bad_at or number
                 continue
-            if bad_at is not None:
-                raise JournalCorrupt(f"{self.path(attempt_id)}: line {bad_at} is damaged but later records are "
-                                     "intact; keep the file for the proctor (export a pack) and do not edit it")
+            if bad_at is not None:  # an intact record after a damaged one: reported, not used
+                after.append({"line": number, "t": record["t"],
+                              **{k: record[k] for k in ("writer", "seq") if k in record}})
+                continue
             state.apply(record)
             state.length = end
         state.torn_bytes = len(data) - state.length
+        if after:
+            state.damaged = {"file": str(self.path(attempt_id)), "line": bad_at,
+                             "valid_before": len(state.sequence), "valid_after": len(after),
+                             "events_after": [r for r in after if r["t"] == "event"][:100],
+                             "size": len(data)}
         return state
+
+    def damaged(self, attempt_id: int) -> dict[str, Any] | None:
+        """For a damaged journal file (a bad record followed by intact ones): ``{file, line (the
+        first bad one), valid_before (events read), valid_after (intact records after the
+        damage, not used), events_after: [{line, t, writer, seq}...] (at most 100), size}``;
+        None for a sound file."""
+        with self._lock:
+            damaged = self._state(attempt_id).damaged
+            return None if damaged is None else dict(damaged)
 
     def attempts(self) -> list[int]:
         with self._lock:
@@ -198,6 +222,23 @@ class Journal:
         with self._lock:
             state = self._state(attempt_id)
             return {w: {"seq": max(seqs), "head": state.heads[w]} for w, seqs in state.order.items()}
+
+    def seqs(self, attempt_id: int, writer: str, after_seq: int = 0) -> list[int]:
+        """The writer's journaled seqs above ``after_seq``, in order."""
+        with self._lock:
+            return [s for s in self._state(attempt_id).order.get(writer, ()) if s > after_seq]
+
+    def hash_at(self, attempt_id: int, writer: str, seq: int) -> str | None:
+        """The chain hash of the writer's event ``seq`` (None when it is not journaled)."""
+        with self._lock:
+            event = self._state(attempt_id).events.get((writer, seq))
+            return None if event is None else event["hash"]
+
+    def acked_head_at(self, attempt_id: int, writer: str, seq: int) -> str | None:
+        """The head the bridge acknowledged for the writer's ``seq`` (None when it never
+        acknowledged exactly that seq)."""
+        with self._lock:
+            return self._state(attempt_id).ack_heads.get(writer, {}).get(seq)
 
     def pending(self, attempt_id: int, writer: str, after_seq: int) -> list[dict]:
         """The writer's events with seq > ``after_seq``, in seq order, in the shape the
@@ -224,7 +265,7 @@ class Journal:
 
     def acked(self, attempt_id: int) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {w: dict(a) for w, a in self._state(attempt_id).acked.items()}
+            return {w: dict(a) for w, a in self._state(attempt_id).acked.items() if a["seq"]}
 
     def meta(self, attempt_id: int) -> dict[str, Any]:
         with self._lock:
@@ -275,18 +316,28 @@ class Journal:
                 self._write_records(attempt_id, state, new)
             return [e["seq"] for e in events]
 
-    def mark_acked(self, attempt_id: int, writer: str, seq: int, head: str) -> None:
-        """Record that the bridge acknowledged ``writer`` up to ``seq`` with chain ``head``
-        (durable; an ack older than the one recorded changes nothing)."""
+    def mark_acked(self, attempt_id: int, writer: str, seq: int, head: str, *, force: bool = False) -> None:
+        """Record that the bridge holds everything of ``writer`` up to ``seq``, its chain head
+        then being ``head`` (durable; an ack older than the one recorded changes nothing).
+        ``force`` records it even when lower (the bridge's own word in ``welcome.heads``;
+        seq 0 then means it holds nothing of that writer). On a damaged file the ack is kept
+        in memory only."""
         attempt_id = _positive(attempt_id, "attempt_id")
-        seq = _positive(seq, "seq")
+        if not (force and seq == 0 and type(seq) is int):
+            seq = _positive(seq, "seq")
         if not isinstance(writer, str) or not _WRITER_RE.match(writer) or not isinstance(head, str):
             raise JournalInvalid("writer must be 1-64 of A-Z a-z 0-9 . _ : @ - and head a text")
         with self._lock:
             state = self._state(attempt_id)
-            if state.acked.get(writer, {}).get("seq", 0) >= seq:
+            have = state.acked.get(writer, {}).get("seq", 0)
+            same = have == seq and (seq == 0 or state.ack_heads.get(writer, {}).get(seq) == head)
+            if same or have > seq and not force:
                 return
-            self._write_records(attempt_id, state, [{"t": "ack", "writer": writer, "seq": seq, "head": head}])
+            record = {"t": "ack", "writer": writer, "seq": seq, "head": head}
+            if state.damaged is not None:
+                state.apply(record)
+                return
+            self._write_records(attempt_id, state, [record])
 
     def set_meta(self, attempt_id: int, data: dict) -> None:
         """Merge ``data`` into the attempt's metadata (durable). Keys the pack manifest uses:
@@ -348,8 +399,12 @@ class Journal:
 
     # -- the file ----------------------------------------------------------------------
     def _write_records(self, attempt_id: int, state: _Attempt, records: list[dict]) -> None:
-        data = b"".join(_line(r) for r in records)
         path = self.path(attempt_id)
+        if state.damaged is not None:  # writing would cut off the intact records after the damage
+            raise JournalCorrupt(f"{path} is damaged at line {state.damaged['line']} and is kept as it is for the "
+                                 f"proctor: nothing more is journaled for attempt {attempt_id} on this PC (the exam "
+                                 "page saves straight to the server)")
+        data = b"".join(_line(r) for r in records)
         created = not path.exists()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)

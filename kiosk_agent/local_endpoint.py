@@ -3,11 +3,20 @@
 A ``ThreadingHTTPServer`` on 127.0.0.1 only. It answers only requests whose ``Origin`` is
 the bridge's origin (CORS for that origin, ``Access-Control-Allow-Private-Network`` on
 preflight); other origins get 403 without CORS headers. Every request but ``GET /v1/hello``
-carries the per-start token in ``X-Kiosk-Token``. The work itself is the agent's (``core``):
+carries the per-start token in ``X-Kiosk-Token``.
+
+An ``Origin`` header binds nothing for a local program that is not a browser: it can send
+any. So with ``clients="started"`` (the default of the lockdown backends that start the
+browser) every connection must also come from the candidate client the agent started or one
+of its child processes, as the kernel reports the socket's owner (``kiosk_agent.peers``,
+Linux); any other local process gets 403 ``peer`` and never sees the token. With
+``clients="any"`` (the ``monitor`` backend, which enforces nothing) the Origin and Host
+checks are all. The work itself is the agent's (``core``):
 
 - ``core.local_hello() -> dict``
 - ``core.local_events(body: dict) -> dict`` (journals with fsync before returning)
 - ``core.local_attempt(attempt_id: int) -> dict``
+- ``core.local_client_pid() -> int | None`` (the candidate client's pid, for ``clients="started"``)
 
 They raise ``LocalError(status, code, message)`` for anything the page must fix.
 """
@@ -21,6 +30,7 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kiosk_agent import peers
 from kiosk_agent.errors import AgentError
 
 log = logging.getLogger(__name__)
@@ -54,6 +64,29 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         return self.headers.get("Origin") == self.endpoint.origin and host in self.endpoint.hosts
 
+    def _peer_ok(self) -> bool:
+        """With clients="started": this connection belongs to the candidate client the agent
+        started (checked once per connection)."""
+        if self.endpoint.clients != "started":
+            return True
+        if getattr(self, "_peer_verdict", None) is None:
+            pid = self.endpoint.core.local_client_pid()
+            self._peer_verdict = peers.connection_in_tree(self.client_address[1], self.endpoint.port, pid)
+            if not self._peer_verdict:
+                log.warning("local endpoint: refused a connection from a process that is not the candidate client "
+                            "(client pid %s)", pid)
+        return self._peer_verdict
+
+    def _allowed(self) -> bool:
+        if not self._origin_ok():
+            self._error(403, "origin", "Only the exam pages of this kiosk's bridge may use the kiosk agent.",
+                        cors=False)
+            return False
+        if not self._peer_ok():
+            self._error(403, "peer", "Only the exam browser this kiosk agent started may use it.", cors=False)
+            return False
+        return True
+
     def _send(self, status: int, body: dict | None, *, cors: bool = True, extra: dict | None = None) -> None:
         data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
@@ -74,9 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": code, "message": message}, cors=cors)
 
     def _guard(self, *, token: bool) -> bool:
-        if not self._origin_ok():
-            self._error(403, "origin", "Only the exam pages of this kiosk's bridge may use the kiosk agent.",
-                        cors=False)
+        if not self._allowed():
             return False
         if token and not hmac.compare_digest(self.headers.get("X-Kiosk-Token", ""), self.endpoint.token):
             self._error(401, "token", "Missing or stale X-Kiosk-Token: call GET /v1/hello again and use its token.")
@@ -94,9 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- methods ---------------------------------------------------------------------------
     def do_OPTIONS(self):  # noqa: N802 - http.server's naming
-        if not self._origin_ok():
-            self._error(403, "origin", "Only the exam pages of this kiosk's bridge may use the kiosk agent.",
-                        cors=False)
+        if not self._allowed():
             return
         self._send(204, None, extra={
             "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -144,10 +173,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LocalEndpoint:
-    """Serves on 127.0.0.1:``port`` (0: any free port) in a daemon thread."""
+    """Serves on 127.0.0.1:``port`` (0: any free port) in a daemon thread. ``clients``:
+    ``"any"`` (Origin and Host checks only) or ``"started"`` (also the connection's process
+    must be the candidate client the agent started, or a child of it; Linux only)."""
 
-    def __init__(self, core, origin: str, port: int):
-        self.core, self.origin = core, origin
+    def __init__(self, core, origin: str, port: int, clients: str = "any"):
+        if clients not in ("any", "started"):
+            raise ValueError(f"clients must be 'any' or 'started', not {clients!r}")
+        if clients == "started" and not peers.supported():
+            raise AgentError("--local-clients started needs Linux (/proc/net/tcp) to see which process connects")
+        self.core, self.origin, self.clients = core, origin, clients
         self.token = secrets.token_urlsafe(24)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True

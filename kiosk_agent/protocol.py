@@ -98,7 +98,7 @@ BRIDGE_TYPES = frozenset({CHALLENGE, WELCOME, HEARTBEAT_ACK, REPORT_ACK, ACKS, C
                           COMMAND_RESULT_ACK, ERROR})
 
 AGENT_STATUSES = ("idle", "ready", "in_exam", "locked", "offline_tail")
-REPORT_KINDS = ("focus_lost", "forbidden_process", "lockdown_failed", "env_check", "disk_low")
+REPORT_KINDS = ("focus_lost", "forbidden_process", "lockdown_failed", "env_check", "disk_low", "journal_damaged")
 COMMAND_NAMES = ("show_seat", "hide_seat", "lock", "unlock", "start_client", "close_client", "restart",
                  "shutdown", "wipe", "export_pack", "env_check")
 COMMAND_OUTCOMES = ("done", "refused", "failed")

@@ -2,9 +2,19 @@
 
 Per (attempt, writer): seq order, at most ``MAX_BATCH`` events and ``MAX_BATCH_BYTES`` per
 message and ``WINDOW`` messages in flight, each seq sent once per connection. ``resync`` after every ``welcome``
-starts each writer again from the bridge's head (``welcome.heads``; for attempts it does not
-name, from the journal's own acks). The bridge is idempotent on (attempt, writer, seq), so
-a resend after a reconnect is harmless and nothing is lost.
+starts each writer again from the bridge's head (``welcome.heads``: the bridge holds
+everything up to that seq; for attempts it does not name, from the journal's own acks). The
+bridge is idempotent on (attempt, writer, seq), so a resend after a reconnect is harmless
+and nothing is lost.
+
+The journal's acked mark means the same as the bridge's head: everything up to it is
+stored. It advances only over the unbroken run of acknowledged seqs (in the journal's seq
+order): an ack for 7 while 6 was refused for a while or never answered marks nothing past 5,
+and 6 (with what follows) is sent again.
+
+One attempt's trouble stays with that attempt: a damaged journal file is reported once
+(``on_damaged``) and its sound part still uploaded; a journal that cannot be read at all is
+reported and skipped, and the other attempts go on.
 
 The worker thread alone calls this class; ``send(type, payload)`` returns the message id,
 or None when the socket is gone.
@@ -34,8 +44,12 @@ RETRY_CODES = frozenset({"unavailable", "locked", "overloaded"})
 
 class Uploader:
     def __init__(self, journal: Journal, tokens: Callable[[], dict], send: Callable[[str, dict], str | None],
-                 on_final_error: Callable[[int, str], None] = lambda attempt_id, code: None):
+                 on_final_error: Callable[[int, str], None] = lambda attempt_id, code: None,
+                 on_damaged: Callable[[int, dict], None] = lambda attempt_id, detail: None):
         self.journal, self._tokens, self._send, self._on_final_error = journal, tokens, send, on_final_error
+        self._on_damaged = on_damaged
+        self.damaged: dict[int, dict] = {}               # attempts reported as damaged or unreadable
+        self.acked_above: dict[tuple[int, str], dict[int, str]] = {}  # acks past a gap: seq → head
         self.inflight: dict[str, tuple[int, str, list[int]]] = {}
         self.sent_upto: dict[tuple[int, str], int] = {}
         self.blocked: dict[tuple[int, str], float] = {}
@@ -51,25 +65,33 @@ class Uploader:
         self.inflight.clear()
         self.sent_upto.clear()
         self.blocked.clear()
+        self.acked_above.clear()
         heads = heads if isinstance(heads, dict) else {}
-        for attempt_id in self.journal.attempts():
-            bridge = heads.get(str(attempt_id))
-            high = self.journal.high_water(attempt_id)
-            if type(server_time) in (int, float) and high:
-                try:
-                    self.journal.note_server_time(attempt_id, server_time)
-                except JournalError as exc:
-                    log.warning("cannot note the server time: %s", exc)
-            local = self.journal.acked(attempt_id)
-            for writer in high:
-                if isinstance(bridge, dict):
-                    head = bridge.get(writer)
-                    seq = head.get("seq") if isinstance(head, dict) else None
-                    if type(seq) is int and seq > 0 and isinstance(head.get("head"), str):
-                        self._mark_acked(attempt_id, writer, seq, head["head"])
-                    self.sent_upto[(attempt_id, writer)] = seq if type(seq) is int else 0
-                else:
-                    self.sent_upto[(attempt_id, writer)] = local.get(writer, {}).get("seq", 0)
+        for attempt_id in self._attempts():
+            try:
+                self._resync_attempt(attempt_id, heads.get(str(attempt_id)), server_time)
+            except (JournalError, OSError) as exc:
+                self._unreadable(attempt_id, exc)
+
+    def _resync_attempt(self, attempt_id: int, bridge: Any, server_time: Any) -> None:
+        high = self.journal.high_water(attempt_id)
+        if type(server_time) in (int, float) and high and self.journal.damaged(attempt_id) is None:
+            try:
+                self.journal.note_server_time(attempt_id, server_time)
+            except JournalError as exc:
+                log.warning("cannot note the server time: %s", exc)
+        local = self.journal.acked(attempt_id)
+        for writer in high:
+            if isinstance(bridge, dict):  # the bridge's word: it holds everything up to seq (0: nothing)
+                head = bridge.get(writer)
+                seq = head.get("seq") if isinstance(head, dict) else None
+                if type(seq) is int and seq > 0 and isinstance(head.get("head"), str):
+                    self._mark_acked(attempt_id, writer, seq, head["head"], force=True)
+                elif head is None and writer in local:
+                    self._mark_acked(attempt_id, writer, 0, "", force=True)
+                self.sent_upto[(attempt_id, writer)] = seq if type(seq) is int and seq > 0 else 0
+            else:
+                self.sent_upto[(attempt_id, writer)] = local.get(writer, {}).get("seq", 0)
 
     # --- the bridge's answers --------------------------------------------------------------
     def on_acks(self, ref: str, acks: Any) -> bool:
@@ -77,25 +99,54 @@ class Uploader:
         entry = self.inflight.pop(ref, None)
         if entry is None:
             return False
-        attempt_id, writer, _ = entry
+        attempt_id, writer, sent = entry
+        stored = self.acked_above.setdefault((attempt_id, writer), {})
+        answered: set[int] = set()
         retry_from = None
         for ack in acks if isinstance(acks, list) else ():
-            if not isinstance(ack, dict):
-                continue
-            seq = ack.get("seq")
-            if isinstance(ack.get("head"), str) and type(seq) is int:
-                self._mark_acked(attempt_id, writer, seq, ack["head"])
+            if not isinstance(ack, dict) or type(ack.get("seq")) is not int or ack["seq"] not in sent:
+                continue  # an ack for something this message did not carry says nothing
+            seq = ack["seq"]
+            answered.add(seq)
+            if isinstance(ack.get("head"), str):
+                stored[seq] = ack["head"]
             elif "error" in ack:
                 code = ack.get("error")
                 if code in RETRY_CODES:
-                    if type(seq) is int and (retry_from is None or seq < retry_from):
-                        retry_from = seq
+                    retry_from = seq if retry_from is None else min(retry_from, seq)
                 else:
                     self._reject(attempt_id, writer, seq, code, ack.get("message"))
                     self._on_final_error(attempt_id, code)
+        missing = [seq for seq in sent if seq not in answered]
+        if missing:  # the bridge's answer lost some: they go again (with what follows them)
+            log.warning("the bridge did not answer attempt %s writer %s seqs %s; sending them again", attempt_id,
+                        writer, missing[:10])
+            retry_from = min(missing) if retry_from is None else min(retry_from, min(missing))
+        self._advance(attempt_id, writer)
         if retry_from is not None:
             self._retry_later(attempt_id, writer, retry_from)
         return True
+
+    def _advance(self, attempt_id: int, writer: str) -> None:
+        """Move the journal's acked mark over the unbroken run of acknowledged seqs."""
+        key = (attempt_id, writer)
+        stored = self.acked_above.get(key)
+        if not stored:
+            return
+        try:
+            base = self.journal.acked(attempt_id).get(writer, {}).get("seq", 0)
+            upto = None
+            for seq in self.journal.seqs(attempt_id, writer, base):
+                if seq not in stored:
+                    break
+                upto = seq
+        except (JournalError, OSError) as exc:
+            self._unreadable(attempt_id, exc)
+            return
+        if upto is not None:
+            self._mark_acked(attempt_id, writer, upto, stored[upto])
+            base = upto
+        self.acked_above[key] = {s: h for s, h in stored.items() if s > base}
 
     def on_error(self, ref: str, code: str, message: str) -> None:
         """An ``error`` answering one of our ``events`` messages: send it again later, or,
@@ -114,6 +165,9 @@ class Uploader:
 
     def forget(self, attempt_id: int) -> None:
         self.rejected.pop(attempt_id, None)
+        self.damaged.pop(attempt_id, None)
+        for key in [k for k in self.acked_above if k[0] == attempt_id]:
+            self.acked_above.pop(key, None)
         for key in [k for k in self.sent_upto if k[0] == attempt_id]:
             self.sent_upto.pop(key, None)
 
@@ -129,38 +183,73 @@ class Uploader:
         """Send what the bridge has not acknowledged, per writer in seq order."""
         now = time.monotonic()
         tokens_by_attempt = self._tokens()
-        for attempt_id in self.journal.attempts():
-            tokens = tokens_by_attempt.get(str(attempt_id), {})
-            acked = None
-            for writer, top in self.journal.high_water(attempt_id).items():
-                key = (attempt_id, writer)
-                if self.blocked.get(key, 0) > now:
-                    continue
-                if key not in self.sent_upto:
-                    acked = acked if acked is not None else self.journal.acked(attempt_id)
-                    self.sent_upto[key] = acked.get(writer, {}).get("seq", 0)
-                token = tokens.get(writer)
-                if top <= self.sent_upto[key] or token is None or self.bad_tokens.get(key) == token:
-                    continue
-                flying = sum(1 for a, w, _ in self.inflight.values() if (a, w) == key)
-                if flying >= WINDOW:
-                    continue
-                pending = self.journal.pending(attempt_id, writer, self.sent_upto[key])
-                while pending and flying < WINDOW:
-                    batch, pending = take_batch(pending)
-                    sent = self._send(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": batch})
-                    if sent is None:
-                        return
-                    seqs = [e["seq"] for e in batch]
-                    self.inflight[sent] = (attempt_id, writer, seqs)
-                    self.sent_upto[key] = seqs[-1]
-                    flying += 1
+        for attempt_id in self._attempts():
+            try:
+                if not self._pump_attempt(attempt_id, tokens_by_attempt.get(str(attempt_id), {}), now):
+                    return  # the socket is gone
+            except (JournalError, OSError) as exc:
+                self._unreadable(attempt_id, exc)
+
+    def _pump_attempt(self, attempt_id: int, tokens: dict, now: float) -> bool:
+        acked = None
+        for writer, top in self.journal.high_water(attempt_id).items():
+            key = (attempt_id, writer)
+            if self.blocked.get(key, 0) > now:
+                continue
+            if key not in self.sent_upto:
+                acked = acked if acked is not None else self.journal.acked(attempt_id)
+                self.sent_upto[key] = acked.get(writer, {}).get("seq", 0)
+            token = tokens.get(writer)
+            if top <= self.sent_upto[key] or token is None or self.bad_tokens.get(key) == token:
+                continue
+            flying = sum(1 for a, w, _ in self.inflight.values() if (a, w) == key)
+            if flying >= WINDOW:
+                continue
+            pending = self.journal.pending(attempt_id, writer, self.sent_upto[key])
+            while pending and flying < WINDOW:
+                batch, pending = take_batch(pending)
+                sent = self._send(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": batch})
+                if sent is None:
+                    return False
+                seqs = [e["seq"] for e in batch]
+                self.inflight[sent] = (attempt_id, writer, seqs)
+                self.sent_upto[key] = seqs[-1]
+                flying += 1
+        return True
+
+    def check(self) -> None:
+        """Report every damaged journal file now (start-up)."""
+        try:
+            self._attempts()
+        except OSError as exc:  # the journal directory itself
+            log.error("cannot list the journal: %s", exc)
+
+    def _attempts(self) -> list[int]:
+        """The journal's attempts; each damaged one is reported once (its sound part still goes)."""
+        found = self.journal.attempts()
+        for attempt_id in found:
+            if attempt_id in self.damaged:
+                continue
+            try:
+                damaged = self.journal.damaged(attempt_id)
+            except (JournalError, OSError) as exc:
+                self._unreadable(attempt_id, exc)
+                continue
+            if damaged is not None:
+                self.damaged[attempt_id] = damaged
+                self._on_damaged(attempt_id, damaged)
+        return found
+
+    def _unreadable(self, attempt_id: int, exc: Exception) -> None:
+        if attempt_id not in self.damaged:
+            self.damaged[attempt_id] = {"error": str(exc)}
+            self._on_damaged(attempt_id, {"error": str(exc)})
 
     # --- helpers ---------------------------------------------------------------------------
-    def _mark_acked(self, attempt_id: int, writer: str, seq: int, head: str) -> None:
+    def _mark_acked(self, attempt_id: int, writer: str, seq: int, head: str, *, force: bool = False) -> None:
         try:
-            self.journal.mark_acked(attempt_id, writer, seq, head)
-        except JournalError as exc:
+            self.journal.mark_acked(attempt_id, writer, seq, head, force=force)
+        except (JournalError, OSError) as exc:
             log.warning("cannot record the ack of attempt %s writer %s seq %s: %s", attempt_id, writer, seq, exc)
 
     def _retry_later(self, attempt_id: int, writer: str, from_seq: int) -> None:

@@ -311,42 +311,7 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     return ids
 
 
-class _GreenReader:
-    """simple-websocket's reader "thread" as a bare greenlet under gevent: a
-    ``threading.Thread`` there is a greenlet plus a Thread object, its locks and its entry in
-    ``threading._active`` (a few KiB per socket, times 5,000 kiosks)."""
-
-    __slots__ = ("target", "greenlet", "name")
-
-    def __init__(self, target) -> None:
-        self.target = target
-        self.greenlet = None
-        self.name = "simple_websocket reader"  # simple-websocket renames it
-
-    def start(self) -> None:
-        # a raw greenlet under the hub (lighter than gevent.Greenlet: no links, no spawn tree)
-        import gevent
-        import greenlet
-
-        hub = gevent.get_hub()
-        self.greenlet = greenlet.greenlet(self._run, parent=hub)
-        hub.loop.run_callback(self.greenlet.switch)
-
-    def _run(self) -> None:
-        try:
-            self.target()
-        except Exception:  # simple-websocket's reader ends on socket errors by itself
-            log.exception("WebSocket reader failed")
-
-
 def init_app(app: Flask) -> None:
-    from bridge.writer import gevent_active
-    from kiosk_agent.protocol import MAX_MESSAGE_BYTES
-
-    options: dict[str, Any] = {"max_message_size": MAX_MESSAGE_BYTES}
-    if gevent_active():
-        options["thread_class"] = _GreenReader
-    app.config.setdefault("SOCK_SERVER_OPTIONS", options)
     from bridge.hub.routes import bp
 
     app.register_blueprint(bp)

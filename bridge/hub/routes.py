@@ -16,15 +16,16 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 
 from bridge import clock
 from bridge.errors import DomainError, Forbidden, Invalid, Unauthorized
-from bridge.extensions import db, sock
+from bridge.extensions import db
 from bridge.hub import CHANNEL, get_hub, issue_commands
 from bridge.hub.connection import Connection
 from bridge.hub.presence import ALIVE_SECONDS, Holder
+from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response
 from bridge.i18n import N_
 from bridge.services import answers, devices, kiosk_commands
 from bridge.writer import get_writer
@@ -223,10 +224,22 @@ class KioskSocket:
             self.hub.presence_writes.add((conn.kiosk_id, fields))
 
     def on_events(self, envelope: P.Envelope, p: dict) -> None:
-        attempt_id = p["attempt_id"]
-        self.hub.presence.touch(self.conn.kiosk_id, self.conn.holder)
-        if not devices.check_forward_token(self.secret, attempt_id, p["token"]):
+        attempt_id, kiosk_id = p["attempt_id"], self.conn.kiosk_id
+        self.hub.presence.touch(kiosk_id, self.conn.holder)
+        grant = devices.read_forward_token(self.secret, attempt_id, p["token"])
+        if grant is None:
             raise Refused("bad_token", _("The forward token does not belong to this attempt: reload the exam page."))
+        if grant.expired(clock.timestamp()):
+            raise Refused("bad_token", _("The forward token has expired: reload the exam page."))
+        # the first kiosk that forwards for (attempt, epoch) carries it; cached per process,
+        # so only the first message of a binding costs a write
+        bound = devices.known_binding(db.engine, attempt_id, grant.epoch)
+        if bound is None:
+            bound = self.writer.submit(devices.bind_forward, attempt_id, grant.epoch, kiosk_id)
+            devices.remember_binding(db.engine, attempt_id, grant.epoch, bound)
+        if bound != kiosk_id:
+            raise Refused("wrong_kiosk", _("Another kiosk carries this attempt: the candidate's answers are "
+                                           "saved from that PC (a proctor moves the candidate by a resume)."))
         # the autosaves' grouped path: a whole batch of events (from pages and kiosks) in one call
         results = self.writer.submit_grouped(answers.append_many, [(attempt_id, event) for event in p["events"]])
         acks = []
@@ -252,39 +265,24 @@ class KioskSocket:
                                  ref=envelope.id), direct=True)
 
 
-class _HandshakeDone:
-    """Stands in for wsproto's finished HTTP handshake (an h11 connection with its buffers
-    and the upgrade request), which a WebSocket would otherwise keep for its whole life."""
-
-    @staticmethod
-    def events():
-        return iter(())
-
-
-_HANDSHAKE_DONE = _HandshakeDone()
-
-
-def _drop_handshake(ws) -> None:
-    connection = getattr(ws, "ws", None)
-    handshake = getattr(connection, "handshake", None)
-    if connection is not None and connection.connection is not None and handshake is not None \
-            and not getattr(handshake, "_events", True):
-        connection.handshake = _HANDSHAKE_DONE
-
-
-@sock.route("/ws/kiosk", bp=bp)
-def kiosk_socket(ws):
+@bp.route("/ws/kiosk", websocket=True)
+def kiosk_socket():
     app = current_app._get_current_object()
-    if ws.mode == "gevent":
-        # simple-websocket reads its own duplicate of the socket from here on; gevent's HTTP
-        # reader keeps an 8 KiB buffer per connection unless it is closed (pywsgi then ends
-        # the connection when the socket handler returns, as it does for every upgrade)
-        stream = request.environ.get("wsgi.input")
-        rfile = getattr(stream, "rfile", stream)  # pywsgi's Input, or its reader itself (no body)
-        if hasattr(rfile, "close"):
-            rfile.close()
-    _drop_handshake(ws)
-    KioskSocket(ws, app, request.remote_addr or "").run()
+    environ = request.environ
+    address = request.remote_addr or ""
+    try:
+        check_upgrade(environ)
+    except HandshakeError as exc:
+        return Response(str(exc) + "\n", status=exc.status, mimetype="text/plain",
+                        headers={"Sec-WebSocket-Version": "13"} if exc.status == 426 else {})
+    if "exambridge.socket" in environ:
+        # gevent's HTTP reader keeps an 8 KiB buffer per connection unless it is closed
+        # (pywsgi then ends the connection when the socket handler returns)
+        stream = environ.get("wsgi.input")
+        if hasattr(stream, "close"):
+            stream.close()
+    return websocket_response(environ, lambda ws: KioskSocket(ws, app, address).run(),
+                              max_message_size=P.MAX_MESSAGE_BYTES)
 
 
 @bp.post("/hub/commands")

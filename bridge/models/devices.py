@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
@@ -88,3 +88,21 @@ class KioskReport(db.Model):
     kind: Mapped[str] = mapped_column(String(30))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
+
+
+class KioskAttempt(db.Model):
+    """Which kiosk carries an attempt in one epoch: bound by the first kiosk that forwards
+    events for (attempt, epoch) with a valid forward token (``devices.bind_forward``). A second
+    kiosk forwarding for the same attempt and epoch is refused (``wrong_kiosk``); a resume
+    raises the epoch, so the new seat gets a binding of its own. Pack import accepts a pack
+    from a registered kiosk only when it carried the attempt (``devices.carried``)."""
+
+    __tablename__ = "kiosk_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosks.id", ondelete="CASCADE"), index=True)
+    bound_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
+
+    __table_args__ = (UniqueConstraint("attempt_id", "epoch"),)

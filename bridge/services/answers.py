@@ -14,6 +14,8 @@ stored ``fenced`` (kept for audit, never applied).
 
 Each writer's events form a hash chain in acceptance order:
 ``hash = sha256(canonical([prev_hash or "", attempt_id, writer, seq, epoch, payload_hash]))``
+(``epoch`` as the event carries it, null counting as 1, like ``kiosk_agent.answer_pack.model``;
+the stored ``epoch`` column is the one it was applied in)
 with ``payload_hash = sha256(canonical({"question_id", "response"}))`` and canonical =
 JSON with sorted keys, no spaces, UTF-8. The ack returns the new head, so a device can prove
 what the bridge stored and continue the chain offline.
@@ -217,7 +219,9 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
         head = moved.get((attempt_id, writer)) or heads.get((attempt_id, writer))
         prev = head.head if head is not None else None
         status = "fenced" if epoch < attempt.epoch else "applied"
-        chained = event_hash(prev, attempt_id, writer, seq, epoch, digest)
+        # the hash takes the epoch the event carries (null counts as 1, as in the answer-pack
+        # format): the chain must not depend on the attempt's state when the event arrived
+        chained = event_hash(prev, attempt_id, writer, seq, f["epoch"] or 1, digest)
         new_events.append(answer_store.NewEvent(
             attempt_id, writer, seq, f["question_id"], _response_json(f["response"]), digest, epoch,
             f["client_time"], now, status, prev, chained))

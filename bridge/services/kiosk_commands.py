@@ -7,6 +7,9 @@ socket (``mark_sent``), after every ``welcome`` again, and stores the agent's an
 ``record_result``, which is idempotent by command id: the first result wins, a repeat is
 answered with the stored one. So a command survives a dropped socket, a restarted worker
 and a lost bus notification (Redis pub/sub is at-most-once).
+
+``wipe`` is issued only for an attempt that is over, and the bridge fills in its heads
+itself (``_wipe_args``); heads sent by the caller are ignored.
 """
 from __future__ import annotations
 
@@ -90,6 +93,8 @@ def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: 
     """``issue``, returning each command as the bus carries it: ``{command_id, kiosk_id,
     name, args, issued_at}`` (the ``command`` message's payload plus the kiosk)."""
     args = _check(name, args)
+    if name == "wipe":
+        args = _wipe_args(session, args)
     ids = list(dict.fromkeys(int(k) for k in kiosk_ids))
     if not ids:
         raise Invalid(N_("Choose at least one kiosk."))
@@ -115,6 +120,29 @@ def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: 
                  detail={"name": name, "args": args, "kiosks": ids[:200],
                          "commands": [commands[0]["command_id"], commands[-1]["command_id"]]})
     return commands
+
+
+#: Attempt states in which a kiosk's journal of the attempt may be wiped: the attempt is over.
+WIPE_STATES = ("submitted", "absent", "voided")
+
+
+def _wipe_args(session: Session, args: dict) -> dict:
+    """``wipe`` carries the heads the bridge itself stores for the attempt (whatever the
+    caller sent): per writer the end of the unbroken run from seq 1 and its hash
+    (``devices.stored_heads``), so the agent wipes only when the bridge holds everything its
+    journal holds. Refused while the attempt is still running."""
+    from bridge.models.attempts import Attempt
+    from bridge.services.devices import stored_heads
+
+    attempt_id = args.get("attempt_id")
+    if type(attempt_id) is not int or attempt_id < 1:
+        raise Invalid(N_("wipe needs the attempt whose answers the kiosk may delete."))
+    status = session.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
+    if status is None:
+        raise NotFound(N_("That attempt does not exist."))
+    if status not in WIPE_STATES:
+        raise InvalidState(N_("A kiosk's answers are wiped only after the attempt is submitted or closed."))
+    return {"attempt_id": attempt_id, "heads": stored_heads(session, attempt_id)}
 
 
 def unfinished(session: Session, kiosk_id: int) -> list[CommandInfo]:

@@ -1,26 +1,30 @@
 """Importing answer packs (K5, P6; DESIGN "Answer pack"; docs/answer-pack.md).
 
-``import_pack(app_or_session, data, actor=)`` verifies a ``.epack`` file and merges its
-events into the attempt's stream:
+``import_pack(app_or_session, data, actor=, allow_unregistered=False, reason="")`` verifies a
+``.epack`` file and merges its events into the attempt's stream:
 
 1. A file imported before (same sha256) is reported ``already_imported``; nothing changes.
 2. The pack must open with one of this bridge's pack keys (signature, key, format: else
    ``PackRejected`` saying what is wrong), name an attempt of this bridge in the session and
-   exam its manifest states, and that attempt must not be voided. When the kiosk named by
-   the manifest is registered here, the pack's device key must be that kiosk's key; an
-   unknown kiosk's key is recorded with the import.
+   exam its manifest states, and that attempt must not be voided. The device key must be a
+   registered kiosk's (the one the manifest names, when it names one), and that kiosk must
+   be known to have carried the attempt (``devices.carried``: it forwarded events for it,
+   or its heartbeats named it while no other kiosk forwarded for it). Otherwise the pack is
+   refused, unless a proctor overrides with ``allow_unregistered=True`` and a ``reason``:
+   the override is audited (``pack.import_override``: who, why, the device key).
 3. Every event goes through ``answers.append`` (idempotent on (attempt, writer, seq): a
    stored event is a duplicate, never overwritten; a reused key with another payload is a
    logged conflict), in jobs of the group writer of at most ``CHUNK_EVENTS`` events, one
-   savepoint per event:
-   * events up to the seq the bridge acknowledged to the kiosk (``manifest.acked``) are
-     taken as they are;
-   * the offline tail (after it) only if the chain continues: the acknowledged head is the
-     hash the bridge stored for that seq, and the pack's hashes agree with the bridge's for
-     every event both hold; and only if the event was made before the deadline (its ``at``,
-     the bridge's clock as the agent's monotonic clock carried it, else its client time).
-     Accepted tail events are flagged for the proctor: a ``pack_offline_tail`` line in the
-     attempt's log.
+   savepoint per event. The bridge decides from its own stream, never from the kiosk's
+   ``manifest.acked`` (kept in the format, it grants nothing): every event the bridge does
+   not hold is the offline tail, taken only if
+   * the chain continues from what the bridge stores: the event before it in the pack is
+     stored here with the hash the event names as ``prev`` (or was taken just before it by
+     this import; the writer's first event continues the empty chain), and
+   * it was made before the deadline (its ``at``, the bridge's clock as the agent's
+     monotonic clock carried it, else its client time).
+   Accepted tail events are flagged for the proctor: a ``pack_offline_tail`` line in the
+   attempt's log.
 4. The import is recorded (``pack_imports``: sha256, manifest, counts, actor, time) and
    audited. A pack older than one already imported adds nothing (its events are all
    stored) and the report says so.
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +50,8 @@ from bridge.errors import DomainError, Invalid
 from bridge.i18n import N_
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
 from bridge.models.packs import PackImport
-from bridge.services import answers, audit, pack_keys
+from bridge.models.devices import Kiosk
+from bridge.services import answers, audit, devices, pack_keys
 from kiosk_agent.answer_pack import PackError, open_pack
 from kiosk_agent.answer_pack.codec import unb64url
 
@@ -87,6 +91,7 @@ class PackReport:
     refused: int = 0       # events not stored (reason in messages)
     flagged: int = 0       # offline-tail events among the accepted ones
     older: bool = False    # no newer than a pack imported before
+    override: str | None = None  # the proctor's reason when an unregistered/unbound device was let in
     messages: list[str] = field(default_factory=list)
     tail: dict[str, list[int]] = field(default_factory=dict)  # writer → seqs of the flagged offline tail
 
@@ -120,16 +125,21 @@ class _Plan:
     limit: float | None  # the deadline plus grace, seconds since the epoch
 
     def chunks(self, size: int):
-        """(writer, acked, events) per writer in pieces of at most ``size`` events."""
-        acked_all = self.manifest.get("acked") or {}
+        """(writer, seq of the pack's event before the piece or None, events) per writer, in
+        pieces of at most ``size`` events."""
         for writer in self.manifest["writers"]:
             mine = [e for e in self.events if e["writer"] == writer]
             for start in range(0, len(mine), size):
-                yield writer, acked_all.get(writer), mine[start:start + size]
+                yield writer, mine[start - 1]["seq"] if start else None, mine[start:start + size]
 
 
-def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str | None = None) -> PackReport:
+def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str | None = None,
+                allow_unregistered: bool = False, reason: str = "") -> PackReport:
     """Verify and merge one pack; see the module docstring. Raises PackRejected.
+
+    ``allow_unregistered`` (with a ``reason``, both audited) is the proctor's override for a
+    pack signed by a device that is no registered kiosk, or by a kiosk not known to have
+    carried the attempt.
 
     With a Session everything runs in that session (the caller commits: one unit of work).
     With an app the work runs on the app's group writer as several short jobs: open and
@@ -141,8 +151,14 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
         raise PackRejected(N_("An answer pack is a file of at most 80 MiB."))
     data = bytes(data)
     digest = hashlib.sha256(data).hexdigest()
+    override = None
+    if allow_unregistered:
+        override = (reason or "").strip()[:500]
+        if not override:
+            raise PackRejected(N_("Importing a pack from an unregistered or unbound device needs a reason."))
     if isinstance(session_or_app, (Session, scoped_session)):
-        return merge(session_or_app, data, digest, actor=actor, secret_key=pack_keys._secret(secret_key))
+        return merge(session_or_app, data, digest, actor=actor, secret_key=pack_keys._secret(secret_key),
+                     override=override)
 
     from bridge.writer import get_writer
 
@@ -154,12 +170,12 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
         if isinstance(keys, PackReport):
             return keys
         manifest, events = _decode(data, keys)  # the CPU-heavy part, off the writer
-        report, plan = writer.submit(_check, digest, manifest, events)
+        report, plan = writer.submit(_check, digest, manifest, events, override)
     except PackRejected as exc:
         writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
         raise
-    for writer_name, acked, events in plan.chunks(CHUNK_EVENTS):
-        part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, acked, events, plan.limit)
+    for writer_name, before, events in plan.chunks(CHUNK_EVENTS):
+        part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, before, events, plan.limit)
         report.add(part)
     try:
         return writer.submit(_finish, plan, report, actor)
@@ -167,18 +183,19 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
         return writer.submit(_already, digest)
 
 
-def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None) -> PackReport:
+def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_key: str | None = None,
+          override: str | None = None) -> PackReport:
     """The whole import as one unit of work in ``session``."""
     if session.get_bind().dialect.name == "sqlite":
         # pysqlite opens its transaction only at the first write: a SAVEPOINT before it would
         # be the outermost transaction and its RELEASE a commit. Write first (as audit does).
         session.execute(text("UPDATE pack_imports SET id = id WHERE 0"))
-    opened = _open(session, data, digest, secret_key)
+    opened = _open(session, data, digest, secret_key, override)
     if isinstance(opened, PackReport):
         return opened
     report, plan = opened
-    for writer_name, acked, events in plan.chunks(len(plan.events) or 1):
-        report.add(_merge_chunk(session, plan.attempt_id, writer_name, acked, events, plan.limit))
+    for writer_name, before, events in plan.chunks(len(plan.events) or 1):
+        report.add(_merge_chunk(session, plan.attempt_id, writer_name, before, events, plan.limit))
     return _finish(session, plan, report, actor)
 
 
@@ -209,20 +226,22 @@ def _decode(data: bytes, keys: dict[str, Any]) -> tuple[dict, list[dict]]:
         raise PackRejected(_CODEC_MESSAGES.get(exc.code, _CODEC_MESSAGES["malformed"]), detail=str(exc)) from None
 
 
-def _open(session: Session, data: bytes, digest: str, secret_key: str | None) -> PackReport | tuple[PackReport, _Plan]:
+def _open(session: Session, data: bytes, digest: str, secret_key: str | None,
+          override: str | None = None) -> PackReport | tuple[PackReport, _Plan]:
     """A report if the file was imported before; else open and check the pack."""
     done = _already(session, digest)
     if done is not None:
         return done
     manifest, events = _decode(data, pack_keys.private_keys(session, secret_key))
-    return _check(session, digest, manifest, events)
+    return _check(session, digest, manifest, events, override)
 
 
-def _check(session: Session, digest: str, manifest: dict, events: list[dict]) -> tuple[PackReport, _Plan]:
+def _check(session: Session, digest: str, manifest: dict, events: list[dict],
+           override: str | None = None) -> tuple[PackReport, _Plan]:
     """Job 2 (app path): the attempt, the kiosk and earlier imports of this attempt."""
     attempt = _check_attempt(session, manifest)
     report = PackReport("imported", digest, attempt.id, manifest.get("kiosk_id"))
-    _check_kiosk(session, manifest, report)
+    _check_kiosk(session, manifest, report, override)
     earlier = list(session.scalars(select(PackImport).where(PackImport.attempt_id == attempt.id)
                                    .order_by(PackImport.id)))
     report.older = bool(earlier) and _not_newer(manifest, earlier)
@@ -251,13 +270,6 @@ def _check_attempt(session: Session, manifest: dict) -> Attempt:
     return attempt
 
 
-def _kiosk_model():
-    try:
-        return importlib.import_module("bridge.models.devices").Kiosk
-    except (ImportError, AttributeError):  # the hub's models are not installed
-        return None
-
-
 def _same_key(a: str | None, b: str | None) -> bool:
     try:
         return a is not None and b is not None and unb64url(a) == unb64url(b)
@@ -265,30 +277,42 @@ def _same_key(a: str | None, b: str | None) -> bool:
         return False
 
 
-def _check_kiosk(session: Session, manifest: dict, report: PackReport) -> None:
-    """The device key must be the registered kiosk's when that kiosk is known here."""
-    kiosk_model = _kiosk_model()
+def _check_kiosk(session: Session, manifest: dict, report: PackReport, override: str | None) -> None:
+    """The device key must be a registered kiosk's (the named one's, when the manifest names a
+    registered kiosk) and that kiosk must have carried the attempt; else refused, unless the
+    proctor overrides (``override`` is the reason)."""
     device_key = manifest["device_key"]
     kiosk_id = manifest.get("kiosk_id")
-    if kiosk_model is None:
-        report.messages.append(f"kiosks are not registered on this bridge: device key {device_key} recorded")
-        return
-    if type(kiosk_id) is int:
-        kiosk = session.get(kiosk_model, kiosk_id)
+    kiosk = session.get(Kiosk, kiosk_id) if type(kiosk_id) is int else None
+    if kiosk is not None and not _same_key(kiosk.public_key, device_key):
+        raise PackRejected(N_("This answer pack was signed by another device than the kiosk it names: it "
+                              "is refused."), detail=f"kiosk {kiosk_id}")
+    if kiosk is None:
+        kiosk = session.scalars(select(Kiosk).where(Kiosk.public_key.in_(
+            {device_key, device_key + "=" * (-len(device_key) % 4)}))).first()
         if kiosk is not None:
-            if not _same_key(kiosk.public_key, device_key):
-                raise PackRejected(N_("This answer pack was signed by another device than the kiosk it names: it "
-                                      "is refused."), detail=f"kiosk {kiosk_id}")
-            return
-    by_key = session.scalars(select(kiosk_model).where(kiosk_model.public_key.in_(
-        {device_key, device_key + "=" * (-len(device_key) % 4)}))).first()
-    if by_key is not None:
-        report.kiosk_id = by_key.id
-        if kiosk_id is not None and kiosk_id != by_key.id:
-            report.messages.append(f"the pack names kiosk {kiosk_id} but was signed by kiosk {by_key.id}'s key")
+            report.kiosk_id = kiosk.id
+            if kiosk_id is not None and kiosk_id != kiosk.id:
+                report.messages.append(f"the pack names kiosk {kiosk_id} but was signed by kiosk {kiosk.id}'s key")
+    if kiosk is None:
+        if override is None:
+            raise PackRejected(N_("This answer pack was signed by a device that is not a registered kiosk of this "
+                                  "bridge: it is refused unless a proctor imports it with a reason."),
+                               detail=f"kiosk {kiosk_id if kiosk_id is not None else '(none)'}, "
+                                      f"device key {device_key}")
+        report.override = override
+        report.messages.append(f"kiosk {kiosk_id if kiosk_id is not None else '(none)'} is not registered here: "
+                               f"imported on the proctor's override ({override}); its device key {device_key} is "
+                               "recorded with this import")
         return
-    report.messages.append(f"kiosk {kiosk_id if kiosk_id is not None else '(none)'} is not registered here: "
-                           f"its device key {device_key} is recorded with this import")
+    if not devices.carried(session, kiosk.id, report.attempt_id):
+        if override is None:
+            raise PackRejected(N_("This answer pack comes from a kiosk that is not known to have carried this "
+                                  "attempt: it is refused unless a proctor imports it with a reason."),
+                               detail=f"kiosk {kiosk.id}, attempt {report.attempt_id}")
+        report.override = override
+        report.messages.append(f"kiosk {kiosk.id} is not known to have carried this attempt: imported on the "
+                               f"proctor's override ({override})")
 
 
 def _not_newer(manifest: dict, earlier: list[PackImport]) -> bool:
@@ -316,50 +340,56 @@ class _Part:
     messages: list[str] = field(default_factory=list)
 
 
-def _merge_chunk(session: Session, attempt_id: int, writer: str, acked: dict | None, events: list[dict],
+def _merge_chunk(session: Session, attempt_id: int, writer: str, before: int | None, events: list[dict],
                  limit: float | None) -> _Part:
-    """Job 3 (repeated): merge some events of one writer; see the module docstring."""
+    """Job 3 (repeated): merge some events of one writer (``before``: the seq of the pack's
+    event before them); see the module docstring."""
     part = _Part()
-    stored = _stored(session, attempt_id, writer)
-    acked_seq = int(acked["seq"]) if acked else 0
-    tail_problem = None
-    if acked and stored.get(acked_seq) not in (None, acked["head"]):
-        tail_problem = (f"writer {writer}: the head the kiosk says the bridge acknowledged (seq {acked_seq}) is not "
-                        "the one the bridge stored; the offline tail is refused")
-    diverged = [e["seq"] for e in events if e["seq"] in stored and stored[e["seq"]] != e["hash"]]
-    if diverged and tail_problem is None:
-        tail_problem = (f"writer {writer}: the pack's chain differs from the bridge's at seq {diverged[0]}; the "
-                        "offline tail is refused")
-    refused_tail: list[int] = []
+    stored = _stored(session, attempt_id, writer)  # seq -> hash, as the bridge holds it
+    broken: list[int] = []  # tail events whose chain does not continue from the bridge's
+    broken_at: str | None = None
     late: list[int] = []
     for event in events:
-        tail = event["seq"] > acked_seq and event["seq"] not in stored
-        if tail and tail_problem is not None:
-            refused_tail.append(event["seq"])
+        previous, before = before, event["seq"]
+        if event["seq"] in stored:  # the bridge holds it: a duplicate or a logged conflict
+            _count(part, writer, event, _append(session, attempt_id, event), tail=False)
             continue
         made = event.get("at") if event.get("at") is not None else event.get("client_time")
-        if tail and limit is not None and made is not None and made > limit:
+        if limit is not None and made is not None and made > limit:
             late.append(event["seq"])
+            continue
+        linked = (event.get("prev") or "") == (stored.get(previous) if previous is not None else "")
+        if not linked:
+            if broken_at is None:
+                broken_at = (f"writer {writer}: seq {event['seq']} does not continue the chain the bridge stores "
+                             f"(seq {previous} is {'missing' if previous not in stored else 'different'} here)")
+            broken.append(event["seq"])
             continue
         outcome = _append(session, attempt_id, event)
         if isinstance(outcome, answers.Ack):
-            if outcome.duplicate:
-                part.duplicate += 1
-            else:
-                part.accepted += 1
-                if tail:
-                    part.flagged += 1
-                    part.tail.setdefault(writer, []).append(event["seq"])
-        else:
-            part.refused += 1
-            part.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
-    if refused_tail:
-        part.refused += len(refused_tail)
-        part.messages.append(f"{tail_problem} (seq {_span(refused_tail)})")
+            stored[event["seq"]] = outcome.head  # what the bridge now holds, as a later chunk reads it
+        _count(part, writer, event, outcome, tail=True)
+    if broken:
+        part.refused += len(broken)
+        part.messages.append(f"{broken_at}; the offline tail is refused (seq {_span(broken)})")
     if late:
         part.refused += len(late)
         part.messages.append(f"writer {writer}: seq {_span(late)} were made after the deadline and are refused")
     return part
+
+
+def _count(part: _Part, writer: str, event: dict, outcome: answers.Ack | DomainError, *, tail: bool) -> None:
+    if isinstance(outcome, answers.Ack):
+        if outcome.duplicate:
+            part.duplicate += 1
+        else:
+            part.accepted += 1
+            if tail:
+                part.flagged += 1
+                part.tail.setdefault(writer, []).append(event["seq"])
+    else:
+        part.refused += 1
+        part.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
 
 
 def _append(session: Session, attempt_id: int, event: dict) -> answers.Ack | DomainError:
@@ -404,4 +434,8 @@ def _finish(session: Session, plan: _Plan, report: PackReport, actor: str) -> Pa
     session.flush()
     audit.record(session, "pack.import", actor=actor, target=f"attempt:{attempt_id}",
                  detail={"sha256": digest, "kiosk_id": report.kiosk_id, "older": report.older, **counts})
+    if report.override is not None:
+        audit.record(session, "pack.import_override", actor=actor, target=f"attempt:{attempt_id}",
+                     detail={"sha256": digest, "reason": report.override, "kiosk_id": report.kiosk_id,
+                             "device_key": manifest["device_key"]})
     return report

@@ -1,7 +1,10 @@
 """Importing answer packs on the bridge (P6, K5, K4): a real journal on disk exports the pack,
 the bridge verifies it with its stored pack key and merges through the group writer.
 Replayed and older packs are harmless; tampered, truncated and foreign packs are refused
-with a clear message and change nothing. SQLite and PostgreSQL (``backend``)."""
+with a clear message and change nothing; the bridge judges the offline tail from its own
+stream (never the kiosk's ``acked``), and takes packs only from a registered kiosk that
+carried the attempt, unless a proctor overrides with a reason. SQLite and PostgreSQL
+(``backend``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +18,9 @@ from sqlalchemy import func, select
 from bridge.models.attempts import AnswerEvent, AttemptLog
 from bridge.models.audit import AuditEntry
 from bridge.models.packs import PackImport, PackKey
-from bridge.services import answers, pack_keys, packs
+from bridge.services import answers, devices, pack_keys, packs
 from kiosk_agent.answer_pack import generate_bridge_key, generate_device_key, open_pack, public_key_b64
+from kiosk_agent.answer_pack import model as pack_model
 from kiosk_agent.journal import Journal
 from tests.contracts.packs import generate as golden
 from tests.delivery import factories
@@ -35,8 +39,13 @@ def bridge_key(db_session):
 
 
 @pytest.fixture
-def device():
-    return generate_device_key()
+def device(db_session, attempt_id):
+    """The key of a registered kiosk that carried the attempt (it forwarded events for it)."""
+    key = generate_device_key()
+    kiosk_id = _kiosk(db_session, public_key_b64(key))
+    devices.bind_forward(db_session, attempt_id, 1, kiosk_id)
+    db_session.commit()
+    return key
 
 
 @pytest.fixture
@@ -138,13 +147,54 @@ def test_an_older_pack_after_a_newer_one_changes_nothing(app, writer, db_session
 def test_a_tail_that_does_not_continue_the_bridges_chain_is_refused(app, writer, db_session, sitting, attempt_id,
                                                                      journal, device, bridge_key):
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
-    writer.submit(functools.partial(answers.append, **kiosk_event(sitting, 1)), attempt_id)
-    journal.mark_acked(attempt_id, "kiosk-1:tab-1", 1, "f" * 64)  # not what the bridge stored
+    writer.submit(functools.partial(answers.append, **kiosk_event(sitting, 1, n=2)), attempt_id)  # another answer
+    journal.mark_acked(attempt_id, "kiosk-1:tab-1", 1, journal.heads(attempt_id)["kiosk-1:tab-1"]["head"])
     journal.append(attempt_id, [kiosk_event(sitting, 2), kiosk_event(sitting, 3)])
     report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
-    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (0, 1, 2, 0)
-    assert any("not the one the bridge stored" in m for m in report.messages)
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (0, 0, 3, 0)  # seq 1: a conflict
+    assert any("does not continue the chain the bridge stores" in m and "2-3" in m for m in report.messages)
     assert len(stored(db_session, attempt_id)) == 1
+    assert "answer_conflict" in log_actions(db_session, attempt_id)
+
+
+def test_the_kiosks_acked_grants_nothing(app, writer, db_session, sitting, attempt_id, journal, device, bridge_key):
+    """A pack claiming the bridge acknowledged events it never stored: they are offline tail
+    all the same (flagged, held to the deadline), whatever ``manifest.acked`` says."""
+    from bridge import clock
+
+    late = clock.timestamp() + 3 * 3600  # the attempt ends in 120 minutes
+    online(writer, journal, attempt_id, [kiosk_event(sitting, 1)])
+    journal.append(attempt_id, [kiosk_event(sitting, 2, client_time=clock.timestamp()),
+                                kiosk_event(sitting, 3, client_time=late)])
+    heads = journal.heads(attempt_id)["kiosk-1:tab-1"]
+    journal.mark_acked(attempt_id, "kiosk-1:tab-1", heads["seq"], heads["head"])  # forged: never acknowledged
+    data = export(journal, attempt_id, sitting, device, bridge_key)
+    assert open_pack(data, pack_keys.private_keys(db_session))[0]["acked"]["kiosk-1:tab-1"]["seq"] == 3
+    report = packs.import_pack(app, data, actor="proctor:1")
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (1, 1, 1, 1)
+    assert report.tail == {"kiosk-1:tab-1": [2]}
+    assert any("seq 3 were made after the deadline" in m for m in report.messages)
+    assert log_actions(db_session, attempt_id)[-2:] == ["pack_import", "pack_offline_tail"]
+
+
+def test_an_event_without_epoch_chains_alike_on_the_bridge_and_in_the_pack(app, writer, db_session, sitting,
+                                                                           attempt_id, journal, device, bridge_key):
+    """Epoch null counts as 1 on both sides (docs/answer-pack.md), even when the attempt's
+    epoch is 2 by now: the kiosk's acked head is the bridge's, and its offline tail continues."""
+    factories.set_status(db_session, attempt_id, "in_exam", epoch=2)
+    first = dict(kiosk_event(sitting, 1), epoch=None)
+    online(writer, journal, attempt_id, [first])
+    bridge_head = answers.writer_heads(db_session, attempt_id)["kiosk-1:tab-1"]["head"]
+    assert bridge_head == pack_model.chain_event(None, attempt_id, first) == \
+        journal.heads(attempt_id)["kiosk-1:tab-1"]["head"]
+    db_session.rollback()
+    assert db_session.scalars(select(AnswerEvent.status).where(AnswerEvent.attempt_id == attempt_id)).one() == \
+        "applied"  # applied in the attempt's epoch, hashed as the event carries it
+    journal.append(attempt_id, [dict(kiosk_event(sitting, 2), epoch=None)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert (report.accepted, report.duplicate, report.refused, report.flagged) == (1, 1, 0, 1)
+    assert answers.writer_heads(db_session, attempt_id)["kiosk-1:tab-1"]["head"] == \
+        journal.heads(attempt_id)["kiosk-1:tab-1"]["head"]
 
 
 def test_tail_events_made_after_the_deadline_are_refused(app, writer, db_session, sitting, attempt_id, journal,
@@ -234,21 +284,30 @@ def test_bad_packs_are_refused_and_change_nothing(app, writer, db_session, sitti
     assert refusal.outcome == "refused" and refusal.detail["message"] == caught.value.message
 
 
-def _kiosk(db_session, public_key: str) -> int:
+def _kiosk(db_session, public_key: str, attempt_id: int | None = None) -> int:
+    """A registered kiosk; ``attempt_id``: the attempt its heartbeats name."""
     from bridge.models.devices import Kiosk, Room
 
-    room = Room(code="R-PACK", kiosk_enrolment_hash="0" * 64, kiosk_enrolment_sealed="00")
-    db_session.add(room)
-    db_session.flush()
-    kiosk = Kiosk(room_id=room.id, public_key=public_key)
+    room = db_session.scalars(select(Room).where(Room.code == "R-PACK")).first()
+    if room is None:
+        room = Room(code="R-PACK", kiosk_enrolment_hash="0" * 64, kiosk_enrolment_sealed="00")
+        db_session.add(room)
+        db_session.flush()
+    kiosk = Kiosk(room_id=room.id, public_key=public_key, attempt_id=attempt_id)
     db_session.add(kiosk)
     db_session.commit()
     return kiosk.id
 
 
+def _kiosk_of(db_session, key) -> int:
+    from bridge.models.devices import Kiosk
+
+    return db_session.scalars(select(Kiosk.id).where(Kiosk.public_key == public_key_b64(key))).one()
+
+
 def test_the_device_key_must_be_the_registered_kiosks(app, writer, db_session, sitting, attempt_id, journal, device,
                                                        bridge_key):
-    kiosk_id = _kiosk(db_session, public_key_b64(device))
+    kiosk_id = _kiosk_of(db_session, device)
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
     journal.set_meta(attempt_id, {"exam_id": sitting.exam_id, "session_id": sitting.session_id})
     forged = journal.export_pack(attempt_id, device_private_key=generate_device_key(), bridge_public_key=bridge_key,
@@ -261,13 +320,57 @@ def test_the_device_key_must_be_the_registered_kiosks(app, writer, db_session, s
     assert (report.kiosk_id, report.accepted) == (kiosk_id, 1)
 
 
-def test_an_unregistered_device_is_recorded(app, writer, db_session, sitting, attempt_id, journal, device,
-                                            bridge_key):
-    journal.append(attempt_id, [kiosk_event(sitting, 1)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
-    assert any("not registered here" in m for m in report.messages)
+def _audits(db_session, action):
     db_session.rollback()
-    assert db_session.scalars(select(PackImport.device_key)).one() == public_key_b64(device)
+    return list(db_session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+
+def test_an_unregistered_device_is_refused_unless_a_proctor_overrides(app, writer, db_session, sitting, attempt_id,
+                                                                      journal, bridge_key):
+    stranger = generate_device_key()
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    data = export(journal, attempt_id, sitting, stranger, bridge_key)
+    with pytest.raises(packs.PackRejected, match="not a registered kiosk"):
+        packs.import_pack(app, data, actor="proctor:1")
+    with pytest.raises(packs.PackRejected, match="needs a reason"):
+        packs.import_pack(app, data, actor="proctor:1", allow_unregistered=True, reason="  ")
+    assert not stored(db_session, attempt_id)
+    assert [a.outcome for a in _audits(db_session, "pack.import")] == ["refused"]
+
+    report = packs.import_pack(app, data, actor="proctor:1", allow_unregistered=True,
+                               reason="seat 3's PC was replaced; pack from its disk")
+    assert (report.accepted, report.override) == (1, "seat 3's PC was replaced; pack from its disk")
+    assert any("not registered here" in m and "override" in m for m in report.messages)
+    [override] = _audits(db_session, "pack.import_override")
+    assert (override.actor, override.detail["reason"], override.detail["device_key"]) == \
+        ("proctor:1", "seat 3's PC was replaced; pack from its disk", public_key_b64(stranger))
+    assert db_session.scalars(select(PackImport.device_key)).one() == public_key_b64(stranger)
+
+
+def test_a_kiosk_that_did_not_carry_the_attempt_is_refused(app, writer, db_session, sitting, attempt_id, journal,
+                                                           device, bridge_key):
+    """``device``'s kiosk forwarded for the attempt. Another registered kiosk, even one whose
+    heartbeats name the attempt, did not carry it: refused without the override. A kiosk
+    whose heartbeats name an attempt nobody forwarded for did carry it."""
+    other = generate_device_key()
+    other_id = _kiosk(db_session, public_key_b64(other), attempt_id=attempt_id)
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    data = export(journal, attempt_id, sitting, other, bridge_key)
+    with pytest.raises(packs.PackRejected, match="not known to have carried this attempt") as caught:
+        packs.import_pack(app, data, actor="proctor:1")
+    assert caught.value.detail == f"kiosk {other_id}, attempt {attempt_id}"
+    report = packs.import_pack(app, data, actor="proctor:2", allow_unregistered=True, reason="seat moved by hand")
+    assert (report.kiosk_id, report.accepted) == (other_id, 1)
+    assert [a.detail["reason"] for a in _audits(db_session, "pack.import_override")] == ["seat moved by hand"]
+
+    second = factories.attempt(db_session, sitting)[0]  # nobody forwarded for it; the kiosk's heartbeats name it
+    factories.set_status(db_session, second, "in_exam")
+    late_kiosk = generate_device_key()
+    _kiosk(db_session, public_key_b64(late_kiosk), attempt_id=second)
+    mine = Journal(journal.directory.parent / "second")
+    mine.append(second, [kiosk_event(sitting, 1)])
+    assert packs.import_pack(app, export(mine, second, sitting, late_kiosk, bridge_key),
+                             actor="proctor:1").accepted == 1
 
 
 # --- the pack key ----------------------------------------------------------------------------
@@ -342,3 +445,21 @@ def test_a_session_runs_the_whole_import_as_one_unit_of_work(app, db_session, si
     db_session.commit()
     assert len(stored(db_session, attempt_id)) == 2
     assert packs.import_pack(db_session, data, actor="proctor:1").status == "already_imported"
+
+
+@pytest.mark.req("P6")
+def test_cli_override_for_an_unregistered_device_needs_a_reason(app, db_session, sitting, attempt_id, journal,
+                                                                tmp_path):
+    public = run_cli(app, "pack", "key").stdout.split()[0]
+    journal.append(attempt_id, [kiosk_event(sitting, 1)])
+    pack_file = tmp_path / "stranger.epack"
+    pack_file.write_bytes(export(journal, attempt_id, sitting, generate_device_key(), public))
+    refused = run_cli(app, "pack", "import", str(pack_file))
+    assert refused.returncode == 1 and "not a registered kiosk" in refused.stderr
+    no_reason = run_cli(app, "pack", "import", str(pack_file), "--allow-unregistered")
+    assert no_reason.returncode == 1 and "needs a reason" in no_reason.stderr
+    done = run_cli(app, "pack", "import", str(pack_file), "--allow-unregistered", "--reason", "PC replaced")
+    assert done.returncode == 0, done.stderr
+    assert "accepted 1" in done.stdout and "override (PC replaced)" in done.stdout
+    [entry] = _audits(db_session, "pack.import_override")
+    assert entry.actor.startswith("cli:") and entry.detail["reason"] == "PC replaced"

@@ -45,9 +45,9 @@ def call(url: str, method: str = "GET", body=None, headers=None):
 class Local:
     """The agent's local endpoint, served for real on 127.0.0.1:0."""
 
-    def __init__(self, agent: Agent):
+    def __init__(self, agent: Agent, clients: str = "any"):
         self.agent = agent
-        self.endpoint = LocalEndpoint(agent, agent.config.origin, 0).start()
+        self.endpoint = LocalEndpoint(agent, agent.config.origin, 0, clients).start()
         self.url = f"http://127.0.0.1:{self.endpoint.port}"
 
     def get(self, path, origin=ORIGIN, token=True):

@@ -232,6 +232,26 @@ class BridgeWorld:
                                                     .where(AnswerEvent.attempt_id == attempt_id)
                                                     .order_by(AnswerEvent.writer, AnswerEvent.seq))]
 
+    def submit(self, attempt_id: int) -> None:
+        """The candidate submits (as the bridge records it): answers after this are refused."""
+        import datetime as dt
+        from bridge.models.attempts import Attempt
+        with Session(self.engine) as s:
+            attempt = s.get(Attempt, attempt_id)
+            attempt.status, attempt.submitted_at, attempt.submit_reason = "submitted", dt.datetime.utcnow(), "candidate"
+            s.commit()
+
+    def stored_heads(self, attempt_id: int) -> dict:
+        """Per writer, the highest seq the bridge stores and its chain hash."""
+        from bridge.models.attempts import AnswerEvent
+        heads: dict = {}
+        with Session(self.engine) as s:
+            for writer, seq, digest in s.execute(select(AnswerEvent.writer, AnswerEvent.seq, AnswerEvent.hash)
+                                                 .where(AnswerEvent.attempt_id == attempt_id)
+                                                 .order_by(AnswerEvent.writer, AnswerEvent.seq)):
+                heads[writer] = {"seq": seq, "head": digest}
+        return heads
+
     def event_count(self, attempt_id: int) -> int:
         from bridge.models.attempts import AnswerEvent
         with Session(self.engine) as s:
@@ -256,7 +276,8 @@ class AgentProc:
                 "--client-cmd", f"{sys.executable} -c 'import time; time.sleep(600)' {{url}}"]
         if code is not None:
             argv += ["--code", code]
-        self.popen = subprocess.Popen([*argv, *extra], stdout=self.out, stderr=self.out, stdin=subprocess.DEVNULL)
+        self.popen = subprocess.Popen([*argv, *extra], stdout=self.out, stderr=self.out, stdin=subprocess.DEVNULL,
+                                      env=env)
 
     def state(self) -> dict:
         try:

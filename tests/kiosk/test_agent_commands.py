@@ -92,13 +92,46 @@ def test_power_commands_are_refused_without_the_policy(tmp_path):
 @pytest.mark.req("K6", "K4")
 def test_wipe_only_when_the_bridge_holds_the_journal(agent):
     agent.journal.append(9, [event(1), event(2), event(1, writer="tab-b")])
+    heads = agent.journal.heads(9)
     refused = agent.commands.run(13, "wipe", {"attempt_id": 9, "heads": {"tab-a": {"seq": 1, "head": "h"}}})
     assert refused["outcome"] == "refused" and "collect the answer pack" in refused["detail"]["message"]
     assert agent.journal.high_water(9) == {"tab-a": 2, "tab-b": 1}
-    done = agent.commands.run(14, "wipe", {"attempt_id": 9, "heads": {"tab-a": {"seq": 2, "head": "h"},
-                                                                      "tab-b": {"seq": 1, "head": "g"}}})
+    done = agent.commands.run(14, "wipe", {"attempt_id": 9, "heads": heads})
     assert done["outcome"] == "done"
     assert agent.journal.attempts() == [] and not os.path.exists(agent.journal.path(9))
+
+
+@pytest.mark.req("K6", "K4")
+def test_wipe_is_refused_when_a_hash_differs_from_the_bridges(agent):
+    """Review H2: covering the seqs is not enough, the chains must agree."""
+    agent.journal.append(9, [event(1), event(2), event(1, writer="tab-b")])
+    heads = agent.journal.heads(9)
+    before = agent.journal.path(9).read_bytes()
+    other = {**heads, "tab-a": {"seq": 2, "head": "0" * 64}}  # the bridge holds another seq 2
+    refused = agent.commands.run(20, "wipe", {"attempt_id": 9, "heads": other})
+    assert refused["outcome"] == "refused" and "chain head differs" in refused["detail"]["message"]
+    assert agent.journal.path(9).read_bytes() == before     # nothing deleted
+    # the bridge claims more than the journal holds (the page also saved straight to it):
+    beyond = {**heads, "tab-a": {"seq": 5, "head": "f" * 64}}
+    refused = agent.commands.run(21, "wipe", {"attempt_id": 9, "heads": beyond})
+    assert refused["outcome"] == "refused" and "never acknowledged" in refused["detail"]["message"]
+    # ...accepted once the bridge had acknowledged this PC's top seq with this PC's hash
+    agent.journal.mark_acked(9, "tab-a", 2, heads["tab-a"]["head"])
+    assert agent.commands.run(22, "wipe", {"attempt_id": 9, "heads": beyond})["outcome"] == "done"
+    assert agent.journal.attempts() == []
+
+
+@pytest.mark.req("K6", "K4")
+def test_wipe_is_refused_for_a_damaged_journal(agent, tmp_path):
+    agent.journal.append(9, [event(1), event(2), event(3)])
+    heads = agent.journal.heads(9)
+    path = agent.journal.path(9)
+    lines = path.read_bytes().split(b"\n")
+    lines[0] = b"x" + lines[0][1:]
+    path.write_bytes(b"\n".join(lines))
+    fresh = make_agent(tmp_path)                             # an agent reading the damaged file from the disk
+    refused = fresh.commands.run(23, "wipe", {"attempt_id": 9, "heads": heads})
+    assert refused["outcome"] == "refused" and "damaged" in refused["detail"]["message"] and path.exists()
 
 
 @pytest.mark.req("K6")

@@ -217,12 +217,24 @@ def test_every_command_from_the_console(world, agent):
     assert exported["path"].startswith(str(world.tmp / "usb")) and exported["bytes"] > 0
     assert os.path.getsize(exported["path"]) == exported["bytes"]
 
-    server = page.state()["server"]
-    refused = run("wipe", {"attempt_id": attempt_id, "heads": {"tab-1": {"seq": 1, "head": "x"}}}, outcome="refused")
+    # wipe (review H2): only once the attempt is over and the bridge holds every journaled event
+    # with the same chain. The heads sent are the bridge's own (a bridge may fill them in itself).
+    world.submit(attempt_id)
+    page.save()                                     # journaled on the PC, refused by the bridge: submitted
+    wait_until(lambda: any(e["error"] == "submitted" for e in page.state()["errors"]), "the refusal")
+    assert page.state()["journal"] == {"tab-1": 4} and world.stored_heads(attempt_id)["tab-1"]["seq"] == 3
+    refused = run("wipe", {"attempt_id": attempt_id, "heads": world.stored_heads(attempt_id)}, outcome="refused")
     assert "collect the answer pack" in refused["message"]
-    assert run("wipe", {"attempt_id": attempt_id, "heads": {"tab-1": {"seq": server["tab-1"], "head": "x"}}}) == \
-        {"attempt_id": attempt_id, "wiped": True}
-    assert page.state()["journal"] == {}
+    assert page.state()["journal"] == {"tab-1": 4}  # nothing deleted
+
+    other_id = world.attempts[1][0]                 # an attempt the bridge holds entirely
+    other = Page(agent, other_id)
+    other.save(2)
+    other.wait_synced()
+    world.submit(other_id)
+    assert run("wipe", {"attempt_id": other_id, "heads": world.stored_heads(other_id)}) == \
+        {"attempt_id": other_id, "wiped": True}
+    assert other.state()["journal"] == {}
 
 
 @pytest.mark.req("K6")

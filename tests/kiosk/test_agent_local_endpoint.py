@@ -138,3 +138,83 @@ def test_a_rebound_host_name_is_refused(local):
     status, _, body = call(local.url + "/v1/hello", headers={"Origin": ORIGIN,
                                                               "Host": f"localhost:{local.endpoint.port}"})
     assert status == 200
+
+
+# --- review M6: only the candidate client the agent started gets the token -----------------
+CLIENT_SCRIPT = r"""
+import json, subprocess, sys, urllib.error, urllib.request
+url, origin, nested = sys.argv[1], sys.argv[2], sys.argv[3] == "nested"
+if nested:  # the browser's network service is a child of the browser: ask from a grandchild
+    sys.exit(subprocess.run([sys.executable, __file__, url, origin, "direct"]).returncode)
+request = urllib.request.Request(url + "/v1/hello", headers={"Origin": origin})
+try:
+    with urllib.request.urlopen(request, timeout=10) as response:
+        print(json.dumps({"status": response.status, "body": json.loads(response.read())}))
+except urllib.error.HTTPError as exc:
+    print(json.dumps({"status": exc.code, "body": json.loads(exc.read())}))
+"""
+
+
+@pytest.fixture
+def strict(tmp_path):
+    agent = make_agent(tmp_path, lockdown="linux-chromium")
+    assert agent.config.local_clients == "started"       # the default of the backend that starts the browser
+    served = Local(agent, clients="started")
+    yield served
+    served.close()
+
+
+def run_client(strict, tmp_path, mode):
+    """A real process asking for /v1/hello; the agent counts it as its candidate client."""
+    import subprocess
+    import sys
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), strict.url, ORIGIN, mode], stdout=subprocess.PIPE)
+    strict.agent.lockdown._client = proc                 # as start_client would have set it
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        strict.agent.lockdown._client = None
+    return json.loads(out)
+
+
+@pytest.mark.req("K4", "K3")
+def test_a_local_process_other_than_the_client_gets_no_token(strict):
+    status, headers, body = strict.get("/v1/hello", token=False)   # this test process: not the client
+    assert status == 403 and body["error"] == "peer" and "token" not in body
+    assert "Access-Control-Allow-Origin" not in headers
+    status, _, body = strict.post("/v1/events", {"attempt_id": 1, "token": "t", "events": [event(1)]})
+    assert status == 403 and body["error"] == "peer"               # even with the token
+    assert strict.agent.journal.attempts() == []
+    status, _, _ = call(strict.url + "/v1/events", "OPTIONS", headers={"Origin": ORIGIN})
+    assert status == 403
+
+
+@pytest.mark.req("K4", "K3")
+@pytest.mark.parametrize("mode", ["direct", "nested"])
+def test_the_started_client_and_its_children_get_the_token(strict, tmp_path, mode):
+    answer = run_client(strict, tmp_path, mode)
+    assert answer["status"] == 200 and answer["body"]["token"] == strict.endpoint.token
+
+
+@pytest.mark.req("K4")
+def test_a_client_started_by_an_earlier_run_of_the_agent_is_still_recognised(strict, tmp_path):
+    import subprocess
+    import sys
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        strict.agent.client_started(sleeper.pid)                    # recorded in state.json by start_client
+        again = make_agent(tmp_path, lockdown="linux-chromium")     # the agent after a restart
+        assert again.lockdown.client_pid is None and again.local_client_pid() == sleeper.pid
+        again.update_state(client={"pid": sleeper.pid, "start": 1})  # another process with that pid: not it
+        assert again.local_client_pid() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.req("K4")
+def test_monitor_keeps_the_origin_check_only_and_any_is_explicit(tmp_path):
+    assert make_agent(tmp_path).config.local_clients == "any"
+    assert make_agent(tmp_path, lockdown="linux-chromium", local_clients="any").config.local_clients == "any"

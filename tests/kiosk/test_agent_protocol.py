@@ -224,3 +224,138 @@ def test_reports_wait_for_the_connection(agent):
     welcome(agent)
     (report,) = agent._app.of(P.REPORT)
     assert P.validate(report) == {"kind": "lockdown_failed", "detail": {"message": "no policy"}}
+
+
+def ok(seq, head=None):
+    return {"seq": seq, "head": head or f"h{seq}", "server_time": 1.0, "duplicate": False, "status": "applied"}
+
+
+def resend_now(agent):
+    agent.uploads.blocked = {k: 0 for k in agent.uploads.blocked}
+    agent._tick()
+
+
+@pytest.mark.req("K4")
+def test_an_ack_past_a_missing_seq_marks_nothing_past_the_gap(agent):
+    """Review H3: an ack for 3 while 2 got no answer must not mark 2 as stored."""
+    agent._remember(7, "fwd", {"tab-a"}, None)
+    agent.journal.append(7, [event(s) for s in range(1, 5)])
+    welcome(agent)
+    (batch,) = agent._app.of(P.EVENTS)
+    deliver(agent, P.ACKS, {"acks": [ok(1), ok(3), ok(4)]}, ref=batch.id)  # nothing for 2
+    assert agent.journal.acked(7)["tab-a"] == {"seq": 1, "head": "h1"}
+    assert agent.local_attempt(7)["server"] == {"tab-a": 1}
+    resend_now(agent)
+    again = agent._app.of(P.EVENTS)[-1]
+    assert [e["seq"] for e in again.payload["events"]] == [2, 3, 4]      # the missing seq goes again
+    deliver(agent, P.ACKS, {"acks": [ok(2), ok(3), ok(4)]}, ref=again.id)
+    assert agent.journal.acked(7)["tab-a"] == {"seq": 4, "head": "h4"}
+
+
+@pytest.mark.req("K4")
+def test_a_refused_seq_holds_the_mark_and_a_reconnect_fills_the_gap(agent):
+    agent._remember(7, "fwd", {"tab-a"}, None)
+    agent.journal.append(7, [event(s) for s in range(1, 4)])
+    welcome(agent)
+    (batch,) = agent._app.of(P.EVENTS)
+    deliver(agent, P.ACKS, {"acks": [ok(1), {"seq": 2, "error": "unavailable", "message": "busy"}, ok(3)]},
+            ref=batch.id)
+    assert agent.journal.acked(7)["tab-a"]["seq"] == 1                  # not 3
+    agent._handle(("close", agent._app, 1006, "gone"))                  # the connection drops before the retry
+    assert not agent.online
+    # the bridge's head means "everything up to here is stored": seq 1
+    welcome(agent, heads={"7": {"tab-a": {"seq": 1, "head": "h1"}}})
+    resent = agent._app.of(P.EVENTS)[-1]
+    assert [e["seq"] for e in resent.payload["events"]] == [2, 3]
+    deliver(agent, P.ACKS, {"acks": [ok(2), ok(3, "h3")]}, ref=resent.id)
+    assert agent.journal.acked(7)["tab-a"] == {"seq": 3, "head": "h3"}
+    assert agent._status(7) == "in_exam"
+
+
+@pytest.mark.req("K4")
+def test_the_bridges_heads_are_its_word_even_when_lower(agent):
+    """A journal marked too far (an old agent, a bridge restored from a backup) follows
+    welcome.heads, so the page is never told "saved" for what the bridge lacks."""
+    agent._remember(7, "fwd", {"tab-a", "tab-b"}, None)
+    agent.journal.append(7, [event(s) for s in range(1, 4)] + [event(1, writer="tab-b")])
+    agent.journal.mark_acked(7, "tab-a", 3, "h3")
+    agent.journal.mark_acked(7, "tab-b", 1, "g1")
+    welcome(agent, heads={"7": {"tab-a": {"seq": 1, "head": "h1"}}})
+    assert agent.local_attempt(7)["server"] == {"tab-a": 1}
+    sent = {b.payload["events"][0]["writer"]: [e["seq"] for e in b.payload["events"]] for b in agent._app.of(P.EVENTS)}
+    assert sent == {"tab-a": [2, 3], "tab-b": [1]}
+
+
+def corrupt_line(path, index):
+    lines = path.read_bytes().split(b"\n")
+    lines[index] = lines[index][:10] + b"#" + lines[index][11:]
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.req("K4")
+def test_a_damaged_journal_file_stops_only_its_own_attempt(agent, tmp_path, caplog):
+    """Review H5: a garbled attempt file on disk is reported (log, report, the page) and the
+    other attempts upload as usual; its sound prefix still goes."""
+    from tests.kiosk.agent_helpers import Local
+
+    for attempt_id in (7, 8):
+        agent._remember(attempt_id, f"fwd{attempt_id}", {"tab-a"}, None)
+        agent.journal.append(attempt_id, [event(s) for s in range(1, 4)])
+    corrupt_line(agent.journal.path(7), 1)                              # seq 2 garbled on disk, seq 3 intact
+    fresh = make_agent(tmp_path, client_cmd=SLEEPER, dry_run_power=True)  # reads the files from the disk
+    fresh.identity.code = "ROOM-CODE"
+    fresh._app = Recorder()
+    try:
+        with caplog.at_level("ERROR", logger="kiosk_agent"):
+            welcome(fresh)
+        assert "journal of attempt 7 is DAMAGED at line 2" in caplog.text
+        sent = {b.payload["attempt_id"]: [e["seq"] for e in b.payload["events"]] for b in fresh._app.of(P.EVENTS)}
+        assert sent == {7: [1], 8: [1, 2, 3]}                            # the prefix of 7, all of 8
+        (report,) = [r for r in fresh._app.of(P.REPORT) if r.payload["kind"] == "journal_damaged"]
+        detail = P.validate(report)["detail"]
+        assert detail["attempt_id"] == 7 and detail["line"] == 2
+        assert detail["events_after"] == [{"line": 3, "t": "event", "writer": "tab-a", "seq": 3}]
+        assert fresh.local_attempt(7)["damaged"]["line"] == 2 and fresh.local_attempt(8)["damaged"] is None
+        served = Local(fresh)
+        try:  # the page is told to save straight to the server; the other attempt still journals
+            status, _, body = served.post("/v1/events", {"attempt_id": 7, "token": "fwd7", "events": [event(4)]})
+            assert status == 507 and body["error"] == "journal_damaged"
+            status, _, body = served.post("/v1/events", {"attempt_id": 8, "token": "fwd8", "events": [event(4)]})
+            assert status == 200 and body["journaled"] == [4]
+        finally:
+            served.close()
+        fresh._heartbeat()                                               # heartbeats go on
+        assert P.validate(fresh._app.of(P.HEARTBEAT)[-1])["attempt_id"] == 8
+    finally:
+        fresh.lockdown.stop()
+
+
+class PowerCut(Exception):
+    """The PC went down between carrying out a power command and storing its result."""
+
+
+@pytest.mark.req("K6")
+def test_a_restart_that_took_the_agent_down_is_reported_done_not_repeated(agent, tmp_path, monkeypatch):
+    """Review M7, in dry-run mode: the result is lost with the PC; the new agent reports it."""
+    welcome(agent)
+
+    def cut(command_id, result):
+        raise PowerCut()
+    monkeypatch.setattr(agent.commands.store, "put", cut)
+    with pytest.raises(PowerCut):
+        deliver(agent, P.COMMAND, {"command_id": 30, "name": "restart", "args": {}, "issued_at": 1.0})
+    power = agent.config.data_dir / "power.log"
+    assert len(power.read_text().splitlines()) == 1 and agent._app.of(P.COMMAND_RESULT) == []
+
+    after = make_agent(tmp_path, client_cmd=SLEEPER, dry_run_power=True)  # the agent after the restart
+    after._app = Recorder()
+    try:
+        welcome(after)
+        (result,) = after._app.of(P.COMMAND_RESULT)
+        assert P.validate(result)["command_id"] == 30 and result.payload["outcome"] == "done"
+        deliver(after, P.COMMAND, {"command_id": 30, "name": "restart", "args": {}, "issued_at": 1.0})  # sent again
+        assert [r.payload["outcome"] for r in after._app.of(P.COMMAND_RESULT)] == ["done", "done"]
+        assert len(power.read_text().splitlines()) == 1                 # not carried out twice
+        assert not list((agent.config.data_dir / "commands").glob("*.started.json"))
+    finally:
+        after.lockdown.stop()

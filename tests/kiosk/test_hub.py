@@ -5,16 +5,18 @@ commands, fencing and duplicate refusal, and an ``error`` (never a crash) for ma
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
 import pytest
+import websocket
 from sqlalchemy import func, select
 
 from bridge.bench.kiosk_client import ClientError, KioskClient
 from bridge.hub import get_hub, issue_commands, stop_hub
-from bridge.models.attempts import AnswerEvent
-from bridge.models.devices import Kiosk, KioskCommand, KioskReport
+from bridge.models.attempts import AnswerEvent, Attempt
+from bridge.models.devices import Kiosk, KioskAttempt, KioskCommand, KioskReport
 from bridge.services import devices
 from kiosk_agent import protocol as P
 from tests.delivery import factories
@@ -64,6 +66,11 @@ def registered(live, clients, room) -> KioskClient:
 def kiosk_row(db_session, kiosk_id: int) -> Kiosk:
     db_session.expire_all()
     return db_session.get(Kiosk, kiosk_id)
+
+
+#: What reading a socket the bridge has closed raises (a recv time-out is NOT one of them:
+#: that would mean the socket stayed open).
+SOCKET_CLOSED = (ClientError, websocket.WebSocketConnectionClosedException, ConnectionError)
 
 
 def wait_until(predicate, what: str, timeout: float = 10.0):
@@ -167,7 +174,7 @@ def test_silence_before_the_handshake_is_closed(live, room, clients, monkeypatch
     client = connect(live, clients)
     error = client.wait_for(lambda e: e.type == P.ERROR, "timeout error", timeout=5)
     assert error.payload["code"] == "timeout"
-    with pytest.raises(Exception):
+    with pytest.raises(SOCKET_CLOSED):
         client.recv(timeout=5)
 
 
@@ -313,7 +320,7 @@ def test_a_newer_hello_from_the_same_address_fences_the_older_socket(live, room,
     assert second.hello(first.kiosk_id).type == P.WELCOME
     fenced = first.wait_for(lambda e: e.type == P.ERROR, "fence")
     assert fenced.payload["code"] == "fenced"
-    with pytest.raises(Exception):
+    with pytest.raises(SOCKET_CLOSED):
         first.recv(timeout=5)
     assert second.heartbeat().type == P.HEARTBEAT_ACK
     [command_id] = issue_commands(app, [first.kiosk_id], "hide_seat")
@@ -345,7 +352,7 @@ def test_the_same_key_from_a_second_address_is_refused(proxied_app, clients):
         refused = second.hello(first.kiosk_id)
         assert refused.type == P.ERROR and refused.payload["code"] == "duplicate_connection"
         assert "10.0.0.7" in refused.payload["message"]
-        with pytest.raises(Exception):
+        with pytest.raises(SOCKET_CLOSED):
             second.recv(timeout=5)
         assert first.heartbeat().type == P.HEARTBEAT_ACK  # the first socket is untouched
     stop_hub(app)
@@ -374,13 +381,128 @@ def test_enrolment_code_is_hashed_readable_by_staff_and_rotatable(app, db_sessio
 
 
 @pytest.mark.req("K4")
-def test_forward_token_is_bound_to_secret_and_attempt():
-    token = devices.forward_token("s1", 5)
-    assert devices.check_forward_token("s1", 5, token)
-    assert not devices.check_forward_token("s1", 6, token)
-    assert not devices.check_forward_token("s2", 5, token)
+def test_forward_token_is_bound_to_secret_attempt_epoch_and_time():
+    token = devices.forward_token("s1", 5, epoch=2, expires=2_000_000_000)
+    assert devices.check_forward_token("s1", 5, token, now=1_900_000_000) == devices.ForwardGrant(2, 2_000_000_000)
+    assert not devices.check_forward_token("s1", 6, token, now=1_900_000_000)
+    assert not devices.check_forward_token("s2", 5, token, now=1_900_000_000)
     assert not devices.check_forward_token("s1", 5, None)
-    assert not devices.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1")
+    assert not devices.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1",
+                                           now=1_900_000_000)
+    assert not devices.check_forward_token("s1", 5, token.replace(".2.", ".3.", 1), now=1_900_000_000)  # epoch
+    assert not devices.check_forward_token("s1", 5, token.replace("2000000000", "2100000000"), now=1_900_000_000)
+    assert not devices.check_forward_token("s1", 5, token, now=2_000_000_000)  # expired
+    assert devices.read_forward_token("s1", 5, token).expired(2_000_000_000)
+    assert len(token) <= 100  # the agent and the protocol take up to 200 characters
+
+
+@pytest.mark.req("K4")
+def test_the_exam_page_token_carries_the_attempts_epoch_and_deadline(app, db_session):
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    factories.set_status(db_session, attempt_id, "in_exam", epoch=3)
+    row = db_session.get(Attempt, attempt_id)
+    grant = devices.check_forward_token(app.config["SECRET_KEY"], attempt_id,
+                                        devices.mint_forward_token(db_session, app.config["SECRET_KEY"], attempt_id))
+    deadline = row.deadline_at.replace(tzinfo=dt.timezone.utc).timestamp()
+    assert grant == devices.ForwardGrant(3, int(deadline + devices.FORWARD_GRACE_SECONDS))
+
+
+@pytest.mark.req("K4")
+def test_the_first_kiosk_to_forward_carries_the_attempt_and_epoch(live, room, clients, db_session, app, monkeypatch):
+    """A forward token binds (attempt, epoch) to the first kiosk that forwards with it: another
+    kiosk with the same token is refused (``wrong_kiosk``, nothing stored); the next epoch (a
+    resume) binds anew. The binding is written once per process, not per message."""
+    secret = app.config["SECRET_KEY"]
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    token = devices.mint_forward_token(db_session, secret, attempt_id)
+    first, second = registered(live, clients, room), registered(live, clients, room)
+    binds = []
+    real_bind = devices.bind_forward
+    monkeypatch.setattr(devices, "bind_forward", lambda *a: binds.append(a[1:]) or real_bind(*a))
+
+    for seq in (1, 2, 3):
+        acks = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": [_event(sitting, seq)]})
+        assert acks.type == P.ACKS and "error" not in acks.payload["acks"][0], acks
+    assert binds == [(attempt_id, 1, first.kiosk_id)]  # one write, then the process's cache
+
+    stolen = second.request(P.EVENTS, {"attempt_id": attempt_id, "token": token,
+                                       "events": [dict(_event(sitting, 1), writer="kiosk-8")]})
+    assert stolen.type == P.ERROR and stolen.payload["code"] == "wrong_kiosk"
+    assert db_session.scalar(select(func.count()).select_from(AnswerEvent)
+                             .where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == "kiosk-8")) == 0
+
+    factories.set_status(db_session, attempt_id, "in_exam", epoch=2)  # a resume moved the candidate
+    resumed = devices.mint_forward_token(db_session, secret, attempt_id)
+    moved = second.request(P.EVENTS, {"attempt_id": attempt_id, "token": resumed,
+                                      "events": [dict(_event(sitting, 1), writer="kiosk-8", epoch=2)]})
+    assert moved.type == P.ACKS and moved.payload["acks"][0]["status"] == "applied", moved
+    db_session.expire_all()
+    bound = db_session.execute(select(KioskAttempt.epoch, KioskAttempt.kiosk_id)
+                               .where(KioskAttempt.attempt_id == attempt_id).order_by(KioskAttempt.epoch)).all()
+    assert [tuple(b) for b in bound] == [(1, first.kiosk_id), (2, second.kiosk_id)]
+    old_seat = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": resumed, "events": [_event(sitting, 4)]})
+    assert old_seat.payload["code"] == "wrong_kiosk"
+
+    expired = devices.forward_token(secret, attempt_id, epoch=1, expires=time.time() - 1)
+    late = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": expired, "events": [_event(sitting, 4)]})
+    assert late.type == P.ERROR and late.payload["code"] == "bad_token" and late.payload["message"]
+
+
+@pytest.mark.req("K4")
+def test_welcome_heads_end_where_the_stream_has_a_hole(live, room, clients, db_session, app):
+    """A lost message, then a later one stored: the heads stop before the hole, so the agent
+    resends from there (everything up to ``seq`` is stored, ``head`` is the hash at ``seq``)."""
+    from bridge.services import answers
+
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    qid, qtype = sitting.questions[0]
+
+    def put(writer, seq):
+        return answers.append(db_session, attempt_id, writer=writer, seq=seq, question_id=qid,
+                              response=factories.sample_response(qtype, seq), client_time=None, epoch=1)
+
+    acks = {(w, s): put(w, s) for w, seqs in (("holed", (1, 2, 4, 5)), ("whole", (1, 2, 3)), ("late", (2, 3)))
+            for s in seqs}
+    db_session.commit()
+    expected = {"holed": {"seq": 2, "head": acks[("holed", 2)].head},
+                "whole": {"seq": 3, "head": acks[("whole", 3)].head}}  # "late": seq 1 is missing
+    assert devices.stored_heads(db_session, attempt_id) == expected
+
+    client = registered(live, clients, room)
+    client.heartbeat(status="in_exam", attempt_id=attempt_id)
+    wait_until(lambda: kiosk_row(db_session, client.kiosk_id).attempt_id == attempt_id, "attempt persisted")
+    client.close()
+    back = connect(live, clients, key=client.key)
+    back.hello(client.kiosk_id)
+    assert back.welcome["heads"] == {str(attempt_id): expected}
+
+
+@pytest.mark.req("K6")
+def test_wipe_carries_the_bridges_own_heads_and_waits_for_the_end_of_the_attempt(db_session):
+    from bridge.errors import InvalidState
+    from bridge.services import answers, kiosk_commands
+
+    sitting = factories.sitting(db_session)
+    attempt_id, _user = factories.attempt(db_session, sitting)
+    qid, qtype = sitting.questions[0]
+    for seq in (1, 2, 3):
+        last = answers.append(db_session, attempt_id, writer="tab-1", seq=seq, question_id=qid,
+                              response=factories.sample_response(qtype, seq), client_time=None, epoch=1)
+    room_info, code = devices.create_room(db_session, code="R-WIPE", name="", secret_key="s")
+    kiosk_id = devices.register_kiosk(db_session, room_code="R-WIPE", code=code, public_key="w" * 43, machine="m",
+                                      secret_key="s").id
+    forged = {"attempt_id": attempt_id, "heads": {"tab-1": {"seq": 99, "head": "x"}}}
+    with pytest.raises(InvalidState, match="submitted or closed"):
+        kiosk_commands.issue(db_session, [kiosk_id], "wipe", forged, issued_by="user:1")
+    db_session.commit()
+    factories.set_status(db_session, attempt_id, "submitted", submitted_at=dt.datetime(2026, 1, 1),
+                         submit_reason="candidate")
+    [command_id] = kiosk_commands.issue(db_session, [kiosk_id], "wipe", forged, issued_by="user:1")
+    assert kiosk_commands.get(db_session, command_id).args == {
+        "attempt_id": attempt_id, "heads": {"tab-1": {"seq": 3, "head": last.head}}}
 
 
 @pytest.mark.req("K1")

@@ -111,11 +111,23 @@ def test_a_zero_filled_tail_is_ignored(tmp_path):
 def test_a_damaged_record_followed_by_good_ones_is_reported_not_skipped(tmp_path):
     j = Journal(tmp_path)
     j.append(7, [ev(1), ev(2), ev(3)])
+    j.append(8, [ev(1)])
     lines = j.path(7).read_bytes().split(b"\n")
     lines[1] = lines[1].replace(b'"choice":"c"', b'"choice":"d"')  # a flipped answer, checksum now wrong
     j.path(7).write_bytes(b"\n".join(lines))
-    with pytest.raises(JournalCorrupt, match="line 2 is damaged"):
-        Journal(tmp_path).high_water(7)
+    damaged_bytes = j.path(7).read_bytes()
+    again = Journal(tmp_path)
+    assert again.high_water(7) == {"tab-1": 1}                       # the sound part before the damage is read
+    assert [e["seq"] for e in again.pending(7, "tab-1", 0)] == [1]
+    damaged = again.damaged(7)
+    assert damaged["line"] == 2 and damaged["valid_before"] == 1 and damaged["valid_after"] == 1
+    assert damaged["events_after"] == [{"line": 3, "t": "event", "writer": "tab-1", "seq": 3}]  # reported, not used
+    with pytest.raises(JournalCorrupt, match="damaged at line 2"):
+        again.append(7, [ev(4)])
+    again.mark_acked(7, "tab-1", 1, "h1")                             # acks: in memory only
+    assert again.acked(7) == {"tab-1": {"seq": 1, "head": "h1"}}
+    assert j.path(7).read_bytes() == damaged_bytes                   # never written again: nothing cut off
+    assert again.damaged(8) is None and again.append(8, [ev(2)]) == [2]  # the other attempt goes on
 
 
 def test_fsync_of_the_file_before_returning_and_of_the_directory_on_creation(tmp_path):

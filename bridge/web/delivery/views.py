@@ -81,10 +81,10 @@ def attempt(attempt_id: int):
             (sitting.starts_at - attempts.clock.utcnow_naive()).total_seconds())), **ctx)
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_([i["question_id"] for i in a.items])))}
-    from bridge.services.devices import forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
+    from bridge.services.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
 
     return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a),
-                           forward_token=forward_token(current_app.config["SECRET_KEY"], a.id),
+                           forward_token=mint_forward_token(db.session, current_app.config["SECRET_KEY"], a.id),
                            # a remote sitting (exam code) has no exam PCs: no probe of 127.0.0.1 there
                            kiosk_agent_url="" if sitting.exam_code else current_app.config.get("KIOSK_AGENT_URL") or "",
                            **ctx)
