@@ -6,6 +6,7 @@ Every message is one JSON object: ``{"v": 1, "type": str, "id": str, "ts": float
 """
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -21,17 +22,29 @@ class ProtocolError(ValueError):
     """A message that cannot be accepted; the text says why."""
 
 
-@dataclass(frozen=True)
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def new_id() -> str:
+    """A message id unique to this sender: a random prefix drawn once per process and a
+    counter (32 hex digits, like a uuid4, at a fraction of the cost: a hub sends thousands
+    a second)."""
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
     type: str
     payload: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     ts: float = field(default_factory=time.time)
     v: int = PROTOCOL_VERSION
 
     def encode(self) -> str:
-        return json.dumps({"v": self.v, "type": self.type, "id": self.id, "ts": self.ts,
-                           "payload": self.payload}, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode({"v": self.v, "type": self.type, "id": self.id, "ts": self.ts,
+                                "payload": self.payload})
 
 
 def decode(raw: str | bytes) -> Envelope:

@@ -26,6 +26,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -34,6 +36,39 @@ import websocket  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from kiosk_agent import protocol as P  # noqa: E402
+
+
+#: Linux: the kernel stamps each received segment with its arrival time (CLOCK_REALTIME).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+class StampedSocket:
+    """A kiosk's socket that keeps the kernel's arrival time of the bytes it last read
+    (``SO_TIMESTAMPNS``): when a message reached the kiosk, whatever this process (thousands
+    of simulated kiosks on shared cores) was busy with until it read it. websocket-client
+    reads through ``recv``; everything else goes to the socket itself."""
+
+    __slots__ = ("_sock", "stamp")
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self.stamp: float | None = None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass
+
+    def recv(self, bufsize: int) -> bytes:
+        data, ancillary, _flags, _addr = self._sock.recvmsg(bufsize, 64)
+        self.stamp = None
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", value[:16])
+                self.stamp = seconds + nanoseconds / 1e9
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 class Sim:
@@ -58,6 +93,7 @@ class Sim:
     # --- one connection ---------------------------------------------------------------
     def connect(self) -> None:
         ws = websocket.create_connection(self.run_.url, timeout=60, enable_multithread=True)
+        ws.sock = StampedSocket(ws.sock)
         self.ws = ws
         challenge = P.decode(ws.recv())
         nonce = challenge.payload["nonce"]
@@ -89,9 +125,9 @@ class Sim:
             raw = ws.recv()
             if not raw:
                 raise ConnectionError("closed")
-            self.on_message(P.decode(raw))
+            self.on_message(P.decode(raw), arrived=ws.sock.stamp)
 
-    def on_message(self, env: P.Envelope) -> None:
+    def on_message(self, env: P.Envelope, arrived: float | None = None) -> None:
         now = time.time()
         if env.type == P.HEARTBEAT_ACK:
             sent = self.pending_hb.pop(env.payload.get("ref"), None)
@@ -107,7 +143,10 @@ class Sim:
             p = env.payload
             if p["command_id"] not in self.seen_commands:  # a re-send after a reconnect is not a broadcast
                 self.seen_commands.add(p["command_id"])
-                self.run_.commands.append(round((now - float(p.get("issued_at") or now)) * 1000, 2))
+                issued = float(p.get("issued_at") or now)
+                self.run_.commands.append(round((now - issued) * 1000, 2))
+                # no kernel stamp (another OS): the time it was read, the later of the two
+                self.run_.arrivals.append(round(((arrived or now) - issued) * 1000, 2))
             else:
                 self.run_.resent += 1
             result = P.Envelope(type=P.COMMAND_RESULT, payload={"command_id": p["command_id"], "outcome": "done",
@@ -190,7 +229,8 @@ class Run:
         self.final = False
         self.welcomes = 0
         self.heartbeats: list[tuple[float, float]] = []
-        self.commands: list[float] = []
+        self.commands: list[float] = []  # read by the simulated kiosk − issued (ms)
+        self.arrivals: list[float] = []  # reached the kiosk's socket (kernel time) − issued (ms)
         self.resent = 0
         specs = json.loads(Path(args.spec).read_text())
         self.sims = [Sim(s, self) for s in specs]
@@ -224,7 +264,7 @@ class Run:
         while time.time() < deadline and not all(s.settled() for s in self.sims):
             gevent.sleep(0.1)
         result = {
-            "heartbeats": self.heartbeats, "commands": self.commands, "resent": self.resent,
+            "heartbeats": self.heartbeats, "commands": self.commands, "arrivals": self.arrivals, "resent": self.resent,
             "events": [{"attempt_id": s.attempt_id, "writer": s.writer, "generated": s.generated,
                         "acked": {str(k): v for k, v in s.acked.items() if v}}
                        for s in self.sims if s.attempt_id],

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from flask import Flask
 
+from bridge.gcpause import gc_paused
 from bridge.hub.bus import RESUBSCRIBED, Bus, make_bus
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ class Hub:
 
             started = time.monotonic()
             try:
-                return self._deliver(commands, Envelope, COMMAND)
+                with gc_paused():  # a broadcast from another worker (bridge.gcpause)
+                    return self._deliver(commands, Envelope, COMMAND)
             finally:
                 log.info("queued %d of %d command(s) to this worker's sockets in %.0f ms",
                          len(self._last_sent), len(commands), (time.monotonic() - started) * 1000)
@@ -278,7 +280,7 @@ def notify_commands(app: Flask, command_ids: list[int]) -> None:
 
 
 def publish_commands(app: Flask, commands: list[dict[str, Any]]) -> None:
-    """Publish committed commands (``kiosk_commands.issue_payloads``) on the bus."""
+    """Publish committed commands (``kiosk_commands.IssuedCommands.payloads``) on the bus."""
     hub = get_hub(app)
     hub._commands_seen += 1  # this worker's welcomes look again, whatever the bus does
     hub._none_unfinished_at = None
@@ -301,11 +303,13 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     import time
 
     started = time.monotonic()
-    job = functools.partial(kiosk_commands.issue_payloads, issued_by=issued_by)
-    commands = get_writer(app).submit(job, list(kiosk_ids), name, args)
-    ids = [c["command_id"] for c in commands]
-    written = time.monotonic()
-    publish_commands(app, commands)
+    job = functools.partial(kiosk_commands.issue_batch, issued_by=issued_by)
+    with gc_paused():  # a broadcast's garbage waits until every kiosk has it (bridge.gcpause)
+        issued = get_writer(app).submit(job, list(kiosk_ids), name, args)
+        commands = issued.payloads()  # here, not on the writer's thread
+        ids = list(issued.command_ids)
+        written = time.monotonic()
+        publish_commands(app, commands)
     log.info("issued %d %s command(s): written in %.0f ms, notified in %.0f ms", len(ids), name,
              (written - started) * 1000, (time.monotonic() - written) * 1000)
     return ids

@@ -2,8 +2,10 @@
 
 The socket's own handler answers directly (``send(..., direct=True)``) when nothing is
 queued: no hand-over, no extra wake-up on the hot path (a heartbeat and its ack). Everybody
-else (a bus notification, a fence from a newer hello, a broadcast) only enqueues, so nobody
-ever blocks on a slow peer; a drainer (a greenlet under ``exambridge serve``, a thread under
+else (a bus notification, a fence from a newer hello, a broadcast) writes at once only what
+the socket takes without waiting (``WebSocket.try_send``: a broadcast reaches thousands of
+idle sockets in one pass, no greenlet each) and otherwise enqueues, so nobody ever blocks
+on a slow peer; a drainer (a greenlet under ``exambridge serve``, a thread under
 the threaded test server) is started when the queue gets its first message and ends when
 it is empty, so an idle socket costs no sender of its own (memory: 5,000 kiosks per
 process). A peer that lets ``QUEUE_SIZE`` messages pile up is closed (it reconnects and
@@ -66,12 +68,14 @@ class Connection:
     # --- enqueue ------------------------------------------------------------------------
     def send(self, envelope: Envelope | str, *, direct: bool = False) -> bool:
         """Send or queue a message; False when the socket is closing or its queue overflowed.
-        ``direct`` (the socket's own handler only): write now when nothing is queued."""
+        When nothing is queued the message is written at once: ``direct`` (the socket's own
+        handler only) waits for the socket if it must; anybody else writes only what the
+        socket takes without waiting (``try_send``) and leaves the rest to the drainer."""
         if self.closing:
             return False
         text = envelope if isinstance(envelope, str) else envelope.encode()
         with self._lock:
-            now = direct and not self._sending and not self._queue
+            now = not self._sending and not self._queue
             if now:
                 self._sending = True
             elif len(self._queue) < QUEUE_SIZE:
@@ -87,7 +91,13 @@ class Connection:
             self.close("send queue overflow", drain=True)
             return False
         try:
-            self.ws.send(text)
+            if direct:
+                self.ws.send(text)
+            elif not self._try_send(text):  # the peer's buffer is full: the drainer waits for it
+                with self._lock:
+                    if self._queue is _EMPTY:
+                        self._queue = collections.deque()
+                    self._queue.appendleft(text)
             return True
         except Exception:
             self.closing = True
@@ -98,6 +108,12 @@ class Connection:
                     self._spawn(self._drain)  # queued meanwhile: the drainer inherits _sending
                 else:
                     self._sending = False
+
+    def _try_send(self, text: str) -> bool:
+        try_send = getattr(self.ws, "try_send", None)
+        if try_send is None:  # a socket without non-blocking writes: always through the drainer
+            return False
+        return try_send(text, self._spawn)
 
     def error(self, ref: str | None, code: str, message: str, *, direct: bool = False) -> None:
         self.send(Envelope(type=ERROR, payload={"ref": ref, "code": code, "message": message}), direct=direct)

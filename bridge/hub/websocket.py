@@ -137,6 +137,51 @@ class WebSocket:
         with self._write_lock:
             self.sock.sendall(data)
 
+    def try_send(self, data: str | bytes, spawn: Callable[[Callable[[], None]], Any]) -> bool:
+        """Send one message only if the socket takes it without waiting: for a sender that
+        must never block on a slow peer (a broadcast to thousands of sockets). True when it
+        went (a rest that did not fit is finished by ``spawn(fn)``, which holds the write
+        lock till then); False when nothing was written (the caller queues it instead).
+        ConnectionError when closed."""
+        if not self.connected:
+            raise ConnectionError("the WebSocket is closed")
+        payload = frame(_TEXT, data.encode("utf-8")) if isinstance(data, str) else frame(_BINARY, bytes(data))
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            sent = self._send_nowait(payload)
+        except BaseException:
+            self._write_lock.release()
+            raise
+        if sent == len(payload):
+            self._write_lock.release()
+            return True
+        if sent == 0:
+            self._write_lock.release()
+            return False
+        rest = payload[sent:]
+
+        def finish() -> None:
+            try:
+                self.sock.sendall(rest)
+            except OSError:
+                self.connected = False
+            finally:
+                self._write_lock.release()
+        spawn(finish)
+        return True
+
+    def _send_nowait(self, payload: bytes) -> int:
+        """Bytes the socket took at once (0 when its buffer is full)."""
+        if self.mode != "gevent":
+            # a plain socket with a timeout polls for room before it sends, even with
+            # MSG_DONTWAIT: the threaded test server always queues instead
+            return 0
+        try:  # gevent's socket: timeout 0.0 is one non-blocking attempt
+            return self.sock.send(payload, 0, timeout=0.0)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
     def close(self, reason: int = NORMAL, message: str | None = None) -> None:
         """Send a close frame and end the connection (the handler's ``receive`` returns None)."""
         if not self.connected:

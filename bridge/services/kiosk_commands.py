@@ -17,10 +17,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import JSON, DateTime, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge import clock
+from bridge.db import fetch_rows, in_many
 from bridge.errors import DomainError, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, KioskCommand
@@ -85,13 +86,43 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
           issued_by: str = "") -> list[int]:
     """Queue ``name`` for each kiosk; returns the command ids. Retired or unknown kiosks are
     refused (nothing is queued). ``show_seat`` without a seat shows each kiosk's own seat."""
-    return [c["command_id"] for c in issue_payloads(session, kiosk_ids, name, args, issued_by=issued_by)]
+    return list(issue_batch(session, kiosk_ids, name, args, issued_by=issued_by).command_ids)
 
 
 def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
                    issued_by: str = "") -> list[dict[str, Any]]:
-    """``issue``, returning each command as the bus carries it: ``{command_id, kiosk_id,
-    name, args, issued_at}`` (the ``command`` message's payload plus the kiosk)."""
+    """``issue``, returning each command as the bus carries it (``IssuedCommands.payloads``)."""
+    return issue_batch(session, kiosk_ids, name, args, issued_by=issued_by).payloads()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCommands:
+    """One command issued to many kiosks: what ``issue_batch`` stored. The per-kiosk payloads
+    are built by ``payloads()`` outside the writer's job (on the group writer's thread every
+    Python step competes with the gevent loop for the GIL; a broadcast is thousands)."""
+
+    name: str
+    args: dict
+    issued_at: float
+    kiosk_ids: tuple[int, ...]
+    command_ids: tuple[int, ...]
+    seats: Optional[dict[int, Any]]  # show_seat without a seat: each kiosk's own
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """Each command as the bus carries it: ``{command_id, kiosk_id, name, args,
+        issued_at}`` (the ``command`` message's payload plus the kiosk)."""
+        name, args, at, seats = self.name, self.args, self.issued_at, self.seats
+        return [{"command_id": command_id, "kiosk_id": kiosk_id, "name": name,
+                 "args": {**args, "seat": seats.get(kiosk_id)} if seats is not None else dict(args), "issued_at": at}
+                for kiosk_id, command_id in zip(self.kiosk_ids, self.command_ids)]
+
+
+def issue_batch(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
+                issued_by: str = "") -> IssuedCommands:
+    """Store ``name`` for each kiosk in a constant handful of statements: one ``INSERT …
+    SELECT`` makes every row inside the database, however many (a broadcast to a whole site
+    is thousands); ``show_seat`` without a seat stores each kiosk's own seat (built by the
+    database, the same as ``payloads()`` carries)."""
     args = _check(name, args)
     if name == "wipe":
         args = _wipe_args(session, args)
@@ -99,27 +130,42 @@ def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: 
     if not ids:
         raise Invalid(N_("Choose at least one kiosk."))
     kiosks = Kiosk.__table__
-    rows = {k.id: k for k in session.execute(select(kiosks.c.id, kiosks.c.status, kiosks.c.seat)
-                                             .where(kiosks.c.id.in_(ids)))}
-    if len(rows) != len(ids) or any(k.status == "retired" for k in rows.values()):
+    chosen = in_many(session, kiosks.c.id, ids)
+    found, retired = session.execute(select(func.count(), func.count().filter(kiosks.c.status == "retired"))
+                                     .where(chosen)).one()
+    if found != len(ids) or retired:
         raise NotFound(N_("A chosen kiosk is not enrolled (or was retired)."))
     now = clock.utcnow_naive()
-    values = []
-    for kiosk_id in ids:
-        own = dict(args)
-        if name == "show_seat" and "seat" not in own:
-            own["seat"] = rows[kiosk_id].seat
-        values.append({"kiosk_id": kiosk_id, "name": name, "args": own, "status": "queued",
-                       "issued_by": issued_by[:255], "issued_at": now})
-    # one multi-row INSERT … RETURNING (a broadcast to a whole site is thousands of rows)
-    made = session.execute(insert(_commands).returning(_commands.c.id, sort_by_parameter_order=True), values)
-    issued_at = epoch_seconds(now)
-    commands = [{"command_id": row.id, "kiosk_id": v["kiosk_id"], "name": name, "args": v["args"],
-                 "issued_at": issued_at} for row, v in zip(made, values)]
+    seats = None
+    if name == "show_seat" and "seat" not in args:
+        seats = dict(fetch_rows(session, select(kiosks.c.id, kiosks.c.seat).where(in_many(session, kiosks.c.id, ids))))
+        build = func.json_build_object if session.get_bind().dialect.name == "postgresql" else func.json_object
+        stored_args = build("seat", kiosks.c.seat)
+    else:
+        stored_args = literal(args, JSON)
+    made = dict(_insert_from_kiosks(session, ids, select(
+        kiosks.c.id, literal(name), stored_args, literal("queued"), literal(issued_by[:255]), literal(now, DateTime))))
+    command_ids = tuple(made[k] for k in ids)
     audit.record(session, "kiosk.command", actor=issued_by, target=f"kiosks:{len(ids)}",
                  detail={"name": name, "args": args, "kiosks": ids[:200],
-                         "commands": [commands[0]["command_id"], commands[-1]["command_id"]]})
-    return commands
+                         "commands": [command_ids[0], command_ids[-1]]})
+    return IssuedCommands(name, args, epoch_seconds(now), tuple(ids), command_ids, seats)
+
+
+def _insert_from_kiosks(session: Session, ids: list[int], columns) -> list[tuple[int, int]]:
+    """One ``INSERT … SELECT`` of a command row per kiosk in ``ids`` (``columns``: kiosk id,
+    name, args, status, issued_by, issued_at, selected from the kiosks); returns (kiosk id,
+    command id) per row. PostgreSQL returns them with RETURNING; SQLite reads them back as one
+    row (``fetch_rows``): under the group writer its transaction is the only writer, so the
+    rows above the highest id before the insert are this insert's."""
+    kiosks = Kiosk.__table__
+    made = insert(_commands).from_select(["kiosk_id", "name", "args", "status", "issued_by", "issued_at"],
+                                         columns.where(in_many(session, kiosks.c.id, ids)))
+    if session.get_bind().dialect.name != "sqlite":
+        return [tuple(row) for row in session.execute(made.returning(_commands.c.kiosk_id, _commands.c.id))]
+    before = session.scalar(select(func.coalesce(func.max(_commands.c.id), 0)))
+    session.execute(made)
+    return fetch_rows(session, select(_commands.c.kiosk_id, _commands.c.id).where(_commands.c.id > before))
 
 
 #: Attempt states in which a kiosk's journal of the attempt may be wiped: the attempt is over.
@@ -160,10 +206,10 @@ def mark_sent(session: Session, command_ids: list[int]) -> None:
         return
     now = clock.utcnow_naive()
     # The answer may have arrived before this (batched) mark: keep its status, still note the send.
-    session.execute(update(KioskCommand).where(KioskCommand.id.in_(command_ids), KioskCommand.sent_at.is_(None))
-                    .values(sent_at=now))
-    session.execute(update(KioskCommand).where(KioskCommand.id.in_(command_ids), KioskCommand.status == "queued")
-                    .values(status="sent"))
+    session.execute(update(KioskCommand).where(in_many(session, KioskCommand.id, command_ids),
+                                               KioskCommand.sent_at.is_(None)).values(sent_at=now))
+    session.execute(update(KioskCommand).where(in_many(session, KioskCommand.id, command_ids),
+                                               KioskCommand.status == "queued").values(status="sent"))
     session.flush()
 
 
@@ -204,13 +250,34 @@ def cancel(session: Session, command_id: int, *, actor: str = "") -> CommandInfo
 
 
 
-def record_results(session: Session, items: list[tuple[int, int, str, dict]]) -> list[CommandInfo | DomainError]:
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What ``record_results`` says of one answer: the command's stored status and result."""
+
+    id: int
+    kiosk_id: int
+    status: str
+    result: Optional[dict]
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    id: int
+    kiosk_id: int
+    status: str
+
+
+def record_results(session: Session, items: list[tuple[int, int, str, dict]]) -> list[CommandOutcome | DomainError]:
     """``record_result`` for many (kiosk id, command id, outcome, detail) at once, in a few
     statements (the hub batches the answers to a broadcast). One entry per item: the stored
-    command, or the refusal (not raised, so one bad item never sinks the others)."""
+    outcome, or the refusal (not raised, so one bad item never sinks the others). Only the
+    commands answered before (a repeat) are read back."""
     ids = list({item[1] for item in items})
-    known = {r.id: r for r in session.execute(select(_commands.c.id, _commands.c.kiosk_id, _commands.c.status)
-                                              .where(_commands.c.id.in_(ids)))}
+    # locked (PostgreSQL: another worker may record an answer meanwhile), so what is read
+    # here is what the updates below apply to
+    known = {r[0]: _Known(*r) for r in fetch_rows(session, select(
+        _commands.c.id, _commands.c.kiosk_id, _commands.c.status)
+        .where(in_many(session, _commands.c.id, ids)).order_by(_commands.c.id).with_for_update())}
     now = clock.utcnow_naive()
     updates: dict[int, dict] = {}
     errors: dict[int, DomainError] = {}
@@ -223,11 +290,17 @@ def record_results(session: Session, items: list[tuple[int, int, str, dict]]) ->
         elif row.status in UNFINISHED and command_id not in updates:  # the first answer wins
             updates[command_id] = {"b_id": command_id, "b_status": outcome,
                                    "b_result": detail if isinstance(detail, dict) else {}}
+    stored: dict[int, CommandOutcome] = {}
     if updates:
         # (no IN here: executemany cannot expand one)
         session.execute(update(_commands).where(_commands.c.id == bindparam("b_id"),
                                                 or_(_commands.c.status == "queued", _commands.c.status == "sent"))
                         .values(status=bindparam("b_status"), result=bindparam("b_result"), finished_at=now),
                         list(updates.values()))
-    rows = {r.id: r for r in session.execute(select(_commands).where(_commands.c.id.in_(ids)))}
-    return [errors[n] if n in errors else _info(rows[item[1]]) for n, item in enumerate(items)]
+        stored = {i: CommandOutcome(i, known[i].kiosk_id, u["b_status"], u["b_result"]) for i, u in updates.items()}
+    answered_before = [i for i in ids if i in known and i not in stored]
+    if answered_before:
+        stored.update({r.id: CommandOutcome(r.id, r.kiosk_id, r.status, r.result) for r in session.execute(
+            select(_commands.c.id, _commands.c.kiosk_id, _commands.c.status, _commands.c.result)
+            .where(_commands.c.id.in_(answered_before)))})
+    return [errors[n] if n in errors else stored[item[1]] for n, item in enumerate(items)]
