@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from flask import Flask, current_app, request, session
 
 from bridge import clock, config as config_module
-from bridge.extensions import babel, db, sock
+from bridge.extensions import babel, db
 
 LOCALES = ("zh_CN", "en")
 
@@ -70,7 +70,6 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
-    sock.init_app(app)
 
 
 def select_locale():

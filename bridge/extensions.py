@@ -1,10 +1,8 @@
 """Extension objects, created here and ``init_app``'d by the factory."""
 from flask_babel import Babel
-from flask_sock import Sock
 from flask_sqlalchemy import SQLAlchemy
 
 from bridge.db import Base
 
 db = SQLAlchemy(model_class=Base)
 babel = Babel()
-sock = Sock()

@@ -123,9 +123,9 @@ def _safe_url(url: str) -> str:
 def raise_open_file_limit() -> tuple[int, int]:
     """Raise this process's open-file soft limit to its hard limit and return (soft, hard).
 
-    Every WebSocket holds two descriptors under gevent (the socket and simple-websocket's
-    reader side), so the usual soft limit of 1,024 stops a bridge near 500 kiosks with
-    "Too many open files" (docs/operations.md, "Open files")."""
+    Every WebSocket holds a descriptor for the whole exam day, so the usual soft limit of
+    1,024 stops a bridge near 1,000 kiosks with "Too many open files" (docs/operations.md,
+    "Open files")."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -257,14 +257,13 @@ SERVE_MANY_SCRIPT = """
 import sys
 from gevent import monkey; monkey.patch_all()
 import gevent
-from flask import Flask
-from flask_sock import Sock
+from flask import Flask, request
+from bridge.hub.websocket import websocket_response
 from bridge.runner import serve_many, write_port_file
 from bridge.server import listen, make_server
 
 workdir = sys.argv[1]
 app = Flask("many")
-sock = Sock(app)
 
 @app.get("/slow")
 def slow():
@@ -276,10 +275,12 @@ def slow():
 def ping():
     return "pong"
 
-@sock.route("/ws")
-def echo(ws):
-    while True:
-        ws.send(ws.receive())
+@app.route("/ws", websocket=True)
+def echo():
+    def run(ws):
+        while (message := ws.receive()) is not None:
+            ws.send(message)
+    return websocket_response(request.environ, run)
 
 socks = {name: listen("127.0.0.1", 0) for name in ("a", "b")}
 

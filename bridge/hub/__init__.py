@@ -34,6 +34,42 @@ CHANNEL = "kiosks"
 MARK_SENT_EVERY = 0.5
 
 
+class FailureWindow:
+    """Wrong enrolment codes per address in this process: ``limit`` within ``seconds``
+    block that address until the oldest counted failure is ``seconds`` old. Memory only: a
+    worker restart forgets them, which is fine for a brake on guessing (a code has 31^10
+    values)."""
+
+    def __init__(self, limit: int = 10, seconds: float = 300.0, max_addresses: int = 100_000) -> None:
+        self.limit, self.seconds, self.max_addresses = limit, seconds, max_addresses
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(address, ()) if now - t < self.seconds]
+        if times:
+            self._failures[address] = times
+        else:
+            self._failures.pop(address, None)
+        return times
+
+    def blocked(self, address: str) -> bool:
+        import time
+
+        with self._lock:
+            return len(self._recent(address, time.monotonic())) >= self.limit
+
+    def failed(self, address: str) -> None:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) >= self.max_addresses and address not in self._failures:
+                self._failures.clear()  # a flood of addresses: start over rather than grow
+            self._failures.setdefault(address, []).append(now)
+            self._recent(address, now)
+
+
 class Hub:
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -52,6 +88,7 @@ class Hub:
         self._last_sent: list[int] = []
         self._pack_key_lock = threading.Lock()
         self._none_unfinished_at: float | None = None
+        self.enrolment_failures = FailureWindow()
         self._commands_seen = 0
         from bridge.hub.batch import Batcher
         from bridge.services import devices, kiosk_commands

@@ -5,7 +5,8 @@ say hello at once. One group-writer job per message (its own SAVEPOINT, its own 
 costs more than the write itself, and on SQLite the writer's thread then fights the busy
 event loop for the GIL. A ``Batcher`` collects items for ``every`` seconds and hands them to
 the writer as ONE job ``fn(session, items) -> [result per item]``; ``add`` returns a handle
-whose ``get()`` waits (cooperatively) for the item's result, or raises the job's error.
+whose ``get()`` waits (cooperatively) for the item's result, or raises its error. A job that
+fails whole runs again item by item, so one bad item fails only its own caller.
 """
 from __future__ import annotations
 
@@ -79,10 +80,22 @@ class Batcher:
             items = [item for item, _handle in batch]
             try:
                 results = get_writer(self.app).submit(self.fn, items)
-            except BaseException as exc:  # the whole job failed: every caller gets the error
-                log.warning("hub %s: a batch of %d failed: %r", self.name, len(batch), exc)
-                for _item, handle in batch:
-                    handle._set(error=exc)
+            except Exception as exc:  # the job failed whole: each item again alone, so one bad
+                log.warning("hub %s: a batch of %d failed (%r); each item again alone", self.name, len(batch), exc)
+                self._one_by_one(batch, exc)  # item fails only itself
                 continue
             for (_item, handle), result in zip(batch, results):
                 handle._set(result)
+
+    def _one_by_one(self, batch: list[tuple[Any, "Handle"]], first_error: BaseException) -> None:
+        from bridge.writer import get_writer
+
+        if len(batch) == 1:
+            batch[0][1]._set(error=first_error)
+            return
+        for item, handle in batch:
+            try:
+                handle._set(get_writer(self.app).submit(self.fn, [item])[0])
+            except Exception as exc:
+                log.warning("hub %s: an item failed alone: %r", self.name, exc)
+                handle._set(error=exc)

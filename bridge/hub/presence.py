@@ -57,11 +57,13 @@ class MemoryPresence:
 
 
 class RedisPresence:
-    """The same, in Redis; ``touch`` refreshes the key's expiry (one SET per heartbeat)."""
+    """The same, in Redis; ``touch`` refreshes the key's expiry (one script call per
+    heartbeat, a no-op when another connection holds the key)."""
 
     def __init__(self, redis_client, prefix: str) -> None:
         self._r = redis_client
         self._prefix = prefix + "presence:"
+        self._touch = None
 
     def _key(self, kiosk_id: int) -> str:
         return f"{self._prefix}{kiosk_id}"
@@ -81,9 +83,21 @@ class RedisPresence:
     def claim(self, kiosk_id: int, holder: Holder) -> None:
         self._set(kiosk_id, holder)
 
+    #: Refresh the key only while this connection holds it (or it expired): a socket that a
+    #: newer connection of the same kiosk took over, on another worker, must not take it back
+    #: with its last heartbeats.
+    _TOUCH = ("local v = redis.call('GET', KEYS[1]) "
+              "if (not v) or cjson.decode(v)['conn'] == ARGV[1] then "
+              "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end "
+              "return 0")
+
     def touch(self, kiosk_id: int, holder: Holder) -> None:
         holder.seen = time.time()
-        self._set(kiosk_id, holder)
+        body = json.dumps({"conn": holder.conn_id, "address": holder.address, "worker": holder.worker,
+                           "seen": holder.seen})
+        if self._touch is None:
+            self._touch = self._r.register_script(self._TOUCH)
+        self._touch(keys=[self._key(kiosk_id)], args=[holder.conn_id, body, int(ALIVE_SECONDS)])
 
     _RELEASE = ("local v = redis.call('GET', KEYS[1]) "
                 "if v and cjson.decode(v)['conn'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end "

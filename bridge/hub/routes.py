@@ -144,6 +144,14 @@ class KioskSocket:
         if envelope.type == P.REGISTER:
             if not P.verify_signature(p["public_key"], self.nonce, p["public_key"], p["signature"]):
                 raise Refused("bad_signature", _("The device key's signature does not match the challenge."))
+            if self.hub.enrolment_failures.blocked(address):
+                raise Refused("too_many_attempts", _("Too many wrong enrolment codes from this address: wait a few "
+                                                     "minutes, then enter the room's code again."), close=True)
+            try:  # a wrong code is answered from a read: it never reaches the writer
+                self.read(devices.check_enrolment, p["room"], p["code"], self.secret)
+            except devices.BadEnrolmentCode:
+                self.hub.enrolment_failures.failed(address)
+                raise
             job = functools.partial(devices.register_kiosk, room_code=p["room"], code=p["code"],
                                     public_key=p["public_key"], machine=p["machine"], hostname=p["hostname"],
                                     agent_version=p["agent_version"], platform=p["platform"], address=address,

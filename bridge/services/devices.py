@@ -319,6 +319,17 @@ def _info(kiosk: Kiosk, room_code: str) -> KioskInfo:
                      kiosk.agent_version)
 
 
+def check_enrolment(connection: Any, room_code: str, code: str, secret_key: str) -> None:
+    """Raise ``BadEnrolmentCode`` unless ``code`` is the room's kiosk enrolment code: a plain
+    read, so a wrong code never costs the group writer a job (``register_kiosk`` checks
+    again inside its transaction)."""
+    rooms = Room.__table__
+    row = connection.execute(select(rooms.c.code, rooms.c.kiosk_enrolment_hash)
+                             .where(rooms.c.code == room_code)).first()
+    if row is None or not hmac.compare_digest(row.kiosk_enrolment_hash, _code_hash(secret_key, row.code, code)):
+        raise BadEnrolmentCode(N_("Wrong room code or kiosk enrolment code: ask the proctor for the room's code."))
+
+
 def register_kiosk(session: Session, *, room_code: str, code: str, public_key: str, machine: str,
                    hostname: str = "", agent_version: str = "", platform: str = "", address: str = "",
                    secret_key: str) -> KioskInfo:

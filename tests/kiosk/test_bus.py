@@ -247,3 +247,26 @@ def test_redis_down_kiosks_still_connect_and_commands_wait_in_the_database(app_w
     finally:
         stop_hub(app)
         stop_writer(app)
+
+
+@pytest.mark.req("K2")
+def test_redis_presence_touch_never_takes_a_kiosk_back_from_a_newer_connection(redis_client, prefix):
+    """Review L2: heartbeats of a socket that a newer connection (on another worker) took
+    over refresh nothing; the holder's own heartbeats refresh the key, also once expired."""
+    import time as _time
+
+    from bridge.hub.presence import Holder, RedisPresence
+
+    a, b = RedisPresence(redis_client, prefix), RedisPresence(redis_client, prefix)
+    old = Holder("conn-old", "10.0.0.5", "worker-a", _time.time())
+    new = Holder("conn-new", "10.0.0.5", "worker-b", _time.time())
+    a.claim(7, old)
+    b.claim(7, new)
+    a.touch(7, old)  # the old socket's last heartbeat
+    assert a.get(7).conn_id == "conn-new" and b.get(7).conn_id == "conn-new"
+    b.touch(7, new)
+    assert redis_client.ttl(f"{prefix}presence:7") > 0 and a.get(7).conn_id == "conn-new"
+    redis_client.delete(f"{prefix}presence:7")  # expired meanwhile
+    b.touch(7, new)
+    assert a.get(7).conn_id == "conn-new" and a.online([7, 8]) == {7: True, 8: False}
+    redis_client.delete(f"{prefix}presence:7")

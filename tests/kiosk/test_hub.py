@@ -643,3 +643,68 @@ def test_send_queue_is_bounded_ordered_and_closes_a_peer_that_does_not_read():
     ordered.close("bye")
     wait_until(lambda: ws2.closed_with is not None, "close after the queue")
     assert ws2.sent == [f"m{n}" for n in range(20)] and ws2.closed_with == (1000, "bye")
+
+
+@pytest.mark.req("K1")
+def test_wrong_enrolment_codes_never_reach_the_writer_and_are_braked_per_address(live, room, clients, app,
+                                                                                monkeypatch):
+    """Review M5: a register with a wrong code is refused from a plain read (the group writer
+    sees no job), and after 10 wrong codes from one address within 5 minutes that address is
+    refused outright (``too_many_attempts``, socket closed), even with the right code."""
+    from bridge.writer import get_writer
+
+    writer = get_writer(app)
+    jobs = []
+    real_submit = writer.submit
+    monkeypatch.setattr(writer, "submit", lambda fn, *a: (jobs.append(fn), real_submit(fn, *a))[1])
+    for n in range(10):
+        client = connect(live, clients)
+        wrong = client.request(P.REGISTER, {
+            "room": "R101", "code": f"WRONG-{n:04d}", "public_key": client.public_key, "machine": client.machine,
+            "signature": P.sign(client.key, client.nonce, client.public_key)})
+        assert wrong.payload["code"] == "bad_enrolment_code"
+    assert not [fn for fn in jobs if "register" in getattr(fn, "func", fn).__name__]
+    braked = connect(live, clients)
+    answer = braked.register("R101", room[1])
+    assert answer.type == P.ERROR and answer.payload["code"] == "too_many_attempts"
+    with pytest.raises(SOCKET_CLOSED):
+        braked.recv(timeout=5)
+    get_hub(app).enrolment_failures._failures.clear()  # the window passing
+    assert connect(live, clients).register("R101", room[1]).type == P.WELCOME
+
+
+def test_failure_window_forgets_after_its_seconds(monkeypatch):
+    from bridge.hub import FailureWindow
+
+    now = [1000.0]
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    window = FailureWindow(limit=3, seconds=60, max_addresses=5)
+    for _ in range(3):
+        window.failed("10.0.0.9")
+    assert window.blocked("10.0.0.9") and not window.blocked("10.0.0.8")
+    now[0] += 61
+    assert not window.blocked("10.0.0.9")
+    for n in range(10):  # a flood of addresses does not grow it without bound
+        window.failed(f"10.1.0.{n}")
+    assert len(window._failures) <= 5
+
+
+@pytest.mark.req("K6")
+def test_a_batch_that_fails_whole_runs_again_item_by_item(app):
+    """Review M4: one item that breaks the batched job fails only its own caller."""
+    from bridge.hub.batch import Batcher
+    from bridge.writer import stop_writer
+
+    def job(session, items):
+        if "bad" in items:
+            raise ValueError("this batch has a bad item")
+        return [f"ok {item}" for item in items]
+    batcher = Batcher(app, job, every=0.05, name="test")
+    try:
+        handles = {item: batcher.add(item) for item in ("a", "bad", "b")}
+        assert handles["a"].get(10) == "ok a" and handles["b"].get(10) == "ok b"
+        with pytest.raises(ValueError, match="bad item"):
+            handles["bad"].get(10)
+    finally:
+        batcher.stop()
+        stop_writer(app)
