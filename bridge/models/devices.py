@@ -28,6 +28,7 @@ class Room(TimestampMixin, db.Model):
     site_id: Mapped[Optional[str]] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    capacity: Mapped[int] = mapped_column(Integer, default=0)  # candidates per session (考场人数); 0: not set
     kiosk_enrolment_hash: Mapped[str] = mapped_column(String(64))
     kiosk_enrolment_sealed: Mapped[str] = mapped_column(String(200))
     kiosk_enrolment_rotated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)

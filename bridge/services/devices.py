@@ -382,19 +382,16 @@ def room_kiosks(session: Session, room_id: int) -> list[KioskInfo]:
 
 
 def seat_kiosk(session: Session, kiosk_id: int, seat: int, *, actor: str = "") -> KioskInfo:
-    """Seat a kiosk (``pending`` → ``seated``, or move it to another seat of its room)."""
+    """Seat a kiosk (``pending`` → ``seated``, or move it to another seat of its room): the
+    seat plan's ``assign`` (``bridge.services.seats``), which owns ``kiosks.seat``."""
+    from bridge.services import seats
+
     if not isinstance(seat, int) or isinstance(seat, bool) or not 1 <= seat <= 9999:
         raise Invalid(N_("A seat number is a whole number from 1 to 9999."))
     row = session.get(Kiosk, kiosk_id)
     if row is None or row.status == "retired":
         raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
-    taken = session.scalar(select(Kiosk.id).where(Kiosk.room_id == row.room_id, Kiosk.seat == seat,
-                                                  Kiosk.status == "seated", Kiosk.id != kiosk_id))
-    if taken is not None:
-        raise Conflict(N_("Another kiosk has this seat: free it first."))
-    row.seat, row.status = seat, "seated"
-    session.flush()
-    audit.record(session, "kiosk.seat", actor=actor, target=f"kiosk:{kiosk_id}", detail={"seat": seat})
+    seats.assign(session, row.room_id, kiosk_id, seat, actor=actor)
     return kiosk(session, kiosk_id)
 
 
@@ -403,6 +400,10 @@ def retire_kiosk(session: Session, kiosk_id: int, *, actor: str = "") -> KioskIn
     if row is None:
         raise UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
     row.status, row.seat = "retired", None
+    from bridge.models.venues import Seat
+
+    for seat in session.scalars(select(Seat).where(Seat.kiosk_id == kiosk_id)):
+        seat.kiosk_id = None  # the seat stays in the plan, free for the PC that replaces it
     session.flush()
     audit.record(session, "kiosk.retire", actor=actor, target=f"kiosk:{kiosk_id}")
     return kiosk(session, kiosk_id, allow_retired=True)

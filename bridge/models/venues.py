@@ -1,0 +1,52 @@
+"""Exam sites and the seat plan of their rooms (V1, V2; seeds 001 §3.2 and 002 §3).
+
+A ``Site`` (考点) has a code that never changes except by site init (V9) and a mode, formal
+or mock, shown on every page of the site. Its id is an opaque text so that a site node can
+carry it to the central bridge unchanged (DESIGN "Site node"); ``rooms.site_id`` and every
+venue row name it.
+
+A ``Seat`` (机位) is one numbered place of a room's seat plan: the address and computer
+name of the PC that belongs there, a note, and the kiosk bound to it once that PC's agent
+has announced itself. A seat may exist before its kiosk (added by hand or imported from a
+CSV file) and is bound when a kiosk from that address or computer name is scanned.
+``kiosks.seat`` and ``kiosks.status`` repeat the binding for the hub's hot path (welcome,
+``show_seat``); only ``bridge.services.seats`` writes either.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bridge import clock
+from bridge.db import TimestampMixin
+from bridge.extensions import db
+
+SITE_MODES = ("formal", "mock")
+
+
+class Site(TimestampMixin, db.Model):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(10), default="formal")  # formal | mock
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
+
+
+class Seat(TimestampMixin, db.Model):
+    __tablename__ = "seats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[Optional[str]] = mapped_column(String(64))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    hostname: Mapped[str] = mapped_column(String(255), default="")
+    note: Mapped[str] = mapped_column(String(200), default="")
+    kiosk_id: Mapped[Optional[int]] = mapped_column(ForeignKey("kiosks.id", ondelete="SET NULL"), unique=True)
+
+    __table_args__ = (UniqueConstraint("room_id", "number"),)
