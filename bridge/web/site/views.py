@@ -1,0 +1,178 @@
+"""Site console pages: HTTP only (services: venues, seats)."""
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from bridge.db import transaction
+from bridge.errors import DomainError
+from bridge.extensions import db
+from bridge.services import seats, venues
+from bridge.web.auth import current_user
+
+MODE_LABELS = {"formal": "formal exam", "mock": "mock exam"}
+
+
+def _admin():
+    user = current_user()
+    if user is None:
+        abort(401)
+    if not user.is_admin:
+        abort(403)
+    return user
+
+
+def _int(name: str):
+    value = request.form.get(name, "").strip()
+    return int(value) if value.isdigit() else (None if value == "" else value)
+
+
+def list_sites(form=None, error=None, status=200):
+    user = _admin()
+    return render_template("site/sites.html", user=user, sites=venues.list_sites(db.session),
+                           form=form or {}, error=error), status
+
+
+def create_site():
+    user = _admin()
+    form = {k: request.form.get(k, "").strip() for k in ("code", "name", "mode")}
+    try:
+        with transaction() as s:
+            site = venues.create_site(s, code=form["code"], name=form["name"], mode=form["mode"] or "formal",
+                                      actor=f"user:{user.id}")
+    except DomainError as exc:
+        return list_sites(form=form, error=_(exc.message), status=422)
+    flash(_("Site %(code)s created.", code=site.code))
+    return redirect(url_for("site.show_site", site_id=site.id))
+
+
+def show_site(site_id: str, error=None, status=200):
+    user = _admin()
+    site = venues.get_site(db.session, site_id)
+    return render_template("site/site.html", user=user, site=site, rooms=venues.site_rooms(db.session, site_id),
+                           error=error), status
+
+
+def update_site(site_id: str):
+    user = _admin()
+    try:
+        with transaction() as s:
+            venues.update_site(s, site_id, name=request.form.get("name", ""), mode=request.form.get("mode", ""),
+                               actor=f"user:{user.id}")
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show_site(site_id, error=_(exc.message), status=422)
+    flash(_("Site saved."))
+    return redirect(url_for("site.show_site", site_id=site_id))
+
+
+def add_room(site_id: str):
+    user = _admin()
+    try:
+        with transaction() as s:
+            room, code = venues.add_room(s, site_id, code=request.form.get("code", ""),
+                                         name=request.form.get("name", ""), capacity=_int("capacity"),
+                                         secret_key=current_app.config["SECRET_KEY"], actor=f"user:{user.id}")
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show_site(site_id, error=_(exc.message), status=422)
+    flash(_("Room %(code)s created. Kiosk enrolment code: %(enrolment)s (the seat page shows it again).",
+            code=room.code, enrolment=code))
+    return redirect(url_for("site.show_site", site_id=site_id))
+
+
+# --- seats --------------------------------------------------------------------------------
+def _room(site_id: str):
+    site = venues.get_site(db.session, site_id)
+    return site, venues.room_of(db.session, site_id=site.id, room_id=request.view_args["room_id"])
+
+
+def show_seats(site_id: str, room_id: int, report=None, error=None, status=200):
+    from bridge.services import devices
+
+    user = _admin()
+    site, room = _room(site_id)
+    return render_template(
+        "site/seats.html", user=user, site=site, room=venues.room_summary(db.session, room.id),
+        seats=seats.plan(db.session, room.id), unassigned=seats.unassigned(db.session, room.id),
+        enrolment=devices.enrolment_code(db.session, room.id, secret_key=current_app.config["SECRET_KEY"]),
+        orders=seats.SCAN_ORDERS, report=report, error=error), status
+
+
+def _seat_action(site_id: str, room_id: int, fn, done):
+    """Run ``fn(session, room_id, actor)`` in a transaction; flash ``done`` (or
+    ``done(result)``) and go back to the seat page, or show the page with the refusal."""
+    user = _admin()
+    _site, room = _room(site_id)
+    try:
+        with transaction() as s:
+            result = fn(s, room.id, f"user:{user.id}")
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show_seats(site_id, room_id, error=_(exc.message), status=422)
+    flash(done(result) if callable(done) else done)
+    return redirect(url_for("site.show_seats", site_id=site_id, room_id=room_id))
+
+
+def add_seat(site_id: str, room_id: int):
+    form = request.form
+    return _seat_action(site_id, room_id, lambda s, rid, actor: seats.add_seat(
+        s, rid, address=form.get("address", ""), hostname=form.get("hostname", ""), note=form.get("note", ""),
+        actor=actor), _("Seat added."))
+
+
+def scan_seats(site_id: str, room_id: int):
+    return _seat_action(site_id, room_id, lambda s, rid, actor: seats.auto_scan(
+        s, rid, order=request.form.get("order", "address"), actor=actor),
+        lambda found: _("%(count)s kiosk(s) seated.", count=len(found)) if found
+        else _("No unassigned kiosk to seat."))
+
+
+def edit_seat(site_id: str, room_id: int, seat_id: int):
+    form = request.form
+    return _seat_action(site_id, room_id, lambda s, rid, actor: seats.edit_seat(
+        s, seat_id, number=form.get("number", ""), address=form.get("address", ""),
+        hostname=form.get("hostname", ""), note=form.get("note", ""), room_id=rid, actor=actor), _("Seat saved."))
+
+
+def move_seat(site_id: str, room_id: int, seat_id: int):
+    return _seat_action(site_id, room_id, lambda s, rid, actor: seats.move_seat(
+        s, seat_id, request.form.get("direction", ""), room_id=rid, actor=actor), _("Seat moved."))
+
+
+def delete_seat(site_id: str, room_id: int, seat_id: int):
+    if request.method == "GET":  # the confirmation page
+        user = _admin()
+        site, room = _room(site_id)
+        seat = next((r for r in seats.plan(db.session, room.id) if r.id == seat_id), None)
+        if seat is None:
+            abort(404)
+        return render_template("site/delete_seat.html", user=user, site=site, room=room, seat=seat)
+    return _seat_action(site_id, room_id, lambda s, rid, actor: seats.delete_seat(
+        s, seat_id, room_id=rid, actor=actor), _("Seat deleted."))
+
+
+def export_seats(site_id: str, room_id: int):
+    _admin()
+    site, room = _room(site_id)
+    body = seats.export_csv(db.session, room.id)
+    return Response(body.encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="seats-{room.code}.csv"'})
+
+
+def import_seats(site_id: str, room_id: int):
+    user = _admin()
+    _site, room = _room(site_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return show_seats(site_id, room_id, error=_("Choose a CSV file to import."), status=422)
+    data = upload.read(seats.MAX_CSV_BYTES + 1)
+    with transaction() as s:
+        report = seats.import_csv(s, room.id, data, actor=f"user:{user.id}")
+    if not report.ok:
+        return show_seats(site_id, room_id, report=report, status=422)
+    flash(_("Seat plan imported: %(added)s added, %(updated)s changed.", added=report.added, updated=report.updated))
+    return redirect(url_for("site.show_seats", site_id=site_id, room_id=room_id))
