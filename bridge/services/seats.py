@@ -137,10 +137,13 @@ def auto_scan(session: Session, room_id: int, *, order: str = "address", actor: 
     if order not in SCAN_ORDERS:
         raise Invalid(N_("Order the seats by address, by computer name or by announcement time."))
     waiting = [session.get(Kiosk, k.id) for k in unassigned(session, room.id)]
-    free = {}
-    for seat in session.scalars(select(Seat).where(Seat.room_id == room.id, Seat.kiosk_id.is_(None))):
-        free.setdefault(("address", seat.address), seat) if seat.address else None
-        free.setdefault(("name", seat.hostname.lower()), seat) if seat.hostname else None
+    free: dict[tuple[str, str], Seat] = {}  # planned seats without a kiosk, by address and by name
+    for seat in session.scalars(select(Seat).where(Seat.room_id == room.id, Seat.kiosk_id.is_(None))
+                                .order_by(Seat.number)):
+        if seat.address:
+            free.setdefault(("address", seat.address), seat)
+        if seat.hostname:
+            free.setdefault(("name", seat.hostname.lower()), seat)
     assigned: list[Seat] = []
     rest = []
     for kiosk in waiting:
