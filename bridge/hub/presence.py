@@ -75,10 +75,13 @@ class RedisPresence:
         data = json.loads(raw)
         return Holder(data["conn"], data["address"], data["worker"], data["seen"])
 
-    def _set(self, kiosk_id: int, holder: Holder) -> None:
-        body = json.dumps({"conn": holder.conn_id, "address": holder.address, "worker": holder.worker,
+    @staticmethod
+    def _body(holder: Holder) -> str:
+        return json.dumps({"conn": holder.conn_id, "address": holder.address, "worker": holder.worker,
                            "seen": holder.seen})
-        self._r.set(self._key(kiosk_id), body, ex=int(ALIVE_SECONDS))
+
+    def _set(self, kiosk_id: int, holder: Holder) -> None:
+        self._r.set(self._key(kiosk_id), self._body(holder), ex=int(ALIVE_SECONDS))
 
     def claim(self, kiosk_id: int, holder: Holder) -> None:
         self._set(kiosk_id, holder)
@@ -93,11 +96,9 @@ class RedisPresence:
 
     def touch(self, kiosk_id: int, holder: Holder) -> None:
         holder.seen = time.time()
-        body = json.dumps({"conn": holder.conn_id, "address": holder.address, "worker": holder.worker,
-                           "seen": holder.seen})
         if self._touch is None:
             self._touch = self._r.register_script(self._TOUCH)
-        self._touch(keys=[self._key(kiosk_id)], args=[holder.conn_id, body, int(ALIVE_SECONDS)])
+        self._touch(keys=[self._key(kiosk_id)], args=[holder.conn_id, self._body(holder), int(ALIVE_SECONDS)])
 
     _RELEASE = ("local v = redis.call('GET', KEYS[1]) "
                 "if v and cjson.decode(v)['conn'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end "

@@ -89,12 +89,6 @@ def issue(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | No
     return list(issue_batch(session, kiosk_ids, name, args, issued_by=issued_by).command_ids)
 
 
-def issue_payloads(session: Session, kiosk_ids: Iterable[int], name: str, args: dict | None = None, *,
-                   issued_by: str = "") -> list[dict[str, Any]]:
-    """``issue``, returning each command as the bus carries it (``IssuedCommands.payloads``)."""
-    return issue_batch(session, kiosk_ids, name, args, issued_by=issued_by).payloads()
-
-
 @dataclass(frozen=True, slots=True)
 class IssuedCommands:
     """One command issued to many kiosks: what ``issue_batch`` stored. The per-kiosk payloads
@@ -138,7 +132,7 @@ def issue_batch(session: Session, kiosk_ids: Iterable[int], name: str, args: dic
     now = clock.utcnow_naive()
     seats = None
     if name == "show_seat" and "seat" not in args:
-        seats = dict(fetch_rows(session, select(kiosks.c.id, kiosks.c.seat).where(in_many(session, kiosks.c.id, ids))))
+        seats = dict(fetch_rows(session, select(kiosks.c.id, kiosks.c.seat).where(chosen)))
         build = func.json_build_object if session.get_bind().dialect.name == "postgresql" else func.json_object
         stored_args = build("seat", kiosks.c.seat)
     else:

@@ -69,13 +69,16 @@ class ImportReport:
 
 
 # --- reading ------------------------------------------------------------------------------
-def plan(session: Session, room_id: int) -> list[SeatRow]:
-    room_of(session, room_id)
+def _seat_rows(session: Session, *where) -> list[SeatRow]:
     rows = session.execute(select(Seat, Kiosk.status, Kiosk.last_seen_at, Kiosk.env_check)
-                           .outerjoin(Kiosk, Kiosk.id == Seat.kiosk_id)
-                           .where(Seat.room_id == room_id).order_by(Seat.number))
+                           .outerjoin(Kiosk, Kiosk.id == Seat.kiosk_id).where(*where).order_by(Seat.number))
     return [SeatRow(s.id, s.number, s.address, s.hostname, s.note, s.kiosk_id, status, seen, env)
             for s, status, seen, env in rows]
+
+
+def plan(session: Session, room_id: int) -> list[SeatRow]:
+    room_of(session, room_id)
+    return _seat_rows(session, Seat.room_id == room_id)
 
 
 def unassigned(session: Session, room_id: int) -> list[UnassignedKiosk]:
@@ -172,7 +175,7 @@ def auto_scan(session: Session, room_id: int, *, order: str = "address", actor: 
     if assigned:
         audit.record(session, "seat.auto_scan", actor=actor, target=f"room:{room.id}",
                      detail={"order": order, "seats": {str(s.number): s.kiosk_id for s in assigned}})
-    return [r for r in plan(session, room.id) if r.id in {s.id for s in assigned}]
+    return _seat_rows(session, Seat.id.in_([s.id for s in assigned])) if assigned else []
 
 
 def add_seat(session: Session, room_id: int, *, address: str, hostname: str, note: str = "",
@@ -200,7 +203,7 @@ def _seat(session: Session, seat_id: int, room_id: int | None = None) -> Seat:
 
 
 def _row(session: Session, seat: Seat) -> SeatRow:
-    return next(r for r in plan(session, seat.room_id) if r.id == seat.id)
+    return _seat_rows(session, Seat.id == seat.id)[0]
 
 
 def edit_seat(session: Session, seat_id: int, *, number: Any, address: str, hostname: str, note: str,
