@@ -6,10 +6,17 @@ class DomainError(Exception):
     http_status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, detail: str | None = None):
+    def __init__(self, message: str, *, detail: str | None = None, params: dict | None = None):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.params = params or {}  # %(name)s values of ``message``, filled after translation
+
+    def translated(self) -> str:
+        """The message in the request's language, its parameters filled in."""
+        from flask_babel import gettext
+
+        return gettext(self.message, **self.params)
 
 
 class Invalid(DomainError):

@@ -9,7 +9,9 @@ from bridge.models.attempts import (  # noqa: F401
     AnswerEvent, AnswerFile, AnswerHead, Attempt, AttemptLog, InfoFormResponse, ItemGrade, ThrottleCounter,
 )
 from bridge.models.packs import PackImport, PackKey  # noqa: F401
-from bridge.models.venues import Seat, Site  # noqa: F401
+from bridge.models.venues import Seat, Site, StationRegistration  # noqa: F401
+from bridge.models.envchecks import EnvCheckResult, EnvCheckRun  # noqa: F401
+from bridge.models.sittings import SealingCheck, Sitting  # noqa: F401
 from lms_plugin.models import (  # noqa: F401
     Platform, Deployment, ToolKey, LoginState, UsedNonce, ResourceLink,
     ScoreOutbox, RegistrationTicket, LaunchTicket,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Optional
 
-from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge.db import TimestampMixin
@@ -26,5 +26,7 @@ class Exam(TimestampMixin, db.Model):
     score_maximum: Mapped[float] = mapped_column(Float, default=100.0)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lineitem_url: Mapped[Optional[str]] = mapped_column(String(2000))
+    # What an exam PC must have to sit this exam (V3): bridge.services.envchecks.REQUIREMENTS
+    env_requirements: Mapped[Optional[dict]] = mapped_column(JSON)
 
     course = relationship("Course")

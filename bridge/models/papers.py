@@ -51,7 +51,7 @@ class PaperItem(db.Model):
 
 
 class ExamSession(TimestampMixin, db.Model):
-    """A sitting (场次) of an exam. Rooms and sites arrive with the venue issue."""
+    """A session (场次) of an exam; its rooms are its sittings (``bridge.models.sittings``)."""
 
     __tablename__ = "exam_sessions"
 
@@ -60,8 +60,14 @@ class ExamSession(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
     exam_code: Mapped[Optional[str]] = mapped_column(String(6), unique=True)  # remote sitting (C1)
-    authorized: Mapped[bool] = mapped_column(Boolean, default=True)  # the venue issue gates this
-    room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"), index=True)
+    # The gate on every item (DESIGN "Paper confidentiality"). A session made in the course is
+    # authorized by the teacher who made it; placing it in a site's room (a sitting) closes the
+    # gate until the session's exam authorization (bridge.services.authorization, V6).
+    authorized: Mapped[bool] = mapped_column(Boolean, default=True)
+    authorized_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    authorized_by: Mapped[str] = mapped_column(String(255), default="")
+    authorization_method: Mapped[str] = mapped_column(String(10), default="")  # online | file
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)  # V8, shortly before the start
 
     exam = relationship("Exam")
     candidates = relationship("SessionCandidate", cascade="all, delete-orphan")
@@ -74,6 +80,11 @@ class SessionCandidate(db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id", ondelete="CASCADE"))
+    # Where the room's exam data placed the candidate (bridge.services.exam_data, V4).
+    room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    sequence: Mapped[Optional[int]] = mapped_column(Integer)  # 序号 within room and session
+    seat_number: Mapped[Optional[int]] = mapped_column(Integer)
+    admission_number: Mapped[Optional[str]] = mapped_column(String(64))
 
-    # a candidate sits an exam in one session
-    __table_args__ = (UniqueConstraint("exam_id", "user_id"),)
+    # a candidate sits an exam in one session; an admission number names one candidate of an exam
+    __table_args__ = (UniqueConstraint("exam_id", "user_id"), UniqueConstraint("exam_id", "admission_number"))

@@ -50,3 +50,28 @@ class Seat(TimestampMixin, db.Model):
     kiosk_id: Mapped[Optional[int]] = mapped_column(ForeignKey("kiosks.id", ondelete="SET NULL"), unique=True)
 
     __table_args__ = (UniqueConstraint("room_id", "number"),)
+
+
+class StationRegistration(TimestampMixin, db.Model):
+    """A room's registration code for one window and, once used, the proctor station bound
+    with it (V5; seed 002 §3.2). The code is kept as a hash and, so the site admin can hand
+    it to the room, sealed with the bridge's secret. A station holds a token (its cookie);
+    only the token's hash is stored. At most one unrevoked, registered row per room: a
+    station that must be replaced is revoked first (or restored from the site file)."""
+
+    __tablename__ = "station_registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[Optional[str]] = mapped_column(String(64))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    code_sealed: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime)
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime)
+    registered_address: Mapped[Optional[str]] = mapped_column(String(64))
+    registered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    station_token_hash: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    station_seen_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    restored_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    revoked_by: Mapped[str] = mapped_column(String(255), default="")

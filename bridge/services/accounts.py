@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import Conflict, DomainError, Invalid
+from bridge.i18n import N_
 from bridge.models.audit import AuditEntry
 from bridge.models.users import User
 from bridge.services import audit
@@ -74,3 +75,35 @@ def authenticate(session: Session, *, username: str, password: str, remote_addr:
         user.password_hash = _hasher.hash(password)
     audit.record(session, "account.login", actor=f"user:{user.id}", remote_addr=remote_addr)
     return user
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether ``password`` is the user's: guarded acts (site init) ask for it again."""
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(session: Session, user_id: int, *, current: str, new: str, confirm: str,
+                    remote_addr: str = "") -> None:
+    """Change a local account's password (seed 002 §6.4): the current one first, the new
+    one twice, at least ``MIN_PASSWORD`` characters."""
+    user = session.get(User, user_id)
+    if user is None or not user.password_hash:
+        raise Invalid(N_("This account signs in through the LMS; it has no password here."))
+    if not check_password(user, current):
+        audit.record(session, "account.password", actor=f"user:{user.id}", remote_addr=remote_addr,
+                     outcome="refused", detail={"reason": "wrong current password"})
+        raise Invalid(N_("The current password is wrong."))
+    if new != confirm:
+        raise Invalid(N_("The new password and its confirmation differ."))
+    if len(new) < MIN_PASSWORD:
+        raise Invalid(N_("The password must have at least %(count)s characters."), params={"count": MIN_PASSWORD})
+    if new == current:
+        raise Invalid(N_("Choose a new password that differs from the current one."))
+    user.password_hash = _hasher.hash(new)
+    session.flush()
+    audit.record(session, "account.password", actor=f"user:{user.id}", remote_addr=remote_addr)

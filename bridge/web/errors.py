@@ -34,7 +34,7 @@ def error_response(status: int, code: str, title: str, message: str, detail: str
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return error_response(exc.http_status, exc.code, _("Request refused"), exc.message, exc.detail)
+        return error_response(exc.http_status, exc.code, _("Request refused"), exc.translated(), exc.detail)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -1,0 +1,58 @@
+"""Sittings: one exam session (场次) in one room, and the sealing checks of a site (V4–V8).
+
+A ``Sitting`` carries what the venue workflow records of (session, room): the room's exam
+data package (built from the roster and the seat plan, with its hash; loaded and verified
+at the site after its release time), and later the end of the exam and the upload of its
+results (the proctor console's issue). The session's authorization and its verification are
+per session (``exam_sessions``): one authorization opens every room of the session.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bridge import clock
+from bridge.db import TimestampMixin
+from bridge.extensions import db
+
+SEAT_ORDERS = ("in_order", "shuffled")
+
+
+class Sitting(TimestampMixin, db.Model):
+    __tablename__ = "sittings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    seat_order: Mapped[str] = mapped_column(String(10), default="in_order")
+    data: Mapped[Optional[dict]] = mapped_column(JSON)  # the signed package (bridge.services.exam_data)
+    data_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    data_built_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    release_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    data_loaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    data_loaded_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    uploaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("session_id", "room_id"),)
+
+
+class SealingCheck(db.Model):
+    """One sealing check (封场检测) of a session, for one room or (``room_id`` null) the
+    whole site: each condition with its state, kept as it was found."""
+
+    __tablename__ = "sealing_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))
+    room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    items: Mapped[list] = mapped_column(JSON, default=list)
+    checked_by: Mapped[str] = mapped_column(String(255), default="")
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
+    seats: Mapped[int] = mapped_column(Integer, default=0)

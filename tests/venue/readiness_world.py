@@ -1,0 +1,92 @@
+"""A site with one room, three exam PCs, a course exam with five candidates and a session
+tomorrow morning: the starting point of the venue workflow tests (V3–V9)."""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge import clock
+from bridge.models.papers import ExamSession
+from bridge.services import devices, kiosk_commands, papers, sittings, venues
+from kiosk_agent.envcheck import run_check
+from tests.exams import factories as f
+
+SECRET_MARK = "Q-CONFIDENTIAL-7f3a"  # an item stem that must not leave the bridge before authorization
+
+
+@dataclass
+class VenueWorld:
+    s: object
+    secret: str
+    site: object
+    room: object
+    enrolment: str
+    exam: object
+    session_id: int
+    candidates: list
+    teacher: object
+
+
+def make_world(app, s, *, mode: str = "formal", candidates: int = 5, start_in: dt.timedelta = dt.timedelta(hours=20)):
+    secret = app.config["SECRET_KEY"]
+    site = venues.create_site(s, code="1450301", name="第一考点", mode=mode, actor="user:1")
+    room, enrolment = venues.add_room(s, site.id, code="R01", name="一号考场", capacity=30, secret_key=secret,
+                                      actor="user:1")
+    c = f.course(s)
+    teacher = f.member(s, c, "teacher", "Tess")
+    people = [f.member(s, c, name=f"考生{i + 1}") for i in range(candidates)]
+    qs = f.questions(s, c)
+    qs["single"].stem_html = f"<p>{SECRET_MARK}</p>"
+    exam = f.exam(s, c, minutes=90)
+    papers.set_fixed_items(s, exam, [(qs["single"].id, 2.0), (qs["truefalse"].id, 1.0)], actor_id=teacher.id)
+    sess = sittings.create_session(s, exam, name="第一场", starts_at=f.now() + start_in, remote=False,
+                                   actor_id=teacher.id)
+    sittings.assign(s, sess, [p.id for p in people], actor_id=teacher.id)
+    s.commit()
+    return VenueWorld(s, secret, site, room, enrolment, exam, sess.id, people, teacher)
+
+
+def announce(w: VenueWorld, n: int, address: str) -> int:
+    return devices.register_kiosk(w.s, room_code=w.room.code, code=w.enrolment, public_key=f"{n:043d}",
+                                  machine=f"m{n}", hostname=f"PC{n:02d}", address=address,
+                                  secret_key=w.secret).id
+
+
+def measured(tmp: Path, *, memory_mb: int | None = None) -> dict:
+    """This machine's real environment check; ``memory_mb`` overrides what the PC reports
+    (a PC with too little memory)."""
+    result = run_check(data_dir=tmp, required=["sh"], measured_rtt_ms=3.0)
+    if memory_mb is not None:
+        result["memory"] = {"total_mb": memory_mb, "reason": None}
+    return result
+
+
+def answer_env_checks(w: VenueWorld, answers: dict[int, dict]) -> None:
+    """What the hub does when the kiosks answer their ``env_check`` commands."""
+    for kiosk_id, result in answers.items():
+        for command in kiosk_commands.unfinished(w.s, kiosk_id):
+            if command.name == "env_check":
+                kiosk_commands.record_result(w.s, kiosk_id, command.id, "done", result)
+    w.s.commit()
+
+
+def heartbeat(w: VenueWorld, kiosk_ids) -> None:
+    for kiosk_id in kiosk_ids:
+        devices.record_presence(w.s, kiosk_id, seen=True)
+    w.s.commit()
+
+
+def session_row(w: VenueWorld) -> ExamSession:
+    w.s.expire_all()
+    return w.s.get(ExamSession, w.session_id)
+
+
+def at(w: VenueWorld, moment: dt.datetime) -> None:
+    """Move the bridge's clock so that now is ``moment``."""
+    clock.set_offset(clock.offset() + (moment - clock.utcnow_naive()).total_seconds())
+
+
+def host() -> str:
+    return socket.gethostname()
