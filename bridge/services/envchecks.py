@@ -180,10 +180,10 @@ class Report:
 
 
 def start(session: Session, room_id: int, *, exam_id: int | None = None, scope: str = "all",
-          actor: str = "") -> tuple[EnvCheckRun, list[int]]:
+          actor: str = "") -> tuple[EnvCheckRun, dict[int, int]]:
     """A new run over every seat (``all``) or over the seats that did not pass in the
-    current report (``failed``). Returns the run and the kiosk ids that got a command (the
-    caller notifies the hub once committed)."""
+    current report (``failed``). Returns the run and, per kiosk asked, its command id (the
+    caller tells the hub once committed: ``bridge.hub.notify_commands``)."""
     room = room_of(session, room_id)
     if scope not in ("all", "failed"):
         raise Invalid(N_("Check all seats or re-test the failed ones."))
@@ -219,7 +219,7 @@ def start(session: Session, room_id: int, *, exam_id: int | None = None, scope: 
     session.flush()
     audit.record(session, "envcheck.start", actor=actor, target=f"room:{room.id}",
                  detail={"run": run.id, "scope": scope, "seats": len(seats), "exam": exam_id})
-    return run, list(commands)
+    return run, commands
 
 
 def _state(result: EnvCheckResult, command: Optional[KioskCommand], requirements: dict) -> tuple[str, dict, str]:

@@ -90,3 +90,33 @@ def at(w: VenueWorld, moment: dt.datetime) -> None:
 
 def host() -> str:
     return socket.gethostname()
+
+
+def good_check(tmp: Path) -> dict:
+    result = measured(tmp)
+    result["memory"] = {"total_mb": 8192, "reason": None}
+    return result
+
+
+def seal(w: VenueWorld, tmp: Path, addresses=("10.0.0.1", "10.0.0.2", "10.0.0.3")) -> dict:
+    """Every step of the workflow, each one passing: the site sealed for the session.
+    Returns the kiosk ids, the sitting id and the station token."""
+    from bridge.services import authorization, envchecks, exam_data, sealing, seats, stations
+
+    s, secret = w.s, w.secret
+    kiosks = [announce(w, n, address) for n, address in enumerate(addresses, start=1)]
+    seats.auto_scan(s, w.room.id, order="address", actor="user:1")
+    envchecks.start(s, w.room.id, exam_id=w.exam.id, actor="user:1")
+    s.commit()
+    answer_env_checks(w, {k: good_check(tmp) for k in kiosks})
+    sitting = exam_data.place(s, w.site.id, w.session_id, w.room.id, actor="user:1")
+    exam_data.build(s, sitting.id, secret_key=secret, actor="user:1")
+    exam_data.load(s, sitting.id, secret_key=secret, actor="user:1")
+    code = stations.issue_code(s, w.room.id, secret_key=secret, actor="user:1")
+    _reg, token = stations.register(s, room_code=w.room.code, code=code, address="10.0.0.200", secret_key=secret)
+    at(w, session_row(w).starts_at - dt.timedelta(hours=2))
+    authorization.authorize(s, w.session_id, site_id=w.site.id, actor="user:1")
+    heartbeat(w, kiosks)
+    sealing.check(s, w.site.id, w.session_id, secret_key=secret, actor="user:1")
+    s.commit()
+    return {"kiosks": kiosks, "sitting_id": sitting.id, "token": token, "code": code}

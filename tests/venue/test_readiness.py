@@ -59,7 +59,7 @@ def test_a_site_goes_from_empty_to_sealed_and_a_broken_condition_is_named(app, d
     assert (bad.seat, bad.failed, bad.items["memory"]["needed"]) == (2, ["memory"], 4096)
     retest, asked_again = envchecks.start(s, w.room.id, scope="failed", actor="user:1")
     s.commit()
-    assert asked_again == [by_address["10.0.0.2"]] and retest.requirements["min_memory_mb"] == 4096
+    assert list(asked_again) == [by_address["10.0.0.2"]] and retest.requirements["min_memory_mb"] == 4096
     answer_env_checks(w, {by_address["10.0.0.2"]: good})
     assert envchecks.report(s, w.room.id).all_passed
     # V4: the session is placed in the room; its data is built, a tampered file refused, then loaded
