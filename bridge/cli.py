@@ -25,7 +25,7 @@ class _AppCommand(click.Command):
         try:
             return super().invoke(ctx)
         except DomainError as exc:
-            raise click.ClickException(exc.message) from None
+            raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from None
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -233,6 +233,59 @@ def room_code(code: str, rotate: bool):
     if value is None:
         raise click.ClickException("the code was made under another secret key: use --rotate")
     click.echo(f"kiosk enrolment code of {info.code}: {value}")
+
+
+# --- sites ----------------------------------------------------------------------------
+@cli.group(help="Exam sites: backup and restore of everything a site holds (V9).")
+def site() -> None:
+    pass
+
+
+@site.command("backup", cls=_AppCommand, help="Write a backup of the site with code CODE to --out.")
+@click.argument("code")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="The backup file to write (e.g. /media/usb/site.bak); an existing file is not overwritten.")
+@click.option("--note", default="", help="A note kept in the backup (e.g. 'before session 1').")
+def site_backup(code: str, out: str, note: str):
+    import os
+
+    from bridge.db import transaction
+    from bridge.models.venues import Site
+    from bridge.services import site_backup as backups
+
+    app = _app()
+    if os.path.exists(out):
+        raise click.ClickException(f"{out} exists already; choose another file name")
+    with app.app_context(), transaction() as session:
+        row = session.query(Site).filter_by(code=code).one_or_none()
+        if row is None:
+            raise click.ClickException(f"there is no site with code {code!r}")
+        body = backups.backup(session, row.id, secret_key=app.config["SECRET_KEY"], note=note,
+                              actor=f"cli:{getpass.getuser()}")
+    tmp = f"{out}.part"
+    with open(tmp, "wb") as fh:  # written whole, then renamed: a cut-off write leaves no half backup
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+    click.echo(f"site {code} backed up to {out} ({len(body)} bytes)")
+
+
+@site.command("restore", cls=_AppCommand, help="Restore a site from a backup file (the site must not exist here).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def site_restore(path: str):
+    from bridge.db import transaction
+    from bridge.services import site_backup as backups
+
+    app = _app()
+    with open(path, "rb") as fh:
+        raw = fh.read(backups.MAX_BYTES + 1)
+    with app.app_context(), transaction() as session:
+        report = backups.restore(session, raw, secret_key=app.config["SECRET_KEY"], actor=f"cli:{getpass.getuser()}")
+    restored = ", ".join(f"{name} {count}" for name, count in report.restored.items() if count)
+    click.echo(f"site {report.code} restored: {restored}")
+    for name, count in report.skipped.items():
+        click.echo(f"left out {count} {name} (they belong to exam sessions this database does not hold)")
 
 
 # --- LMS results ----------------------------------------------------------------------

@@ -122,3 +122,29 @@ def test_a_mock_site_may_be_initialized_during_its_session(app, db_session, tmp_
     at(w, session_row(w).starts_at + dt.timedelta(minutes=5))
     assert site_backup.init_blockers(db_session, w.site.id) == []
     site_backup.init(db_session, w.site.id, confirm_code="1450301")
+
+
+@pytest.mark.req("V9")
+def test_exambridge_site_backup_and_restore_as_commands(app, db_session, tmp_path):
+    from tests.fixtures.cli import run_cli
+
+    w = make_world(app, db_session, mode="mock")
+    seal(w, tmp_path)
+    before = snapshot(db_session, "1450301", with_sessions=True)
+    out = tmp_path / "usb" / "site.bak"
+    out.parent.mkdir()
+    made = run_cli(app, "site", "backup", "1450301", "--out", str(out), "--note", "考前")
+    assert made.returncode == 0, made.stderr
+    assert "backed up" in made.stdout and out.stat().st_size > 0
+    again = run_cli(app, "site", "backup", "1450301", "--out", str(out))
+    assert again.returncode != 0 and "exists already" in again.stderr
+    refused = run_cli(app, "site", "restore", str(out))
+    assert refused.returncode != 0 and "holds the site already" in refused.stderr
+    site_backup.init(db_session, w.site.id, confirm_code="1450301")
+    db_session.commit()
+    restored = run_cli(app, "site", "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert "site 1450301 restored" in restored.stdout
+    assert snapshot(db_session, "1450301", with_sessions=True) == before
+    unknown = run_cli(app, "site", "backup", "nope", "--out", str(tmp_path / "x.bak"))
+    assert unknown.returncode != 0 and "no site with code" in unknown.stderr
