@@ -187,6 +187,8 @@ def start(session: Session, room_id: int, *, exam_id: int | None = None, scope: 
     room = room_of(session, room_id)
     if scope not in ("all", "failed"):
         raise Invalid(N_("Check all seats or re-test the failed ones."))
+    if exam_id is not None and session.get(Exam, exam_id) is None:
+        raise NotFound(N_("That exam does not exist."))
     seats = list(session.scalars(select(Seat).where(Seat.room_id == room.id).order_by(Seat.number)))
     if not seats:
         raise InvalidState(N_("This room has no seats yet: scan or import the seat plan first."))

@@ -239,6 +239,10 @@ def load(session: Session, sitting_id: int, *, secret_key: str, raw: bytes | Non
     session.flush()
     audit.record(session, "sitting.load", actor=actor, target=f"sitting:{row.id}",
                  detail={"hash": row.data_hash, "from_file": raw is not None})
+    from bridge.services import stations
+
+    if stations.current(session, row.room_id, secret_key=secret_key) is None:  # seed 002 §3.1: loading makes the code
+        stations.issue_code(session, row.room_id, secret_key=secret_key, actor=actor)
     return _info(session, row)
 
 

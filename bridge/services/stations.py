@@ -119,10 +119,17 @@ def issue_code(session: Session, room_id: int, *, secret_key: str, actor: str = 
     return code
 
 
-def _new_token(row: StationRegistration, address: str, now: dt.datetime) -> str:
+def _bind(session: Session, row: StationRegistration, address: str, action: str, *,
+          secret_key: str) -> tuple[Registration, str]:
+    """Give the station at ``address`` a new token for ``row`` (any older token stops
+    working); audited as ``station.<action>``."""
     token = secrets.token_urlsafe(32)
-    row.station_token_hash, row.registered_address, row.station_seen_at = _token_hash(token), address[:64], now
-    return token
+    row.station_token_hash, row.registered_address = _token_hash(token), address[:64]
+    row.station_seen_at = clock.utcnow_naive()
+    session.flush()
+    audit.record(session, f"station.{action}", actor=f"station:{address}", target=f"room:{row.room_id}",
+                 remote_addr=address)
+    return _info(session, row, secret_key), token
 
 
 def register(session: Session, *, room_code: str, code: str, address: str, secret_key: str) -> tuple[Registration, str]:
@@ -143,11 +150,7 @@ def register(session: Session, *, room_code: str, code: str, address: str, secre
         raise Conflict(N_("This room is registered already (from %(address)s); the site must revoke that first."),
                        params={"address": row.registered_address or "?"})
     row.registered_at = now
-    token = _new_token(row, address, now)
-    session.flush()
-    audit.record(session, "station.register", actor=f"station:{address}", target=f"room:{room.id}",
-                 remote_addr=address)
-    return _info(session, row, secret_key), token
+    return _bind(session, row, address, "register", secret_key=secret_key)
 
 
 def revoke(session: Session, room_id: int, *, actor: str = "", secret_key: str) -> None:
@@ -227,13 +230,8 @@ def restore(session: Session, raw: bytes, *, room_code: str, address: str, secre
         raise InvalidState(N_("The site file was exported before this room registered: register with the code."))
     if row.revoked_at is not None:
         raise InvalidState(N_("This room's registration was revoked since the file was exported; register again."))
-    now = clock.utcnow_naive()
-    row.restored_at = now
-    token = _new_token(row, address, now)
-    session.flush()
-    audit.record(session, "station.restore", actor=f"station:{address}", target=f"room:{row.room_id}",
-                 remote_addr=address)
-    return _info(session, row, secret_key), token
+    row.restored_at = clock.utcnow_naive()
+    return _bind(session, row, address, "restore", secret_key=secret_key)
 
 
 def info_sheet(session: Session, site_id: str, *, secret_key: str) -> dict[str, Any]:

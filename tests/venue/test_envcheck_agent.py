@@ -31,7 +31,7 @@ def page(world, path: str, data: dict | None = None) -> requests.Response:
     return http.post(world.bridge.url + path, data={"csrf_token": world.admin_csrf, **data}, timeout=30)
 
 
-@pytest.mark.req("V3", "K7")
+@pytest.mark.req("V2", "V3", "K7")
 def test_a_real_agent_answers_the_rooms_environment_check(world, tmp_path):
     from bridge.models.devices import Room
     from bridge.models.exams import Exam
@@ -74,5 +74,12 @@ def test_a_real_agent_answers_the_rooms_environment_check(world, tmp_path):
         report = page(world, f"{base}/envcheck/report.html").text
         assert re.search(r'data-seat="1" data-state="passed"', report)
         assert world.kiosk(kiosk_id).env_check["software"][0]["found"] is True  # the agent's own report too
+        # V2: the seat number shown on the PC, through the hub
+        assert page(world, f"{base}/seats/display", {"action": "show"}).status_code == 200
+        from bridge.models.devices import KioskCommand
+        with Session(world.engine) as s:
+            command_id = s.query(KioskCommand.id).filter_by(kiosk_id=kiosk_id, name="show_seat").one()[0]
+        shown = world.wait_command(command_id)
+        assert shown.status == "done" and shown.result == {"seat": 1}
     finally:
         agent.stop()

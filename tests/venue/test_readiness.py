@@ -89,8 +89,9 @@ def test_a_site_goes_from_empty_to_sealed_and_a_broken_condition_is_named(app, d
     s.commit()
     assert loaded.verified_data
     # V5: the station registers with room code and registration code
-    code = stations.issue_code(s, w.room.id, secret_key=secret, actor="user:1")
-    s.commit()
+    made = stations.current(s, w.room.id, secret_key=secret)  # loading the data made the room's code
+    assert made is not None and not made.registered and len(made.code) == stations.LENGTH
+    code = made.code
     with pytest.raises(Forbidden):
         stations.register(s, room_code="R01", code="WRONG123", address="10.0.0.200", secret_key=secret)
     reg, token = stations.register(s, room_code="R01", code=code, address="10.0.0.200", secret_key=secret)

@@ -17,6 +17,7 @@ bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats", "show_seats", views.show
 bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats", "add_seat", views.add_seat, methods=["POST"])
 bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats/scan", "scan_seats", views.scan_seats, methods=["POST"])
 bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats.csv", "export_seats", views.export_seats)
+bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats/display", "display_seats", views.display_seats, methods=["POST"])
 bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats/import", "import_seats", views.import_seats,
                 methods=["POST"])
 bp.add_url_rule("/<site_id>/rooms/<int:room_id>/seats/<int:seat_id>", "edit_seat", views.edit_seat,

@@ -128,17 +128,18 @@ def show_sessions(site_id: str, error=None, status=200):
                            verify_lead=authorization.VERIFY_LEAD, error=error), status
 
 
-def _back(site_id: str):
-    return redirect(url_for("site.show_sessions", site_id=site_id))
+def _on_sessions(site_id: str, fn, done):
+    """An action of the sessions page: ``fn(session, site, actor)``; back to the page."""
+    user = _admin()
+    site = venues.get_site(db.session, site_id)
+    ok, result = _act(lambda s: fn(s, site, _actor(user)), done, show_sessions, site_id)
+    return redirect(url_for("site.show_sessions", site_id=site_id)) if ok else result
 
 
 def place_session(site_id: str):
-    user = _admin()
-    site = venues.get_site(db.session, site_id)
-    ok, result = _act(lambda s: exam_data.place(s, site.id, request.form.get("session_id", type=int) or 0,
-                                            request.form.get("room_id", type=int) or 0, actor=_actor(user)),
-                  _("Session placed in the room."), show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    return _on_sessions(site_id, lambda s, site, actor: exam_data.place(
+        s, site.id, request.form.get("session_id", type=int) or 0, request.form.get("room_id", type=int) or 0,
+        actor=actor), _("Session placed in the room."))
 
 
 def _release_at() -> dt.datetime | None:
@@ -152,13 +153,12 @@ def _release_at() -> dt.datetime | None:
 
 
 def build_data(site_id: str, sitting_id: int):
-    user = _admin()
-    exam_data.sitting_of(db.session, sitting_id, site_id)
-    ok, result = _act(lambda s: exam_data.build(s, sitting_id, secret_key=_secret(), release_at=_release_at(),
-                                            seat_order=request.form.get("seat_order", "in_order"), actor=_actor(user)),
-                  lambda made: _("Exam data built for %(count)s candidate(s). Hash: %(hash)s",
-                                 count=made.candidates, hash=made.data_hash[:16]), show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    def build(s, site, actor):
+        exam_data.sitting_of(s, sitting_id, site.id)
+        return exam_data.build(s, sitting_id, secret_key=_secret(), release_at=_release_at(),
+                               seat_order=request.form.get("seat_order", "in_order"), actor=actor)
+    return _on_sessions(site_id, build, lambda made: _("Exam data built for %(count)s candidate(s). Hash: %(hash)s",
+                                                       count=made.candidates, hash=made.data_hash[:16]))
 
 
 def export_data(site_id: str, sitting_id: int):
@@ -169,14 +169,12 @@ def export_data(site_id: str, sitting_id: int):
 
 
 def load_data(site_id: str, sitting_id: int):
-    user = _admin()
-    exam_data.sitting_of(db.session, sitting_id, site_id)
-    from_file = request.form.get("from") == "file"
-    ok, result = _act(lambda s: exam_data.load(s, sitting_id, secret_key=_secret(), raw=_upload() if from_file else None,
-                                           actor=_actor(user)),
-                  lambda made: _("Exam data loaded and verified (hash %(hash)s).", hash=made.data_hash[:16]),
-                  show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    def load(s, site, actor):
+        exam_data.sitting_of(s, sitting_id, site.id)
+        raw = _upload() if request.form.get("from") == "file" else None
+        return exam_data.load(s, sitting_id, secret_key=_secret(), raw=raw, actor=actor)
+    return _on_sessions(site_id, load, lambda made: _("Exam data loaded and verified (hash %(hash)s).",
+                                                      hash=made.data_hash[:16]))
 
 
 def seating_chart(site_id: str, sitting_id: int):
@@ -197,20 +195,13 @@ def seating_chart(site_id: str, sitting_id: int):
 
 
 def authorize_session(site_id: str, session_id: int):
-    user = _admin()
-    site = venues.get_site(db.session, site_id)
-    ok, result = _act(lambda s: authorization.authorize(s, session_id, site_id=site.id, actor=_actor(user)),
-                  _("Session authorized."), show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    return _on_sessions(site_id, lambda s, site, actor: authorization.authorize(
+        s, session_id, site_id=site.id, actor=actor), _("Session authorized."))
 
 
 def import_authorization(site_id: str):
-    user = _admin()
-    site = venues.get_site(db.session, site_id)
-    ok, result = _act(lambda s: authorization.import_file(s, _upload(), site_id=site.id, secret_key=_secret(),
-                                                      actor=_actor(user)),
-                  _("Authorization imported."), show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    return _on_sessions(site_id, lambda s, site, actor: authorization.import_file(
+        s, _upload(), site_id=site.id, secret_key=_secret(), actor=actor), _("Authorization imported."))
 
 
 def export_authorization(site_id: str, session_id: int):
@@ -223,11 +214,8 @@ def export_authorization(site_id: str, session_id: int):
 
 
 def verify_session(site_id: str, session_id: int):
-    user = _admin()
-    site = venues.get_site(db.session, site_id)
-    ok, result = _act(lambda s: authorization.verify(s, session_id, site_id=site.id, actor=_actor(user)),
-                  _("Authorization verified."), show_sessions, site_id)
-    return result if not ok else _back(site_id)
+    return _on_sessions(site_id, lambda s, site, actor: authorization.verify(
+        s, session_id, site_id=site.id, actor=actor), _("Authorization verified."))
 
 
 # --- sealing check and monitoring (V7, V8) ------------------------------------------------
@@ -248,10 +236,9 @@ def run_sealing(site_id: str, session_id: int):
     user = _admin()
     site = venues.get_site(db.session, site_id)
     ok, result = _act(lambda s: sealing.check(s, site.id, session_id, secret_key=_secret(), actor=_actor(user)),
-                  lambda row: _("Sealing check passed: the site is ready.") if row.passed
-                  else _("Sealing check: not ready; see the conditions below."), show_sealing, site_id, session_id)
-    return result if not ok else redirect(url_for("site.show_sealing", site_id=site_id,
-                                                                     session_id=session_id))
+                      lambda row: _("Sealing check passed: the site is ready.") if row.passed
+                      else _("Sealing check: not ready; see the conditions below."), show_sealing, site_id, session_id)
+    return redirect(url_for("site.show_sealing", site_id=site_id, session_id=session_id)) if ok else result
 
 
 def show_monitor(site_id: str, session_id: int):
@@ -274,8 +261,8 @@ def new_station_code(site_id: str, room_id: int):
     user = _admin()
     _site, room = _room(site_id)
     ok, result = _act(lambda s: stations.issue_code(s, room.id, secret_key=_secret(), actor=_actor(user)),
-                  _("New registration code made."), show_stations, site_id)
-    return result if not ok else redirect(url_for("site.show_stations", site_id=site_id))
+                      _("New registration code made."), show_stations, site_id)
+    return redirect(url_for("site.show_stations", site_id=site_id)) if ok else result
 
 
 def revoke_station(site_id: str, room_id: int):
@@ -285,8 +272,8 @@ def revoke_station(site_id: str, room_id: int):
         reg = stations.current(db.session, room.id, secret_key=_secret())
         return render_template("site/revoke_station.html", user=user, site=site, room=room, reg=reg)
     ok, result = _act(lambda s: stations.revoke(s, room.id, actor=_actor(user), secret_key=_secret()),
-                  _("Registration revoked; the room has a new registration code."), show_stations, site_id)
-    return result if not ok else redirect(url_for("site.show_stations", site_id=site_id))
+                      _("Registration revoked; the room has a new registration code."), show_stations, site_id)
+    return redirect(url_for("site.show_stations", site_id=site_id)) if ok else result
 
 
 def site_info(site_id: str):

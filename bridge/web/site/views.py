@@ -176,3 +176,26 @@ def import_seats(site_id: str, room_id: int):
         return show_seats(site_id, room_id, report=report, status=422)
     flash(_("Seat plan imported: %(added)s added, %(updated)s changed.", added=report.added, updated=report.updated))
     return redirect(url_for("site.show_seats", site_id=site_id, room_id=room_id))
+
+
+def display_seats(site_id: str, room_id: int):
+    """Show (or hide) the seat number on every seated exam PC of the room: a ``show_seat``
+    (each its own seat) or ``hide_seat`` command through the hub."""
+    from sqlalchemy import select
+
+    from bridge.hub import notify_commands
+    from bridge.models.devices import Kiosk
+    from bridge.services import kiosk_commands
+
+    user = _admin()
+    _site, room = _room(site_id)
+    name = "show_seat" if request.form.get("action") == "show" else "hide_seat"
+    kiosk_ids = list(db.session.scalars(select(Kiosk.id).where(Kiosk.room_id == room.id, Kiosk.status == "seated")))
+    if not kiosk_ids:
+        return show_seats(site_id, room_id, error=_("No exam PC is seated in this room yet."), status=409)
+    with transaction() as s:
+        ids = kiosk_commands.issue(s, kiosk_ids, name, issued_by=f"user:{user.id}")
+    notify_commands(current_app._get_current_object(), ids)
+    flash(_("Seat numbers shown on %(count)s exam PC(s).", count=len(ids)) if name == "show_seat"
+          else _("Seat numbers hidden on %(count)s exam PC(s).", count=len(ids)))
+    return redirect(url_for("site.show_seats", site_id=site_id, room_id=room_id))
