@@ -119,7 +119,8 @@ def judge(requirements: dict[str, Any], result: dict[str, Any]) -> dict[str, Any
     major = _major(browser.get("version"))
     if ok and req["min_browser_major"]:
         ok = None if major is None else major >= req["min_browser_major"]
-    item("browser", ok, " ".join(str(x) for x in (browser.get("name"), browser.get("version")) if x) or None,
+    number = re.search(r"\d+(?:\.\d+)+", str(browser.get("version") or ""))
+    item("browser", ok, " ".join(str(x) for x in (browser.get("name"), number and number.group(0)) if x) or None,
          " ".join(x for x in (req["browser"], f"≥ {req['min_browser_major']}" if req["min_browser_major"] else "") if x)
          or "any", browser.get("reason"))
     programs = {p.get("name"): bool(p.get("found")) for p in r.get("software") or [] if isinstance(p, dict)}

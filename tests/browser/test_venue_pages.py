@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge import clock
-from bridge.services import authorization, envchecks, exam_data, seats, stations
+from bridge.services import envchecks, exam_data, seats, stations
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, answer_env_checks, good_check, heartbeat, make_world, measured
 
@@ -61,8 +61,8 @@ def test_environment_check_report_and_sealing_check_in_the_browser(app, db_sessi
         page.click("#retest-failed")
         page.wait_for_selector("#env-waiting:text('1')")
         answer_env_checks(w, {kiosks[1]: good_check(tmp_path)})
-        page.wait_for_selector("#env-failed:text('0')", timeout=15000)
-        assert page.locator("#env-passed").inner_text() == "3"
+        page.wait_for_selector("#env-passed:text('3')", timeout=15000)  # the page refreshes itself
+        assert page.locator("#env-failed").inner_text() == "0"
         page.screenshot(path=str(SHOTS / "envcheck.png"), full_page=True)
         page.goto(f"{srv.url}{site}/rooms/{w.room.id}/envcheck/report.html?download=0")
         page.wait_for_selector("h1:text('环境检测报告')")
@@ -74,7 +74,7 @@ def test_environment_check_report_and_sealing_check_in_the_browser(app, db_sessi
         exam_data.load(db_session, sitting.id, secret_key=w.secret, actor="user:1")
         code = stations.issue_code(db_session, w.room.id, secret_key=w.secret)
         stations.register(db_session, room_code="R01", code=code, address="10.0.0.200", secret_key=w.secret)
-        authorization.authorize(db_session, w.session_id, site_id=w.site.id, actor="user:1")
+        heartbeat(w, kiosks)
         db_session.commit()
         page.goto(f"{srv.url}{site}/sessions")
         page.wait_for_selector(f"#loaded-{sitting.id} .ok")
@@ -88,9 +88,12 @@ def test_environment_check_report_and_sealing_check_in_the_browser(app, db_sessi
         page.click("#run-sealing")
         page.wait_for_selector("#sealing-result[data-passed=false]")
         failed = page.locator("li[data-ok=false]")
-        assert failed.count() == 1 and failed.get_attribute("data-condition") == "kiosks_online"
+        assert failed.count() == 1 and failed.get_attribute("data-condition") == "authorization"
         page.screenshot(path=str(SHOTS / "sealing-check-not-ready.png"), full_page=True)
-        heartbeat(w, kiosks)
+        page.goto(f"{srv.url}{site}/sessions")
+        page.click(f"section[data-session='{w.session_id}'] form[action$='/authorize'] button")
+        page.wait_for_selector(f"#authorized-{w.session_id}:text('✓')")
+        page.goto(f"{srv.url}{site}/sessions/{w.session_id}/sealing")
         page.click("#run-sealing")
         page.wait_for_selector("#sealing-result[data-passed=true]")
         assert page.locator("li[data-ok=false]").count() == 0 and page.locator("li[data-ok=true]").count() == 6
