@@ -60,14 +60,12 @@ class ExamSession(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
     exam_code: Mapped[Optional[str]] = mapped_column(String(6), unique=True)  # remote sitting (C1)
-    # The gate on every item (DESIGN "Paper confidentiality"). A session made in the course is
-    # authorized by the teacher who made it; placing it in a site's room (a sitting) closes the
-    # gate until the session's exam authorization (bridge.services.authorization, V6).
+    # The item gate of a session without sittings (made in the course, authorized by the
+    # teacher who made it). Once the session is placed at a site, each candidate's items wait
+    # for the exam authorization of the candidate's sitting (bridge.services.authorization, V6).
     authorized: Mapped[bool] = mapped_column(Boolean, default=True)
-    authorized_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    authorized_by: Mapped[str] = mapped_column(String(255), default="")
-    authorization_method: Mapped[str] = mapped_column(String(10), default="")  # online | file
-    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)  # V8, shortly before the start
+    # The session's number (场次号) in admission numbers, fixed at its first exam data build.
+    number: Mapped[Optional[int]] = mapped_column(Integer)
 
     exam = relationship("Exam")
     candidates = relationship("SessionCandidate", cascade="all, delete-orphan")
@@ -84,7 +82,7 @@ class SessionCandidate(db.Model):
     room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     sequence: Mapped[Optional[int]] = mapped_column(Integer)  # 序号 within room and session
     seat_number: Mapped[Optional[int]] = mapped_column(Integer)
-    admission_number: Mapped[Optional[str]] = mapped_column(String(64))
+    admission_number: Mapped[Optional[str]] = mapped_column(String(100))
 
     # a candidate sits an exam in one session; an admission number names one candidate of an exam
     __table_args__ = (UniqueConstraint("exam_id", "user_id"), UniqueConstraint("exam_id", "admission_number"))

@@ -2,9 +2,10 @@
 
 A ``Sitting`` carries what the venue workflow records of (session, room): the room's exam
 data package (built from the roster and the seat plan, with its hash; loaded and verified
-at the site after its release time), and later the end of the exam and the upload of its
-results (the proctor console's issue). The session's authorization and its verification are
-per session (``exam_sessions``): one authorization opens every room of the session.
+at the site after its release time), the exam authorization of the session at this site and
+its verification, and later the end of the exam and the upload of its results (the proctor
+console's issue). A candidate of a session with sittings reads items only once the sitting
+of the candidate's room is authorized: one site's authorization never opens another's rooms.
 """
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ class Sitting(TimestampMixin, db.Model):
     release_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     data_loaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     data_loaded_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    # The exam authorization (V6) and its verification (V8), given per session and site: every
+    # sitting of the session at the site at once (bridge.services.authorization).
+    authorized_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    authorized_by: Mapped[str] = mapped_column(String(255), default="")
+    authorization_method: Mapped[str] = mapped_column(String(10), default="")  # online | file
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     uploaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 

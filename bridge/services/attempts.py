@@ -18,6 +18,7 @@ from bridge.models.attempts import Attempt, AttemptLog
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
 from bridge.services import papers, sittings, throttle
+from bridge.services.authorization import items_open
 
 UNLOCK_CODE_LIFETIME = dt.timedelta(minutes=10)
 CODE_WINDOW = dt.timedelta(minutes=15)
@@ -89,7 +90,7 @@ def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | 
         raise InvalidState("Confirm that you have read the exam rules first.")
     sitting = session.get(ExamSession, attempt.session_id)
     now = clock.utcnow_naive()
-    if not sitting.authorized:
+    if not items_open(session, sitting, attempt.user_id):
         raise InvalidState("The session is not authorized yet. Wait for the proctor.")
     if now < sitting.starts_at:
         seconds = int((sitting.starts_at - now).total_seconds())

@@ -1,17 +1,20 @@
-"""Exam authorization of a session and its verification (V6, V8; seed 002 §3.3, §4.2).
+"""Exam authorization of a session at a site, its verification, and the item gate (V6, V8;
+seed 002 §3.3, §4.2; DESIGN "Paper confidentiality").
 
-The gate is ``exam_sessions.authorized`` (DESIGN "Paper confidentiality"): while it is
-false no item of the session leaves the bridge (``attempts.start`` refuses, and nothing
-else serves items before a start). A session placed at a site waits for its
-authorization, given inside the session's window:
+A session made in the course opens at its start time (``exam_sessions.authorized``, the
+teacher's own session). Once a session is placed at a site that flag is cleared for good
+(``exam_data.place``; a site init or restore does not reopen it) and each candidate's items
+wait for the authorization of the candidate's sitting (``items_open``): the site authorizes the
+session for all its rooms at once, inside the session's window
 
     opens  = start − ``LEAD`` (one day)      closes = start + the exam's duration
 
-online by the site admin, or by importing the signed authorization file the authority
-exported for that site (``export_file``) when the site is offline. Shortly before the
-start (``VERIFY_LEAD``, an hour, as the seeds do after their time check) the site verifies
-the authorization, which marks the session verified (V8). The bridge's clock is the
-trusted time here (``bridge.clock``, kept by NTP on the server).
+online, or by importing the signed authorization file the authority exported for that site
+(``export_file``: signed with the site's own key, so it opens no other site). A sitting
+placed after the authorization waits for its own. Shortly before the start
+(``VERIFY_LEAD``, an hour, as the seeds do after their time check) the site verifies the
+authorization, which marks it verified (V8). The bridge's clock is the trusted time here
+(``bridge.clock``, kept by NTP on the server).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from bridge import clock
 from bridge.errors import Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.exams import Exam
-from bridge.models.papers import ExamSession
+from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import Sitting
 from bridge.services import audit, signing
 
@@ -56,55 +59,72 @@ def _inside(session: Session, sess: ExamSession, now: dt.datetime) -> None:
                            params={"closes": f"{closes:{_FORMAT}}"})
 
 
-def _site_sessions(session: Session, site_id: str, sess: ExamSession) -> None:
-    if session.scalar(select(Sitting.id).where(Sitting.site_id == site_id, Sitting.session_id == sess.id).limit(1)) is None:
+def _site_sittings(session: Session, site_id: str, sess: ExamSession) -> list[Sitting]:
+    rows = list(session.scalars(select(Sitting).where(Sitting.site_id == site_id, Sitting.session_id == sess.id)
+                                .order_by(Sitting.id)))
+    if not rows:
         raise InvalidState(N_("This session is not placed in any room of this site."))
+    return rows
+
+
+def items_open(session: Session, sess: ExamSession, user_id: int) -> bool:
+    """Whether this candidate may read the session's items (the start still waits for the
+    start time): the teacher's session, or the candidate's sitting is authorized."""
+    if sess.authorized and session.scalar(select(Sitting.id).where(Sitting.session_id == sess.id).limit(1)) is None:
+        return True
+    room_id = session.scalar(select(SessionCandidate.room_id).where(
+        SessionCandidate.session_id == sess.id, SessionCandidate.user_id == user_id))
+    if room_id is None:
+        return False  # no seat at any site yet
+    return session.scalar(select(Sitting.authorized_at).where(
+        Sitting.session_id == sess.id, Sitting.room_id == room_id)) is not None
 
 
 def authorize(session: Session, exam_session_id: int, *, site_id: str, actor: str = "",
-              method: str = "online") -> ExamSession:
+              method: str = "online") -> list[Sitting]:
+    """Authorize every sitting of the session at the site not authorized yet."""
     sess = _session(session, exam_session_id)
-    _site_sessions(session, site_id, sess)
+    rows = _site_sittings(session, site_id, sess)
     now = clock.utcnow_naive()
     _inside(session, sess, now)
-    if sess.authorized and sess.authorization_method:
-        return sess
-    sess.authorized, sess.authorized_at, sess.authorized_by = True, now, actor[:255]
-    sess.authorization_method = method
-    session.flush()
-    audit.record(session, "session.authorize", actor=actor, target=f"session:{sess.id}",
-                 detail={"method": method, "site": site_id})
-    return sess
+    fresh = [row for row in rows if row.authorized_at is None]
+    for row in fresh:
+        row.authorized_at, row.authorized_by, row.authorization_method = now, actor[:255], method
+    if fresh:
+        session.flush()
+        audit.record(session, "session.authorize", actor=actor, target=f"session:{sess.id}",
+                     detail={"method": method, "site": site_id, "sittings": [r.id for r in fresh]})
+    return rows
 
 
 def export_file(session: Session, exam_session_id: int, *, site_id: str, secret_key: str, actor: str = "") -> bytes:
     """The authority's signed authorization of a session for one site (the offline path)."""
     sess = _session(session, exam_session_id)
-    _site_sessions(session, site_id, sess)
+    _site_sittings(session, site_id, sess)
     opens, closes = window(session, sess)
-    payload = {"session_id": sess.id, "session_name": sess.name, "starts_at": sess.starts_at.isoformat(),
-               "opens": opens.isoformat(), "closes": closes.isoformat(),
+    payload = {"session_id": sess.id, "session_name": sess.name, "exam_id": sess.exam_id,
+               "starts_at": sess.starts_at.isoformat(), "opens": opens.isoformat(), "closes": closes.isoformat(),
                "issued_at": clock.utcnow_naive().replace(microsecond=0).isoformat()}
     audit.record(session, "session.authorization_export", actor=actor, target=f"session:{sess.id}",
                  detail={"site": site_id})
     return signing.dumps(signing.sign(secret_key, site_id, KIND, payload))
 
 
-def import_file(session: Session, raw: bytes, *, site_id: str, secret_key: str, actor: str = "") -> ExamSession:
+def import_file(session: Session, raw: bytes, *, site_id: str, secret_key: str, actor: str = "") -> list[Sitting]:
     payload = signing.read(secret_key, raw, KIND, site_id=site_id)["payload"]
     session_id = payload.get("session_id")
-    sess = _session(session, session_id if isinstance(session_id, int) else -1)
-    if payload.get("starts_at") != sess.starts_at.isoformat():
+    sess = _session(session, session_id if type(session_id) is int else -1)
+    if payload.get("starts_at") != sess.starts_at.isoformat() or payload.get("exam_id") != sess.exam_id:
         raise Invalid(N_("This authorization was made for the session's earlier time; ask for a new one."))
     return authorize(session, sess.id, site_id=site_id, actor=actor, method="file")
 
 
-def verify(session: Session, exam_session_id: int, *, site_id: str, actor: str = "") -> ExamSession:
-    """Authorization verification (授权验证): within an hour of the start, with the
-    authorization present, marks the session verified."""
+def verify(session: Session, exam_session_id: int, *, site_id: str, actor: str = "") -> list[Sitting]:
+    """Authorization verification (授权验证): within an hour of the start, with every
+    sitting of the session at the site authorized, marks them verified."""
     sess = _session(session, exam_session_id)
-    _site_sessions(session, site_id, sess)
-    if not (sess.authorized and sess.authorization_method):
+    rows = _site_sittings(session, site_id, sess)
+    if any(row.authorized_at is None for row in rows):
         raise InvalidState(N_("Authorize the session first; verification checks the authorization."))
     now = clock.utcnow_naive()
     _opens, closes = window(session, sess)
@@ -114,8 +134,10 @@ def verify(session: Session, exam_session_id: int, *, site_id: str, actor: str =
     if now > closes:
         raise InvalidState(N_("This session ended at %(closes)s; it can no longer be authorized."),
                            params={"closes": f"{closes:{_FORMAT}}"})
-    if sess.verified_at is None:
-        sess.verified_at = now
+    fresh = [row for row in rows if row.verified_at is None]
+    for row in fresh:
+        row.verified_at = now
+    if fresh:
         session.flush()
         audit.record(session, "session.verify", actor=actor, target=f"session:{sess.id}", detail={"site": site_id})
-    return sess
+    return rows

@@ -9,6 +9,7 @@ screen session, say) is ``unknown``: shown, not failed, as the agent itself repo
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -78,7 +79,15 @@ def set_requirements(session: Session, exam_id: int, form: dict[str, Any], *, ac
 
 # --- judging (pure) -----------------------------------------------------------------------
 def _num(value: Any) -> Optional[float]:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number the PC reported, else None (unknown): a kiosk's answer is its word,
+    not trusted to be well formed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
+def _text(value: Any) -> Optional[str]:
+    return value[:200] if isinstance(value, str) else None
 
 
 def _major(version: Any) -> Optional[int]:
@@ -106,30 +115,31 @@ def judge(requirements: dict[str, Any], result: dict[str, Any]) -> dict[str, Any
     item("cpu", None if cores is None else cores >= req["min_cores"], cores, req["min_cores"])
     mem = _num(part("memory").get("total_mb"))
     item("memory", None if mem is None else mem >= req["min_memory_mb"], mem, req["min_memory_mb"],
-         part("memory").get("reason"))
+         _text(part("memory").get("reason")))
     disk = _num(part("disk").get("free_mb"))
     item("disk", None if disk is None else disk >= req["min_disk_mb"], disk, req["min_disk_mb"])
     width, height = _num(part("screen").get("width")), _num(part("screen").get("height"))
     item("screen", None if width is None or height is None else (width >= req["min_width"] and height >= req["min_height"]),
-         None if width is None else f"{int(width)}×{int(height or 0)}", f"{req['min_width']}×{req['min_height']}",
-         part("screen").get("reason"))
+         None if width is None or height is None else f"{int(width)}×{int(height)}",
+         f"{req['min_width']}×{req['min_height']}", _text(part("screen").get("reason")))
     browser = part("browser")
-    found = browser.get("path") is not None
-    ok = found and (not req["browser"] or browser.get("name") == req["browser"])
-    major = _major(browser.get("version"))
+    name, version = _text(browser.get("name")), _text(browser.get("version"))
+    ok = _text(browser.get("path")) is not None and (not req["browser"] or name == req["browser"])
+    major = _major(version)
     if ok and req["min_browser_major"]:
         ok = None if major is None else major >= req["min_browser_major"]
-    number = re.search(r"\d+(?:\.\d+)+", str(browser.get("version") or ""))
-    item("browser", ok, " ".join(str(x) for x in (browser.get("name"), number and number.group(0)) if x) or None,
+    number = re.search(r"\d+(?:\.\d+)+", version or "")
+    item("browser", ok, " ".join(x for x in (name, number and number.group(0)) if x) or None,
          " ".join(x for x in (req["browser"], f"≥ {req['min_browser_major']}" if req["min_browser_major"] else "") if x)
-         or "any", browser.get("reason"))
-    programs = {p.get("name"): bool(p.get("found")) for p in r.get("software") or [] if isinstance(p, dict)}
+         or "any", _text(browser.get("reason")))
+    listed = r.get("software") if isinstance(r.get("software"), list) else []
+    programs = {p["name"]: p.get("found") is True for p in listed if isinstance(p, dict) and isinstance(p.get("name"), str)}
     missing = [name for name in req["required_software"] if not programs.get(name)]
     item("software", not missing, ", ".join(missing) if missing else len(req["required_software"]),
          ", ".join(req["required_software"]) or "—")
     latency = _num(part("latency").get("median_ms"))
     item("latency", None if latency is None else latency <= req["max_latency_ms"], latency, req["max_latency_ms"],
-         part("latency").get("reason"))
+         _text(part("latency").get("reason")))
     failed = [name for name in ITEMS if items[name]["state"] == "failed"]
     return {"items": items, "failed": failed, "passed": not failed}
 

@@ -93,8 +93,7 @@ def place(session: Session, site_id: str, exam_session_id: int, room_id: int, *,
         raise Conflict(N_("This session is already placed in this room."))
     row = Sitting(site_id=site.id, session_id=sess.id, room_id=room.id)
     session.add(row)
-    if not sess.authorization_method:  # the venue's authorization now opens the items
-        sess.authorized = False
+    sess.authorized = False  # a site runs it now: its items wait for a sitting's authorization, for good
     session.flush()
     audit.record(session, "sitting.place", actor=actor, target=f"sitting:{row.id}",
                  detail={"session": sess.id, "room": room.id, "site": site.id})
@@ -110,7 +109,7 @@ def _info(session: Session, row: Sitting) -> SittingInfo:
     return SittingInfo(row.id, sess.id, sess.name, exam.title, sess.starts_at, exam.duration_minutes, room.id,
                        room.code, placed, row.data_hash, row.data_built_at, row.release_at, row.data_loaded_at,
                        row.data_loaded_at is not None and row.data_loaded_hash == row.data_hash,
-                       sess.authorized, sess.authorized_at, sess.authorization_method, sess.verified_at,
+                       row.authorized_at is not None, row.authorized_at, row.authorization_method, row.verified_at,
                        row.ended_at, row.uploaded_at)
 
 
@@ -134,10 +133,21 @@ def placeable_sessions(session: Session) -> list[dict[str, Any]]:
 
 
 def session_number(session: Session, sess: ExamSession) -> int:
+    """The session's number (场次号): fixed at its first build, so admission numbers already
+    handed out never change; first its place among the exam's sessions by start time, or,
+    when another session holds that number, the next free one."""
+    if sess.number:
+        return sess.number
     earlier = session.scalar(select(func.count()).select_from(ExamSession).where(
         ExamSession.exam_id == sess.exam_id,
         (ExamSession.starts_at < sess.starts_at) | ((ExamSession.starts_at == sess.starts_at) & (ExamSession.id < sess.id))))
-    return (earlier or 0) + 1
+    taken = set(session.scalars(select(ExamSession.number).where(ExamSession.exam_id == sess.exam_id,
+                                                                  ExamSession.number.is_not(None))))
+    number = (earlier or 0) + 1
+    if number in taken:
+        number = max(taken) + 1
+    sess.number = number
+    return number
 
 
 def admission_number(year: int, site_code: str, room_code: str, session_no: int, sequence: int) -> str:
@@ -182,11 +192,18 @@ def build(session: Session, sitting_id: int, *, secret_key: str, seat_order: str
         candidate.admission_number = None
     session.flush()
     number = session_number(session, sess)
+    numbers = [admission_number(sess.starts_at.year, site.code, room.code, number, n) for n in range(1, len(chosen) + 1)]
+    held = session.scalar(select(SessionCandidate.admission_number).where(
+        SessionCandidate.exam_id == sess.exam_id, SessionCandidate.admission_number.in_(numbers),
+        SessionCandidate.id.not_in([c.id for c in chosen])).limit(1))
+    if held is not None:  # only with site and room codes that run into each other
+        raise Conflict(N_("Admission number %(number)s is held by another candidate of this exam (another site's "
+                          "or room's codes read the same); change a room code."), params={"number": held})
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([c.user_id for c in chosen])))}
     people = []
     for sequence, (candidate, seat) in enumerate(zip(chosen, seats_for), start=1):
         candidate.room_id, candidate.seat_number, candidate.sequence = room.id, seat, sequence
-        candidate.admission_number = admission_number(sess.starts_at.year, site.code, room.code, number, sequence)
+        candidate.admission_number = numbers[sequence - 1]
         user = users.get(candidate.user_id)
         people.append({"sequence": sequence, "admission_number": candidate.admission_number, "seat": seat,
                        "user_id": candidate.user_id, "name": user.name if user else ""})
@@ -224,7 +241,8 @@ def load(session: Session, sitting_id: int, *, secret_key: str, raw: bytes | Non
         raise InvalidState(N_("Build the room's exam data first."))
     document = signing.read(secret_key, raw if raw is not None else row.data, KIND, site_id=row.site_id)
     payload = document["payload"]
-    if payload.get("sitting_id") != row.id:
+    room = session.get(Room, row.room_id)
+    if (payload.get("session") or {}).get("id") != row.session_id or (payload.get("room") or {}).get("code") != room.code:
         raise Invalid(N_("This data file is for another room or session."))
     if document["sha256"] != row.data_hash:
         raise Invalid(N_("This data file is not the room's current data (it was built again since): "

@@ -20,6 +20,7 @@ from bridge.errors import NotFound
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.models.devices import Kiosk, Room
+from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import SealingCheck, Sitting
 from bridge.models.venues import Seat
@@ -55,30 +56,37 @@ def _online(seen: Optional[dt.datetime], now: dt.datetime) -> bool:
 def room_conditions(session: Session, sitting: Sitting, *, secret_key: str) -> list[Condition]:
     now = clock.utcnow_naive()
     sess = session.get(ExamSession, sitting.session_id)
-    seats = session.execute(select(Seat.number, Kiosk.status, Kiosk.last_seen_at).outerjoin(
+    seats = session.execute(select(Seat.number, Seat.kiosk_id, Kiosk.status, Kiosk.last_seen_at).outerjoin(
         Kiosk, Kiosk.id == Seat.kiosk_id).where(Seat.room_id == sitting.room_id)).all()
-    empty = [n for n, status, _seen in seats if status != "seated"]
+    empty = [n for n, _kiosk, status, _seen in seats if status != "seated"]
     placed = session.scalar(select(func.count()).select_from(SessionCandidate).where(
         SessionCandidate.session_id == sess.id, SessionCandidate.room_id == sitting.room_id,
         SessionCandidate.seat_number.is_not(None))) or 0
     unplaced = session.scalar(select(func.count()).select_from(SessionCandidate).where(
         SessionCandidate.session_id == sess.id, SessionCandidate.room_id.is_(None))) or 0
     report = envchecks.report(session, sitting.room_id)
+    # every seat passed with the PC that sits there now, under this exam's requirements if it has its own
+    passed = {(r.seat, r.kiosk_id) for r in report.seats if r.state == "passed"}
+    checked = {(r.seat, r.kiosk_id) for r in report.seats}
+    not_passed = [n for n, kiosk, _status, _seen in seats if (n, kiosk) not in passed]
+    unchecked = [n for n, kiosk, _status, _seen in seats if (n, kiosk) not in checked]
+    exam = session.get(Exam, sess.exam_id)
+    other_exam = bool(exam.env_requirements) and bool(report.runs) and report.runs[0]["exam_id"] != exam.id
     reg = stations.current(session, sitting.room_id, secret_key=secret_key)
-    offline = [n for n, status, seen in seats if status == "seated" and not _online(seen, now)]
+    offline = [n for n, _kiosk, status, seen in seats if status == "seated" and not _online(seen, now)]
     return [
         Condition("seats", bool(seats) and not empty and placed > 0,
                   {"seats": len(seats), "without_pc": empty[:50], "candidates": placed, "unplaced": unplaced}),
-        Condition("env_check", report.all_passed and len(report.seats) >= len(seats),
+        Condition("env_check", bool(seats) and not not_passed and not other_exam,
                   {"passed": report.passed, "failed": [s.seat for s in report.seats if s.state not in
                                                        ("passed", "waiting")][:50],
-                   "waiting": report.waiting, "unchecked": max(0, len(seats) - len(report.seats))}),
+                   "waiting": report.waiting, "unchecked": len(unchecked), "other_exam": other_exam}),
         Condition("data", sitting.data_loaded_at is not None and sitting.data_loaded_hash == sitting.data_hash,
                   {"built": sitting.data_hash is not None, "loaded": sitting.data_loaded_at is not None,
                    "hash": sitting.data_hash}),
         Condition("station", reg is not None and reg.registered, {"address": reg.address if reg else None}),
-        Condition("authorization", bool(sess.authorized and sess.authorization_method),
-                  {"method": sess.authorization_method, "verified": sess.verified_at is not None}),
+        Condition("authorization", sitting.authorized_at is not None,
+                  {"method": sitting.authorization_method, "verified": sitting.verified_at is not None}),
         Condition("kiosks_online", bool(seats) and not offline and not empty, {"offline": offline[:50]}),
     ]
 
@@ -147,7 +155,7 @@ def monitor(session: Session, site_id: str, exam_session_id: int, *, secret_key:
         rows.append({
             "room_id": room.id, "room": room.code, "address": reg.address if reg and reg.registered else None,
             "data_loaded": sitting.data_loaded_at is not None and sitting.data_loaded_hash == sitting.data_hash,
-            "authorized": bool(sess.authorized and sess.authorization_method), "verified": sess.verified_at is not None,
+            "authorized": sitting.authorized_at is not None, "verified": sitting.verified_at is not None,
             "ended": sitting.ended_at is not None, "uploaded": sitting.uploaded_at is not None,
             "connected": bool(reg and reg.registered and reg.connected),
             "candidates": session.scalar(select(func.count()).select_from(users.subquery())) or 0,

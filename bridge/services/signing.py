@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -23,6 +24,7 @@ from bridge.errors import Invalid
 from bridge.i18n import N_
 
 VERSION = 1
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def derive(secret: bytes | str, purpose: str) -> bytes:
@@ -87,13 +89,7 @@ def read(secret_key: str, raw: bytes | dict, kind: str, *, site_id: str | None =
     """The checked document of ``kind`` (``site_id``: the site it must be for). Raises
     ``Invalid`` with what is wrong: not such a file, for another site, damaged (hash), or
     not signed by this bridge."""
-    if isinstance(raw, dict):
-        document = raw
-    else:
-        try:
-            document = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
-        except (UnicodeDecodeError, ValueError):
-            raise Invalid(N_("This is not an ExamBridge file (it is not JSON). Choose the file the bridge exported."))
+    document = raw if isinstance(raw, dict) else loads(raw)
     if not isinstance(document, dict) or document.get("format") != f"exambridge-{kind}" \
             or not isinstance(document.get("payload"), dict):
         raise Invalid(N_("This is not the right kind of ExamBridge file. Choose the file the bridge exported."))
@@ -102,11 +98,30 @@ def read(secret_key: str, raw: bytes | dict, kind: str, *, site_id: str | None =
     if site_id is not None and document.get("site_id") != site_id:
         raise Invalid(N_("This file is for another site."))
     payload = document["payload"]
-    if not isinstance(document.get("sha256"), str) or not hmac.compare_digest(document["sha256"], digest(payload)):
+    try:
+        actual = digest(payload)
+        expected = _signature(secret_key, str(document.get("site_id")), kind, payload)
+    except (RecursionError, ValueError, TypeError):
+        raise Invalid(N_("This is not an ExamBridge file (it is not JSON). Choose the file the bridge exported."))
+    if not _same(document.get("sha256"), actual):
         raise Invalid(N_("The file's integrity hash does not match its content: it was changed or damaged "
                          "after it was exported. Export it again."))
-    expected = _signature(secret_key, str(document.get("site_id")), kind, payload)
-    if not isinstance(document.get("signature"), str) or not hmac.compare_digest(document["signature"], expected):
+    if not _same(document.get("signature"), expected):
         raise Invalid(N_("The file's signature is not valid: it was not made by this bridge for this site, "
                          "or it was changed."))
     return document
+
+
+def _same(given: Any, expected: str) -> bool:
+    """Constant-time comparison of a hex digest from a file with ours (anything that is not
+    64 hex digits is simply wrong)."""
+    return isinstance(given, str) and bool(_HEX64.match(given)) and hmac.compare_digest(given.encode(),
+                                                                                         expected.encode())
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON from a file someone uploaded: ``Invalid`` for anything that is not."""
+    try:
+        return json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise Invalid(N_("This is not an ExamBridge file (it is not JSON). Choose the file the bridge exported."))

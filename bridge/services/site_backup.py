@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +32,13 @@ from bridge.models.envchecks import EnvCheckResult, EnvCheckRun
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import SealingCheck, Sitting
+from bridge.models.users import User
 from bridge.models.venues import Seat, Site, StationRegistration
 from bridge.services import audit, signing
 
 KIND = "site-backup"
 MAX_BYTES = 64 * 1024 * 1024
+MAX_UNPACKED = 512 * 1024 * 1024
 _T = {m.__tablename__: m.__table__ for m in (Site, Room, Kiosk, KioskCommand, Seat, StationRegistration, EnvCheckRun,
                                              EnvCheckResult, Sitting, SealingCheck)}
 #: per table, its references: column → the table whose new ids replace the old ones
@@ -92,6 +95,29 @@ def _site_rows(session: Session, site_id: str) -> dict[str, list[dict]]:
     return out
 
 
+def _session_keys(session: Session, ids: set[int]) -> dict[str, list]:
+    """What names a session beyond its row id (ids differ between databases)."""
+    rows = session.execute(select(ExamSession.id, ExamSession.exam_id, ExamSession.name, ExamSession.starts_at)
+                           .where(ExamSession.id.in_(ids))) if ids else []
+    return {str(i): [exam_id, name, starts_at.isoformat()] for i, exam_id, name, starts_at in rows}
+
+
+def _user_keys(session: Session, ids: set[int]) -> dict[str, str]:
+    """A user's LMS identity (platform and subject) or local username."""
+    rows = session.execute(select(User.id, User.platform_id, User.lti_sub, User.username)
+                           .where(User.id.in_(ids))) if ids else []
+    return {str(i): f"lti:{platform}:{sub}" if sub else f"local:{username}" for i, platform, sub, username in rows}
+
+
+def _matching(session: Session, model, keys: dict[str, Any], key_of) -> set[int]:
+    """The ids in ``keys`` whose row here is the same thing the backup meant."""
+    ids = [int(i) for i in keys if str(i).isdigit()]
+    if not ids:
+        return set()
+    here = {r.id: key_of(r) for r in session.scalars(select(model).where(model.id.in_(ids)))}
+    return {i for i in ids if i in here and here[i] == keys[str(i)]}
+
+
 def backup(session: Session, site_id: str, *, secret_key: str, note: str = "", actor: str = "") -> bytes:
     site = session.get(Site, site_id)
     if site is None:
@@ -100,9 +126,13 @@ def backup(session: Session, site_id: str, *, secret_key: str, note: str = "", a
     placements = [dict(zip(PLACEMENT, row)) for row in session.execute(
         select(*(getattr(SessionCandidate, c) for c in PLACEMENT)).where(SessionCandidate.room_id.in_(rooms))
         .order_by(SessionCandidate.id))]
+    tables = _site_rows(session, site.id)
     payload = {"site": {"id": site.id, "code": site.code, "name": site.name, "mode": site.mode},
                "note": (note or "").strip()[:500], "created_at": clock.utcnow_naive().replace(microsecond=0).isoformat(),
-               "tables": _site_rows(session, site.id), "placements": placements}
+               "tables": tables, "placements": placements,
+               "sessions": _session_keys(session, {r["session_id"] for name in ("sittings", "sealing_checks")
+                                                   for r in tables[name]}),
+               "users": _user_keys(session, {p["user_id"] for p in placements})}
     audit.record(session, "site.backup", actor=actor, target=f"site:{site.id}",
                  detail={"rows": {k: len(v) for k, v in payload["tables"].items()}, "note": payload["note"]})
     return gzip.compress(signing.dumps(signing.sign(secret_key, site.id, KIND, payload)), mtime=0)
@@ -111,16 +141,24 @@ def backup(session: Session, site_id: str, *, secret_key: str, note: str = "", a
 def read_backup(raw: bytes, *, secret_key: str) -> dict:
     if len(raw) > MAX_BYTES:
         raise Invalid(N_("This file is too large to be a site backup."))
+    not_a_backup = Invalid(N_("This is not a site backup (it is not a .bak file the bridge made)."))
+    unpack = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip, bounded: no bomb fills the memory
     try:
-        body = gzip.decompress(raw)
-    except (OSError, EOFError):
-        raise Invalid(N_("This is not a site backup (it is not a .bak file the bridge made)."))
-    import json
+        body = unpack.decompress(raw, MAX_UNPACKED)
+    except zlib.error:
+        raise not_a_backup
+    if unpack.unconsumed_tail or not unpack.eof:
+        raise not_a_backup
     try:
-        site_id = json.loads(body.decode("utf-8")).get("site_id")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        raise Invalid(N_("This is not a site backup (it is not a .bak file the bridge made)."))
-    return signing.read(secret_key, body, KIND, site_id=str(site_id))["payload"]
+        document = signing.loads(body)
+    except Invalid:
+        raise not_a_backup
+    if not isinstance(document, dict):
+        raise not_a_backup
+    payload = signing.read(secret_key, document, KIND, site_id=str(document.get("site_id")))["payload"]
+    if not isinstance(payload.get("site"), dict) or not isinstance(payload.get("tables"), dict):
+        raise not_a_backup
+    return payload
 
 
 def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -> RestoreReport:
@@ -137,7 +175,11 @@ def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -
         raise Conflict(N_("An exam PC of this backup is enrolled here already."))
     report = RestoreReport(site["id"], site["code"])
     new_ids: dict[str, dict[int, int]] = {name: {} for name in ORDER}
-    exists: dict[str, set] = {}
+    # a session or user is carried over only where this database holds the same one (its exam,
+    # name and start; its LMS identity), not merely a row with the same id
+    exists: dict[str, set] = {"=sessions": _matching(
+        session, ExamSession, payload.get("sessions") or {},
+        lambda r: [r.exam_id, r.name, r.starts_at.isoformat()])}
     for name in ORDER:
         table = _T[name]
         restored = skipped = 0
@@ -152,8 +194,9 @@ def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -
                 if value is None:
                     continue
                 if target in _KEEP_IF:
-                    known = exists.setdefault(target, set(session.scalars(select(_KEEP_IF[target].id))))
-                    if value not in known:
+                    if target not in exists:
+                        exists[target] = set(session.scalars(select(_KEEP_IF[target].id)))
+                    if value not in exists[target]:
                         if (name, column) in _REQUIRED:
                             keep = False
                         row[column] = None
@@ -171,14 +214,21 @@ def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -
         if skipped:
             report.skipped[name] = skipped
     placed = 0
+    users = _matching(session, User, payload.get("users") or {},
+                      lambda r: f"lti:{r.platform_id}:{r.lti_sub}" if r.lti_sub else f"local:{r.username}")
     for p in payload.get("placements", []):
         room = new_ids["rooms"].get(p.get("room_id"))
+        if p.get("session_id") not in exists["=sessions"] or p.get("user_id") not in users:
+            room = None
         done = session.execute(update(SessionCandidate).where(
             SessionCandidate.session_id == p.get("session_id"), SessionCandidate.user_id == p.get("user_id"))
             .values(room_id=room, sequence=p.get("sequence"), seat_number=p.get("seat_number"),
                     admission_number=p.get("admission_number"))).rowcount if room else 0
         placed += done or 0
     report.restored["placements"] = placed
+    restored_sessions = {row.get("session_id") for row in tables.get("sittings", [])} & exists["=sessions"]
+    if restored_sessions:  # run by a site: the teacher's open gate stays closed (authorization.items_open)
+        session.execute(update(ExamSession).where(ExamSession.id.in_(restored_sessions)).values(authorized=False))
     if len(payload.get("placements", [])) > placed:
         report.skipped["placements"] = len(payload.get("placements", [])) - placed
     session.flush()
@@ -216,7 +266,6 @@ def init(session: Session, site_id: str, *, confirm_code: str, actor: str = "") 
         raise Forbidden(N_("This is a formal exam site and %(count)s sitting(s) have started without their results "
                            "uploaded; init is refused until they are uploaded."), params={"count": len(blockers)})
     rooms = select(Room.id).where(Room.site_id == site.id)
-    sessions = list(session.scalars(select(Sitting.session_id).where(Sitting.site_id == site.id).distinct()))
     counts = {name: len(rows) for name, rows in _site_rows(session, site.id).items()}
     session.execute(update(SessionCandidate).where(SessionCandidate.room_id.in_(rooms))
                     .values(room_id=None, sequence=None, seat_number=None, admission_number=None))
@@ -226,10 +275,7 @@ def init(session: Session, site_id: str, *, confirm_code: str, actor: str = "") 
         session.execute(delete(model).where(model.room_id.in_(rooms)))
     session.execute(delete(SealingCheck).where(SealingCheck.site_id == site.id))
     session.execute(delete(Kiosk).where(Kiosk.room_id.in_(rooms)))
-    session.execute(delete(Room).where(Room.site_id == site.id))
-    if sessions:  # the site's authorizations go too: a new placement waits for a new one
-        session.execute(update(ExamSession).where(ExamSession.id.in_(sessions)).values(
-            authorized=False, authorized_at=None, authorized_by="", authorization_method="", verified_at=None))
+    session.execute(delete(Room).where(Room.site_id == site.id))  # the sittings' authorizations went with them
     code = site.code
     session.delete(site)
     session.flush()

@@ -54,8 +54,9 @@ def assign(session: Session, sitting: ExamSession, user_ids: list[int], *, actor
         row = existing.get(uid)
         if row is None:
             session.add(SessionCandidate(session_id=sitting.id, user_id=uid, exam_id=exam.id))
-        else:
+        elif row.session_id != sitting.id:  # moved: the old session's seat and admission number go
             row.session_id = sitting.id
+            row.room_id = row.sequence = row.seat_number = row.admission_number = None
     session.flush()
     audit.record(session, "session.assign", actor=f"user:{actor_id}", target=f"session:{sitting.id}",
                  detail={"users": user_ids})

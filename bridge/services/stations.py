@@ -213,23 +213,28 @@ def export_site_file(session: Session, site_id: str, *, secret_key: str, actor: 
 
 def restore(session: Session, raw: bytes, *, room_code: str, address: str, secret_key: str) -> tuple[Registration, str]:
     """A reinstalled station takes back its room's registration from the site file."""
-    try:
-        import json
-        site_id = json.loads(raw.decode("utf-8-sig")).get("site_id")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        site_id = None
+    document = signing.loads(raw)
+    site_id = document.get("site_id") if isinstance(document, dict) else None
     if not isinstance(site_id, str):
         raise Invalid(N_("This is not an ExamBridge file (it is not JSON). Choose the file the bridge exported."))
-    payload = signing.read(secret_key, raw, SITE_FILE, site_id=site_id)["payload"]
-    entry = next((r for r in payload.get("rooms", []) if r.get("code") == (room_code or "").strip()), None)
+    payload = signing.read(secret_key, document, SITE_FILE, site_id=site_id)["payload"]
+    rooms = payload.get("rooms") if isinstance(payload.get("rooms"), list) else []
+    entry = next((r for r in rooms if isinstance(r, dict) and r.get("code") == (room_code or "").strip()), None)
     if entry is None:
         raise NotFound(N_("The site file has no room with this code."))
-    listed = (entry.get("registration") or {}).get("id")
-    row = session.get(StationRegistration, listed) if isinstance(listed, int) else None
-    if row is None or row.registered_at is None:
+    listed = (entry.get("registration") or {}).get("id") if isinstance(entry.get("registration"), dict) else None
+    row = session.get(StationRegistration, listed) if type(listed) is int else None
+    room = session.get(Room, row.room_id) if row is not None else None
+    # the row must still be this site's registration of this room (ids are not stable across a
+    # site init or a restore)
+    if row is None or row.registered_at is None or row.site_id != site_id or room is None \
+            or room.id != entry.get("id") or room.code != entry.get("code"):
         raise InvalidState(N_("The site file was exported before this room registered: register with the code."))
     if row.revoked_at is not None:
         raise InvalidState(N_("This room's registration was revoked since the file was exported; register again."))
+    if row.station_seen_at is not None and clock.utcnow_naive() - row.station_seen_at <= CONNECTED_WITHIN:
+        raise Conflict(N_("The room's registered station is still connected; the site must revoke it before "
+                          "another station takes the room."))
     row.restored_at = clock.utcnow_naive()
     return _bind(session, row, address, "restore", secret_key=secret_key)
 

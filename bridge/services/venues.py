@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.errors import Conflict, Invalid, NotFound
+from bridge.errors import Conflict, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, Room
 from bridge.models.venues import SITE_MODES, Seat, Site
@@ -76,9 +76,15 @@ def create_site(session: Session, *, code: str, name: str, mode: str = "formal",
 
 def update_site(session: Session, site_id: str, *, name: str, mode: str, actor: str = "") -> SiteInfo:
     """Change the name and mode; the code stays (site init is the only way to clear it)."""
+    from bridge.services.site_backup import init_blockers
+
     site = _site(session, site_id)
     before = {"name": site.name, "mode": site.mode}
-    site.name, site.mode, site.updated_at = _name(name), _mode(mode), clock.utcnow_naive()
+    mode = _mode(mode)
+    if mode != site.mode and init_blockers(session, site.id):
+        raise InvalidState(N_("A formal exam is running at this site without its results uploaded: its mode "
+                              "cannot change now."))
+    site.name, site.mode, site.updated_at = _name(name), mode, clock.utcnow_naive()
     session.flush()
     after = {"name": site.name, "mode": site.mode}
     if after != before:

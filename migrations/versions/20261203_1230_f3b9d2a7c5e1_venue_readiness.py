@@ -1,12 +1,13 @@
 """venue readiness: env check runs, sittings, station registrations, sealing checks (V3-V8)
 
-Sessions lose their unused ``room_id``: a session's rooms are its sittings now. Sessions get
-their authorization's time, actor and method and the verification time; session candidates
-their room, sequence (序号), seat and admission number; exams their environment requirements.
+Sessions lose their unused ``room_id``: a session's rooms are its sittings now, and each
+sitting carries the exam authorization of its site. Sessions get their number (场次号) for
+admission numbers; session candidates their room, sequence (序号), seat and admission
+number; exams their environment requirements.
 
 Revision ID: f3b9d2a7c5e1
 Revises: e8a2c4f6b1d3
-Create Date: 2026-12-03 12:30:25.803624
+Create Date: 2026-12-03 13:01:12.387454
 """
 from alembic import op
 import sqlalchemy as sa
@@ -87,6 +88,10 @@ def upgrade() -> None:
     sa.Column('release_at', sa.DateTime(), nullable=True),
     sa.Column('data_loaded_at', sa.DateTime(), nullable=True),
     sa.Column('data_loaded_hash', sa.String(length=64), nullable=True),
+    sa.Column('authorized_at', sa.DateTime(), nullable=True),
+    sa.Column('authorized_by', sa.String(length=255), nullable=False),
+    sa.Column('authorization_method', sa.String(length=10), nullable=False),
+    sa.Column('verified_at', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('uploaded_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -116,10 +121,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_env_check_results_run_id'), ['run_id'], unique=False)
 
     with op.batch_alter_table('exam_sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('authorized_at', sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column('authorized_by', sa.String(length=255), nullable=False, server_default=''))
-        batch_op.add_column(sa.Column('authorization_method', sa.String(length=10), nullable=False, server_default=''))
-        batch_op.add_column(sa.Column('verified_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('number', sa.Integer(), nullable=True))
         batch_op.drop_index(batch_op.f('ix_exam_sessions_room_id'))
         batch_op.drop_constraint(batch_op.f('fk_exam_sessions_room_id_rooms'), type_='foreignkey')
         batch_op.drop_column('room_id')
@@ -131,7 +133,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('room_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('sequence', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('seat_number', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('admission_number', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('admission_number', sa.String(length=100), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_session_candidates_exam_id_admission_number'), ['exam_id', 'admission_number'])
         batch_op.create_foreign_key(batch_op.f('fk_session_candidates_room_id_rooms'), 'rooms', ['room_id'], ['id'], ondelete='SET NULL')
 
@@ -153,10 +155,7 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column('room_id', sa.INTEGER(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_exam_sessions_room_id_rooms'), 'rooms', ['room_id'], ['id'], ondelete='SET NULL')
         batch_op.create_index(batch_op.f('ix_exam_sessions_room_id'), ['room_id'], unique=False)
-        batch_op.drop_column('verified_at')
-        batch_op.drop_column('authorization_method')
-        batch_op.drop_column('authorized_by')
-        batch_op.drop_column('authorized_at')
+        batch_op.drop_column('number')
 
     with op.batch_alter_table('env_check_results', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_env_check_results_run_id'))

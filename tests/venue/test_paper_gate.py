@@ -12,7 +12,7 @@ import re
 import pytest
 
 from bridge import clock
-from bridge.services import authorization, exam_data
+from bridge.services import authorization, exam_data, seats
 from tests.delivery.factories import SESSION_COOKIE, session_cookie
 from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import SECRET_MARK, at, make_world, session_row
@@ -48,7 +48,10 @@ def bodies(http, base: str, urls: list[str]) -> dict[str, str]:
 @pytest.mark.req("V6")
 def test_no_item_leaves_the_bridge_before_the_session_is_authorized(app, db_session):
     w = make_world(app, db_session, start_in=dt.timedelta(minutes=20))
-    exam_data.place(db_session, w.site.id, w.session_id, w.room.id, actor="user:1")
+    seats.import_csv(db_session, w.room.id, "".join(f"{n},10.0.0.{n},PC{n},\n" for n in range(1, 6)).encode())
+    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id, actor="user:1")
+    exam_data.build(db_session, sitting.id, secret_key=w.secret)
+    exam_data.load(db_session, sitting.id, secret_key=w.secret)
     db_session.commit()
     candidate = w.candidates[0]
     cookie, csrf = session_cookie(app, candidate.id)

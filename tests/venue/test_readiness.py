@@ -107,7 +107,7 @@ def test_a_site_goes_from_empty_to_sealed_and_a_broken_condition_is_named(app, d
     at(w, starts - dt.timedelta(hours=2))
     authorization.authorize(s, w.session_id, site_id=w.site.id, actor="user:1")
     s.commit()
-    assert session_row(w).authorized and session_row(w).authorization_method == "online"
+    assert [x.authorization_method for x in exam_data.site_sittings(s, w.site.id)] == ["online"]
     # V7: sealing check: kiosks offline -> named; once they beat, green
     check = sealing.check(s, w.site.id, w.session_id, secret_key=secret, actor="user:1")
     s.commit()
@@ -126,20 +126,40 @@ def test_a_site_goes_from_empty_to_sealed_and_a_broken_condition_is_named(app, d
 
 
 @pytest.mark.req("V6")
-def test_before_authorization_a_candidate_cannot_start_and_after_it_can(app, db_session):
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=30))
-    s = w.s
-    sitting = exam_data.place(s, w.site.id, w.session_id, w.room.id, actor="user:1")
+def test_items_open_only_to_candidates_whose_sitting_is_authorized(app, db_session):
+    """Two sites share a session: one site's authorization opens its own room only; a
+    candidate without a seat stays out; site init never reopens the session."""
+    from bridge.services import site_backup, venues
+
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=30), candidates=3)
+    s, secret = w.s, w.secret
+    other = venues.create_site(s, code="9990001", name="第二考点", mode="mock")
+    other_room, _ = venues.add_room(s, other.id, code="R99", name="九十九", capacity=1, secret_key=secret)
+    seats.import_csv(s, w.room.id, b"1,10.0.0.1,PC01,\n")
+    seats.import_csv(s, other_room.id, b"1,10.0.1.1,PC99,\n")
+    here = exam_data.place(s, w.site.id, w.session_id, w.room.id, actor="user:1")
+    there = exam_data.place(s, other.id, w.session_id, other_room.id, actor="user:1")
+    exam_data.build(s, here.id, secret_key=secret)
+    exam_data.build(s, there.id, secret_key=secret)
     s.commit()
-    a = attempts.log_in(s, w.exam, w.candidates[0].id)
-    attempts.read_rules(s, a)
+    seated_here, seated_there, unseated = (attempts.log_in(s, w.exam, c.id) for c in w.candidates)
+    for a in (seated_here, seated_there, unseated):
+        attempts.read_rules(s, a)
     at(w, session_row(w).starts_at + dt.timedelta(minutes=1))
     with pytest.raises(InvalidState, match="not authorized"):
-        attempts.start(s, a)
-    assert a.items in (None, [])
+        attempts.start(s, seated_here)
+    assert not seated_here.items
     authorization.authorize(s, w.session_id, site_id=w.site.id, actor="user:1")
-    assert attempts.start(s, a).status == "in_exam" and a.items
-    assert sitting.id
+    assert attempts.start(s, seated_here).status == "in_exam" and seated_here.items
+    with pytest.raises(InvalidState, match="not authorized"):
+        attempts.start(s, seated_there)  # the other site has not authorized its room
+    with pytest.raises(InvalidState, match="not authorized"):
+        attempts.start(s, unseated)      # no seat at any site
+    s.commit()
+    site_backup.init(s, other.id, confirm_code="9990001")  # a mock site: allowed while the session runs
+    s.commit()
+    with pytest.raises(InvalidState, match="not authorized"):
+        attempts.start(s, seated_there)  # the init freed its seat, and opened nothing
 
 
 @pytest.mark.req("V6")
@@ -156,10 +176,13 @@ def test_an_offline_site_imports_a_signed_authorization_file(app, db_session):
     forged["payload"]["session_id"] = 999
     with pytest.raises(Invalid):
         authorization.import_file(s, json.dumps(forged).encode(), site_id=w.site.id, secret_key=secret)
-    sess = authorization.import_file(s, document, site_id=w.site.id, secret_key=secret, actor="user:1")
-    assert sess.authorized and sess.authorization_method == "file"
+    [sitting] = authorization.import_file(s, document, site_id=w.site.id, secret_key=secret, actor="user:1")
+    assert sitting.authorized_at is not None and sitting.authorization_method == "file"
+    assert authorization.import_file(s, document, site_id=w.site.id, secret_key=secret)[0].authorized_at \
+        == sitting.authorized_at  # importing again changes nothing
+    sess = session_row(w)
     # V8: verification opens an hour before the start and marks the session verified
     with pytest.raises(InvalidState, match="an hour before"):
         authorization.verify(s, w.session_id, site_id=w.site.id, actor="user:1")
     at(w, sess.starts_at - dt.timedelta(minutes=50))
-    assert authorization.verify(s, w.session_id, site_id=w.site.id, actor="user:1").verified_at is not None
+    assert authorization.verify(s, w.session_id, site_id=w.site.id, actor="user:1")[0].verified_at is not None

@@ -116,6 +116,10 @@ def test_the_venue_pages_walk_a_session_to_sealed(app, db_session, console, tmp_
     assert json.loads(site_file.content)["format"] == "exambridge-site-info"
     # a reinstalled station restores from the site file
     reinstalled = Browser()
+    busy = reinstalled.post(f"{base}/station/restore", data={"room_code": "R01"},
+                            files={"file": ("site.ebsite", site_file.content)})
+    assert busy.status_code == 409 and "still connected" in busy.text  # the old station was seen just now
+    at(w, clock.utcnow_naive() + dt.timedelta(minutes=3))  # ... and then no more: it died
     restored = reinstalled.post(f"{base}/station/restore", data={"room_code": "R01"},
                                 files={"file": ("site.ebsite", site_file.content)})
     assert restored.status_code == 200 and 'id="station-room"' in restored.text

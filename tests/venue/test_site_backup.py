@@ -76,6 +76,15 @@ def test_a_backup_restored_into_an_empty_database_gives_the_same_site(app, make_
     from bridge.extensions import db
 
     with empty.app_context():
+        # that database has a session with the same row id, but it is another exam's session
+        from bridge.services import sittings
+        from tests.exams import factories as f
+
+        c = f.course(db.session)
+        other = sittings.create_session(db.session, f.exam(db.session, c), name="别的场次",
+                                        starts_at=f.now(), remote=False, actor_id=f.member(db.session, c).id)
+        assert other.id == w.session_id
+        db.session.commit()
         report = site_backup.restore(db.session, raw, secret_key=w.secret, actor="user:9")
         db.session.commit()
         after = snapshot(db.session, "1450301", with_sessions=False)
@@ -88,7 +97,7 @@ def test_a_backup_restored_into_an_empty_database_gives_the_same_site(app, make_
     db_session.commit()
     assert db_session.scalar(select(Site).where(Site.code == "1450301")) is None
     assert db_session.scalar(select(SessionCandidate.room_id).where(SessionCandidate.room_id.is_not(None))) is None
-    assert session_row(w).authorized is False  # init cleared the authorization
+    assert session_row(w).authorized is False  # run by a site: init does not reopen the teacher's gate
     report = site_backup.restore(db_session, raw, secret_key=w.secret, actor="user:1")
     db_session.commit()
     assert snapshot(db_session, "1450301", with_sessions=True) == before and not report.skipped

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge import clock
@@ -43,12 +43,12 @@ def _act(fn, done, page, *page_args):
     return True, result
 
 
-def _upload() -> bytes:
+def _upload(limit: int = MAX_FILE_BYTES) -> bytes:
     f = request.files.get("file")
     if f is None or not f.filename:
         raise Invalid(N_("Choose the file to import."))
-    data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
+    data = f.read(limit + 1)
+    if len(data) > limit:
         raise Invalid(N_("This file is too large."))
     return data
 
@@ -122,7 +122,13 @@ def show_sessions(site_id: str, error=None, status=200):
     for x in sittings:
         sessions.setdefault(x.session_id, []).append(x)
     windows = {sid: authorization.window(db.session, db.session.get(ExamSession, sid)) for sid in sessions}
-    return render_template("site/sessions.html", user=user, site=site, sessions=sessions, windows=windows,
+    auth = {sid: {"authorized": all(x.authorized for x in rows),
+                  "at": max((x.authorized_at for x in rows if x.authorized_at), default=None),
+                  "methods": sorted({x.authorization_method for x in rows if x.authorization_method}),
+                  "verified": all(x.verified_at for x in rows),
+                  "verified_at": max((x.verified_at for x in rows if x.verified_at), default=None)}
+            for sid, rows in sessions.items()}
+    return render_template("site/sessions.html", user=user, site=site, sessions=sessions, windows=windows, auth=auth,
                            rooms=venues.site_rooms(db.session, site.id),
                            placeable=exam_data.placeable_sessions(db.session), now=clock.utcnow_naive(),
                            verify_lead=authorization.VERIFY_LEAD, error=error), status
@@ -147,9 +153,12 @@ def _release_at() -> dt.datetime | None:
     if not raw:
         return None
     try:
-        return dt.datetime.fromisoformat(raw)
+        moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise Invalid(N_("Give the release time as a date and time."))
+    if moment.tzinfo is not None:  # the page's times are UTC; an offset given is honoured
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
 
 
 def build_data(site_id: str, sitting_id: int):
@@ -225,7 +234,6 @@ def show_sealing(site_id: str, session_id: int, error=None, status=200):
     sess = db.session.get(ExamSession, session_id)
     rooms = [x for x in exam_data.site_sittings(db.session, site.id) if x.session_id == session_id]
     if sess is None or not rooms:
-        from flask import abort
         abort(404)
     return render_template("site/sealing.html", user=user, site=site, sess=sess, rooms=rooms,
                            latest=sealing.latest(db.session, site.id, session_id), conditions=dict(sealing.CONDITIONS),
@@ -245,6 +253,8 @@ def show_monitor(site_id: str, session_id: int):
     user = _admin()
     site = venues.get_site(db.session, site_id)
     table = sealing.monitor(db.session, site.id, session_id, secret_key=_secret())
+    if not table["rows"]:
+        abort(404)
     return render_template("site/monitor.html", user=user, site=site, table=table)
 
 

@@ -35,7 +35,7 @@ def restore_backup():
     user = _admin()
     try:
         with transaction() as s:
-            report = site_backup.restore(s, _upload(), secret_key=current_app.config["SECRET_KEY"],
+            report = site_backup.restore(s, _upload(site_backup.MAX_BYTES), secret_key=current_app.config["SECRET_KEY"],
                                          actor=f"user:{user.id}")
     except DomainError as exc:
         return list_sites(error=exc.translated(), status=exc.http_status)
