@@ -235,6 +235,27 @@ def room_code(code: str, rotate: bool):
     click.echo(f"kiosk enrolment code of {info.code}: {value}")
 
 
+# --- authorization codes ----------------------------------------------------------------
+@cli.command("authcode", cls=_AppCommand, help="The authority's code for a console's request code (P15).")
+@click.argument("request_code")
+def authcode(request_code: str):
+    """Prints what the request would open (read it back to the proctor), then the code."""
+    from bridge.extensions import db
+    from bridge.services import authcodes
+
+    app = _app()
+    with app.app_context():
+        row = authcodes.get(db.session, request_code)
+        info = authcodes.info(db.session, row)
+        code = authcodes.code_for(db.session, row, secret_key=app.config["SECRET_KEY"])
+    click.echo(f"request {info.request_code}: {info.action} · room {info.room_code} · session {info.session_id} "
+               f"· exam {info.subject} · value {info.parameter}")
+    click.echo(f"candidates: {', '.join(info.candidates) or '(none)'}")
+    click.echo(f"valid {info.valid_from:%Y-%m-%d %H:%M} – {info.valid_until:%H:%M} UTC · status {info.status} "
+               f"· wrong tries {info.tries}")
+    click.echo(f"authorization code: {code}")
+
+
 # --- sites ----------------------------------------------------------------------------
 @cli.group(help="Exam sites: backup and restore of everything a site holds (V9).")
 def site() -> None:

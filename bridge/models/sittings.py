@@ -42,7 +42,15 @@ class Sitting(TimestampMixin, db.Model):
     authorized_by: Mapped[str] = mapped_column(String(255), default="")
     authorization_method: Mapped[str] = mapped_column(String(10), default="")  # online | file
     verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # The proctor console (P1, P2, P10, P12): who runs the room, and the sitting's state
+    # scheduled → login allowed → start allowed → (in progress, from the start time) → ended → uploaded.
+    console_entered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    staff: Mapped[dict] = mapped_column(JSON, default=dict)  # {"admin": {name, phone}, "proctors": [{name, phone}]}
+    login_allowed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    start_allowed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    ended_by: Mapped[str] = mapped_column(String(255), default="")
+    backed_up_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     uploaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
     __table_args__ = (UniqueConstraint("session_id", "room_id"),)
@@ -63,3 +71,34 @@ class SealingCheck(db.Model):
     checked_by: Mapped[str] = mapped_column(String(255), default="")
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
     seats: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Violation(db.Model):
+    """A violation registered against a candidate (P3): a code of the catalogue and what
+    happened; cancelled with a reason (kept, not deleted)."""
+
+    __tablename__ = "violations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[Optional[str]] = mapped_column(String(64))
+    sitting_id: Mapped[int] = mapped_column(ForeignKey("sittings.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    code_text: Mapped[str] = mapped_column(String(300), default="")  # the catalogue's text when registered
+    description: Mapped[str] = mapped_column(String(500), default="")
+    registered_by: Mapped[str] = mapped_column(String(255), default="")
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
+    cancelled_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    cancelled_by: Mapped[str] = mapped_column(String(255), default="")
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ViolationCode(db.Model):
+    """The violation catalogue (P3), editable; ships with the national rules' list as default
+    (``bridge.services.console.DEFAULT_VIOLATIONS``)."""
+
+    __tablename__ = "violation_codes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    text: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
