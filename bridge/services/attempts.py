@@ -17,7 +17,7 @@ from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.models.attempts import Attempt, AttemptLog
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
-from bridge.services import papers, sittings, throttle
+from bridge.services import console, papers, sittings, throttle
 from bridge.services.authorization import items_open
 
 UNLOCK_CODE_LIFETIME = dt.timedelta(minutes=10)
@@ -53,8 +53,15 @@ def log_in(session: Session, exam: Exam, user_id: int, *, address: str = "", mod
     paper = _paper(session, exam.id)
     attempt = current(session, exam.id, user_id)
     now = clock.utcnow_naive()
+    room = console.candidate_sitting(session, sitting, user_id)
+    if room is not None and (attempt is None or attempt.status == "not_logged_in") \
+            and not console.login_open(room, sitting, now):
+        raise Forbidden("The login of your room is not open yet. Wait for the proctor.")
+    if attempt is not None and attempt.status == "absent":
+        raise Forbidden("You were registered absent from this session. Ask the proctor.")
+    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
     if attempt is None:
-        if now > sitting.starts_at + dt.timedelta(minutes=paper.late_login_minutes):
+        if now > starts_at + dt.timedelta(minutes=paper.late_login_minutes):
             message = (f"The login for this session closed {paper.late_login_minutes} minutes after its start. "
                        "Ask the proctor.")
             raise Forbidden(message)
@@ -92,8 +99,12 @@ def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | 
     now = clock.utcnow_naive()
     if not items_open(session, sitting, attempt.user_id):
         raise InvalidState("The session is not authorized yet. Wait for the proctor.")
-    if now < sitting.starts_at:
-        seconds = int((sitting.starts_at - now).total_seconds())
+    room = console.candidate_sitting(session, sitting, attempt.user_id)
+    if room is not None and room.start_allowed_at is None:
+        raise InvalidState("The proctor has not allowed the start yet.")
+    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    if now < starts_at:
+        seconds = int((starts_at - now).total_seconds())
         message = f"The exam starts in {seconds // 60} min {seconds % 60} s."
         raise InvalidState(message)
     exam = session.get(Exam, attempt.exam_id)
@@ -101,10 +112,9 @@ def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | 
         rng = random.Random(seed if seed is not None else secrets.randbits(64))
         attempt.items = papers.compose(session, _paper(session, exam.id), rng)
     attempt.status, attempt.started_at = "in_exam", attempt.started_at or now
-    attempt.deadline_at = sitting.starts_at + dt.timedelta(minutes=exam.duration_minutes,
-                                                           seconds=attempt.extra_seconds)
+    attempt.deadline_at = starts_at + dt.timedelta(minutes=exam.duration_minutes, seconds=attempt.extra_seconds)
     log(session, attempt, "start", address=address,
-        detail={"late_seconds": max(0, int((now - sitting.starts_at).total_seconds()))})
+        detail={"late_seconds": max(0, int((now - starts_at).total_seconds()))})
     session.flush()
     return attempt
 

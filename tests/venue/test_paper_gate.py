@@ -12,7 +12,7 @@ import re
 import pytest
 
 from bridge import clock
-from bridge.services import authorization, exam_data, seats
+from bridge.services import authorization, console, exam_data, seats
 from tests.delivery.factories import SESSION_COOKIE, session_cookie
 from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import SECRET_MARK, at, make_world, session_row
@@ -84,6 +84,7 @@ def test_no_item_leaves_the_bridge_before_the_session_is_authorized(app, db_sess
         assert leaked == []
         # the authorization opens the gate: the same walk now finds the item
         authorization.authorize(db_session, w.session_id, site_id=w.site.id, actor="user:1")
+        console.allow_start(db_session, sitting.id, secret_key=w.secret, actor="user:1")
         db_session.commit()
         assert http.post(f"{srv.url}/attempt/{attempt_id}/start", timeout=30).ok
         assert SECRET_MARK in http.get(f"{srv.url}/attempt/{attempt_id}", timeout=30).text

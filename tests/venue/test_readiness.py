@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bridge import clock
 from bridge.errors import Conflict, Forbidden, Invalid, InvalidState
 from bridge.models.papers import SessionCandidate
-from bridge.services import attempts, authorization, envchecks, exam_data, sealing, seats, stations
+from bridge.services import attempts, authorization, console, envchecks, exam_data, sealing, seats, stations
 from tests.venue.readiness_world import announce, answer_env_checks, at, heartbeat, make_world, measured, session_row
 
 
@@ -131,7 +131,7 @@ def test_items_open_only_to_candidates_whose_sitting_is_authorized(app, db_sessi
     candidate without a seat stays out; site init never reopens the session."""
     from bridge.services import site_backup, venues
 
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=30), candidates=3)
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=20), candidates=3)
     s, secret = w.s, w.secret
     other = venues.create_site(s, code="9990001", name="第二考点", mode="mock")
     other_room, _ = venues.add_room(s, other.id, code="R99", name="九十九", capacity=1, secret_key=secret)
@@ -150,6 +150,7 @@ def test_items_open_only_to_candidates_whose_sitting_is_authorized(app, db_sessi
         attempts.start(s, seated_here)
     assert not seated_here.items
     authorization.authorize(s, w.session_id, site_id=w.site.id, actor="user:1")
+    console.allow_start(s, here.id, secret_key=secret, actor="user:1")
     assert attempts.start(s, seated_here).status == "in_exam" and seated_here.items
     with pytest.raises(InvalidState, match="not authorized"):
         attempts.start(s, seated_there)  # the other site has not authorized its room

@@ -1,0 +1,422 @@
+"""The proctor console of a sitting (P1–P3, P5, P9, P10; seed 001 §二): entering the
+session, the room's flow (allow login, allow start), the seat board with its counts,
+violations, extra time, absence and the end of the exam.
+
+A sitting's state (DESIGN "States") is derived on read: scheduled → login allowed (by hand,
+or by itself ``LOGIN_LEAD`` before the start) → start allowed (the countdown to the start
+time) → in progress (from the room's start) → ended → uploaded. ``room_start`` is the
+session's start time, or a later one when the proctor allowed the start late with a delay
+authorization code: the candidates' deadline runs from it.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge import clock
+from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
+from bridge.i18n import N_
+from bridge.models.attempts import Attempt, AttemptLog
+from bridge.models.devices import Kiosk, Room
+from bridge.models.exams import Exam
+from bridge.models.papers import ExamSession, Paper, SessionCandidate
+from bridge.models.sittings import Sitting, Violation, ViolationCode
+from bridge.models.users import User
+from bridge.models.venues import Seat
+from bridge.services import audit, authcodes
+
+LOGIN_LEAD = dt.timedelta(minutes=30)
+START_OPENS = dt.timedelta(minutes=15)      # "allow start" from a quarter of an hour before the start
+START_GRACE = dt.timedelta(minutes=5)       # ... and without a delay code until five minutes after it
+FREE_EXTRA_SECONDS = 600                    # extra time per candidate without a code (seed 001 §2.8)
+OFFLINE_AFTER = dt.timedelta(seconds=150)
+#: the national rules' list (《国家教育考试违规处理办法》第五条), editable in the catalogue
+DEFAULT_VIOLATIONS = (
+    ("A101", "携带通讯工具、规定以外的电子用品或与考试内容相关的资料进入座位，经提醒仍不改正的"),
+    ("A102", "未在规定的座位参加考试的"),
+    ("A103", "考试开始信号发出前答题或者考试结束信号发出后继续答题的"),
+    ("A104", "在考试过程中旁窥、交头接耳、互打暗号或者手势的"),
+    ("A105", "在考场或者教育考试机构禁止的范围内，喧哗、吸烟或者实施其他影响考场秩序的行为的"),
+    ("A106", "未经考试工作人员同意在考试过程中擅自离开考场的"),
+    ("A107", "将试卷、答卷、草稿纸等考试用纸带出考场的"),
+    ("A108", "用规定以外的笔或者纸答题或者在试卷规定以外的地方书写姓名、考号或者以其他方式在答卷上标记信息的"),
+    ("A109", "其他违反考场规则但尚未构成作弊的行为"),
+)
+LOGGED_IN = ("logged_in", "rules_read", "in_exam", "locked", "submitted")
+DONE = ("submitted", "absent")
+
+
+# --- the sitting and its state ------------------------------------------------------------
+def sitting_of(session: Session, sitting_id: int) -> Sitting:
+    row = session.get(Sitting, sitting_id) if type(sitting_id) is int else None
+    if row is None:
+        raise NotFound(N_("That sitting does not exist."))
+    return row
+
+
+def candidate_sitting(session: Session, sess: ExamSession, user_id: int) -> Optional[Sitting]:
+    """The sitting of the candidate's room, for a session run by a site (None otherwise)."""
+    room_id = session.scalar(select(SessionCandidate.room_id).where(SessionCandidate.session_id == sess.id,
+                                                                     SessionCandidate.user_id == user_id))
+    if room_id is None:
+        return None
+    return session.scalar(select(Sitting).where(Sitting.session_id == sess.id, Sitting.room_id == room_id))
+
+
+def room_start(sitting: Sitting, sess: ExamSession) -> dt.datetime:
+    if sitting.start_allowed_at is not None and sitting.start_allowed_at > sess.starts_at:
+        return sitting.start_allowed_at.replace(microsecond=0)
+    return sess.starts_at
+
+
+def login_open(sitting: Sitting, sess: ExamSession, now: dt.datetime | None = None) -> bool:
+    now = now or clock.utcnow_naive()
+    return sitting.ended_at is None and (sitting.login_allowed_at is not None or now >= sess.starts_at - LOGIN_LEAD)
+
+
+def state(sitting: Sitting, sess: ExamSession, now: dt.datetime | None = None) -> str:
+    now = now or clock.utcnow_naive()
+    if sitting.uploaded_at:
+        return "uploaded"
+    if sitting.ended_at:
+        return "ended"
+    if sitting.start_allowed_at and now >= room_start(sitting, sess):
+        return "in_progress"
+    if sitting.start_allowed_at:
+        return "start_allowed"
+    if login_open(sitting, sess, now):
+        return "login_allowed"
+    return "scheduled"
+
+
+def _session_exam(session: Session, sitting: Sitting) -> tuple[ExamSession, Exam, Paper]:
+    sess = session.get(ExamSession, sitting.session_id)
+    exam = session.get(Exam, sess.exam_id)
+    paper = session.scalar(select(Paper).where(Paper.exam_id == exam.id))
+    return sess, exam, paper
+
+
+def _clean(value: Any, limit: int) -> str:
+    return str(value or "").strip()[:limit]
+
+
+def enter(session: Session, sitting_id: int, *, admin_name: str, admin_phone: str, proctors: list[dict],
+          actor: str = "") -> Sitting:
+    """P1: who runs the room. The room's system admin and at least one proctor, each with a phone."""
+    sitting = sitting_of(session, sitting_id)
+    admin = {"name": _clean(admin_name, 100), "phone": _clean(admin_phone, 30)}
+    people = [{"name": _clean(p.get("name"), 100), "phone": _clean(p.get("phone"), 30)} for p in proctors
+              if _clean(p.get("name"), 100)]
+    if not admin["name"] or not admin["phone"]:
+        raise Invalid(N_("Give the room's system admin's name and phone."))
+    if not people or any(not p["phone"] for p in people):
+        raise Invalid(N_("Give at least one proctor, each with a phone."))
+    before = dict(sitting.staff or {})
+    sitting.staff = {"admin": admin, "proctors": people}
+    sitting.console_entered_at = sitting.console_entered_at or clock.utcnow_naive()
+    session.flush()
+    audit.record(session, "console.enter", actor=actor, target=f"sitting:{sitting.id}",
+                 detail={"before": before, "after": sitting.staff})
+    return sitting
+
+
+def allow_login(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
+    sitting = sitting_of(session, sitting_id)
+    if sitting.ended_at:
+        raise InvalidState(N_("This sitting has ended."))
+    if sitting.authorized_at is None:
+        raise InvalidState(N_("The session is not authorized at this site yet."))
+    if sitting.login_allowed_at is None:
+        sitting.login_allowed_at = clock.utcnow_naive()
+        session.flush()
+        audit.record(session, "console.allow_login", actor=actor, target=f"sitting:{sitting.id}")
+    return sitting
+
+
+def allow_start(session: Session, sitting_id: int, *, secret_key: str, request_id: int | None = None,
+                code: str | None = None, actor: str = "") -> Sitting:
+    """P2: the countdown to the start. From ``START_OPENS`` before the start; later than
+    ``START_GRACE`` after it, only with a delay authorization code (the room then starts now)."""
+    sitting = sitting_of(session, sitting_id)
+    sess, exam, _paper = _session_exam(session, sitting)
+    now = clock.utcnow_naive()
+    if sitting.start_allowed_at is not None:
+        return sitting
+    if sitting.ended_at:
+        raise InvalidState(N_("This sitting has ended."))
+    if not login_open(sitting, sess, now):
+        raise InvalidState(N_("Allow the login first."))
+    if now < sess.starts_at - START_OPENS:
+        raise InvalidState(N_("The start can be allowed from %(at)s."),
+                           params={"at": f"{sess.starts_at - START_OPENS:%H:%M}"})
+    delayed = now > sess.starts_at + START_GRACE
+    if delayed:
+        if request_id is None:
+            raise Forbidden(N_("The start time has passed: a delay authorization code is needed."))
+        authcodes.use(session, request_id, code, action="delay_start", room_id=sitting.room_id, session_id=sess.id,
+                      candidates=[], parameter=0, secret_key=secret_key, actor=actor)
+    sitting.login_allowed_at = sitting.login_allowed_at or now
+    sitting.start_allowed_at = now
+    session.flush()
+    audit.record(session, "console.allow_start", actor=actor, target=f"sitting:{sitting.id}",
+                 detail={"delayed": delayed, "room_start": room_start(sitting, sess).isoformat()})
+    return sitting
+
+
+# --- the board ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SeatState:
+    seat: int
+    admission_number: str
+    name: str
+    user_id: int
+    attempt_id: Optional[int]
+    status: str
+    flags: tuple[str, ...]
+    extra_seconds: int
+    kiosk_online: Optional[bool]
+    remaining_s: Optional[int]
+
+
+@dataclass(frozen=True)
+class Board:
+    sitting_id: int
+    room_code: str
+    session_name: str
+    exam_title: str
+    state: str
+    starts_at: dt.datetime
+    room_start: dt.datetime
+    late_cutoff: dt.datetime
+    seats: list[SeatState]
+    counts: dict[str, int] = field(default_factory=dict)
+    staff: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sitting_id": self.sitting_id, "state": self.state, "counts": self.counts,
+                "room_start": self.room_start.isoformat(), "seats": [
+                    {"seat": s.seat, "admission_number": s.admission_number, "name": s.name,
+                     "attempt_id": s.attempt_id, "status": s.status, "flags": list(s.flags),
+                     "extra_seconds": s.extra_seconds, "online": s.kiosk_online, "remaining_s": s.remaining_s}
+                    for s in self.seats]}
+
+
+def _attempts(session: Session, sess: ExamSession, user_ids: list[int]) -> dict[int, Attempt]:
+    rows = session.scalars(select(Attempt).where(Attempt.session_id == sess.id, Attempt.user_id.in_(user_ids),
+                                                 Attempt.status != "voided").order_by(Attempt.number))
+    return {a.user_id: a for a in rows}  # the newest number wins
+
+
+def board(session: Session, sitting_id: int) -> Board:
+    sitting = sitting_of(session, sitting_id)
+    sess, exam, paper = _session_exam(session, sitting)
+    room = session.get(Room, sitting.room_id)
+    now = clock.utcnow_naive()
+    placed = session.execute(select(SessionCandidate, User.name).join(User, User.id == SessionCandidate.user_id).where(
+        SessionCandidate.session_id == sess.id, SessionCandidate.room_id == room.id)
+        .order_by(SessionCandidate.seat_number)).all()
+    attempts = _attempts(session, sess, [c.user_id for c, _ in placed])
+    attempt_ids = [a.id for a in attempts.values()]
+    violated = set(session.scalars(select(Violation.attempt_id).where(
+        Violation.attempt_id.in_(attempt_ids), Violation.cancelled_at.is_(None)))) if attempt_ids else set()
+    resumed = set(session.scalars(select(AttemptLog.attempt_id).where(
+        AttemptLog.attempt_id.in_(attempt_ids), AttemptLog.action == "breakpoint_resume"))) if attempt_ids else set()
+    seen = dict(session.execute(select(Seat.number, Kiosk.last_seen_at).join(Kiosk, Kiosk.id == Seat.kiosk_id)
+                                .where(Seat.room_id == room.id)).all())
+    seats = []
+    for candidate, name in placed:
+        a = attempts.get(candidate.user_id)
+        status = a.status if a else "not_logged_in"
+        last = seen.get(candidate.seat_number)
+        online = None if candidate.seat_number not in seen else (last is not None and now - last <= OFFLINE_AFTER)
+        flags = tuple(f for f, on in (("violation", a is not None and a.id in violated),
+                                      ("resumed", a is not None and a.id in resumed),
+                                      ("extra_time", bool(a and a.extra_seconds)),
+                                      ("offline", status in ("in_exam", "locked") and online is False)) if on)
+        remaining = None
+        if a and a.deadline_at and status in ("in_exam", "locked"):
+            remaining = max(0, int((a.deadline_at - now).total_seconds()))
+        seats.append(SeatState(candidate.seat_number or 0, candidate.admission_number or "", name, candidate.user_id,
+                               a.id if a else None, status, flags, a.extra_seconds if a else 0, online, remaining))
+    counts = {"expected": len(seats), "logged_in": sum(s.status in LOGGED_IN for s in seats),
+              "in_exam": sum(s.status in ("in_exam", "locked") for s in seats),
+              "submitted": sum(s.status == "submitted" for s in seats),
+              "absent": sum(s.status == "absent" for s in seats),
+              "violation": sum("violation" in s.flags for s in seats),
+              "resumed": sum("resumed" in s.flags for s in seats),
+              "extra_time": sum("extra_time" in s.flags for s in seats),
+              "offline": sum("offline" in s.flags for s in seats)}
+    late = room_start(sitting, sess) + dt.timedelta(minutes=paper.late_login_minutes if paper else 30)
+    return Board(sitting.id, room.code, sess.name, exam.title, state(sitting, sess, now), sess.starts_at,
+                 room_start(sitting, sess), late, seats, counts, dict(sitting.staff or {}))
+
+
+def _attempt_here(session: Session, sitting: Sitting, attempt_id: int) -> Attempt:
+    attempt = session.get(Attempt, attempt_id) if type(attempt_id) is int else None
+    if attempt is None or attempt.session_id != sitting.session_id or session.scalar(
+            select(SessionCandidate.room_id).where(SessionCandidate.session_id == sitting.session_id,
+                                                   SessionCandidate.user_id == attempt.user_id)) != sitting.room_id:
+        raise NotFound(N_("That candidate is not in this room."))
+    return attempt
+
+
+# --- violations (P3) ----------------------------------------------------------------------
+def catalogue(session: Session) -> list[ViolationCode]:
+    rows = list(session.scalars(select(ViolationCode).order_by(ViolationCode.code)))
+    if not rows:  # first use: the default list, editable afterwards
+        rows = [ViolationCode(code=c, text=t, active=True) for c, t in DEFAULT_VIOLATIONS]
+        session.add_all(rows)
+        session.flush()
+    return rows
+
+
+def register_violation(session: Session, sitting_id: int, attempt_id: int, *, code: str, description: str,
+                       actor: str = "") -> Violation:
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    entry = next((c for c in catalogue(session) if c.code == (code or "").strip() and c.active), None)
+    if entry is None:
+        raise Invalid(N_("Choose a violation code from the catalogue."))
+    text = _clean(description, 500)
+    if not text:
+        raise Invalid(N_("Describe what happened."))
+    row = Violation(site_id=sitting.site_id, sitting_id=sitting.id, attempt_id=attempt.id, code=entry.code,
+                    code_text=entry.text, description=text, registered_by=actor[:255],
+                    registered_at=clock.utcnow_naive())
+    session.add(row)
+    session.flush()
+    audit.record(session, "console.violation", actor=actor, target=f"attempt:{attempt.id}",
+                 detail={"violation": row.id, "code": entry.code, "description": text})
+    return row
+
+
+def cancel_violation(session: Session, sitting_id: int, violation_id: int, *, reason: str, actor: str = "") -> None:
+    sitting = sitting_of(session, sitting_id)
+    row = session.get(Violation, violation_id) if type(violation_id) is int else None
+    if row is None or row.sitting_id != sitting.id:
+        raise NotFound(N_("That violation is not registered in this room."))
+    if row.cancelled_at is not None:
+        raise InvalidState(N_("This violation was cancelled already."))
+    reason = _clean(reason, 300)
+    if not reason:
+        raise Invalid(N_("Say why the violation is cancelled."))
+    row.cancelled_at, row.cancelled_by, row.cancel_reason = clock.utcnow_naive(), actor[:255], reason
+    session.flush()
+    audit.record(session, "console.violation_cancel", actor=actor, target=f"attempt:{row.attempt_id}",
+                 detail={"violation": row.id, "reason": reason})
+
+
+def violations(session: Session, sitting_id: int, *, include_cancelled: bool = False) -> list[dict[str, Any]]:
+    query = (select(Violation, SessionCandidate.admission_number, User.name)
+             .join(Attempt, Attempt.id == Violation.attempt_id).join(User, User.id == Attempt.user_id)
+             .join(SessionCandidate, (SessionCandidate.session_id == Attempt.session_id)
+                   & (SessionCandidate.user_id == Attempt.user_id))
+             .where(Violation.sitting_id == sitting_id).order_by(Violation.registered_at, Violation.id))
+    if not include_cancelled:
+        query = query.where(Violation.cancelled_at.is_(None))
+    return [{"id": v.id, "admission_number": number or "", "name": name, "code": v.code, "code_text": v.code_text,
+             "description": v.description, "at": v.registered_at, "by": v.registered_by,
+             "cancelled_at": v.cancelled_at, "cancel_reason": v.cancel_reason}
+            for v, number, name in session.execute(query)]
+
+
+def violations_csv(session: Session, sitting_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"])
+    for v in violations(session, sitting_id):
+        writer.writerow([v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
+                         v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]])
+    return "\ufeff" + out.getvalue()
+
+
+# --- extra time (P5) ----------------------------------------------------------------------
+def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: int, reason: str, secret_key: str,
+               request_id: int | None = None, code: str | None = None, actor: str = "") -> int:
+    """Add ``seconds`` to a candidate in the exam. Up to ``FREE_EXTRA_SECONDS`` cumulative
+    without a code, beyond with an extra-time code; never more, in all, than the exam's
+    duration. Returns the seconds actually added."""
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    sess, exam, _paper = _session_exam(session, sitting)
+    if type(seconds) is not int or seconds <= 0:
+        raise Invalid(N_("Give the extra time as a whole number of seconds."))
+    reason = _clean(reason, 200)
+    if not reason:
+        raise Invalid(N_("Give the reason for the extra time."))
+    if attempt.status != "in_exam":
+        raise InvalidState(N_("Extra time is for a candidate who is online and in the exam."))
+    cap = exam.duration_minutes * 60
+    if attempt.extra_seconds >= cap:
+        raise InvalidState(N_("This candidate has had extra time up to the exam's duration already."))
+    added = min(seconds, cap - attempt.extra_seconds)
+    if attempt.extra_seconds + added > FREE_EXTRA_SECONDS:
+        if request_id is None:
+            raise Forbidden(N_("More than %(free)s s of extra time in all needs an extra-time authorization code."),
+                            params={"free": FREE_EXTRA_SECONDS})
+        number = session.scalar(select(SessionCandidate.admission_number).where(
+            SessionCandidate.session_id == sess.id, SessionCandidate.user_id == attempt.user_id)) or ""
+        authcodes.use(session, request_id, code, action="extra_time", room_id=sitting.room_id, session_id=sess.id,
+                      candidates=[number], parameter=seconds, secret_key=secret_key, actor=actor)
+    attempt.extra_seconds += added
+    if attempt.deadline_at is not None:
+        attempt.deadline_at += dt.timedelta(seconds=added)
+    session.add(AttemptLog(attempt_id=attempt.id, action="extra_time", actor=actor[:100],
+                           detail={"asked": seconds, "added": added, "total": attempt.extra_seconds, "reason": reason}))
+    session.flush()
+    audit.record(session, "console.extra_time", actor=actor, target=f"attempt:{attempt.id}",
+                 detail={"asked": seconds, "added": added, "total": attempt.extra_seconds, "reason": reason})
+    return added
+
+
+# --- absence (P9) and the end (P10) -------------------------------------------------------
+def register_absent(session: Session, sitting_id: int, user_ids: Iterable[int], *, actor: str = "") -> int:
+    """Candidates who never logged in, once the late cutoff has passed."""
+    sitting = sitting_of(session, sitting_id)
+    current = board(session, sitting.id)
+    if clock.utcnow_naive() < current.late_cutoff:
+        raise InvalidState(N_("Absence can be registered from %(at)s, when the late login closes."),
+                           params={"at": f"{current.late_cutoff:%H:%M}"})
+    by_user = {s.user_id: s for s in current.seats}
+    chosen = [by_user.get(u) for u in user_ids]
+    if not chosen or any(s is None for s in chosen):
+        raise NotFound(N_("That candidate is not in this room."))
+    if any(s.status != "not_logged_in" for s in chosen):
+        raise InvalidState(N_("Only candidates who never logged in can be registered absent."))
+    sess, exam, _paper = _session_exam(session, sitting)
+    for s in chosen:
+        attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, status="absent")
+        session.add(attempt)
+        session.flush()
+        session.add(AttemptLog(attempt_id=attempt.id, action="absent", actor=actor[:100]))
+    session.flush()
+    audit.record(session, "console.absent", actor=actor, target=f"sitting:{sitting.id}",
+                 detail={"users": [s.user_id for s in chosen], "admission_numbers": [s.admission_number for s in chosen]})
+    return len(chosen)
+
+
+def end_blockers(session: Session, sitting_id: int) -> list[SeatState]:
+    return [s for s in board(session, sitting_id).seats if s.status not in DONE]
+
+
+def end_exam(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
+    """P10 (the caller has re-authenticated the room's system admin): only when every
+    candidate is submitted or registered absent."""
+    sitting = sitting_of(session, sitting_id)
+    if sitting.ended_at is not None:
+        return sitting
+    blockers = end_blockers(session, sitting.id)
+    if blockers:
+        raise InvalidState(N_("%(count)s candidate(s) are neither submitted nor registered absent."),
+                           params={"count": len(blockers)})
+    sitting.ended_at, sitting.ended_by = clock.utcnow_naive(), actor[:255]
+    session.flush()
+    audit.record(session, "console.end", actor=actor, target=f"sitting:{sitting.id}")
+    return sitting
+
