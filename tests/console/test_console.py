@@ -1,0 +1,194 @@
+"""The proctor console's rules (P1–P3, P5, P9, P10): the room's flow, the board and its
+counts, and every guarded act refusing when its precondition fails or its code is wrong."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bridge import clock
+from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
+from bridge.models.authcodes import AuthRequest
+from bridge.services import attempts, authcodes, authorization, console, exam_data, seats
+from tests.venue.readiness_world import at, make_world, session_row
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+@pytest.fixture
+def room(app, db_session):
+    """A room of 3 seated candidates, its data loaded, the session (in 20 min) authorized."""
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=20), candidates=3)
+    seats.import_csv(w.s, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n3,10.0.0.3,PC03,\n")
+    sitting = exam_data.place(w.s, w.site.id, w.session_id, w.room.id)
+    exam_data.build(w.s, sitting.id, secret_key=w.secret)
+    exam_data.load(w.s, sitting.id, secret_key=w.secret)
+    authorization.authorize(w.s, w.session_id, site_id=w.site.id)
+    w.s.commit()
+    w.sitting_id = sitting.id
+    return w
+
+
+def code_for(w, made) -> str:
+    return authcodes.code_for(w.s, w.s.get(AuthRequest, made.id), secret_key=w.secret)
+
+
+def into_exam(w, user):
+    a = attempts.log_in(w.s, w.exam, user.id)
+    attempts.read_rules(w.s, a)
+    return a
+
+
+@pytest.mark.req("P1", "P2")
+def test_enter_allow_login_allow_start_and_the_board_follows(room):
+    w, sid = room, room.sitting_id
+    with pytest.raises(Invalid, match="system admin"):
+        console.enter(w.s, sid, admin_name="", admin_phone="", proctors=[])
+    with pytest.raises(Invalid, match="proctor"):
+        console.enter(w.s, sid, admin_name="王管理", admin_phone="13800000000", proctors=[{"name": "李监考"}])
+    console.enter(w.s, sid, admin_name="王管理", admin_phone="13800000000",
+                  proctors=[{"name": "李监考", "phone": "13900000000"}], actor="user:1")
+    board = console.board(w.s, sid)
+    assert board.state == "login_allowed"  # by itself: the start is 20 min away (login opens 30 min before)
+    assert board.counts["expected"] == 3 and board.counts["logged_in"] == 0
+    assert [s.seat for s in board.seats] == [1, 2, 3] and all(s.status == "not_logged_in" for s in board.seats)
+    first, second, _third = w.candidates
+    a = into_exam(w, first)
+    with pytest.raises(InvalidState, match="not allowed the start"):
+        attempts.start(w.s, a)
+    with pytest.raises(InvalidState, match="can be allowed from"):
+        console.allow_start(w.s, sid, secret_key=w.secret)  # 20 min before: too early
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))  # "allow start" opens 15 min before
+    console.allow_start(w.s, sid, secret_key=w.secret, actor="user:1")
+    assert console.board(w.s, sid).state == "start_allowed"
+    with pytest.raises(InvalidState, match="starts in"):
+        attempts.start(w.s, a)  # the countdown
+    at(w, session_row(w).starts_at + dt.timedelta(seconds=10))
+    assert attempts.start(w.s, a).status == "in_exam"
+    into_exam(w, second)
+    w.s.commit()
+    board = console.board(w.s, sid)
+    assert board.state == "in_progress"
+    assert (board.counts["logged_in"], board.counts["in_exam"]) == (2, 1)
+
+
+@pytest.mark.req("P2", "P15")
+def test_a_late_start_needs_a_delay_code_and_the_room_starts_then(room):
+    w, sid = room, room.sitting_id
+    a = into_exam(w, w.candidates[0])
+    w.s.commit()
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=12))
+    with pytest.raises(Forbidden, match="delay authorization code"):
+        console.allow_start(w.s, sid, secret_key=w.secret)
+    made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id,
+                             action="delay_start", candidates=[])
+    w.s.commit()
+    with pytest.raises(authcodes.CodeRefused):
+        console.allow_start(w.s, sid, secret_key=w.secret, request_id=made.id, code="12345678")
+    w.s.rollback()
+    console.allow_start(w.s, sid, secret_key=w.secret, request_id=made.id, code=code_for(w, made))
+    w.s.commit()
+    board = console.board(w.s, sid)
+    assert board.room_start > session_row(w).starts_at + dt.timedelta(minutes=11)
+    started = attempts.start(w.s, a)
+    assert started.deadline_at == board.room_start + dt.timedelta(minutes=90)  # the room's full 90 minutes
+
+
+@pytest.mark.req("P3")
+def test_violations_are_registered_listed_exported_and_cancelled(room):
+    w, sid = room, room.sitting_id
+    at(w, session_row(w).starts_at)
+    a = into_exam(w, w.candidates[0])
+    w.s.commit()
+    codes = [c.code for c in console.catalogue(w.s)]
+    assert codes[0] == "A101" and len(codes) == 9
+    with pytest.raises(Invalid, match="catalogue"):
+        console.register_violation(w.s, sid, a.id, code="Z999", description="x")
+    with pytest.raises(Invalid, match="Describe"):
+        console.register_violation(w.s, sid, a.id, code="A101", description=" ")
+    v = console.register_violation(w.s, sid, a.id, code="A101", description="携带纸条进入考场", actor="user:1")
+    w.s.commit()
+    assert console.board(w.s, sid).counts["violation"] == 1
+    [listed] = console.violations(w.s, sid)
+    assert listed["code"] == "A101" and listed["admission_number"].endswith("01001")
+    exported = console.violations_csv(w.s, sid)
+    assert exported.startswith("\ufeff") and "携带纸条进入考场" in exported
+    with pytest.raises(Invalid, match="why"):
+        console.cancel_violation(w.s, sid, v.id, reason="")
+    console.cancel_violation(w.s, sid, v.id, reason="登记错误", actor="user:1")
+    w.s.commit()
+    assert console.violations(w.s, sid) == [] and console.board(w.s, sid).counts["violation"] == 0
+    assert console.violations(w.s, sid, include_cancelled=True)[0]["cancel_reason"] == "登记错误"
+    with pytest.raises(InvalidState):
+        console.cancel_violation(w.s, sid, v.id, reason="again")
+
+
+@pytest.mark.req("P5", "P15")
+def test_extra_time_free_to_600_s_then_by_code_and_never_past_the_duration(room):
+    w, sid = room, room.sitting_id
+    a = into_exam(w, w.candidates[0])
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    attempts.start(w.s, a)
+    w.s.commit()
+    with pytest.raises(Invalid, match="reason"):
+        console.extra_time(w.s, sid, a.id, seconds=200, reason="", secret_key=w.secret)
+    deadline = a.deadline_at
+    assert console.extra_time(w.s, sid, a.id, seconds=200, reason="鼠标无法使用", secret_key=w.secret) == 200
+    assert console.extra_time(w.s, sid, a.id, seconds=400, reason="again", secret_key=w.secret) == 400
+    assert a.deadline_at == deadline + dt.timedelta(seconds=600)
+    w.s.commit()
+    with pytest.raises(Forbidden, match="authorization code"):
+        console.extra_time(w.s, sid, a.id, seconds=60, reason="more", secret_key=w.secret)
+    number = console.board(w.s, sid).seats[0].admission_number
+    made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="extra_time",
+                             candidates=[number], parameter=99999)
+    w.s.commit()
+    # asked for far more than the exam lasts: the reply says what was really added
+    added = console.extra_time(w.s, sid, a.id, seconds=99999, reason="停电", secret_key=w.secret,
+                               request_id=made.id, code=code_for(w, made))
+    assert added == 90 * 60 - 600 and a.extra_seconds == 90 * 60
+    w.s.commit()
+    with pytest.raises(InvalidState, match="duration"):
+        console.extra_time(w.s, sid, a.id, seconds=1, reason="x", secret_key=w.secret)
+    other = into_exam(w, w.candidates[1])  # logged in, not in the exam
+    with pytest.raises(InvalidState, match="in the exam"):
+        console.extra_time(w.s, sid, other.id, seconds=10, reason="x", secret_key=w.secret)
+
+
+@pytest.mark.req("P9", "P10")
+def test_absence_after_the_cutoff_and_the_end_only_when_everyone_is_done(room):
+    w, sid = room, room.sitting_id
+    first, second, third = w.candidates
+    a = into_exam(w, first)
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    attempts.start(w.s, a)
+    w.s.commit()
+    with pytest.raises(InvalidState, match="late login closes"):
+        console.register_absent(w.s, sid, [second.id, third.id])
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+    with pytest.raises(InvalidState, match="never logged in"):
+        console.register_absent(w.s, sid, [first.id])
+    with pytest.raises(NotFound):
+        console.register_absent(w.s, sid, [999999])
+    assert console.register_absent(w.s, sid, [second.id, third.id], actor="user:1") == 2
+    w.s.commit()
+    with pytest.raises(Forbidden, match="absent"):
+        attempts.log_in(w.s, w.exam, second.id)
+    w.s.rollback()
+    assert [s.admission_number for s in console.end_blockers(w.s, sid)] == [console.board(w.s, sid).seats[0].admission_number]
+    with pytest.raises(InvalidState, match="neither submitted"):
+        console.end_exam(w.s, sid)
+    attempts.submit(w.s, a, reason="candidate")
+    w.s.commit()
+    ended = console.end_exam(w.s, sid, actor="user:1")
+    assert ended.ended_at is not None and console.board(w.s, sid).state == "ended"
+    board = console.board(w.s, sid)
+    assert (board.counts["submitted"], board.counts["absent"]) == (1, 2)
