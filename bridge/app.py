@@ -103,12 +103,14 @@ def _register_blueprints(app: Flask) -> None:
     from bridge.web.api import bp as api_bp
     from bridge.web.site import bp as site_bp
     from bridge.web.station import bp as station_bp
+    from bridge.web.console import bp as console_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(site_bp, url_prefix="/site")
     app.register_blueprint(station_bp, url_prefix="/station")
+    app.register_blueprint(console_bp)
     app.register_blueprint(teaching_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)

@@ -13,3 +13,5 @@ bp.add_url_rule("/platforms/<int:platform_id>/active", "toggle_platform", views.
 bp.add_url_rule("/registration-url", "issue_registration_url", views.issue_registration_url,
                 methods=["POST"])
 bp.add_url_rule("/audit", "audit_log", views.audit_log)
+bp.add_url_rule("/authcodes", "authcodes_page", views.authcodes_page)
+bp.add_url_rule("/authcodes/<int:request_id>/approve", "approve_authcode", views.approve_authcode, methods=["POST"])

@@ -109,3 +109,33 @@ def audit_log():
     prefix = request.args.get("action", "")
     return render_template("admin/audit.html", user=user, entries=audit.recent(db.session, action_prefix=prefix, limit=200),
                            prefix=prefix)
+
+
+def authcodes_page():
+    """The authority's page (P15): open requests of every room; approve one online, or read
+    its code out on the phone."""
+    from bridge.services import authcodes
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    requests_ = authcodes.open_requests(db.session)
+    codes = {r.id: authcodes.code_for(db.session, authcodes.get(db.session, r.request_code),
+                                      secret_key=current_app.config["SECRET_KEY"]) for r in requests_}
+    return render_template("admin/authcodes.html", user=user, requests=requests_, codes=codes)
+
+
+def approve_authcode(request_id: int):
+    from bridge.services import authcodes
+
+    user = _require_admin()
+    if user is None:
+        return redirect(url_for("admin.login"))
+    try:
+        with transaction() as s:
+            made = authcodes.approve(s, request_id, actor=f"user:{user.id}")
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+        return redirect(url_for("admin.authcodes_page"))
+    flash(_("Request %(code)s approved: the console may act now.", code=made.request_code))
+    return redirect(url_for("admin.authcodes_page"))

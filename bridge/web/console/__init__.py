@@ -1,0 +1,24 @@
+"""The proctor console (监考管理): ``/console/`` pages and the live board over
+``/ws/console/<room>`` (P1–P16). Administrators only for now (a proctor role bound to a
+room is not built yet)."""
+from flask import Blueprint
+
+bp = Blueprint("console", __name__)
+
+from bridge.web.console import views  # noqa: E402
+
+bp.add_url_rule("/console/", "home", views.home)
+bp.add_url_rule("/console/<int:sitting_id>", "show", views.show)
+bp.add_url_rule("/console/<int:sitting_id>/enter", "enter", views.enter, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/board.json", "board_json", views.board_json)
+bp.add_url_rule("/console/<int:sitting_id>/allow-login", "allow_login", views.allow_login, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/allow-start", "allow_start", views.allow_start, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/request-code", "request_code", views.request_code, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/violations", "violations", views.violations, methods=["GET", "POST"])
+bp.add_url_rule("/console/<int:sitting_id>/violations.csv", "violations_csv", views.violations_csv)
+bp.add_url_rule("/console/<int:sitting_id>/violations/<int:violation_id>/cancel", "cancel_violation",
+                views.cancel_violation, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/extra-time", "extra_time", views.extra_time, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/absent", "absent", views.absent, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/end", "end", views.end, methods=["GET", "POST"])
+bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

