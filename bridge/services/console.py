@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -420,3 +420,126 @@ def end_exam(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
     audit.record(session, "console.end", actor=actor, target=f"sitting:{sitting.id}")
     return sitting
 
+
+
+# --- breakpoint resume (P4), screen lock and the candidate log (P7) -------------------------
+RESUME_REASONS = ("pc_failure", "power_cut", "network", "client_crash", "late_arrival", "other")
+RESUMABLE = ("not_logged_in", "logged_in", "rules_read", "in_exam", "locked")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    attempt_ids: list[int]
+    lost_seconds: dict[int, int]
+    close_on: list[int]  # kiosks whose candidate client is forced out (commands, once committed)
+
+
+def _kiosks_of(session: Session, attempt_ids: list[int]) -> dict[int, int]:
+    return {attempt: kiosk for kiosk, attempt in session.execute(
+        select(Kiosk.id, Kiosk.attempt_id).where(Kiosk.attempt_id.in_(attempt_ids), Kiosk.status != "retired"))}
+
+
+def resume(session: Session, sitting_id: int, user_ids: Iterable[int], *, reason: str, description: str,
+           secret_key: str, request_id: int | None = None, code: str | None = None, actor: str = "") -> Resumed:
+    """Breakpoint resume (断点续考), one candidate or many: the candidate continues on any
+    seat with every answer the bridge holds. The attempt's epoch goes up, so the old seat's
+    client is fenced (its writes are refused) and told to close; the time lost is recorded
+    (the deadline stays: extra time is a separate act). A candidate arriving after the late
+    login cutoff of a formal site needs a late-resume authorization code."""
+    from bridge.models.venues import Site
+    from bridge.services import kiosk_commands
+
+    sitting = sitting_of(session, sitting_id)
+    sess, exam, _paper = _session_exam(session, sitting)
+    if reason not in RESUME_REASONS:
+        raise Invalid(N_("Choose the reason of the resume from the list."))
+    text = _clean(description, 200)
+    if len(str(description or "").strip()) > 200:
+        raise Invalid(N_("Describe the resume in at most 200 characters."))
+    now = clock.utcnow_naive()
+    current = board(session, sitting.id)
+    if sitting.ended_at or not login_open(sitting, sess, now):
+        raise InvalidState(N_("Resume is possible once the login is allowed and until the exam ends."))
+    by_user = {s.user_id: s for s in current.seats}
+    chosen = [by_user.get(u) for u in user_ids]
+    if not chosen or any(s is None for s in chosen):
+        raise NotFound(N_("That candidate is not in this room."))
+    if any(s.status not in RESUMABLE for s in chosen):
+        raise InvalidState(N_("Only candidates who have not submitted can resume."))
+    late = [s for s in chosen if s.status == "not_logged_in" and now > current.late_cutoff]
+    site = session.get(Site, sitting.site_id) if sitting.site_id else None
+    if late and site is not None and site.mode == "formal":
+        if request_id is None:
+            raise Forbidden(N_("A candidate arriving after the late login cutoff needs a late-resume authorization "
+                               "code (formal exam)."))
+        authcodes.use(session, request_id, code, action="late_resume", room_id=sitting.room_id, session_id=sess.id,
+                      candidates=[s.admission_number for s in late], parameter=0, secret_key=secret_key, actor=actor)
+    lost: dict[int, int] = {}
+    ids: list[int] = []
+    for s in chosen:
+        attempt = session.get(Attempt, s.attempt_id) if s.attempt_id else None
+        if attempt is None:  # never logged in: the login is opened for this candidate past the cutoff
+            attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, status="not_logged_in")
+            session.add(attempt)
+            session.flush()
+            lost[attempt.id] = max(0, int((now - current.room_start).total_seconds()))
+        else:
+            last = session.scalar(select(func.max(AttemptLog.at)).where(AttemptLog.attempt_id == attempt.id))
+            lost[attempt.id] = max(0, int((now - (last or now)).total_seconds())) \
+                if attempt.status in ("in_exam", "locked") else 0
+            attempt.epoch += 1
+        session.add(AttemptLog(attempt_id=attempt.id, action="breakpoint_resume", actor=actor[:100],
+                               detail={"reason": reason, "description": text, "lost_seconds": lost[attempt.id],
+                                       "epoch": attempt.epoch}))
+        ids.append(attempt.id)
+    session.flush()
+    kiosks = _kiosks_of(session, ids)
+    commands = kiosk_commands.issue(session, list(kiosks.values()), "close_client", issued_by=actor) if kiosks else []
+    audit.record(session, "console.resume", actor=actor, target=f"sitting:{sitting.id}",
+                 detail={"attempts": ids, "reason": reason, "description": text, "lost_seconds": lost,
+                         "late": [s.admission_number for s in late]})
+    return Resumed(ids, lost, commands)
+
+
+def lock_screen(session: Session, sitting_id: int, attempt_id: int, *, message: str, actor: str = "") -> list[int]:
+    """Lock a candidate's screen with a message (the kiosk shows it until the proctor unlocks);
+    returns the command ids for the hub."""
+    from bridge.services import kiosk_commands
+
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    text = _clean(message, 200)
+    if not text:
+        raise Invalid(N_("Write the message the candidate will see."))
+    kiosks = _kiosks_of(session, [attempt.id])
+    if not kiosks:
+        raise InvalidState(N_("This candidate is on no exam PC right now."))
+    ids = kiosk_commands.issue(session, list(kiosks.values()), "lock", {"message": text}, issued_by=actor)
+    session.add(AttemptLog(attempt_id=attempt.id, action="screen_lock", actor=actor[:100], detail={"message": text}))
+    session.flush()
+    audit.record(session, "console.lock_screen", actor=actor, target=f"attempt:{attempt.id}", detail={"message": text})
+    return ids
+
+
+def candidate_log(session: Session, sitting_id: int, attempt_id: int) -> list[dict[str, Any]]:
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    return [{"at": row.at, "address": row.address, "action": row.action, "actor": row.actor, "detail": row.detail}
+            for row in session.scalars(select(AttemptLog).where(AttemptLog.attempt_id == attempt.id)
+                                       .order_by(AttemptLog.at, AttemptLog.id))]
+
+
+def candidate_log_csv(session: Session, sitting_id: int, attempt_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time", "address", "action", "actor", "detail"])
+    for row in candidate_log(session, sitting_id, attempt_id):
+        writer.writerow([row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["address"], row["action"], row["actor"],
+                         json_text(row["detail"])])
+    return "\ufeff" + out.getvalue()
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

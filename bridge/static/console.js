@@ -65,5 +65,11 @@
   document.getElementById("select-all").addEventListener("change", function (e) {
     document.querySelectorAll('#seat-list input[name="user_id"]').forEach(function (c) { c.checked = e.target.checked; });
   });
+  document.getElementById("find").addEventListener("input", function (e) {
+    var q = e.target.value.trim().toLowerCase();
+    document.querySelectorAll("#seat-grid .seat, #seat-list tbody tr").forEach(function (el) {
+      el.hidden = q !== "" && el.textContent.toLowerCase().indexOf(q) < 0;
+    });
+  });
   connect();
 })();

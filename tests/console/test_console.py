@@ -192,3 +192,57 @@ def test_absence_after_the_cutoff_and_the_end_only_when_everyone_is_done(room):
     assert ended.ended_at is not None and console.board(w.s, sid).state == "ended"
     board = console.board(w.s, sid)
     assert (board.counts["submitted"], board.counts["absent"]) == (1, 2)
+
+
+@pytest.mark.req("P4", "P7", "P15")
+def test_breakpoint_resume_fences_the_old_seat_and_a_late_arrival_needs_a_code(room):
+    from bridge.models.devices import Kiosk, KioskCommand
+    from tests.venue.readiness_world import announce
+
+    w, sid = room, room.sitting_id
+    first, second, _third = w.candidates
+    a = into_exam(w, first)
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    attempts.start(w.s, a)
+    kiosk_id = announce(w, 1, "10.0.0.1")
+    w.s.get(Kiosk, kiosk_id).attempt_id = a.id  # the heartbeat says which attempt the PC carries
+    w.s.commit()
+    with pytest.raises(Invalid, match="reason"):
+        console.resume(w.s, sid, [first.id], reason="bored", description="", secret_key=w.secret)
+    with pytest.raises(Invalid, match="200"):
+        console.resume(w.s, sid, [first.id], reason="other", description="x" * 201, secret_key=w.secret)
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=3))
+    done = console.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret,
+                          actor="user:1")
+    w.s.commit()
+    assert a.epoch == 2 and done.lost_seconds[a.id] >= 170
+    [close] = done.close_on
+    assert w.s.get(KioskCommand, close).name == "close_client"  # the old seat's client is forced out
+    assert "resumed" in console.board(w.s, sid).seats[0].flags
+    assert attempts.log_in(w.s, w.exam, first.id).status == "in_exam"  # on any seat, with its answers
+    # the screen lock goes to the PC that carries the attempt, with the message
+    [lock] = console.lock_screen(w.s, sid, a.id, message="请举手示意监考员", actor="user:1")
+    assert w.s.get(KioskCommand, lock).args == {"message": "请举手示意监考员"}
+    w.s.commit()
+    log = console.candidate_log(w.s, sid, a.id)
+    actions = [r["action"] for r in log]
+    assert actions[-1] == "screen_lock" and actions.index("breakpoint_resume") < actions.index("screen_lock")
+    assert "breakpoint_resume" in console.candidate_log_csv(w.s, sid, a.id)
+    # a candidate arriving after the late login cutoff of a formal site: only with a code
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=35))
+    with pytest.raises(Forbidden):
+        attempts.log_in(w.s, w.exam, second.id)
+    w.s.rollback()
+    with pytest.raises(Forbidden, match="late-resume"):
+        console.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret)
+    number = next(s.admission_number for s in console.board(w.s, sid).seats if s.user_id == second.id)
+    made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id,
+                             action="late_resume", candidates=[number])
+    w.s.commit()
+    done = console.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret,
+                          request_id=made.id, code=code_for(w, made))
+    w.s.commit()
+    assert list(done.lost_seconds.values())[0] >= 35 * 60
+    assert attempts.log_in(w.s, w.exam, second.id).status == "logged_in"

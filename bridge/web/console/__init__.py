@@ -21,4 +21,10 @@ bp.add_url_rule("/console/<int:sitting_id>/violations/<int:violation_id>/cancel"
 bp.add_url_rule("/console/<int:sitting_id>/extra-time", "extra_time", views.extra_time, methods=["POST"])
 bp.add_url_rule("/console/<int:sitting_id>/absent", "absent", views.absent, methods=["POST"])
 bp.add_url_rule("/console/<int:sitting_id>/end", "end", views.end, methods=["GET", "POST"])
+bp.add_url_rule("/console/<int:sitting_id>/resume", "resume", views.resume, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/lock", "lock_screen", views.lock_screen, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/candidates/<int:attempt_id>/log", "candidate_log", views.candidate_log)
+bp.add_url_rule("/console/<int:sitting_id>/candidates/<int:attempt_id>/log.csv", "candidate_log_csv",
+                views.candidate_log)
+bp.add_url_rule("/console/<int:sitting_id>/packs", "import_pack", views.import_pack, methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

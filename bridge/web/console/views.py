@@ -226,3 +226,84 @@ def socket(room_id: int):
             ws.receive(timeout=BOARD_EVERY)  # the console sends nothing; this waits, and sees a close
 
     return websocket_response(environ, run, max_message_size=4096)
+
+
+def _notify(command_ids: list[int]) -> None:
+    from bridge.hub import notify_commands
+
+    if command_ids:
+        notify_commands(current_app._get_current_object(), command_ids)
+
+
+def resume(sitting_id: int):
+    form = request.form
+    users = [int(u) for u in form.getlist("user_id") if u.isdigit()]
+    user = _admin()
+    _sitting(sitting_id)
+    try:
+        with transaction() as s:
+            done = console.resume(s, sitting_id, users, reason=form.get("reason", ""),
+                                  description=form.get("description", ""), secret_key=current_app.config["SECRET_KEY"],
+                                  request_id=_request_id(), code=form.get("code", ""), actor=_actor(user))
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    _notify(done.close_on)
+    flash(_("%(count)s candidate(s) may continue on any seat; time lost: %(lost)s s.", count=len(done.attempt_ids),
+            lost=", ".join(str(v) for v in done.lost_seconds.values())))
+    return redirect(url_for("console.show", sitting_id=sitting_id))
+
+
+def lock_screen(sitting_id: int):
+    form = request.form
+    attempt = form.get("attempt_id", "")
+    user = _admin()
+    _sitting(sitting_id)
+    try:
+        with transaction() as s:
+            ids = console.lock_screen(s, sitting_id, int(attempt) if attempt.isdigit() else 0,
+                                      message=form.get("message", ""), actor=_actor(user))
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    _notify(ids)
+    flash(_("The candidate's screen is locked with your message."))
+    return redirect(url_for("console.show", sitting_id=sitting_id))
+
+
+def candidate_log(sitting_id: int, attempt_id: int):
+    user = _admin()
+    board = console.board(db.session, _sitting(sitting_id).id)
+    rows = console.candidate_log(db.session, sitting_id, attempt_id)
+    seat = next((s for s in board.seats if s.attempt_id == attempt_id), None)
+    if request.path.endswith(".csv"):
+        body = console.candidate_log_csv(db.session, sitting_id, attempt_id).encode("utf-8")
+        return Response(body, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="candidate-log-{seat.admission_number if seat else attempt_id}.csv"'})
+    return render_template("console/candidate_log.html", user=user, board=board, seat=seat, rows=rows,
+                           attempt_id=attempt_id)
+
+
+def import_pack(sitting_id: int):
+    """P6: an answer pack exported from a kiosk (USB), merged: newer data wins, nothing older
+    overwrites newer."""
+    from bridge.services import packs
+
+    user = _admin()
+    _sitting(sitting_id)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        return show(sitting_id, error=_("Choose the answer pack file to import."), status=422)
+    data = f.read(packs.MAX_PACK_BYTES + 1)
+    override = request.form.get("override") == "1"
+    try:
+        report = packs.import_pack(current_app._get_current_object(), data, actor=_actor(user),
+                                   allow_unregistered=override, reason=request.form.get("reason", ""))
+    except DomainError as exc:
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    flash(_("Answer pack imported for attempt %(attempt)s: %(accepted)s answers stored, %(duplicate)s already held, "
+            "%(refused)s refused.", attempt=report.attempt_id, accepted=report.accepted, duplicate=report.duplicate,
+            refused=report.refused))
+    return redirect(url_for("console.show", sitting_id=sitting_id))
