@@ -246,3 +246,61 @@ def test_breakpoint_resume_fences_the_old_seat_and_a_late_arrival_needs_a_code(r
     w.s.commit()
     assert list(done.lost_seconds.values())[0] >= 35 * 60
     assert attempts.log_in(w.s, w.exam, second.id).status == "logged_in"
+
+
+@pytest.mark.req("P11", "P12")
+def test_record_verification_backup_then_a_resumable_upload(room):
+    import io
+    import json
+    import zipfile
+    from xml.etree import ElementTree
+
+    from bridge.services import signing, xlsx
+
+    w, sid = room, room.sitting_id
+    first, second, third = w.candidates
+    a, b = into_exam(w, first), into_exam(w, second)
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    attempts.start(w.s, a)
+    attempts.start(w.s, b)
+    console.extra_time(w.s, sid, a.id, seconds=120, reason="键盘故障", secret_key=w.secret)
+    console.register_violation(w.s, sid, b.id, code="A104", description="交头接耳")
+    w.s.commit()
+    with pytest.raises(InvalidState, match="End the exam"):
+        console.results_backup(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+    console.register_absent(w.s, sid, [third.id])
+    attempts.submit(w.s, a, reason="candidate")
+    attempts.submit(w.s, b, reason="candidate")
+    console.end_exam(w.s, sid)
+    w.s.commit()
+    rec = console.record(w.s, sid)
+    assert rec["present"] == 2 and [s.user_id for s in rec["absent"]] == [third.id]
+    assert rec["violations"][0]["code"] == "A104" and rec["extra"][0][1][0]["added"] == 120
+    table = console.verification(w.s, sid)
+    assert table["totals"] == {"total": 3, "sat": 2, "absent": 1, "collected": 3, "not_collected": 0,
+                               "extra_time": 1, "violation": 1}
+    with pytest.raises(InvalidState, match="Back the results up"):
+        console.upload_step(w.s, sid)
+    backup = console.results_backup(w.s, sid, secret_key=w.secret)
+    w.s.commit()
+    document = signing.read(w.secret, backup, "room-results", site_id=w.site.id)
+    assert [c["status"] for c in document["payload"]["candidates"]] == ["submitted", "submitted", "absent"]
+    # an upload cut after its first step resumes: one attempt per step here
+    for a_ in (a, b):
+        a_.score = None  # as if the scorer had not run yet
+    w.s.commit()
+    first_step = console.upload_step(w.s, sid, batch=1)
+    w.s.commit()
+    assert (first_step["done"], first_step["left"], first_step["uploaded"]) == (2, 1, False)
+    last = console.upload_step(w.s, sid, batch=1)
+    w.s.commit()
+    assert last == {"total": 3, "done": 3, "left": 0, "uploaded": True}
+    assert console.board(w.s, sid).state == "uploaded"
+    book = zipfile.ZipFile(io.BytesIO(xlsx.workbook(console.results_table(w.s, sid), sheet="results")))
+    sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    texts = [t.text for t in sheet.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}t")]
+    assert "admission_number" in texts and table["rows"][0].admission_number in texts
+    assert json.loads(json.dumps(console.board(w.s, sid).as_dict()))["counts"]["submitted"] == 2

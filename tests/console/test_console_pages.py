@@ -131,3 +131,21 @@ def test_the_console_pages_run_a_room(console, db_session):
     assert b.post(f"{base}/end", data={"password": "wrong"}).status_code == 403
     ended = b.post(f"{base}/end", data={"password": PASSWORD})
     assert ended.status_code == 200 and 'data-state="ended"' in ended.text
+    # P11, P12: the record, the verification table, backup first, then the upload
+    record = b.get(f"{base}/record")
+    assert record.status_code == 200 and 'id="record-totals"' in record.text and "300 s" in record.text
+    pdf = b.get(f"{base}/record.pdf")
+    assert pdf.content.startswith(b"%PDF-")
+    check = b.get(f"{base}/verification")
+    assert check.status_code == 200 and 'id="check-table"' in check.text
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', check.text).group(1)
+    early = b.http.post(f"{base}/upload", headers={"X-CSRF-Token": csrf})
+    assert early.status_code == 409 and "Back the results up" in early.json()["message"]
+    saved = b.post(f"{base}/backup")
+    assert saved.headers["Content-Disposition"].startswith("attachment") and json.loads(saved.content)["payload"]
+    progress = b.http.post(f"{base}/upload", headers={"X-CSRF-Token": csrf}).json()
+    assert progress["uploaded"] is True and progress["total"] == 2
+    sheet = b.get(f"{base}/results.xlsx")
+    assert sheet.headers["Content-Type"].startswith("application/vnd.openxmlformats") and sheet.content[:2] == b"PK"
+    assert "admission_number" in b.get(f"{base}/results.csv").content.decode("utf-8-sig")
+    assert b.get(f"{base}/violations.xlsx").content[:2] == b"PK"

@@ -27,4 +27,11 @@ bp.add_url_rule("/console/<int:sitting_id>/candidates/<int:attempt_id>/log", "ca
 bp.add_url_rule("/console/<int:sitting_id>/candidates/<int:attempt_id>/log.csv", "candidate_log_csv",
                 views.candidate_log)
 bp.add_url_rule("/console/<int:sitting_id>/packs", "import_pack", views.import_pack, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/record", "room_record", views.room_record)
+bp.add_url_rule("/console/<int:sitting_id>/record.pdf", "room_record_pdf", views.room_record)
+bp.add_url_rule("/console/<int:sitting_id>/verification", "verification", views.verification)
+bp.add_url_rule("/console/<int:sitting_id>/results.<any(csv, xlsx):fmt>", "results_export", views.results_export)
+bp.add_url_rule("/console/<int:sitting_id>/violations.xlsx", "violations_xlsx", views.violations_xlsx)
+bp.add_url_rule("/console/<int:sitting_id>/backup", "backup", views.backup, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/upload", "upload_step", views.upload_step, methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

@@ -307,3 +307,82 @@ def import_pack(sitting_id: int):
             "%(refused)s refused.", attempt=report.attempt_id, accepted=report.accepted, duplicate=report.duplicate,
             refused=report.refused))
     return redirect(url_for("console.show", sitting_id=sitting_id))
+
+
+def room_record(sitting_id: int):
+    """P11: 考场情况记录单, as a page to print or a PDF."""
+    from bridge.services import pdf
+
+    user = _admin()
+    _sitting(sitting_id)
+    data = console.record(db.session, sitting_id)
+    html = render_template("console/record.html", user=user, now=clock.utcnow_naive(), **data)
+    if request.path.endswith(".pdf"):
+        return Response(pdf.html_to_pdf(html), mimetype="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="room-record-{data["board"].room_code}.pdf"'})
+    return html
+
+
+def verification(sitting_id: int):
+    user = _admin()
+    sitting = _sitting(sitting_id)
+    return render_template("console/verification.html", user=user, sitting=sitting,
+                           **console.verification(db.session, sitting.id))
+
+
+def results_export(sitting_id: int, fmt: str):
+    from bridge.services import xlsx
+
+    _admin()
+    sitting = _sitting(sitting_id)
+    rows = console.results_table(db.session, sitting.id)
+    name = f"results-{console.board(db.session, sitting.id).room_code}"
+    if fmt == "xlsx":
+        return Response(xlsx.workbook(rows, sheet="results"), mimetype=xlsx.MIME,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows([["" if v is None else v for v in row] for row in rows])
+    return Response(("\ufeff" + out.getvalue()).encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def violations_xlsx(sitting_id: int):
+    from bridge.services import xlsx
+
+    _admin()
+    sitting = _sitting(sitting_id)
+    rows = [["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]]
+    rows += [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
+              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id)]
+    return Response(xlsx.workbook(rows, sheet="violations"), mimetype=xlsx.MIME,
+                    headers={"Content-Disposition": 'attachment; filename="violations.xlsx"'})
+
+
+def backup(sitting_id: int):
+    user = _admin()
+    sitting = _sitting(sitting_id)
+    try:
+        with transaction() as s:
+            body = console.results_backup(s, sitting.id, secret_key=current_app.config["SECRET_KEY"],
+                                          actor=_actor(user))
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+        return redirect(url_for("console.verification", sitting_id=sitting_id))
+    room = console.board(db.session, sitting_id).room_code
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="room-results-{room}-{clock.utcnow_naive():%Y%m%d-%H%M}.json"'})
+
+
+def upload_step(sitting_id: int):
+    """One step of the upload; the page calls it until ``uploaded`` (its progress bar)."""
+    user = _admin()
+    _sitting(sitting_id)
+    try:
+        with transaction() as s:
+            progress = console.upload_step(s, sitting_id, actor=_actor(user))
+    except DomainError as exc:
+        return jsonify(error=exc.code, message=exc.translated()), exc.http_status
+    return jsonify(progress)
