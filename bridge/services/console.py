@@ -679,3 +679,52 @@ def upload_step(session: Session, sitting_id: int, *, batch: int = UPLOAD_BATCH,
                      detail={"candidates": total, "submitted": len(ids)})
     session.flush()
     return {"total": total, "done": total - (left or 0), "left": left or 0, "uploaded": sitting.uploaded_at is not None}
+
+
+# --- remote control (P13) and the sitting's audit trail (P16) ------------------------------
+REMOTE_ACTIONS = ("restart", "shutdown", "close_client")
+
+
+def remote(session: Session, sitting_id: int, seat_numbers: Iterable[int] | None, action: str, *,
+           actor: str = "") -> list[int]:
+    """Restart, shut down or close the candidate client on the room's exam PCs: the chosen
+    seats, or every seated PC (``seat_numbers`` None). Returns the command ids for the hub."""
+    from bridge.services import kiosk_commands
+
+    sitting = sitting_of(session, sitting_id)
+    if action not in REMOTE_ACTIONS:
+        raise Invalid(N_("Unknown remote action."))
+    query = select(Seat.kiosk_id).join(Kiosk, Kiosk.id == Seat.kiosk_id).where(
+        Seat.room_id == sitting.room_id, Kiosk.status == "seated")
+    if seat_numbers is not None:
+        numbers = [n for n in seat_numbers if type(n) is int]
+        if not numbers:
+            raise Invalid(N_("Choose the seats first."))
+        query = query.where(Seat.number.in_(numbers))
+    kiosks = list(session.scalars(query))
+    if not kiosks:
+        raise InvalidState(N_("No exam PC is seated at the chosen seats."))
+    ids = kiosk_commands.issue(session, kiosks, action, issued_by=actor)
+    audit.record(session, "console.remote", actor=actor, target=f"sitting:{sitting.id}",
+                 detail={"action": action, "kiosks": kiosks})
+    return ids
+
+
+def audit_trail(session: Session, sitting_id: int) -> list[Any]:
+    """Every audit entry about this sitting or its candidates' attempts, oldest first."""
+    from bridge.models.audit import AuditEntry
+
+    sitting = sitting_of(session, sitting_id)
+    ids = [s.attempt_id for s in board(session, sitting.id).seats if s.attempt_id]
+    targets = [f"sitting:{sitting.id}"] + [f"attempt:{i}" for i in ids]
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.target.in_(targets)).order_by(AuditEntry.id)))
+
+
+def audit_csv(session: Session, sitting_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at", "actor", "address", "action", "target", "outcome", "detail", "hash"])
+    for e in audit_trail(session, sitting_id):
+        writer.writerow([e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.remote_addr, e.action, e.target,
+                         e.outcome, json_text(e.detail), e.hash])
+    return "\ufeff" + out.getvalue()

@@ -59,7 +59,7 @@ def test_two_consoles_see_the_same_board_live(app, db_session, chromium):
         one.fill("#admin_phone", "13800000000")
         one.fill("#proctor_name0", "李监考")
         one.fill("#proctor_phone0", "13900000000")
-        one.click("button[type=submit]")
+        one.click("main button[type=submit]")
         one.wait_for_selector("#seat-grid")
         two.goto(f"{srv.url}/console/{sitting.id}")
         for page in (one, two):

@@ -304,3 +304,39 @@ def test_record_verification_backup_then_a_resumable_upload(room):
     texts = [t.text for t in sheet.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}t")]
     assert "admission_number" in texts and table["rows"][0].admission_number in texts
     assert json.loads(json.dumps(console.board(w.s, sid).as_dict()))["counts"]["submitted"] == 2
+
+
+@pytest.mark.req("P13", "P16")
+def test_remote_control_and_the_sittings_audit_trail(room):
+    from bridge.models.audit import AuditEntry
+    from bridge.models.devices import KioskCommand
+    from bridge.services import audit
+    from tests.venue.readiness_world import announce
+
+    w, sid = room, room.sitting_id
+    with pytest.raises(InvalidState, match="No exam PC"):
+        console.remote(w.s, sid, None, "restart")
+    kiosks = [announce(w, n, f"10.0.0.{n}") for n in (1, 2, 3)]
+    seats.auto_scan(w.s, w.room.id, order="address")
+    w.s.commit()
+    with pytest.raises(Invalid, match="Unknown"):
+        console.remote(w.s, sid, None, "format_disk")
+    with pytest.raises(Invalid, match="Choose"):
+        console.remote(w.s, sid, [], "restart")
+    chosen = console.remote(w.s, sid, [2], "close_client", actor="user:1")
+    assert [w.s.get(KioskCommand, c).kiosk_id for c in chosen] == [kiosks[1]]
+    every = console.remote(w.s, sid, None, "restart", actor="user:1")
+    assert sorted(w.s.get(KioskCommand, c).kiosk_id for c in every) == sorted(kiosks)
+    console.enter(w.s, sid, admin_name="王", admin_phone="1", proctors=[{"name": "李", "phone": "2"}], actor="user:1")
+    w.s.commit()
+    trail = console.audit_trail(w.s, sid)
+    assert [e.action for e in trail][-3:] == ["console.remote", "console.remote", "console.enter"]
+    assert {e.action for e in trail} >= {"sitting.place", "sitting.build", "sitting.load"}
+    assert "console.enter" in console.audit_csv(w.s, sid)
+    everything = list(w.s.scalars(__import__("sqlalchemy").select(AuditEntry).order_by(AuditEntry.id)))
+    assert audit.verify_chain(everything) is None
+    edited = trail[-3]
+    edited.detail = {"action": "shutdown"}  # someone edits the trail
+    w.s.commit()
+    everything = list(w.s.scalars(__import__("sqlalchemy").select(AuditEntry).order_by(AuditEntry.id)))
+    assert audit.verify_chain(everything) == edited.id

@@ -34,4 +34,7 @@ bp.add_url_rule("/console/<int:sitting_id>/results.<any(csv, xlsx):fmt>", "resul
 bp.add_url_rule("/console/<int:sitting_id>/violations.xlsx", "violations_xlsx", views.violations_xlsx)
 bp.add_url_rule("/console/<int:sitting_id>/backup", "backup", views.backup, methods=["POST"])
 bp.add_url_rule("/console/<int:sitting_id>/upload", "upload_step", views.upload_step, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/remote", "remote", views.remote, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/audit", "audit_trail", views.audit_trail)
+bp.add_url_rule("/console/<int:sitting_id>/audit.csv", "audit_csv", views.audit_trail)
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

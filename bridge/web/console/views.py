@@ -386,3 +386,36 @@ def upload_step(sitting_id: int):
     except DomainError as exc:
         return jsonify(error=exc.code, message=exc.translated()), exc.http_status
     return jsonify(progress)
+
+
+def remote(sitting_id: int):
+    """P13: the chosen seats (list view) or every PC of the room, after the page's confirmation."""
+    user = _admin()
+    _sitting(sitting_id)
+    form = request.form
+    seats_ = None if form.get("scope") == "all" else [int(n) for n in form.getlist("seat") if n.isdigit()]
+    try:
+        with transaction() as s:
+            ids = console.remote(s, sitting_id, seats_, form.get("action", ""), actor=_actor(user))
+    except DomainError as exc:
+        if exc.http_status == 404:
+            raise
+        return show(sitting_id, error=exc.translated(), status=exc.http_status)
+    _notify(ids)
+    flash(_("Sent to %(count)s exam PC(s).", count=len(ids)))
+    return redirect(url_for("console.show", sitting_id=sitting_id))
+
+
+def audit_trail(sitting_id: int):
+    """P16: the sitting's audit entries, and whether the whole chain still verifies."""
+    from bridge.models.audit import AuditEntry
+    from bridge.services import audit
+
+    user = _admin()
+    board = console.board(db.session, _sitting(sitting_id).id)
+    if request.path.endswith(".csv"):
+        return Response(console.audit_csv(db.session, sitting_id).encode("utf-8"), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
+    broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    return render_template("console/audit.html", user=user, board=board,
+                           entries=console.audit_trail(db.session, sitting_id), broken=broken)
