@@ -728,3 +728,43 @@ def audit_csv(session: Session, sitting_id: int) -> str:
         writer.writerow([e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.remote_addr, e.action, e.target,
                          e.outcome, json_text(e.detail), e.hash])
     return "\ufeff" + out.getvalue()
+
+
+# --- re-exam init (P8) ----------------------------------------------------------------------
+def re_exam(session: Session, sitting_id: int, attempt_id: int, *, understood: bool, confirmed: bool,
+            request_id: int | None, code: str | None, secret_key: str, actor: str = "") -> Attempt:
+    """Re-exam (重考初始化): destructive. The proctor ticks "I understand", gives a re-exam
+    authorization code (valid an hour) and confirms again. The candidate's attempt is voided
+    (its answers stay in the answer log and the audit trail, never in the new attempt) and a
+    fresh attempt opens: the candidate logs in again and starts from an empty paper."""
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    sess, exam, _paper = _session_exam(session, sitting)
+    if not understood:
+        raise Invalid(N_("Tick \"I understand\": a re-exam clears this candidate's answers in this subject."))
+    if not confirmed:
+        raise Invalid(N_("Confirm the re-exam a second time."))
+    if attempt.status in ("not_logged_in", "absent", "voided"):
+        raise InvalidState(N_("This candidate has nothing to re-examine."))
+    if sitting.ended_at is not None:
+        raise InvalidState(N_("This sitting has ended."))
+    number = session.scalar(select(SessionCandidate.admission_number).where(
+        SessionCandidate.session_id == sess.id, SessionCandidate.user_id == attempt.user_id)) or ""
+    if request_id is None:
+        raise Forbidden(N_("A re-exam needs a re-exam authorization code."))
+    authcodes.use(session, request_id, code, action="re_exam", room_id=sitting.room_id, session_id=sess.id,
+                  candidates=[number], parameter=0, secret_key=secret_key, actor=actor)
+    from bridge.models.attempts import AnswerEvent
+
+    answered = session.scalar(select(func.count()).select_from(AnswerEvent).where(AnswerEvent.attempt_id == attempt.id))
+    before = {"attempt": attempt.id, "number": attempt.number, "status": attempt.status, "score": attempt.score,
+              "answer_events": answered or 0}
+    attempt.status = "voided"
+    session.add(AttemptLog(attempt_id=attempt.id, action="re_exam", actor=actor[:100], detail=before))
+    fresh = Attempt(exam_id=exam.id, session_id=sess.id, user_id=attempt.user_id, number=attempt.number + 1,
+                    status="not_logged_in")
+    session.add(fresh)
+    session.flush()
+    audit.record(session, "console.re_exam", actor=actor, target=f"attempt:{attempt.id}",
+                 detail={**before, "new_attempt": fresh.id, "admission_number": number})
+    return fresh

@@ -340,3 +340,51 @@ def test_remote_control_and_the_sittings_audit_trail(room):
     w.s.commit()
     everything = list(w.s.scalars(__import__("sqlalchemy").select(AuditEntry).order_by(AuditEntry.id)))
     assert audit.verify_chain(everything) == edited.id
+
+
+@pytest.mark.req("P8", "P15")
+def test_re_exam_needs_understanding_a_code_and_a_second_confirmation(room):
+    from bridge.models.attempts import AnswerEvent, Attempt
+
+    w, sid = room, room.sitting_id
+    a = into_exam(w, w.candidates[0])
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    attempts.start(w.s, a)
+    w.s.add(AnswerEvent(attempt_id=a.id, writer="tab-1", seq=1, question_id=a.items[0]["question_id"],
+                        response={"choice": "b"}, payload_hash="0" * 64, hash="1" * 64))
+    w.s.commit()
+    number = console.board(w.s, sid).seats[0].admission_number
+    args = dict(secret_key=w.secret, actor="user:1")
+    with pytest.raises(Invalid, match="I understand"):
+        console.re_exam(w.s, sid, a.id, understood=False, confirmed=True, request_id=None, code=None, **args)
+    with pytest.raises(Invalid, match="second time"):
+        console.re_exam(w.s, sid, a.id, understood=True, confirmed=False, request_id=None, code=None, **args)
+    with pytest.raises(Forbidden, match="re-exam authorization code"):
+        console.re_exam(w.s, sid, a.id, understood=True, confirmed=True, request_id=None, code=None, **args)
+    made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="re_exam",
+                             candidates=[number])
+    other = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="re_exam",
+                              candidates=["someone else"])
+    w.s.commit()
+    with pytest.raises(InvalidState, match="another act"):  # a code asked for another candidate
+        console.re_exam(w.s, sid, a.id, understood=True, confirmed=True, request_id=other.id,
+                        code=code_for(w, other), **args)
+    w.s.rollback()
+    clock.set_offset(clock.offset() + 61 * 60)  # the re-exam code is valid for an hour
+    with pytest.raises(authcodes.CodeRefused, match="expired"):
+        console.re_exam(w.s, sid, a.id, understood=True, confirmed=True, request_id=made.id,
+                        code=code_for(w, made), **args)
+    w.s.rollback()
+    clock.set_offset(clock.offset() - 61 * 60)
+    fresh = console.re_exam(w.s, sid, a.id, understood=True, confirmed=True, request_id=made.id,
+                            code=code_for(w, made), **args)
+    w.s.commit()
+    assert w.s.get(Attempt, a.id).status == "voided" and fresh.number == 2
+    assert w.s.query(AnswerEvent).filter_by(attempt_id=a.id).count() == 1  # kept, not in the new attempt
+    again = attempts.log_in(w.s, w.exam, w.candidates[0].id)
+    assert again.id == fresh.id and again.status == "logged_in"
+    with pytest.raises(authcodes.CodeRefused, match="used already"):
+        console.re_exam(w.s, sid, fresh.id, understood=True, confirmed=True, request_id=made.id,
+                        code=code_for(w, made), **args)

@@ -37,4 +37,5 @@ bp.add_url_rule("/console/<int:sitting_id>/upload", "upload_step", views.upload_
 bp.add_url_rule("/console/<int:sitting_id>/remote", "remote", views.remote, methods=["POST"])
 bp.add_url_rule("/console/<int:sitting_id>/audit", "audit_trail", views.audit_trail)
 bp.add_url_rule("/console/<int:sitting_id>/audit.csv", "audit_csv", views.audit_trail)
+bp.add_url_rule("/console/<int:sitting_id>/re-exam", "re_exam", views.re_exam, methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

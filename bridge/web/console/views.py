@@ -419,3 +419,14 @@ def audit_trail(sitting_id: int):
     broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     return render_template("console/audit.html", user=user, board=board,
                            entries=console.audit_trail(db.session, sitting_id), broken=broken)
+
+
+def re_exam(sitting_id: int):
+    """P8: the page's box ticked, the code, and the browser's second confirmation."""
+    form = request.form
+    attempt = form.get("attempt_id", "")
+    return _act(sitting_id, lambda s, actor: console.re_exam(
+        s, sitting_id, int(attempt) if attempt.isdigit() else 0, understood=form.get("understood") == "1",
+        confirmed=form.get("confirmed") == "1", request_id=_request_id(), code=form.get("code", ""),
+        secret_key=current_app.config["SECRET_KEY"], actor=actor),
+        _("Re-exam opened: the candidate logs in again and starts from an empty paper."))
