@@ -36,6 +36,14 @@ def require_user() -> User:
     return user
 
 
+def require_admin() -> User:
+    """The signed-in administrator (401 when nobody is signed in, 403 for anyone else)."""
+    user = require_user()
+    if not user.is_admin:
+        abort(403)
+    return user
+
+
 def sign_in(user: User, *, locale: str | None = None, **extra) -> None:
     """Start a fresh session (anti-fixation) for ``user``."""
     session.clear()

@@ -43,6 +43,18 @@ def into_exam(w, user):
     return a
 
 
+def started(w, sid, *users):
+    """``users`` logged in, the start allowed 10 minutes before, and at the start time each
+    in the exam: their attempts."""
+    chosen = [into_exam(w, u) for u in users]
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    for a in chosen:
+        attempts.start(w.s, a)
+    return chosen
+
+
 @pytest.mark.req("P1", "P2")
 def test_enter_allow_login_allow_start_and_the_board_follows(room):
     w, sid = room, room.sitting_id
@@ -130,11 +142,7 @@ def test_violations_are_registered_listed_exported_and_cancelled(room):
 @pytest.mark.req("P5", "P15")
 def test_extra_time_free_to_600_s_then_by_code_and_never_past_the_duration(room):
     w, sid = room, room.sitting_id
-    a = into_exam(w, w.candidates[0])
-    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
-    console.allow_start(w.s, sid, secret_key=w.secret)
-    at(w, session_row(w).starts_at)
-    attempts.start(w.s, a)
+    [a] = started(w, sid, w.candidates[0])
     w.s.commit()
     with pytest.raises(Invalid, match="reason"):
         console.extra_time(w.s, sid, a.id, seconds=200, reason="", secret_key=w.secret)
@@ -165,11 +173,7 @@ def test_extra_time_free_to_600_s_then_by_code_and_never_past_the_duration(room)
 def test_absence_after_the_cutoff_and_the_end_only_when_everyone_is_done(room):
     w, sid = room, room.sitting_id
     first, second, third = w.candidates
-    a = into_exam(w, first)
-    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
-    console.allow_start(w.s, sid, secret_key=w.secret)
-    at(w, session_row(w).starts_at)
-    attempts.start(w.s, a)
+    [a] = started(w, sid, first)
     w.s.commit()
     with pytest.raises(InvalidState, match="late login closes"):
         console.register_absent(w.s, sid, [second.id, third.id])
@@ -201,11 +205,7 @@ def test_breakpoint_resume_fences_the_old_seat_and_a_late_arrival_needs_a_code(r
 
     w, sid = room, room.sitting_id
     first, second, _third = w.candidates
-    a = into_exam(w, first)
-    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
-    console.allow_start(w.s, sid, secret_key=w.secret)
-    at(w, session_row(w).starts_at)
-    attempts.start(w.s, a)
+    [a] = started(w, sid, first)
     kiosk_id = announce(w, 1, "10.0.0.1")
     w.s.get(Kiosk, kiosk_id).attempt_id = a.id  # the heartbeat says which attempt the PC carries
     w.s.commit()
@@ -259,12 +259,7 @@ def test_record_verification_backup_then_a_resumable_upload(room):
 
     w, sid = room, room.sitting_id
     first, second, third = w.candidates
-    a, b = into_exam(w, first), into_exam(w, second)
-    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
-    console.allow_start(w.s, sid, secret_key=w.secret)
-    at(w, session_row(w).starts_at)
-    attempts.start(w.s, a)
-    attempts.start(w.s, b)
+    a, b = started(w, sid, first, second)
     console.extra_time(w.s, sid, a.id, seconds=120, reason="键盘故障", secret_key=w.secret)
     console.register_violation(w.s, sid, b.id, code="A104", description="交头接耳")
     w.s.commit()
@@ -347,11 +342,7 @@ def test_re_exam_needs_understanding_a_code_and_a_second_confirmation(room):
     from bridge.models.attempts import AnswerEvent, Attempt
 
     w, sid = room, room.sitting_id
-    a = into_exam(w, w.candidates[0])
-    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
-    console.allow_start(w.s, sid, secret_key=w.secret)
-    at(w, session_row(w).starts_at)
-    attempts.start(w.s, a)
+    [a] = started(w, sid, w.candidates[0])
     w.s.add(AnswerEvent(attempt_id=a.id, writer="tab-1", seq=1, question_id=a.items[0]["question_id"],
                         response={"choice": "b"}, payload_hash="0" * 64, hash="1" * 64))
     w.s.commit()

@@ -18,19 +18,14 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
 from bridge.services import accounts, authcodes, console
-from bridge.web.auth import current_user
+from bridge.web.auth import current_user, require_admin
 
 #: how often a console's socket looks for a change on the board (seconds)
 BOARD_EVERY = 1.0
 
 
 def _admin():
-    user = current_user()
-    if user is None:
-        abort(401)
-    if not user.is_admin:
-        abort(403)
-    return user
+    return require_admin()
 
 
 def _actor(user) -> str:

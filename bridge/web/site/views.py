@@ -8,18 +8,13 @@ from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services import seats, venues
-from bridge.web.auth import current_user
+from bridge.web.auth import require_admin
 
 MODE_LABELS = {"formal": "formal exam", "mock": "mock exam"}
 
 
 def _admin():
-    user = current_user()
-    if user is None:
-        abort(401)
-    if not user.is_admin:
-        abort(403)
-    return user
+    return require_admin()
 
 
 def _int(name: str):
