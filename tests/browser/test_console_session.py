@@ -1,0 +1,187 @@
+"""A whole session in the proctor console, in Debian's chromium and in Chinese (P1–P12,
+P15): a room of simulated kiosks (announced PCs whose heartbeats the test sends, each
+carrying its candidate's attempt) runs from entering the session to the results upload:
+allow login, allow start, a violation, extra time within and beyond the free limit (with
+the authority's code), a breakpoint resume onto another seat, a screen lock, an answer pack
+import, absence, end exam, the room record, the verification table, backup then upload.
+Screenshots of the grid, the record and the verification table go to build/screenshots/."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bridge import clock
+from bridge.models.devices import Kiosk, KioskCommand
+from bridge.services import attempts, authcodes, authorization, devices, exam_data, seats
+from tests.fixtures.servers import serve_wsgi
+from tests.venue.readiness_world import announce, at, make_world, session_row
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    yield
+    clock.set_offset(0)
+
+
+def carry(w, kiosk_id: int, attempt_id: int | None) -> None:
+    """The simulated kiosk's heartbeat: it is online and carries this attempt."""
+    devices.record_presence(w.s, kiosk_id, agent_status="in_exam" if attempt_id else "idle",
+                            attempt_id=attempt_id)
+    w.s.commit()
+
+
+def code_of(w, request_code: str) -> str:
+    """What the authority reads out on the phone (``exambridge authcode``)."""
+    return authcodes.code_for(w.s, authcodes.get(w.s, request_code), secret_key=w.secret)
+
+
+@pytest.mark.req("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P9", "P10", "P11", "P12", "P15")
+def test_a_room_runs_a_whole_session_in_the_console(app, db_session, chromium, tmp_path):
+    from bridge.db import transaction
+    from bridge.services import accounts
+
+    with app.app_context(), transaction() as s:
+        accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
+    w = make_world(app, db_session, start_in=dt.timedelta(minutes=12), candidates=3)
+    kiosks = [announce(w, n, f"10.0.0.{n}") for n in (1, 2, 3, 4)]  # seat 4: the spare PC
+    seats.auto_scan(db_session, w.room.id, order="address")
+    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
+    exam_data.build(db_session, sitting.id, secret_key=w.secret)
+    exam_data.load(db_session, sitting.id, secret_key=w.secret)
+    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
+    db_session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    first, second, third = w.candidates
+    with serve_wsgi(app) as srv:
+        page = chromium().new_page()
+        page.goto(f"{srv.url}/admin/login")
+        page.fill("#username", "site")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{srv.url}/console/{sitting.id}")
+        page.click("header button:text('中文')")
+        page.wait_for_selector("h1:text('进入场次')")
+        page.fill("#admin_name", "王管理")
+        page.fill("#admin_phone", "13800000000")
+        page.fill("#proctor_name0", "李监考")
+        page.fill("#proctor_phone0", "13900000000")
+        page.click("main button[type=submit]")
+        page.wait_for_selector("#live-status.ok")
+        page.click("#allow-login")
+        page.wait_for_selector(".flash")
+        # two candidates log in at their kiosks; the third does not come
+        a = attempts.log_in(db_session, w.exam, first.id)
+        b = attempts.log_in(db_session, w.exam, second.id)
+        attempts.read_rules(db_session, a)
+        attempts.read_rules(db_session, b)
+        db_session.commit()
+        carry(w, kiosks[0], a.id)
+        carry(w, kiosks[1], b.id)
+        page.wait_for_selector("#count-logged_in:text('2')", timeout=10000)
+        at(w, session_row(w).starts_at - dt.timedelta(minutes=5))
+        page.click("#allow-start")
+        page.wait_for_selector("#sitting-state[data-state=start_allowed]")
+        at(w, session_row(w).starts_at + dt.timedelta(seconds=5))
+        attempts.start(db_session, a)
+        attempts.start(db_session, b)
+        db_session.commit()
+        page.wait_for_selector("#count-in_exam:text('2')", timeout=10000)
+        # a violation
+        page.reload()
+        page.click("summary:text('登记违纪')")
+        page.select_option("#violation-candidate", str(b.id))
+        page.fill("#violation-description", "交头接耳")
+        page.click("#register-violation")
+        page.wait_for_selector("#count-violation:text('1')")
+        # extra time within the free limit, then beyond it with the authority's code
+        page.click("summary:text('考生补时')")
+        page.select_option("#extra-candidate", str(a.id))
+        page.fill("#extra-seconds", "300")
+        page.fill("#extra-reason", "鼠标故障")
+        page.click("#give-extra")
+        page.wait_for_selector(".flash:has-text('300')")
+        page.click("summary:text('申请授权码')")
+        page.select_option("#request-candidate", index=1)
+        page.fill("#request-value", "600")
+        page.click("#ask-code")
+        request_code = page.locator("#request-code").inner_text()
+        page.click("summary:text('考生补时')")
+        page.select_option("#extra-candidate", str(a.id))
+        page.fill("#extra-seconds", "600")
+        page.fill("#extra-reason", "停电")
+        page.select_option("#extra-request", label=f"{request_code} · 600 s")
+        page.fill("#extra-code", code_of(w, request_code))
+        page.click("#give-extra")
+        page.wait_for_selector(".flash:has-text('600')")
+        # the first candidate's PC fails: breakpoint resume, then the spare PC carries the attempt
+        page.click("#toggle-view")
+        page.check(f"#seat-list input[name=user_id][value='{first.id}']")
+        page.select_option("#resume-reason", "pc_failure")
+        page.fill("#resume-description", "黑屏")
+        page.click("#resume-selected")
+        page.wait_for_selector("#count-resumed:text('1')")
+        closed = db_session.query(KioskCommand).filter_by(kiosk_id=kiosks[0], name="close_client").count()
+        assert closed == 1  # the old seat's client is forced out
+        carry(w, kiosks[0], None)
+        assert attempts.log_in(db_session, w.exam, first.id).status == "in_exam"  # at the spare PC
+        db_session.commit()
+        carry(w, kiosks[3], a.id)
+        # the second candidate's screen is locked with a message
+        page.click("summary:text('锁屏')")
+        page.select_option("#lock-candidate", str(b.id))
+        page.fill("#lock-message", "请举手示意监考员")
+        page.click("#lock-screen")
+        page.wait_for_selector(".flash")
+        lock = db_session.query(KioskCommand).filter_by(kiosk_id=kiosks[1], name="lock").one()
+        assert lock.args == {"message": "请举手示意监考员"}
+        # an answer pack: a file that is not one is refused with its reason, nothing changes
+        pack = tmp_path / "seat1.ebpack"
+        pack.write_bytes(b"not an answer pack")
+        page.click("summary:text('导入作答包')")
+        page.set_input_files("#pack-file", str(pack))
+        page.click("#import-pack")
+        page.wait_for_selector("#page-error")
+        # absence once the late login has closed
+        at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+        page.goto(f"{srv.url}/admin/login")  # half an hour later: sign in again
+        page.fill("#username", "site")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{srv.url}/console/{sitting.id}")
+        page.click("header button:text('中文')")  # a new sign-in: the browser's language again
+        page.wait_for_selector("#toggle-view:text('列表视图')")
+        page.click("#toggle-view")
+        page.check(f"#seat-list input[name=user_id][value='{third.id}']")
+        page.click("#register-absent")
+        page.wait_for_selector("#count-absent:text('1')")
+        page.screenshot(path=str(SHOTS / "console-grid.png"), full_page=True)
+        # the end: refused while two write, then with the admin's password
+        page.goto(f"{srv.url}/console/{sitting.id}/end")
+        assert page.locator("#end-blocked li").count() == 2
+        attempts.submit(db_session, db_session.merge(a), reason="candidate")
+        attempts.submit(db_session, db_session.merge(b), reason="candidate")
+        db_session.commit()
+        page.reload()
+        page.fill("#password", PASSWORD)
+        page.click("#end-exam")
+        page.wait_for_selector("#sitting-state[data-state=ended]")
+        page.goto(f"{srv.url}/console/{sitting.id}/record")
+        page.wait_for_selector("#record-totals")
+        assert "应考人数：3人" in page.locator("#record-totals").inner_text()
+        page.screenshot(path=str(SHOTS / "console-room-record.png"), full_page=True)
+        page.goto(f"{srv.url}/console/{sitting.id}/verification")
+        with page.expect_download() as saved:
+            page.click("#backup")
+        assert saved.value.suggested_filename.startswith("room-results-")
+        page.goto(f"{srv.url}/console/{sitting.id}/verification")
+        page.wait_for_selector("#backed-up")
+        page.click("#upload")
+        page.wait_for_selector("#upload-status.ok", timeout=15000)
+        assert page.locator("#check-table tbody tr").count() == 3
+        page.screenshot(path=str(SHOTS / "console-verification.png"), full_page=True)
+        assert db_session.get(Kiosk, kiosks[3]).attempt_id == a.id
