@@ -39,8 +39,12 @@
     if (state && state.dataset.state !== board.state) { state.dataset.state = board.state; state.textContent = stateLabels[board.state] || board.state; }
   }
 
+  var current = null;
+  // for the page's own diagnostics (and the tests): drop the connection as a network cut would
+  window.examConsole = {drop: function () { if (current) current.close(); }};
+
   function connect() {
-    var ws = new WebSocket(url);
+    var ws = current = new WebSocket(url);
     ws.onopen = function () { delay = 500; live.textContent = root.dataset.live; live.className = "ok"; };
     ws.onmessage = function (event) { paint(JSON.parse(event.data)); };
     ws.onclose = function () {

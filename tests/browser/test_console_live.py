@@ -87,6 +87,14 @@ def test_two_consoles_see_the_same_board_live(app, db_session, chromium):
         one.click("#register-violation")
         one.wait_for_selector(".flash")
         two.wait_for_selector("#count-violation:text('1')", timeout=10000)
+        # console two loses its connection: it says so, and catches up once it is back
+        two.evaluate("examConsole.drop()")
+        two.wait_for_selector("#live-status.bad")
+        late = attempts.log_in(db_session, w.exam, w.candidates[1].id)
+        db_session.commit()
+        two.wait_for_selector("#live-status.ok", timeout=10000)
+        two.wait_for_selector("#count-logged_in:text('2')", timeout=10000)
+        assert late.status == "logged_in"
         assert "violation" in two.locator("#seat-grid .seat[data-seat='1']").get_attribute("data-flags")
         # extra time beyond the free 600 s: refused without a code, then given with the authority's code
         one.click("summary:text('考生补时')")

@@ -14,6 +14,7 @@ import pytest
 
 from bridge import clock
 from bridge.models.devices import Kiosk, KioskCommand
+from bridge.models.packs import PackImport
 from bridge.services import attempts, authcodes, authorization, devices, exam_data, seats
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, at, make_world, session_row
@@ -33,6 +34,32 @@ def carry(w, kiosk_id: int, attempt_id: int | None) -> None:
     devices.record_presence(w.s, kiosk_id, agent_status="in_exam" if attempt_id else "idle",
                             attempt_id=attempt_id)
     w.s.commit()
+
+
+def exported_pack(w, attempt, tmp_path) -> bytes:
+    """What a kiosk's agent writes to the USB drive: its journal of the attempt, signed with
+    the PC's own key (a PC registered to the room, bound to the attempt), sealed for the bridge."""
+    from kiosk_agent.answer_pack import generate_device_key, public_key_b64
+    from kiosk_agent.journal import Journal
+
+    from bridge.models.bank import Question
+    from bridge.services import pack_keys
+    from tests.delivery.factories import sample_response
+
+    key = generate_device_key()
+    kiosk = devices.register_kiosk(w.s, room_code=w.room.code, code=w.enrolment, public_key=public_key_b64(key),
+                                   machine="pack-pc", hostname="PC02", address="10.0.0.2", secret_key=w.secret)
+    devices.bind_forward(w.s, attempt.id, attempt.epoch, kiosk.id)
+    bridge_key = pack_keys.public_key_b64(w.s)
+    w.s.commit()
+    journal = Journal(tmp_path / "journal")
+    events = [{"writer": "kiosk-2:tab-1", "seq": n, "question_id": item["question_id"],
+               "response": sample_response(w.s.get(Question, item["question_id"]).qtype, n),
+               "client_time": None, "epoch": attempt.epoch} for n, item in enumerate(attempt.items, start=1)]
+    journal.append(attempt.id, events)
+    journal.set_meta(attempt.id, {"exam_id": attempt.exam_id, "session_id": attempt.session_id,
+                                  "admission_number": "x", "seat": 2})
+    return journal.export_pack(attempt.id, device_private_key=key, bridge_public_key=bridge_key, kiosk_id=kiosk.id)
 
 
 def code_of(w, request_code: str) -> str:
@@ -139,13 +166,21 @@ def test_a_room_runs_a_whole_session_in_the_console(app, db_session, chromium, t
         page.wait_for_selector(".flash")
         lock = db_session.query(KioskCommand).filter_by(kiosk_id=kiosks[1], name="lock").one()
         assert lock.args == {"message": "请举手示意监考员"}
-        # an answer pack: a file that is not one is refused with its reason, nothing changes
+        # an answer pack: a file that is not one is refused with its reason, nothing changes;
+        # then the pack the second candidate's PC exported (two answers it journaled offline)
         pack = tmp_path / "seat1.ebpack"
         pack.write_bytes(b"not an answer pack")
         page.click("summary:text('导入作答包')")
         page.set_input_files("#pack-file", str(pack))
         page.click("#import-pack")
         page.wait_for_selector("#page-error")
+        real = tmp_path / "seat2.ebpack"
+        real.write_bytes(exported_pack(w, b, tmp_path))
+        page.click("summary:text('导入作答包')")
+        page.set_input_files("#pack-file", str(real))
+        page.click("#import-pack")
+        page.wait_for_selector(".flash:has-text('2')")
+        assert db_session.query(PackImport).filter_by(attempt_id=b.id).one().accepted == 2
         # absence once the late login has closed
         at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
         page.goto(f"{srv.url}/admin/login")  # half an hour later: sign in again
