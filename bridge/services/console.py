@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bridge import clock
 from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
-from bridge.models.attempts import Attempt, AttemptLog
+from bridge.models.attempts import AnswerEvent as AnswerEventSeq, Attempt, AttemptLog
 from bridge.models.devices import Kiosk, Room
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper, SessionCandidate
@@ -768,3 +768,112 @@ def re_exam(session: Session, sitting_id: int, attempt_id: int, *, understood: b
     audit.record(session, "console.re_exam", actor=actor, target=f"attempt:{attempt.id}",
                  detail={**before, "new_attempt": fresh.id, "admission_number": number})
     return fresh
+
+
+# --- single-machine collection (P6) -------------------------------------------------------
+def collect(session: Session, sitting_id: int, attempt_id: int, *, actor: str = "") -> Attempt:
+    """单机收卷: submit a candidate's attempt from the answer pack imported for it (the PC could
+    not hand it in). At a formal site only once early submission is allowed (the paper's
+    ``early_submit_minutes`` after the room's start)."""
+    from bridge.models.packs import PackImport
+    from bridge.models.venues import Site
+    from bridge.services import attempts as attempts_
+
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    sess, _exam, paper = _session_exam(session, sitting)
+    if attempt.status not in ("in_exam", "locked"):
+        raise InvalidState(N_("Only a candidate in the exam can be collected."))
+    if session.scalar(select(PackImport.id).where(PackImport.attempt_id == attempt.id).limit(1)) is None:
+        raise InvalidState(N_("Import the candidate's answer pack first."))
+    site = session.get(Site, sitting.site_id) if sitting.site_id else None
+    opens = room_start(sitting, sess) + dt.timedelta(minutes=paper.early_submit_minutes if paper else 0)
+    if site is not None and site.mode == "formal" and clock.utcnow_naive() < opens:
+        raise InvalidState(N_("At a formal exam a candidate can be collected from %(at)s, when early submission "
+                              "is allowed."), params={"at": f"{opens:%H:%M}"})
+    attempts_.submit(session, attempt, reason="proctor", actor=actor)
+    session.add(AttemptLog(attempt_id=attempt.id, action="collected_from_pack", actor=actor[:100]))
+    session.flush()
+    audit.record(session, "console.collect", actor=actor, target=f"attempt:{attempt.id}")
+    return attempt
+
+
+# --- mock exam extras (P14) ---------------------------------------------------------------
+def _mock_only(session: Session, sitting: Sitting) -> None:
+    from bridge.models.venues import Site
+
+    site = session.get(Site, sitting.site_id) if sitting.site_id else None
+    if site is None or site.mode != "mock":
+        raise Forbidden(N_("This is only for a mock exam site."))
+
+
+def mock_login(session: Session, sitting_id: int, *, actor: str = "") -> int:
+    """Log every candidate of the room in and past the rules (a mock exam's rehearsal)."""
+    from bridge.services import attempts as attempts_
+
+    sitting = sitting_of(session, sitting_id)
+    _mock_only(session, sitting)
+    sess, exam, _paper = _session_exam(session, sitting)
+    if not login_open(sitting, sess):
+        raise InvalidState(N_("Allow the login first."))
+    done = 0
+    for s in board(session, sitting.id).seats:
+        if s.status == "not_logged_in":
+            attempt = attempts_.log_in(session, exam, s.user_id, mode="kiosk")
+            attempts_.read_rules(session, attempt)
+            done += 1
+    audit.record(session, "console.mock_login", actor=actor, target=f"sitting:{sitting.id}", detail={"count": done})
+    return done
+
+
+def mock_answer(session: Session, sitting_id: int, *, seed: int = 0, actor: str = "") -> int:
+    """Answer every objective item of every candidate in the exam at random (single, multiple,
+    true/false), as the writer ``mock``: a rehearsal of collection and upload. Returns the
+    number of answers stored."""
+    import random
+
+    from bridge.models.bank import Question
+    from bridge.services import answers
+
+    sitting = sitting_of(session, sitting_id)
+    _mock_only(session, sitting)
+    rng = random.Random(seed)
+    stored = 0
+    for s in board(session, sitting.id).seats:
+        if s.status != "in_exam":
+            continue
+        attempt = session.get(Attempt, s.attempt_id)
+        seq = (session.scalar(select(func.max(AnswerEventSeq.seq)).where(AnswerEventSeq.attempt_id == attempt.id,
+                                                                         AnswerEventSeq.writer == "mock")) or 0)
+        for item in attempt.items:
+            q = session.get(Question, item["question_id"])
+            ids = [c["id"] for c in (q.choices or [])]
+            if q.qtype == "single" and ids:
+                response = {"choice": rng.choice(ids)}
+            elif q.qtype == "multiple" and ids:
+                response = {"choices": sorted(rng.sample(ids, rng.randint(1, len(ids))))}
+            elif q.qtype == "truefalse":
+                response = {"value": rng.random() < 0.5}
+            else:
+                continue
+            seq += 1
+            answers.append(session, attempt.id, writer="mock", seq=seq, question_id=q.id, response=response,
+                           client_time=None, epoch=attempt.epoch)
+            stored += 1
+    audit.record(session, "console.mock_answer", actor=actor, target=f"sitting:{sitting.id}", detail={"answers": stored})
+    return stored
+
+
+def mock_collect(session: Session, sitting_id: int, *, actor: str = "") -> int:
+    """统一收卷: submit every candidate still in the exam at once (mock exams only)."""
+    from bridge.services import attempts as attempts_
+
+    sitting = sitting_of(session, sitting_id)
+    _mock_only(session, sitting)
+    done = 0
+    for s in board(session, sitting.id).seats:
+        if s.status in ("in_exam", "locked"):
+            attempts_.submit(session, session.get(Attempt, s.attempt_id), reason="proctor", actor=actor)
+            done += 1
+    audit.record(session, "console.mock_collect", actor=actor, target=f"sitting:{sitting.id}", detail={"count": done})
+    return done

@@ -379,3 +379,52 @@ def test_re_exam_needs_understanding_a_code_and_a_second_confirmation(room):
     with pytest.raises(authcodes.CodeRefused, match="used already"):
         console.re_exam(w.s, sid, fresh.id, understood=True, confirmed=True, request_id=made.id,
                         code=code_for(w, made), **args)
+
+
+@pytest.mark.req("P6")
+def test_single_machine_collection_needs_the_pack_and_in_a_formal_exam_the_early_submit_time(room):
+    from bridge.models.packs import PackImport
+    from bridge.models.papers import Paper
+
+    w, sid = room, room.sitting_id
+    paper = w.s.query(Paper).filter_by(exam_id=w.exam.id).one()
+    paper.early_submit_minutes = 30
+    [a] = started(w, sid, w.candidates[0])
+    w.s.commit()
+    with pytest.raises(InvalidState, match="answer pack first"):
+        console.collect(w.s, sid, a.id)
+    w.s.add(PackImport(sha256="f" * 64, attempt_id=a.id, kiosk_id=None, device_key="k", manifest={}, accepted=1))
+    w.s.commit()
+    with pytest.raises(InvalidState, match="early submission"):
+        console.collect(w.s, sid, a.id)  # a formal site, 0 minutes into the exam
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+    assert console.collect(w.s, sid, a.id, actor="user:1").status == "submitted"
+    assert console.candidate_log(w.s, sid, a.id)[-1]["action"] == "collected_from_pack"
+
+
+@pytest.mark.req("P14")
+def test_mock_extras_log_in_answer_and_collect_only_at_a_mock_site(room):
+    from bridge.models.attempts import AnswerEvent
+    from bridge.services import venues
+
+    w, sid = room, room.sitting_id
+    with pytest.raises(Forbidden, match="mock"):
+        console.mock_login(w.s, sid)  # this site is formal
+    w.s.rollback()
+    venues.update_site(w.s, w.site.id, name=w.site.name, mode="mock")
+    w.s.commit()
+    assert console.mock_login(w.s, sid, actor="user:1") == 3
+    assert {s.status for s in console.board(w.s, sid).seats} == {"rules_read"}
+    at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
+    console.allow_start(w.s, sid, secret_key=w.secret)
+    at(w, session_row(w).starts_at)
+    for s in console.board(w.s, sid).seats:
+        attempts.start(w.s, w.s.get(__import__("bridge.models.attempts", fromlist=["x"]).Attempt, s.attempt_id))
+    w.s.commit()
+    stored = console.mock_answer(w.s, sid, seed=7, actor="user:1")
+    w.s.commit()
+    assert stored == 3 * 2  # each candidate's single-choice and true/false items
+    assert w.s.query(AnswerEvent).filter_by(writer="mock").count() == 6
+    assert console.mock_collect(w.s, sid, actor="user:1") == 3
+    w.s.commit()
+    assert console.board(w.s, sid).counts["submitted"] == 3

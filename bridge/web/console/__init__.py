@@ -38,4 +38,7 @@ bp.add_url_rule("/console/<int:sitting_id>/remote", "remote", views.remote, meth
 bp.add_url_rule("/console/<int:sitting_id>/audit", "audit_trail", views.audit_trail)
 bp.add_url_rule("/console/<int:sitting_id>/audit.csv", "audit_csv", views.audit_trail)
 bp.add_url_rule("/console/<int:sitting_id>/re-exam", "re_exam", views.re_exam, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/collect", "collect", views.collect, methods=["POST"])
+bp.add_url_rule("/console/<int:sitting_id>/mock/<any(login, answer, collect):act>", "mock", views.mock,
+                methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

@@ -56,7 +56,11 @@ def show(sitting_id: int, error=None, status=200, request_info=None):
     board = console.board(db.session, sitting.id)
     if not sitting.staff:
         return render_template("console/enter.html", user=user, board=board, error=error), status
+    from bridge.models.venues import Site
+
+    site = db.session.get(Site, sitting.site_id) if sitting.site_id else None
     return render_template("console/board.html", user=user, board=board, room_id=sitting.room_id,
+                           mock=site is not None and site.mode == "mock",
                            catalogue=console.catalogue(db.session), free_extra=console.FREE_EXTRA_SECONDS,
                            open_requests=authcodes.open_requests(db.session, room_id=sitting.room_id),
                            request_info=request_info, now=clock.utcnow_naive(), error=error), status
@@ -425,3 +429,18 @@ def re_exam(sitting_id: int):
         confirmed=form.get("confirmed") == "1", request_id=_request_id(), code=form.get("code", ""),
         secret_key=current_app.config["SECRET_KEY"], actor=actor),
         _("Re-exam opened: the candidate logs in again and starts from an empty paper."))
+
+
+def collect(sitting_id: int):
+    attempt = request.form.get("attempt_id", "")
+    return _act(sitting_id, lambda s, actor: console.collect(s, sitting_id, int(attempt) if attempt.isdigit() else 0,
+                                                             actor=actor), _("Submitted from the answer pack."))
+
+
+def mock(sitting_id: int, act: str):
+    """P14: a mock exam's extras (refused at a formal site)."""
+    acts = {"login": (console.mock_login, _("%(count)s candidate(s) logged in.")),
+            "answer": (console.mock_answer, _("%(count)s objective answer(s) given.")),
+            "collect": (console.mock_collect, _("%(count)s attempt(s) collected."))}
+    fn, message = acts[act]
+    return _act(sitting_id, lambda s, actor: fn(s, sitting_id, actor=actor), lambda count: message % {"count": count})
