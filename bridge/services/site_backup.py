@@ -24,7 +24,7 @@ from sqlalchemy import DateTime, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.errors import Conflict, Forbidden, Invalid, InvalidState, NotFound
+from bridge.errors import Conflict, Forbidden, Invalid, NotFound
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.models.devices import Kiosk, KioskCommand, Room

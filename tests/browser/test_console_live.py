@@ -11,14 +11,12 @@ import pytest
 
 from bridge import clock
 from bridge.models.authcodes import AuthRequest
-from bridge.services import attempts, authcodes, authorization, exam_data, seats
+from bridge.services import attempts, authcodes
+from tests.browser.console_steps import enter_session, make_admin, sign_in
 from tests.fixtures.servers import serve_wsgi
-from tests.venue.readiness_world import at, make_world, session_row
+from tests.venue.readiness_world import at, ready_room, session_row
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-PASSWORD = "correct horse battery"
-
-
 @pytest.fixture(autouse=True)
 def real_time():
     yield
@@ -27,41 +25,19 @@ def real_time():
 
 def signed_in(chromium, base: str):
     page = chromium().new_page()
-    page.goto(f"{base}/admin/login")
-    page.fill("#username", "site")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/platforms")
+    sign_in(page, base)
     return page
 
 
 @pytest.mark.req("P1", "P2", "P3", "P5", "P15")
 def test_two_consoles_see_the_same_board_live(app, db_session, chromium):
-    from bridge.db import transaction
-    from bridge.services import accounts
-
-    with app.app_context(), transaction() as s:
-        accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=12), candidates=3)
-    seats.import_csv(db_session, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n3,10.0.0.3,PC03,\n")
-    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
-    exam_data.build(db_session, sitting.id, secret_key=w.secret)
-    exam_data.load(db_session, sitting.id, secret_key=w.secret)
-    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
-    db_session.commit()
+    make_admin(app)
+    w = ready_room(app, db_session, start_in=dt.timedelta(minutes=12))
     SHOTS.mkdir(parents=True, exist_ok=True)
     with serve_wsgi(app) as srv:
         one, two = signed_in(chromium, srv.url), signed_in(chromium, srv.url)
-        one.goto(f"{srv.url}/console/{sitting.id}")
-        one.click("header button:text('中文')")
-        one.wait_for_selector("h1:text('进入场次')")
-        one.fill("#admin_name", "王管理")
-        one.fill("#admin_phone", "13800000000")
-        one.fill("#proctor_name0", "李监考")
-        one.fill("#proctor_phone0", "13900000000")
-        one.click("main button[type=submit]")
-        one.wait_for_selector("#seat-grid")
-        two.goto(f"{srv.url}/console/{sitting.id}")
+        enter_session(one, srv.url, w.sitting_id)
+        two.goto(f"{srv.url}/console/{w.sitting_id}")
         for page in (one, two):
             page.wait_for_selector("#live-status.ok")
             assert page.locator("#count-expected").inner_text() == "3"

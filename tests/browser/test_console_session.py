@@ -15,12 +15,13 @@ import pytest
 from bridge import clock
 from bridge.models.devices import Kiosk, KioskCommand
 from bridge.models.packs import PackImport
-from bridge.services import attempts, authcodes, authorization, devices, exam_data, seats
+from bridge.models.sittings import Sitting
+from bridge.services import attempts, authcodes, devices, seats
+from tests.browser.console_steps import PASSWORD, enter_session, make_admin, sign_in
 from tests.fixtures.servers import serve_wsgi
-from tests.venue.readiness_world import announce, at, make_world, session_row
+from tests.venue.readiness_world import announce, at, ready_room, session_row
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(autouse=True)
@@ -69,36 +70,19 @@ def code_of(w, request_code: str) -> str:
 
 @pytest.mark.req("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P9", "P10", "P11", "P12", "P15")
 def test_a_room_runs_a_whole_session_in_the_console(app, db_session, chromium, tmp_path):
-    from bridge.db import transaction
-    from bridge.services import accounts
-
-    with app.app_context(), transaction() as s:
-        accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=12), candidates=3)
-    kiosks = [announce(w, n, f"10.0.0.{n}") for n in (1, 2, 3, 4)]  # seat 4: the spare PC
+    make_admin(app)
+    spare = "".join(f"{n},10.0.0.{n},PC{n:02d},\n" for n in (1, 2, 3, 4)).encode()  # seat 4: the spare PC
+    w = ready_room(app, db_session, start_in=dt.timedelta(minutes=12), seats_csv=spare)
+    kiosks = [announce(w, n, f"10.0.0.{n}") for n in (1, 2, 3, 4)]
     seats.auto_scan(db_session, w.room.id, order="address")
-    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
-    exam_data.build(db_session, sitting.id, secret_key=w.secret)
-    exam_data.load(db_session, sitting.id, secret_key=w.secret)
-    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
     db_session.commit()
+    sitting = db_session.get(Sitting, w.sitting_id)
     SHOTS.mkdir(parents=True, exist_ok=True)
     first, second, third = w.candidates
     with serve_wsgi(app) as srv:
         page = chromium().new_page()
-        page.goto(f"{srv.url}/admin/login")
-        page.fill("#username", "site")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(f"{srv.url}/console/{sitting.id}")
-        page.click("header button:text('中文')")
-        page.wait_for_selector("h1:text('进入场次')")
-        page.fill("#admin_name", "王管理")
-        page.fill("#admin_phone", "13800000000")
-        page.fill("#proctor_name0", "李监考")
-        page.fill("#proctor_phone0", "13900000000")
-        page.click("main button[type=submit]")
-        page.wait_for_selector("#live-status.ok")
+        sign_in(page, srv.url)
+        enter_session(page, srv.url, sitting.id)
         page.click("#allow-login")
         page.wait_for_selector(".flash")
         # two candidates log in at their kiosks; the third does not come
@@ -183,10 +167,7 @@ def test_a_room_runs_a_whole_session_in_the_console(app, db_session, chromium, t
         assert db_session.query(PackImport).filter_by(attempt_id=b.id).one().accepted == 2
         # absence once the late login has closed
         at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
-        page.goto(f"{srv.url}/admin/login")  # half an hour later: sign in again
-        page.fill("#username", "site")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, srv.url)  # half an hour later: sign in again
         page.goto(f"{srv.url}/console/{sitting.id}")
         page.click("header button:text('中文')")  # a new sign-in: the browser's language again
         page.wait_for_selector("#toggle-view:text('列表视图')")

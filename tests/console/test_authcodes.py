@@ -3,7 +3,6 @@ tries lock; expired, reused and foreign codes are refused; an online approval ne
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 import pytest
 

@@ -9,8 +9,8 @@ import pytest
 from bridge import clock
 from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.models.authcodes import AuthRequest
-from bridge.services import attempts, authcodes, authorization, console, exam_data, seats
-from tests.venue.readiness_world import at, make_world, session_row
+from bridge.services import attempts, authcodes, console, seats
+from tests.venue.readiness_world import at, ready_room, session_row
 
 
 @pytest.fixture(autouse=True)
@@ -22,15 +22,7 @@ def real_time():
 @pytest.fixture
 def room(app, db_session):
     """A room of 3 seated candidates, its data loaded, the session (in 20 min) authorized."""
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=20), candidates=3)
-    seats.import_csv(w.s, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n3,10.0.0.3,PC03,\n")
-    sitting = exam_data.place(w.s, w.site.id, w.session_id, w.room.id)
-    exam_data.build(w.s, sitting.id, secret_key=w.secret)
-    exam_data.load(w.s, sitting.id, secret_key=w.secret)
-    authorization.authorize(w.s, w.session_id, site_id=w.site.id)
-    w.s.commit()
-    w.sitting_id = sitting.id
-    return w
+    return ready_room(app, db_session, start_in=dt.timedelta(minutes=20), candidates=3)
 
 
 def code_for(w, made) -> str:

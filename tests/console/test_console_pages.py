@@ -11,10 +11,10 @@ import pytest
 import websocket
 
 from bridge import clock
-from bridge.services import attempts, authorization, exam_data, seats
+from bridge.services import attempts
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
-from tests.venue.readiness_world import at, make_world, session_row
+from tests.venue.readiness_world import at, ready_room, session_row
 
 PASSWORD = "correct horse battery"
 
@@ -32,17 +32,11 @@ def console(app, db_session):
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
-    w = make_world(app, db_session, start_in=dt.timedelta(minutes=25), candidates=2)
-    seats.import_csv(db_session, w.room.id, b"1,10.0.0.1,PC01,\n2,10.0.0.2,PC02,\n")
-    sitting = exam_data.place(db_session, w.site.id, w.session_id, w.room.id)
-    exam_data.build(db_session, sitting.id, secret_key=w.secret)
-    exam_data.load(db_session, sitting.id, secret_key=w.secret)
-    authorization.authorize(db_session, w.session_id, site_id=w.site.id)
-    db_session.commit()
+    w = ready_room(app, db_session, start_in=dt.timedelta(minutes=25), candidates=2)
     with serve_wsgi(app) as srv:
         b = Browser()
         assert b.post(f"{srv.url}/admin/login", data={"username": "site", "password": PASSWORD}).ok
-        yield b, srv, w, sitting.id
+        yield b, srv, w, w.sitting_id
 
 
 def cookie_header(b: Browser) -> str:
@@ -116,7 +110,7 @@ def test_the_console_pages_run_a_room(console, db_session):
     # the authority approves online: no code to read out
     authority = b.get(f"{srv.url}/admin/authcodes")
     assert request_code in authority.text
-    rid = int(re.search(rf'/admin/authcodes/(\d+)/approve', authority.text).group(1))
+    rid = int(re.search(r'/admin/authcodes/(\d+)/approve', authority.text).group(1))
     assert "approved" in b.post(f"{srv.url}/admin/authcodes/{rid}/approve").text
     # absence before the late cutoff, then after; the end refused while a candidate writes
     second = w.candidates[1]

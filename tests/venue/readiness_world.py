@@ -120,3 +120,22 @@ def seal(w: VenueWorld, tmp: Path, addresses=("10.0.0.1", "10.0.0.2", "10.0.0.3"
     sealing.check(s, w.site.id, w.session_id, secret_key=secret, actor="user:1")
     s.commit()
     return {"kiosks": kiosks, "sitting_id": sitting.id, "token": token, "code": code}
+
+
+def ready_room(app, s, *, candidates: int = 3, start_in: dt.timedelta = dt.timedelta(minutes=20),
+               seats_csv: bytes | None = None, mode: str = "formal"):
+    """A room ready for its session: seats (from ``seats_csv``, or one per candidate), the
+    session placed there, its data built and loaded, the session authorized at the site.
+    Returns the world with ``sitting_id`` set."""
+    from bridge.services import authorization, exam_data, seats
+
+    w = make_world(app, s, mode=mode, candidates=candidates, start_in=start_in)
+    seats.import_csv(s, w.room.id, seats_csv if seats_csv is not None else "".join(
+        f"{n},10.0.0.{n},PC{n:02d},\n" for n in range(1, candidates + 1)).encode())
+    sitting = exam_data.place(s, w.site.id, w.session_id, w.room.id)
+    exam_data.build(s, sitting.id, secret_key=w.secret)
+    exam_data.load(s, sitting.id, secret_key=w.secret)
+    authorization.authorize(s, w.session_id, site_id=w.site.id)
+    s.commit()
+    w.sitting_id = sitting.id
+    return w
