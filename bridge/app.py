@@ -45,6 +45,9 @@ def _configure(app: Flask, settings: dict[str, Any]) -> None:
         BABEL_DEFAULT_LOCALE=settings["DEFAULT_LOCALE"],
         BABEL_TRANSLATION_DIRECTORIES="translations",
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        # read by the pages under these names (the settings above keep their EXAMBRIDGE_ prefix)
+        KIOSK_AGENT_URL=settings["KIOSK_AGENT_URL"],
+        FREE_EXTRA_SECONDS=int(settings["FREE_EXTRA_SECONDS"]),
     )
     clock.set_offset(settings["CLOCK_OFFSET_SECONDS"])
     hops = int(settings["PROXY_HOPS"])

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_ATTEMPTS": 5,  # failed local sign-ins per username in LOGIN_WINDOW_MINUTES
     "LOGIN_WINDOW_MINUTES": 15,
     "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
+    "FREE_EXTRA_SECONDS": 600,  # extra time per candidate the console gives without a code (P5)
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,

@@ -132,3 +132,14 @@ def test_production_refuses_test_only_settings_from_the_file_too(instance):
     (instance / "exambridge.toml").write_text("clock_offset_seconds = 60.0\n")
     with pytest.raises(ConfigError, match="CLOCK_OFFSET_SECONDS"):
         config.load(environ={**PRODUCTION, "EXAMBRIDGE_INSTANCE_PATH": str(instance)})
+
+
+@pytest.mark.req("K4", "P5")
+def test_settings_the_pages_read_reach_them(make_app):
+    """The exam page probes the kiosk agent at KIOSK_AGENT_URL and the console's free extra
+    time is FREE_EXTRA_SECONDS: both as configured, not only when a test sets them."""
+    default = make_app()
+    assert default.config["KIOSK_AGENT_URL"] == config.DEFAULTS["KIOSK_AGENT_URL"]
+    assert default.config["FREE_EXTRA_SECONDS"] == 600
+    chosen = make_app(KIOSK_AGENT_URL="http://127.0.0.1:5999", FREE_EXTRA_SECONDS="900")
+    assert (chosen.config["KIOSK_AGENT_URL"], chosen.config["FREE_EXTRA_SECONDS"]) == ("http://127.0.0.1:5999", 900)

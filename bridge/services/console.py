@@ -338,10 +338,11 @@ def violations_csv(session: Session, sitting_id: int) -> str:
 
 # --- extra time (P5) ----------------------------------------------------------------------
 def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: int, reason: str, secret_key: str,
-               request_id: int | None = None, code: str | None = None, actor: str = "") -> int:
-    """Add ``seconds`` to a candidate in the exam. Up to ``FREE_EXTRA_SECONDS`` cumulative
-    without a code, beyond with an extra-time code; never more, in all, than the exam's
-    duration. Returns the seconds actually added."""
+               request_id: int | None = None, code: str | None = None, actor: str = "",
+               free_seconds: int = FREE_EXTRA_SECONDS) -> int:
+    """Add ``seconds`` to a candidate in the exam. Up to ``free_seconds`` cumulative (the
+    ``FREE_EXTRA_SECONDS`` setting) without a code, beyond with an extra-time code; never
+    more, in all, than the exam's duration. Returns the seconds actually added."""
     sitting = sitting_of(session, sitting_id)
     attempt = _attempt_here(session, sitting, attempt_id)
     sess, exam, _paper = _session_exam(session, sitting)
@@ -356,10 +357,10 @@ def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: i
     if attempt.extra_seconds >= cap:
         raise InvalidState(N_("This candidate has had extra time up to the exam's duration already."))
     added = min(seconds, cap - attempt.extra_seconds)
-    if attempt.extra_seconds + added > FREE_EXTRA_SECONDS:
+    if attempt.extra_seconds + added > free_seconds:
         if request_id is None:
             raise Forbidden(N_("More than %(free)s s of extra time in all needs an extra-time authorization code."),
-                            params={"free": FREE_EXTRA_SECONDS})
+                            params={"free": free_seconds})
         number = session.scalar(select(SessionCandidate.admission_number).where(
             SessionCandidate.session_id == sess.id, SessionCandidate.user_id == attempt.user_id)) or ""
         authcodes.use(session, request_id, code, action="extra_time", room_id=sitting.room_id, session_id=sess.id,
@@ -682,13 +683,14 @@ def upload_step(session: Session, sitting_id: int, *, batch: int = UPLOAD_BATCH,
 
 
 # --- remote control (P13) and the sitting's audit trail (P16) ------------------------------
-REMOTE_ACTIONS = ("restart", "shutdown", "close_client")
+REMOTE_ACTIONS = ("start_client", "close_client", "restart", "shutdown")
 
 
 def remote(session: Session, sitting_id: int, seat_numbers: Iterable[int] | None, action: str, *,
            actor: str = "") -> list[int]:
-    """Restart, shut down or close the candidate client on the room's exam PCs: the chosen
-    seats, or every seated PC (``seat_numbers`` None). Returns the command ids for the hub."""
+    """Start or close the candidate client (the agent opens the bridge it is enrolled with),
+    restart or shut down the room's exam PCs: the chosen seats, or every seated PC
+    (``seat_numbers`` None). Returns the command ids for the hub."""
     from bridge.services import kiosk_commands
 
     sitting = sitting_of(session, sitting_id)
@@ -877,3 +879,51 @@ def mock_collect(session: Session, sitting_id: int, *, actor: str = "") -> int:
             done += 1
     audit.record(session, "console.mock_collect", actor=actor, target=f"sitting:{sitting.id}", detail={"count": done})
     return done
+
+
+# --- the violation catalogue (P3) and the resume log (P4) --------------------------------
+def save_violation_code(session: Session, code: str, text: str, *, active: bool, actor: str = "") -> ViolationCode:
+    """Add a code to the catalogue or change one (a code is never deleted: registered
+    violations name it; an unused one is made inactive)."""
+    import re
+
+    code = (code or "").strip().upper()
+    if not re.match(r"^[A-Z0-9]{2,16}$", code):
+        raise Invalid(N_("A violation code is 2 to 16 letters or digits, e.g. A101."))
+    text = _clean(text, 300)
+    if not text:
+        raise Invalid(N_("Describe the violation the code stands for."))
+    catalogue(session)
+    row = session.get(ViolationCode, code)
+    before = None if row is None else {"text": row.text, "active": row.active}
+    if row is None:
+        row = ViolationCode(code=code, text=text, active=bool(active))
+        session.add(row)
+    else:
+        row.text, row.active = text, bool(active)
+    session.flush()
+    audit.record(session, "console.violation_code", actor=actor, target=f"violation_code:{code}",
+                 detail={"before": before, "after": {"text": text, "active": bool(active)}})
+    return row
+
+
+def resume_log(session: Session, sitting_id: int) -> list[dict[str, Any]]:
+    current = board(session, sitting_id)
+    by_attempt = {s.attempt_id: s for s in current.seats if s.attempt_id}
+    rows = session.scalars(select(AttemptLog).where(AttemptLog.attempt_id.in_(list(by_attempt)),
+                                                    AttemptLog.action == "breakpoint_resume")
+                           .order_by(AttemptLog.at, AttemptLog.id)) if by_attempt else []
+    return [{"at": r.at, "admission_number": by_attempt[r.attempt_id].admission_number,
+             "name": by_attempt[r.attempt_id].name, "reason": (r.detail or {}).get("reason", ""),
+             "description": (r.detail or {}).get("description", ""),
+             "lost_seconds": (r.detail or {}).get("lost_seconds", 0), "by": r.actor} for r in rows]
+
+
+def resume_log_csv(session: Session, sitting_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time", "admission_number", "name", "reason", "description", "lost_seconds", "by"])
+    for r in resume_log(session, sitting_id):
+        writer.writerow([r["at"].strftime("%Y-%m-%d %H:%M:%S"), r["admission_number"], r["name"], r["reason"],
+                         r["description"], r["lost_seconds"], r["by"]])
+    return "\ufeff" + out.getvalue()

@@ -420,3 +420,27 @@ def test_mock_extras_log_in_answer_and_collect_only_at_a_mock_site(room):
     assert console.mock_collect(w.s, sid, actor="user:1") == 3
     w.s.commit()
     assert console.board(w.s, sid).counts["submitted"] == 3
+
+
+@pytest.mark.req("P3", "P4")
+def test_the_violation_catalogue_is_editable_and_the_resume_log_exports(room):
+    w, sid = room, room.sitting_id
+    with pytest.raises(Invalid, match="code"):
+        console.save_violation_code(w.s, "a 1", "x", active=True)
+    with pytest.raises(Invalid, match="Describe"):
+        console.save_violation_code(w.s, "B201", " ", active=True)
+    console.save_violation_code(w.s, "b201", "携带与考试内容相关的材料", active=True, actor="user:1")
+    console.save_violation_code(w.s, "A109", "其他违规行为", active=False, actor="user:1")
+    w.s.commit()
+    codes = {c.code: (c.text, c.active) for c in console.catalogue(w.s)}
+    assert codes["B201"] == ("携带与考试内容相关的材料", True) and codes["A109"] == ("其他违规行为", False)
+    [a] = started(w, sid, w.candidates[0])
+    with pytest.raises(Invalid, match="catalogue"):  # an inactive code is not offered
+        console.register_violation(w.s, sid, a.id, code="A109", description="x")
+    w.s.rollback()
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=2))
+    console.resume(w.s, sid, [w.candidates[0].id], reason="power_cut", description="停电", secret_key=w.secret)
+    w.s.commit()
+    [row] = console.resume_log(w.s, sid)
+    assert (row["reason"], row["description"]) == ("power_cut", "停电") and row["admission_number"]
+    assert "power_cut" in console.resume_log_csv(w.s, sid)

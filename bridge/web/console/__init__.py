@@ -41,4 +41,6 @@ bp.add_url_rule("/console/<int:sitting_id>/re-exam", "re_exam", views.re_exam, m
 bp.add_url_rule("/console/<int:sitting_id>/collect", "collect", views.collect, methods=["POST"])
 bp.add_url_rule("/console/<int:sitting_id>/mock/<any(login, answer, collect):act>", "mock", views.mock,
                 methods=["POST"])
+bp.add_url_rule("/console/violation-codes", "violation_codes", views.violation_codes, methods=["GET", "POST"])
+bp.add_url_rule("/console/<int:sitting_id>/resumes.csv", "resume_log_csv", views.resume_log_csv)
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

@@ -61,7 +61,7 @@ def show(sitting_id: int, error=None, status=200, request_info=None):
     site = db.session.get(Site, sitting.site_id) if sitting.site_id else None
     return render_template("console/board.html", user=user, board=board, room_id=sitting.room_id,
                            mock=site is not None and site.mode == "mock",
-                           catalogue=console.catalogue(db.session), free_extra=console.FREE_EXTRA_SECONDS,
+                           catalogue=console.catalogue(db.session), free_extra=current_app.config["FREE_EXTRA_SECONDS"],
                            open_requests=authcodes.open_requests(db.session, room_id=sitting.room_id),
                            request_info=request_info, now=clock.utcnow_naive(), error=error), status
 
@@ -165,7 +165,7 @@ def extra_time(sitting_id: int):
     return _act(sitting_id, lambda s, actor: console.extra_time(
         s, sitting_id, int(attempt) if attempt.isdigit() else 0, seconds=int(seconds) if seconds.isdigit() else 0,
         reason=form.get("reason", ""), secret_key=current_app.config["SECRET_KEY"], request_id=_request_id(),
-        code=form.get("code", ""), actor=actor),
+        code=form.get("code", ""), actor=actor, free_seconds=int(current_app.config["FREE_EXTRA_SECONDS"])),
         lambda added: _("Extra time given: %(added)s s actually added.", added=added))
 
 
@@ -444,3 +444,29 @@ def mock(sitting_id: int, act: str):
             "collect": (console.mock_collect, _("%(count)s attempt(s) collected."))}
     fn, message = acts[act]
     return _act(sitting_id, lambda s, actor: fn(s, sitting_id, actor=actor), lambda count: message % {"count": count})
+
+
+def violation_codes():
+    """The violation catalogue (P3): add a code, change its text, make it inactive."""
+    user = _admin()
+    error, status = None, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            with transaction() as s:
+                console.save_violation_code(s, form.get("code", ""), form.get("text", ""),
+                                            active=form.get("active") == "1", actor=_actor(user))
+            flash(_("Violation code saved."))
+            return redirect(url_for("console.violation_codes"))
+        except DomainError as exc:
+            error, status = exc.translated(), exc.http_status
+    with transaction() as s:
+        codes = [(c.code, c.text, c.active) for c in console.catalogue(s)]
+    return render_template("console/violation_codes.html", user=user, codes=codes, error=error), status
+
+
+def resume_log_csv(sitting_id: int):
+    _admin()
+    board = console.board(db.session, _sitting(sitting_id).id)
+    return Response(console.resume_log_csv(db.session, sitting_id).encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
