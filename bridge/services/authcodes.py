@@ -38,6 +38,7 @@ from bridge.services import audit, signing
 DIGITS = 8
 MAX_TRIES = 5
 MAX_OPEN = 3
+MAX_PARAMETER = 86400  # a day, in seconds: more than any value an act grants
 #: how long a request may be answered (a re-exam's code is valid for an hour: P8)
 VALIDITY = {"delay_start": dt.timedelta(minutes=30), "late_resume": dt.timedelta(minutes=30),
             "extra_time": dt.timedelta(minutes=30), "re_exam": dt.timedelta(hours=1)}
@@ -64,6 +65,7 @@ class RequestInfo:
     status: str
     tries: int
     approved: bool
+    requested_by: str = ""
 
 
 def candidates_hash(admission_numbers: Iterable[str]) -> str:
@@ -87,7 +89,7 @@ def info(session: Session, row: AuthRequest) -> RequestInfo:
     room = session.get(Room, row.room_id)
     return RequestInfo(row.id, row.action, room.code, row.session_id, row.subject, list(row.candidates),
                        row.parameter, row.request_code, row.valid_from, row.valid_until, row.status, row.tries,
-                       bool(row.approved_by))
+                       bool(row.approved_by), row.requested_by)
 
 
 def code_for(session: Session, row: AuthRequest, *, secret_key: str) -> str:
@@ -118,8 +120,8 @@ def request(session: Session, *, room_id: int, session_id: int, subject: int, ac
     room = session.get(Room, room_id)
     if room is None:
         raise NotFound(N_("That room does not exist."))
-    if type(parameter) is not int or parameter < 0:
-        raise Invalid(N_("The value asked for must be a whole number of 0 or more."))
+    if type(parameter) is not int or not 0 <= parameter <= MAX_PARAMETER:
+        raise Invalid(N_("The value asked for must be a whole number from 0 to %(max)s."), params={"max": MAX_PARAMETER})
     numbers = sorted({str(c) for c in candidates})
     now = clock.utcnow_naive().replace(microsecond=0)
     _expire(session, room.id, action, now)
@@ -154,6 +156,8 @@ def approve(session: Session, request_id: int, *, actor: str) -> RequestInfo:
         raise NotFound(N_("There is no request with this request code."))
     if row.status != "open" or clock.utcnow_naive() > row.valid_until:
         raise InvalidState(N_("This request is no longer open."))
+    if row.requested_by and row.requested_by == actor:
+        raise Forbidden(N_("You asked for this code yourself: another person must approve it."))
     row.approved_by = actor[:255]
     session.flush()
     audit.record(session, "authcode.approve", actor=actor, target=f"request:{row.id}")
@@ -163,49 +167,73 @@ def approve(session: Session, request_id: int, *, actor: str) -> RequestInfo:
 def use(session: Session, request_id: int, code: Optional[str], *, action: str, room_id: int, session_id: int,
         candidates: Iterable[str], parameter: int, secret_key: str, actor: str = "") -> AuthRequest:
     """Spend the request for this act: the code (or the online approval) must match the
-    request, and the act must be the one the request was made for. A wrong code counts a
-    try (``CodeRefused``, kept although the act fails); five lock the request."""
+    request, and the act must be the one the request was made for. Every try at a code is
+    counted before the code is compared, in a transaction of its own (so neither a failed
+    act nor guesses sent at once get past five); the request is spent by one conditional
+    update, so two acts racing for one code never both pass."""
     row = session.get(AuthRequest, request_id) if type(request_id) is int else None
     if row is None or row.room_id != room_id:
         raise NotFound(N_("There is no request with this request code."))
-    now = clock.utcnow_naive()
-    if row.status == "used":
-        raise CodeRefused(N_("This authorization code was used already; ask for a new one."))
-    if row.status == "locked":
-        raise CodeRefused(N_("Too many wrong codes: this request is locked. Ask for a new one."))
-    if row.status != "open" or now > row.valid_until:
-        raise CodeRefused(N_("This request has expired; ask for a new one."))
+    _refuse_unless_open(row)
     same_act = (row.action == action and row.session_id == session_id and row.parameter == parameter
                 and row.candidates_hash == candidates_hash(str(c) for c in candidates))
     if not same_act:
         raise InvalidState(N_("This request was made for another act; ask for a new one."))
     if not row.approved_by:
-        given = "".join(ch for ch in str(code or "") if ch.isdigit())
+        tries = _count_try(session, row.id)
+        if tries is None:  # locked, spent or expired meanwhile
+            session.refresh(row)
+            _refuse_unless_open(row)
+            raise CodeRefused(N_("Too many wrong codes: this request is locked. Ask for a new one."))
+        given = "".join(ch for ch in str(code or "") if ch in "0123456789")
         if not hmac.compare_digest(given.encode(), code_for(session, row, secret_key=secret_key).encode()):
-            tries = _count_wrong_try(session, row.id, actor)
+            _wrong_try(session, row.id, tries, actor)
             session.refresh(row)
             if tries >= MAX_TRIES:
                 raise CodeRefused(N_("Too many wrong codes: this request is locked. Ask for a new one."))
             raise CodeRefused(N_("Wrong authorization code (%(left)s tries left)."), params={"left": MAX_TRIES - tries})
-    row.status, row.used_at, row.used_by = "used", now, actor[:255]
-    session.flush()
+    now = clock.utcnow_naive()
+    spent = session.execute(update(AuthRequest).where(
+        AuthRequest.id == row.id, AuthRequest.status == "open", AuthRequest.valid_until >= now)
+        .values(status="used", used_at=now, used_by=actor[:255]).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        raise CodeRefused(N_("This authorization code was used already; ask for a new one."))
+    session.refresh(row)
     audit.record(session, "authcode.use", actor=actor, target=f"request:{row.id}",
                  detail={"action": action, "approved_online": bool(row.approved_by)})
     return row
 
 
-def _count_wrong_try(session: Session, request_id: int, actor: str) -> int:
-    """Count a wrong code in a transaction of its own, committed at once: the caller's
-    transaction fails with the refusal, and the count must stay (call ``use`` before the
-    act writes anything, so on SQLite this transaction is the only writer)."""
+def _refuse_unless_open(row: AuthRequest) -> None:
+    if row.status == "used":
+        raise CodeRefused(N_("This authorization code was used already; ask for a new one."))
+    if row.status == "locked":
+        raise CodeRefused(N_("Too many wrong codes: this request is locked. Ask for a new one."))
+    if row.status != "open" or clock.utcnow_naive() > row.valid_until:
+        raise CodeRefused(N_("This request has expired; ask for a new one."))
+
+
+def _count_try(session: Session, request_id: int) -> Optional[int]:
+    """One more try, committed at once in a transaction of its own (call ``use`` before the
+    act writes anything, so on SQLite this transaction is the only writer); None when the
+    request is no longer open or has had its five tries."""
     with Session(session.get_bind()) as own, own.begin():
-        row = own.get(AuthRequest, request_id, with_for_update=True)
-        row.tries += 1
-        if row.tries >= MAX_TRIES:
-            row.status = "locked"
-        audit.record(own, "authcode.refused", actor=actor, target=f"request:{row.id}", outcome="refused",
-                     detail={"tries": row.tries, "locked": row.status == "locked"})
-        return row.tries
+        counted = own.execute(update(AuthRequest).where(
+            AuthRequest.id == request_id, AuthRequest.status == "open", AuthRequest.tries < MAX_TRIES)
+            .values(tries=AuthRequest.tries + 1))
+        if counted.rowcount != 1:
+            return None
+        return own.scalar(select(AuthRequest.tries).where(AuthRequest.id == request_id))
+
+
+def _wrong_try(session: Session, request_id: int, tries: int, actor: str) -> None:
+    """Audit a wrong code (committed at once) and lock the request at the fifth."""
+    with Session(session.get_bind()) as own, own.begin():
+        if tries >= MAX_TRIES:
+            own.execute(update(AuthRequest).where(AuthRequest.id == request_id, AuthRequest.status == "open")
+                        .values(status="locked"))
+        audit.record(own, "authcode.refused", actor=actor, target=f"request:{request_id}", outcome="refused",
+                     detail={"tries": tries, "locked": tries >= MAX_TRIES})
 
 
 def cancel(session: Session, request_id: int, *, actor: str = "") -> None:

@@ -76,6 +76,7 @@ def room_start(sitting: Sitting, sess: ExamSession) -> dt.datetime:
 
 
 def login_open(sitting: Sitting, sess: ExamSession, now: dt.datetime | None = None) -> bool:
+    """The room's login (a login reads no item: the start waits for the authorization)."""
     now = now or clock.utcnow_naive()
     return sitting.ended_at is None and (sitting.login_allowed_at is not None or now >= sess.starts_at - LOGIN_LEAD)
 
@@ -150,6 +151,8 @@ def allow_start(session: Session, sitting_id: int, *, secret_key: str, request_i
         return sitting
     if sitting.ended_at:
         raise InvalidState(N_("This sitting has ended."))
+    if sitting.authorized_at is None:
+        raise InvalidState(N_("The session is not authorized at this site yet."))
     if not login_open(sitting, sess, now):
         raise InvalidState(N_("Allow the login first."))
     if now < sess.starts_at - START_OPENS:
@@ -257,8 +260,11 @@ def board(session: Session, sitting_id: int) -> Board:
                  room_start(sitting, sess), late, seats, counts, dict(sitting.staff or {}))
 
 
-def _attempt_here(session: Session, sitting: Sitting, attempt_id: int) -> Attempt:
-    attempt = session.get(Attempt, attempt_id) if type(attempt_id) is int else None
+def _attempt_here(session: Session, sitting: Sitting, attempt_id: int, *, lock: bool = False) -> Attempt:
+    """The attempt, if it is of a candidate of this room (``lock``: the row locked for the
+    act that changes it; PostgreSQL: two proctors never add on a stale value)."""
+    attempt = (session.get(Attempt, attempt_id, with_for_update=lock, populate_existing=lock)
+               if type(attempt_id) is int else None)
     if attempt is None or attempt.session_id != sitting.session_id or session.scalar(
             select(SessionCandidate.room_id).where(SessionCandidate.session_id == sitting.session_id,
                                                    SessionCandidate.user_id == attempt.user_id)) != sitting.room_id:
@@ -344,7 +350,7 @@ def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: i
     ``FREE_EXTRA_SECONDS`` setting) without a code, beyond with an extra-time code; never
     more, in all, than the exam's duration. Returns the seconds actually added."""
     sitting = sitting_of(session, sitting_id)
-    attempt = _attempt_here(session, sitting, attempt_id)
+    attempt = _attempt_here(session, sitting, attempt_id, lock=True)
     sess, exam, _paper = _session_exam(session, sitting)
     if type(seconds) is not int or seconds <= 0:
         raise Invalid(N_("Give the extra time as a whole number of seconds."))
@@ -392,9 +398,15 @@ def register_absent(session: Session, sitting_id: int, user_ids: Iterable[int], 
         raise InvalidState(N_("Only candidates who never logged in can be registered absent."))
     sess, exam, _paper = _session_exam(session, sitting)
     for s in chosen:
-        attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, status="absent")
-        session.add(attempt)
-        session.flush()
+        attempt = session.get(Attempt, s.attempt_id) if s.attempt_id else None
+        if attempt is None:  # never logged in: an attempt that says so
+            number = (session.scalar(select(func.max(Attempt.number)).where(
+                Attempt.exam_id == exam.id, Attempt.user_id == s.user_id)) or 0) + 1
+            attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, number=number, status="absent")
+            session.add(attempt)
+            session.flush()
+        else:  # opened by a resume or a re-exam, and not used
+            attempt.status = "absent"
         session.add(AttemptLog(attempt_id=attempt.id, action="absent", actor=actor[:100]))
     session.flush()
     audit.record(session, "console.absent", actor=actor, target=f"sitting:{sitting.id}",
@@ -475,19 +487,31 @@ def resume(session: Session, sitting_id: int, user_ids: Iterable[int], *, reason
                                "code (formal exam)."))
         authcodes.use(session, request_id, code, action="late_resume", room_id=sitting.room_id, session_id=sess.id,
                       candidates=[s.admission_number for s in late], parameter=0, secret_key=secret_key, actor=actor)
+    early = [s for s in chosen if s.status == "not_logged_in" and s.attempt_id is None and now <= current.late_cutoff]
+    if early:
+        raise InvalidState(N_("A candidate who has not logged in yet can still log in as usual until %(at)s."),
+                           params={"at": f"{current.late_cutoff:%H:%M}"})
+    from bridge.models.attempts import AnswerEvent
+
     lost: dict[int, int] = {}
     ids: list[int] = []
     for s in chosen:
         attempt = session.get(Attempt, s.attempt_id) if s.attempt_id else None
-        if attempt is None:  # never logged in: the login is opened for this candidate past the cutoff
-            attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, status="not_logged_in")
+        if attempt is None:  # arrived after the cutoff: the login is opened for this candidate
+            number = (session.scalar(select(func.max(Attempt.number)).where(
+                Attempt.exam_id == exam.id, Attempt.user_id == s.user_id)) or 0) + 1
+            attempt = Attempt(exam_id=exam.id, session_id=sess.id, user_id=s.user_id, number=number,
+                              status="not_logged_in")
             session.add(attempt)
             session.flush()
             lost[attempt.id] = max(0, int((now - current.room_start).total_seconds()))
         else:
-            last = session.scalar(select(func.max(AttemptLog.at)).where(AttemptLog.attempt_id == attempt.id))
-            lost[attempt.id] = max(0, int((now - (last or now)).total_seconds())) \
-                if attempt.status in ("in_exam", "locked") else 0
+            # the time lost runs from the last sign of the candidate at work: an answer or the PC's heartbeat
+            signs = [session.scalar(select(func.max(AnswerEvent.server_time)).where(AnswerEvent.attempt_id == attempt.id)),
+                     session.scalar(select(func.max(Kiosk.last_seen_at)).where(Kiosk.attempt_id == attempt.id)),
+                     attempt.started_at]
+            last = max((t for t in signs if t is not None), default=now)
+            lost[attempt.id] = max(0, int((now - last).total_seconds())) if attempt.status in ("in_exam", "locked") else 0
             attempt.epoch += 1
         session.add(AttemptLog(attempt_id=attempt.id, action="breakpoint_resume", actor=actor[:100],
                                detail={"reason": reason, "description": text, "lost_seconds": lost[attempt.id],
@@ -519,6 +543,21 @@ def lock_screen(session: Session, sitting_id: int, attempt_id: int, *, message: 
     session.add(AttemptLog(attempt_id=attempt.id, action="screen_lock", actor=actor[:100], detail={"message": text}))
     session.flush()
     audit.record(session, "console.lock_screen", actor=actor, target=f"attempt:{attempt.id}", detail={"message": text})
+    return ids
+
+
+def unlock_screen(session: Session, sitting_id: int, attempt_id: int, *, actor: str = "") -> list[int]:
+    from bridge.services import kiosk_commands
+
+    sitting = sitting_of(session, sitting_id)
+    attempt = _attempt_here(session, sitting, attempt_id)
+    kiosks = _kiosks_of(session, [attempt.id])
+    if not kiosks:
+        raise InvalidState(N_("This candidate is on no exam PC right now."))
+    ids = kiosk_commands.issue(session, list(kiosks.values()), "unlock", issued_by=actor)
+    session.add(AttemptLog(attempt_id=attempt.id, action="screen_unlock", actor=actor[:100]))
+    session.flush()
+    audit.record(session, "console.unlock_screen", actor=actor, target=f"attempt:{attempt.id}")
     return ids
 
 
@@ -716,9 +755,16 @@ def audit_trail(session: Session, sitting_id: int) -> list[Any]:
     """Every audit entry about this sitting or its candidates' attempts, oldest first."""
     from bridge.models.audit import AuditEntry
 
+    from bridge.models.authcodes import AuthRequest
+
     sitting = sitting_of(session, sitting_id)
-    ids = [s.attempt_id for s in board(session, sitting.id).seats if s.attempt_id]
-    targets = [f"sitting:{sitting.id}"] + [f"attempt:{i}" for i in ids]
+    users = select(SessionCandidate.user_id).where(SessionCandidate.session_id == sitting.session_id,
+                                                   SessionCandidate.room_id == sitting.room_id)
+    ids = list(session.scalars(select(Attempt.id).where(Attempt.session_id == sitting.session_id,
+                                                        Attempt.user_id.in_(users))))  # voided ones too
+    requests_ = list(session.scalars(select(AuthRequest.id).where(AuthRequest.room_id == sitting.room_id,
+                                                                  AuthRequest.session_id == sitting.session_id)))
+    targets = ([f"sitting:{sitting.id}"] + [f"attempt:{i}" for i in ids] + [f"request:{i}" for i in requests_])
     return list(session.scalars(select(AuditEntry).where(AuditEntry.target.in_(targets)).order_by(AuditEntry.id)))
 
 

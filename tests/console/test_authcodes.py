@@ -130,3 +130,19 @@ def test_exambridge_authcode_prints_the_code_and_what_it_opens(room, app):
     unknown = run_cli(app, "authcode", "00000000")
     assert unknown.returncode != 0 and "no request" in unknown.stderr
     assert dataclasses.is_dataclass(made)
+
+
+@pytest.mark.req("P15")
+def test_two_acts_racing_for_one_code_never_both_pass(room, app):
+    """The second act read the request while it was open; the first spent it meanwhile."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    made = ask(room)
+    code = authority_code(room, made)
+    stale = room.s.get(AuthRequest, made.id)
+    assert stale.status == "open"
+    with Session(room.s.get_bind()) as other, other.begin():  # the other console's act, committed first
+        other.execute(update(AuthRequest).where(AuthRequest.id == made.id).values(status="used"))
+    with pytest.raises(authcodes.CodeRefused, match="used already"):
+        spend(room, made, code)

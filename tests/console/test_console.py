@@ -147,10 +147,10 @@ def test_extra_time_free_to_600_s_then_by_code_and_never_past_the_duration(room)
         console.extra_time(w.s, sid, a.id, seconds=60, reason="more", secret_key=w.secret)
     number = console.board(w.s, sid).seats[0].admission_number
     made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="extra_time",
-                             candidates=[number], parameter=99999)
+                             candidates=[number], parameter=9000)
     w.s.commit()
     # asked for far more than the exam lasts: the reply says what was really added
-    added = console.extra_time(w.s, sid, a.id, seconds=99999, reason="停电", secret_key=w.secret,
+    added = console.extra_time(w.s, sid, a.id, seconds=9000, reason="停电", secret_key=w.secret,
                                request_id=made.id, code=code_for(w, made))
     assert added == 90 * 60 - 600 and a.extra_seconds == 90 * 60
     w.s.commit()
@@ -435,6 +435,7 @@ def test_the_violation_catalogue_is_editable_and_the_resume_log_exports(room):
     codes = {c.code: (c.text, c.active) for c in console.catalogue(w.s)}
     assert codes["B201"] == ("携带与考试内容相关的材料", True) and codes["A109"] == ("其他违规行为", False)
     [a] = started(w, sid, w.candidates[0])
+    w.s.commit()
     with pytest.raises(Invalid, match="catalogue"):  # an inactive code is not offered
         console.register_violation(w.s, sid, a.id, code="A109", description="x")
     w.s.rollback()
@@ -444,3 +445,23 @@ def test_the_violation_catalogue_is_editable_and_the_resume_log_exports(room):
     [row] = console.resume_log(w.s, sid)
     assert (row["reason"], row["description"]) == ("power_cut", "停电") and row["admission_number"]
     assert "power_cut" in console.resume_log_csv(w.s, sid)
+
+
+@pytest.mark.req("P8", "P9")
+def test_a_re_examined_candidate_who_leaves_can_be_registered_absent(room):
+    from bridge.models.attempts import Attempt
+
+    w, sid = room, room.sitting_id
+    [a] = started(w, sid, w.candidates[0])
+    number = console.board(w.s, sid).seats[0].admission_number
+    made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="re_exam",
+                             candidates=[number])
+    w.s.commit()
+    fresh = console.re_exam(w.s, sid, a.id, understood=True, confirmed=True, request_id=made.id,
+                            code=code_for(w, made), secret_key=w.secret)
+    w.s.commit()
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
+    console.register_absent(w.s, sid, [w.candidates[0].id, w.candidates[1].id, w.candidates[2].id])
+    w.s.commit()
+    assert w.s.get(Attempt, fresh.id).status == "absent"
+    assert console.end_blockers(w.s, sid) == []

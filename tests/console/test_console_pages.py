@@ -9,8 +9,10 @@ import re
 
 import pytest
 import websocket
+from sqlalchemy import select
 
 from bridge import clock
+from bridge.models.authcodes import AuthRequest
 from bridge.services import attempts
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
@@ -32,6 +34,7 @@ def console(app, db_session):
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
+        accounts.create_admin(s, username="authority", password=PASSWORD, actor="test")
     w = ready_room(app, db_session, start_in=dt.timedelta(minutes=25), candidates=2)
     with serve_wsgi(app) as srv:
         b = Browser()
@@ -72,6 +75,15 @@ def test_the_console_pages_run_a_room(console, db_session):
         assert json.loads(ws.recv())["counts"]["logged_in"] == 1
     finally:
         ws.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:  # another site's page, the admin's cookie
+        websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id}?sitting={sid}",
+                                    header=[f"Cookie: {cookie_header(b)}"], origin="https://evil.example", timeout=10)
+    assert bad.value.status_code == 403
+    for field, value in (("attempt_id", "²"), ("seconds", "①")):  # digits Python reads, a form must not
+        odd = b.post(f"{base}/extra-time", data={"attempt_id": "1", "seconds": "5", "reason": "x", field: value})
+        assert 400 <= odd.status_code < 500
+    assert b.post(f"{base}/request-code", data={"action": "extra_time", "parameter": "²"}).status_code == 422
+    assert b.post(f"{base}/request-code", data={"action": "extra_time", "parameter": "99999999"}).status_code == 422
     stranger = websocket.WebSocket()
     with pytest.raises(websocket.WebSocketBadStatusException) as bad:
         stranger.connect(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id}?sitting={sid}", timeout=10)
@@ -107,11 +119,16 @@ def test_the_console_pages_run_a_room(console, db_session):
     wrong = b.post(f"{base}/extra-time", data={"attempt_id": a.id, "seconds": "400", "reason": "again",
                                                 "request_id": "1", "code": "00000000"})
     assert wrong.status_code in (403, 409) and 'id="page-error"' in wrong.text
-    # the authority approves online: no code to read out
-    authority = b.get(f"{srv.url}/admin/authcodes")
-    assert request_code in authority.text
-    rid = int(re.search(r'/admin/authcodes/(\d+)/approve', authority.text).group(1))
-    assert "approved" in b.post(f"{srv.url}/admin/authcodes/{rid}/approve").text
+    # the one who asked sees neither the code nor an approve button: the authority is someone else
+    own = b.get(f"{srv.url}/admin/authcodes")
+    assert request_code in own.text and "your own request" in own.text and "/approve" not in own.text
+    rid = db_session.scalar(select(AuthRequest.id).where(AuthRequest.request_code == request_code))
+    assert "another person" in b.post(f"{srv.url}/admin/authcodes/{rid}/approve").text
+    authority = Browser()
+    assert authority.post(f"{srv.url}/admin/login", data={"username": "authority", "password": PASSWORD}).ok
+    page = authority.get(f"{srv.url}/admin/authcodes")
+    assert f"/admin/authcodes/{rid}/approve" in page.text and 'class="code"' in page.text
+    assert "approved" in authority.post(f"{srv.url}/admin/authcodes/{rid}/approve").text
     # absence before the late cutoff, then after; the end refused while a candidate writes
     second = w.candidates[1]
     assert b.post(f"{base}/absent", data={"user_id": str(second.id)}).status_code == 409

@@ -120,8 +120,10 @@ def authcodes_page():
     if user is None:
         return redirect(url_for("admin.login"))
     requests_ = authcodes.open_requests(db.session)
+    me = f"user:{user.id}"  # nobody reads out or approves a code they asked for themselves
     codes = {r.id: authcodes.code_for(db.session, authcodes.get(db.session, r.request_code),
-                                      secret_key=current_app.config["SECRET_KEY"]) for r in requests_}
+                                      secret_key=current_app.config["SECRET_KEY"])
+             for r in requests_ if r.requested_by != me}
     return render_template("admin/authcodes.html", user=user, requests=requests_, codes=codes)
 
 

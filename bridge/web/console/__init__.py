@@ -43,4 +43,6 @@ bp.add_url_rule("/console/<int:sitting_id>/mock/<any(login, answer, collect):act
                 methods=["POST"])
 bp.add_url_rule("/console/violation-codes", "violation_codes", views.violation_codes, methods=["GET", "POST"])
 bp.add_url_rule("/console/<int:sitting_id>/resumes.csv", "resume_log_csv", views.resume_log_csv)
+bp.add_url_rule("/console/<int:sitting_id>/requests/<int:request_id>/cancel", "cancel_request", views.cancel_request,
+                methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -26,6 +27,12 @@ BOARD_EVERY = 1.0
 
 def _admin():
     return require_admin()
+
+
+def _number(value: str | None) -> int | None:
+    """A whole number from a form field (ASCII digits, at most 9), else None."""
+    value = (value or "").strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
 
 
 def _actor(user) -> str:
@@ -97,8 +104,7 @@ def board_json(sitting_id: int):
 
 
 def _request_id():
-    value = request.form.get("request_id", "").strip()
-    return int(value) if value.isdigit() else None
+    return _number(request.form.get("request_id"))
 
 
 def allow_login(sitting_id: int):
@@ -118,13 +124,13 @@ def request_code(sitting_id: int):
     sess = db.session.get(ExamSession, sitting.session_id)
     form = request.form
     numbers = [n for n in form.getlist("admission_number") if n]
-    value = form.get("parameter", "0").strip()
+    value = _number(form.get("parameter", "0") or "0")
     try:
-        if not value.isdigit():
+        if value is None:
             raise Invalid(N_("The value asked for must be a whole number of 0 or more."))
         with transaction() as s:
             made = authcodes.request(s, room_id=sitting.room_id, session_id=sess.id, subject=sess.exam_id,
-                                     action=form.get("action", ""), candidates=numbers, parameter=int(value),
+                                     action=form.get("action", ""), candidates=numbers, parameter=value,
                                      actor=_actor(user))
     except DomainError as exc:
         if exc.http_status == 404:
@@ -138,9 +144,8 @@ def violations(sitting_id: int):
     _sitting(sitting_id)
     if request.method == "POST":
         form = request.form
-        attempt = form.get("attempt_id", "")
         return _act(sitting_id, lambda s, actor: console.register_violation(
-            s, sitting_id, int(attempt) if attempt.isdigit() else 0, code=form.get("code", ""),
+            s, sitting_id, _number(form.get("attempt_id")) or 0, code=form.get("code", ""),
             description=form.get("description", ""), actor=actor), _("Violation registered."))
     return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id),
                            rows=console.violations(db.session, sitting_id, include_cancelled=True))
@@ -161,16 +166,15 @@ def cancel_violation(sitting_id: int, violation_id: int):
 
 def extra_time(sitting_id: int):
     form = request.form
-    attempt, seconds = form.get("attempt_id", ""), form.get("seconds", "").strip()
     return _act(sitting_id, lambda s, actor: console.extra_time(
-        s, sitting_id, int(attempt) if attempt.isdigit() else 0, seconds=int(seconds) if seconds.isdigit() else 0,
+        s, sitting_id, _number(form.get("attempt_id")) or 0, seconds=_number(form.get("seconds")) or 0,
         reason=form.get("reason", ""), secret_key=current_app.config["SECRET_KEY"], request_id=_request_id(),
         code=form.get("code", ""), actor=actor, free_seconds=int(current_app.config["FREE_EXTRA_SECONDS"])),
         lambda added: _("Extra time given: %(added)s s actually added.", added=added))
 
 
 def absent(sitting_id: int):
-    users = [int(u) for u in request.form.getlist("user_id") if u.isdigit()]
+    users = [n for n in map(_number, request.form.getlist("user_id")) if n is not None]
     return _act(sitting_id, lambda s, actor: console.register_absent(s, sitting_id, users, actor=actor),
                 lambda count: _("%(count)s candidate(s) registered absent.", count=count))
 
@@ -200,6 +204,10 @@ def socket(room_id: int):
     sitting = db.session.get(Sitting, sitting_id) if sitting_id else None
     if sitting is None or sitting.room_id != room_id:
         return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
+        # the session cookie is SameSite=None: another site's page must not read the board
+        return Response("the console's socket answers the bridge's own pages only\n", status=403, mimetype="text/plain")
     environ = request.environ
     try:
         check_upgrade(environ)
@@ -236,7 +244,7 @@ def _notify(command_ids: list[int]) -> None:
 
 def resume(sitting_id: int):
     form = request.form
-    users = [int(u) for u in form.getlist("user_id") if u.isdigit()]
+    users = [n for n in map(_number, form.getlist("user_id")) if n is not None]
     user = _admin()
     _sitting(sitting_id)
     try:
@@ -256,19 +264,22 @@ def resume(sitting_id: int):
 
 def lock_screen(sitting_id: int):
     form = request.form
-    attempt = form.get("attempt_id", "")
     user = _admin()
     _sitting(sitting_id)
+    unlock = form.get("unlock") == "1"
     try:
         with transaction() as s:
-            ids = console.lock_screen(s, sitting_id, int(attempt) if attempt.isdigit() else 0,
-                                      message=form.get("message", ""), actor=_actor(user))
+            if unlock:
+                ids = console.unlock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0, actor=_actor(user))
+            else:
+                ids = console.lock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0,
+                                          message=form.get("message", ""), actor=_actor(user))
     except DomainError as exc:
         if exc.http_status == 404:
             raise
         return show(sitting_id, error=exc.translated(), status=exc.http_status)
     _notify(ids)
-    flash(_("The candidate's screen is locked with your message."))
+    flash(_("The candidate's screen is unlocked.") if unlock else _("The candidate's screen is locked with your message."))
     return redirect(url_for("console.show", sitting_id=sitting_id))
 
 
@@ -392,7 +403,7 @@ def remote(sitting_id: int):
     user = _admin()
     _sitting(sitting_id)
     form = request.form
-    seats_ = None if form.get("scope") == "all" else [int(n) for n in form.getlist("seat") if n.isdigit()]
+    seats_ = None if form.get("scope") == "all" else [n for n in map(_number, form.getlist("seat")) if n is not None]
     try:
         with transaction() as s:
             ids = console.remote(s, sitting_id, seats_, form.get("action", ""), actor=_actor(user))
@@ -423,17 +434,15 @@ def audit_trail(sitting_id: int):
 def re_exam(sitting_id: int):
     """P8: the page's box ticked, the code, and the browser's second confirmation."""
     form = request.form
-    attempt = form.get("attempt_id", "")
     return _act(sitting_id, lambda s, actor: console.re_exam(
-        s, sitting_id, int(attempt) if attempt.isdigit() else 0, understood=form.get("understood") == "1",
+        s, sitting_id, _number(form.get("attempt_id")) or 0, understood=form.get("understood") == "1",
         confirmed=form.get("confirmed") == "1", request_id=_request_id(), code=form.get("code", ""),
         secret_key=current_app.config["SECRET_KEY"], actor=actor),
         _("Re-exam opened: the candidate logs in again and starts from an empty paper."))
 
 
 def collect(sitting_id: int):
-    attempt = request.form.get("attempt_id", "")
-    return _act(sitting_id, lambda s, actor: console.collect(s, sitting_id, int(attempt) if attempt.isdigit() else 0,
+    return _act(sitting_id, lambda s, actor: console.collect(s, sitting_id, _number(request.form.get("attempt_id")) or 0,
                                                              actor=actor), _("Submitted from the answer pack."))
 
 
@@ -470,3 +479,18 @@ def resume_log_csv(sitting_id: int):
     board = console.board(db.session, _sitting(sitting_id).id)
     return Response(console.resume_log_csv(db.session, sitting_id).encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
+
+
+def cancel_request(sitting_id: int, request_id: int):
+    """Withdraw an open authorization request of this room (a mistaken one blocks a place)."""
+    sitting = _sitting(sitting_id)
+
+    def cancel(s, actor):
+        from bridge.models.authcodes import AuthRequest
+
+        row = s.get(AuthRequest, request_id)
+        if row is None or row.room_id != sitting.room_id:
+            from bridge.errors import NotFound
+            raise NotFound(N_("There is no request with this request code."))
+        authcodes.cancel(s, request_id, actor=actor)
+    return _act(sitting_id, cancel, _("Request withdrawn."))
