@@ -42,7 +42,7 @@ from bridge import clock
 from bridge.errors import Conflict, Forbidden, Invalid, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, KioskAttempt, KioskReport, Room
-from bridge.services import audit
+from bridge.services import audit, signing
 
 ROOM_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: Unambiguous characters (no 0/O, 1/I/L) for codes typed by hand.
@@ -97,37 +97,21 @@ class RoomInfo:
 
 
 # --- secrets ------------------------------------------------------------------------------
+# The enrolment code is hashed and sealed like every code of the bridge (bridge.services.signing).
 def _key(secret_key: str, purpose: str) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=f"exambridge {purpose}".encode()).derive(secret_key.encode("utf-8"))
+    return signing.derive(secret_key, purpose)
 
 
 def _code_hash(secret_key: str, room_code: str, code: str) -> str:
-    normalized = code.replace("-", "").replace(" ", "").upper()
-    return hmac.new(_key(secret_key, "enrolment hash"), f"{room_code}\n{normalized}".encode(),
-                    hashlib.sha256).hexdigest()
+    return signing.code_hash(secret_key, "enrolment", room_code, code)
 
 
 def _seal(secret_key: str, room_code: str, code: str) -> str:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    nonce = secrets.token_bytes(12)
-    sealed = AESGCM(_key(secret_key, "enrolment seal")).encrypt(nonce, code.encode(), room_code.encode())
-    return (nonce + sealed).hex()
+    return signing.seal(secret_key, "enrolment", room_code, code)
 
 
 def _unseal(secret_key: str, room_code: str, sealed: str) -> str | None:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    raw = bytes.fromhex(sealed)
-    try:
-        return AESGCM(_key(secret_key, "enrolment seal")).decrypt(raw[:12], raw[12:], room_code.encode()).decode()
-    except InvalidTag:
-        return None
+    return signing.unseal(secret_key, "enrolment", room_code, sealed)
 
 
 def new_enrolment_code() -> str:
