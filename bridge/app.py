@@ -73,6 +73,23 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["num"] = format_number
+
+
+def format_number(value: Any) -> str:
+    """A number as people read it: at most two decimals, no trailing zeros ('94.44', '7.5', '10')."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    if value is None or value == "":
+        return ""
+    try:
+        rounded = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return str(value)
+    text = format(rounded, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def select_locale():
