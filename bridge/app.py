@@ -21,6 +21,9 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from bridge.web.errors import register_error_handlers
     csrf.init_app(app)
     html.init_app(app)
+    from bridge import timezones
+
+    timezones.init_app(app)
     register_error_handlers(app)
     import lms_plugin
     lms_plugin.init_app(app)

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_WINDOW_MINUTES": 15,
     "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
     "FREE_EXTRA_SECONDS": 600,  # extra time per candidate the console gives without a code (P5)
+    "TIMEZONE": None,  # IANA name times are entered and shown in; None: the server's own zone, else UTC
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,
@@ -134,6 +135,14 @@ def _validate(cfg: dict[str, Any]) -> None:
     cfg["DYNAMIC_REGISTRATION"] = mode
     if cfg["PUBLIC_URL"]:
         cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"].rstrip("/")
+    from bridge import timezones
+
+    try:
+        cfg["TIMEZONE"] = timezones.resolve(cfg["TIMEZONE"])
+    except timezones.UnknownTimeZone:
+        raise ConfigError(f"{PREFIX}TIMEZONE={cfg['TIMEZONE']!r} is not a time zone this server knows; "
+                          "use an IANA name such as Asia/Shanghai or Europe/Paris (or leave it unset "
+                          "for the server's own zone).") from None
 
 
 def _dev_secret(instance: Path) -> str:
