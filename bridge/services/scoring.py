@@ -111,20 +111,28 @@ def _total(session: Session, attempt: Attempt, questions: dict[int, Question]) -
 
 
 def grade_item(session: Session, attempt: Attempt, question_id: int, *, points, grader_id: int,
-               comment: str = "") -> ItemGrade:
-    """A teacher's points for a subjective item (or an override of an objective one)."""
+               comment: str = "", reason: str = "") -> ItemGrade:
+    """A teacher's points for a subjective item, or an override of an objective item's
+    automatic score (a reason is then required; it is kept as the grade's comment and in the
+    audit log). The attempt's total, which release sends, includes it."""
     if attempt.status != "submitted":
         raise InvalidState("Only submitted attempts are graded.")
     item = next((i for i in attempt.items if i["question_id"] == question_id), None)
     if item is None:
         raise Invalid("That item is not part of this candidate's paper.")
+    question = session.get(Question, question_id)
+    override = question is not None and question.qtype in OBJECTIVE
+    reason = (reason or "").strip()
+    if override and not reason:
+        raise Invalid("Give a reason for overriding the automatic score.")
+    if attempt.score is None:  # not scored yet (the scorer runs after the submit): score it first
+        score_attempt(session, attempt)
     try:
         value = float(points)
     except (TypeError, ValueError):
         raise Invalid("Enter the points as a number.") from None
     if math.isnan(value) or not 0 <= value <= item["points"]:
-        message = f"Points must be between 0 and {item['points']:g}."
-        raise Invalid(message)
+        raise Invalid("Points must be between 0 and %(max)s.", params={"max": f"{item['points']:g}"})
     grade = session.scalars(select(ItemGrade).where(ItemGrade.attempt_id == attempt.id,
                                                     ItemGrade.question_id == question_id)).first()
     before = grade.points if grade else None
@@ -132,10 +140,13 @@ def grade_item(session: Session, attempt: Attempt, question_id: int, *, points, 
         grade = ItemGrade(attempt_id=attempt.id, question_id=question_id, points=value)
         session.add(grade)
     grade.points, grade.automatic, grade.grader_id = value, False, grader_id
-    grade.comment, grade.graded_at = comment[:2000], clock.utcnow_naive()
+    grade.comment, grade.graded_at = (reason or comment)[:2000], clock.utcnow_naive()
     session.flush()
-    audit.record(session, "grade.item", actor=f"user:{grader_id}", target=f"attempt:{attempt.id}/q:{question_id}",
-                 detail={"before": before, "after": value})
+    detail = {"before": before, "after": value}
+    if override:
+        detail["reason"] = reason[:500]
+    audit.record(session, "grade.override" if override else "grade.item", actor=f"user:{grader_id}",
+                 target=f"attempt:{attempt.id}/q:{question_id}", detail=detail)
     questions = {q.id: q for q in session.scalars(select(Question).where(
         Question.id.in_([i["question_id"] for i in attempt.items])))}
     _total(session, attempt, questions)

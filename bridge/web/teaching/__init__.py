@@ -32,5 +32,7 @@ bp.add_url_rule(E + "/sessions/assign", "assign_candidates", exam_views.assign_c
 bp.add_url_rule(E + "/grading", "grading", exam_views.grading)
 bp.add_url_rule(E + f"/grading/<{ID}:attempt_id>", "grade_attempt", exam_views.grade_attempt)
 bp.add_url_rule(E + f"/grading/<{ID}:attempt_id>/items/<{ID}:question_id>", "grade_item", exam_views.grade_item, **POST)
+bp.add_url_rule(E + f"/grading/questions/<{ID}:question_id>", "grade_question", exam_views.grade_question)
+bp.add_url_rule(E + f"/grading/<{ID}:attempt_id>/files/<{ID}:file_id>", "answer_file", exam_views.answer_file)
 bp.add_url_rule(E + "/release", "confirm_release", exam_views.confirm_release)
 bp.add_url_rule(E + "/release", "release", exam_views.release, **POST)

@@ -1,7 +1,9 @@
 """An exam's teacher pages: the paper, the sessions, grading and release. HTTP only."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from io import BytesIO
+
+from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from bridge.db import transaction
@@ -114,30 +116,60 @@ def grading(course_id: int, exam_id: int):
     attempts = exam_reads.submitted(db.session, exam.id)
     done, todo = exam_reads.release_counts(attempts)
     return render_template("teaching/grading.html", user=user, course=course, exam=exam, attempts=attempts,
-                           done=done, todo=todo, paper=papers.paper_for(db.session, exam))
+                           done=done, todo=todo, paper=papers.paper_for(db.session, exam),
+                           absentees=exam_reads.absentees(db.session, exam.id),
+                           questions=exam_reads.by_question(db.session, attempts),
+                           next_attempt=exam_reads.next_ungraded(attempts))
 
 
 def grade_attempt(course_id: int, exam_id: int, attempt_id: int, *, errors=None, status: int = 200):
     user, course, exam = _exam(course_id, exam_id)
     attempt = exam_reads.get_attempt(db.session, exam.id, attempt_id)
+    attempts = exam_reads.submitted(db.session, exam.id)
     return render_template("teaching/grade_attempt.html", user=user, course=course, exam=exam, attempt=attempt,
                            rows=exam_reads.sheet(db.session, attempt), errors=errors or {},
+                           form=request.form if errors else {},
+                           next_attempt=exam_reads.next_ungraded(attempts, after=attempt.id)), status
+
+
+def grade_question(course_id: int, exam_id: int, question_id: int, *, errors=None, status: int = 200):
+    """One item across every candidate: each answer with its automatic score and points."""
+    user, course, exam = _exam(course_id, exam_id)
+    rows = exam_reads.question_rows(db.session, exam_reads.submitted(db.session, exam.id), question_id)
+    return render_template("teaching/grade_question.html", user=user, course=course, exam=exam, rows=rows,
+                           question=rows[0].question, errors=errors or {},
                            form=request.form if errors else {}), status
 
 
 def grade_item(course_id: int, exam_id: int, attempt_id: int, question_id: int):
     user, course, exam = _exam(course_id, exam_id)
     attempt = exam_reads.get_attempt(db.session, exam.id, attempt_id)
+    by_question = request.form.get("back") == "question"
     try:
         with transaction() as s:
             scoring.grade_item(s, attempt, question_id, points=request.form.get("points", ""), grader_id=user.id,
-                               comment=request.form.get("comment", ""))
+                               comment=request.form.get("comment", ""), reason=request.form.get("reason", ""))
     except DomainError as exc:
-        return grade_attempt(course_id, exam.id, attempt_id, errors={f"points_{question_id}": exc.message},
-                             status=exc.http_status)
+        key = f"points_{attempt_id}_{question_id}" if by_question else f"points_{question_id}"
+        errors = {key: (exc.message, exc.params) if exc.params else exc.message}
+        if by_question:
+            return grade_question(course_id, exam.id, question_id, errors=errors, status=exc.http_status)
+        return grade_attempt(course_id, exam.id, attempt_id, errors=errors, status=exc.http_status)
     flash(_("Points saved."))
+    if by_question:
+        return redirect(url_for("teaching.grade_question", course_id=course.id, exam_id=exam.id,
+                                question_id=question_id) + f"#a{attempt_id}")
     return redirect(url_for("teaching.grade_attempt", course_id=course.id, exam_id=exam.id,
                             attempt_id=attempt_id) + f"#q{question_id}")
+
+
+def answer_file(course_id: int, exam_id: int, attempt_id: int, file_id: int):
+    """An uploaded answer, as a download (never shown inline: it is the candidate's file)."""
+    _user, _course, exam = _exam(course_id, exam_id)
+    attempt = exam_reads.get_attempt(db.session, exam.id, attempt_id)
+    row = exam_reads.get_file(db.session, attempt, file_id)
+    return send_file(BytesIO(row.data), mimetype=row.mime or "application/octet-stream", as_attachment=True,
+                     download_name=row.name or "answer")
 
 
 def confirm_release(course_id: int, exam_id: int):
