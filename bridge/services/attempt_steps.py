@@ -61,6 +61,10 @@ def lock(session: Session, attempt_id: int, why: str, address: str) -> dict[str,
     return _state(attempts.lock(session, _attempt(session, attempt_id), why=why, address=address))
 
 
+def page_unloaded(session: Session, attempt_id: int, why: str, address: str) -> dict[str, Any]:
+    return _state(attempts.page_unloaded(session, _attempt(session, attempt_id), why=why, address=address))
+
+
 def unlock_by_code(session: Session, attempt_id: int, code: str, address: str) -> dict[str, Any]:
     """A refused code raises ``attempts.UnlockRefused``, whose candidate-log line the writer keeps."""
     return _state(attempts.unlock(session, _attempt(session, attempt_id), actor="candidate", code=code,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import random
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,26 +89,63 @@ def read_rules(session: Session, attempt: Attempt, *, address: str = "") -> Atte
     return attempt
 
 
+class StartNotOpen(InvalidState):
+    """The start is refused for now: before the start time, the authorization or the proctor's
+    "allow start". The waiting page tells which and opens the exam when the gate opens."""
+
+
+@dataclass(frozen=True)
+class StartGate:
+    """Whether the start is open, by the server's clock (the waiting page's one clock).
+    ``reason``: "open", "time" (the countdown), "proctor" (the room's "allow start") or
+    "authorization" (the session's authorization). ``remaining_ms`` is rounded up, so a page
+    that waits it out never asks before the server opens."""
+
+    reason: str
+    starts_at: dt.datetime
+    remaining_ms: int
+
+    @property
+    def open(self) -> bool:
+        return self.reason == "open"
+
+
+def start_gate(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> StartGate:
+    sitting = session.get(ExamSession, attempt.session_id)
+    now = now or clock.utcnow_naive()
+    room = console.candidate_sitting(session, sitting, attempt.user_id)
+    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    remaining_ms = max(0, math.ceil((starts_at - now) / dt.timedelta(milliseconds=1)))
+    if not items_open(session, sitting, attempt.user_id):
+        reason = "authorization"
+    elif room is not None and room.start_allowed_at is None:
+        reason = "proctor"
+    elif now < starts_at:
+        reason = "time"
+    else:
+        reason = "open"
+    return StartGate(reason=reason, starts_at=starts_at, remaining_ms=remaining_ms)
+
+
 def start(session: Session, attempt: Attempt, *, address: str = "", seed: int | None = None) -> Attempt:
     """Into the exam: only after the rules are confirmed, once the session has started and is
-    authorized. The candidate's items are drawn once, at the first start."""
+    authorized (``start_gate``). The candidate's items are drawn once, at the first start."""
     attempt = settle(session, attempt)
     if attempt.status in ("in_exam", "locked", "submitted"):
         return attempt
     if attempt.status != "rules_read":
         raise InvalidState("Confirm that you have read the exam rules first.")
-    sitting = session.get(ExamSession, attempt.session_id)
     now = clock.utcnow_naive()
-    if not items_open(session, sitting, attempt.user_id):
-        raise InvalidState("The session is not authorized yet. Wait for the proctor.")
-    room = console.candidate_sitting(session, sitting, attempt.user_id)
-    if room is not None and room.start_allowed_at is None:
-        raise InvalidState("The proctor has not allowed the start yet.")
-    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
-    if now < starts_at:
-        seconds = int((starts_at - now).total_seconds())
+    gate = start_gate(session, attempt, now)
+    if gate.reason == "authorization":
+        raise StartNotOpen("The session is not authorized yet. Wait for the proctor.")
+    if gate.reason == "proctor":
+        raise StartNotOpen("The proctor has not allowed the start yet.")
+    if gate.reason == "time":
+        seconds = math.ceil(gate.remaining_ms / 1000)
         message = f"The exam starts in {seconds // 60} min {seconds % 60} s."
-        raise InvalidState(message)
+        raise StartNotOpen(message)
+    starts_at = gate.starts_at
     exam = session.get(Exam, attempt.exam_id)
     if not attempt.items:
         rng = random.Random(seed if seed is not None else secrets.randbits(64))
@@ -176,6 +215,17 @@ def lock(session: Session, attempt: Attempt, *, why: str, address: str = "") -> 
     session.flush()
     if attempt.lock_count >= _paper(session, attempt.exam_id).lock_limit:
         submit(session, attempt, reason="locks", address=address)
+    return attempt
+
+
+def page_unloaded(session: Session, attempt: Attempt, *, why: str = "", address: str = "") -> Attempt:
+    """The exam page was reloaded, closed or navigated away from (its ``pagehide``): not a
+    lock, since the candidate comes back to the same attempt, but a line in the candidate
+    log for the proctor (P7). Leaving the exam without unloading it (another window or app)
+    is ``lock``."""
+    if attempt.status in ("in_exam", "locked"):
+        log(session, attempt, "page_unload", address=address, detail={"why": why[:40]})
+        session.flush()
     return attempt
 
 

@@ -1,7 +1,8 @@
 /* The exam page (C3, C5–C7): every change becomes an event (writer, seq) queued in
  * localStorage and sent in order; the server acknowledges only after commit. Offline, the
  * queue waits and retries; a reload or another device resumes from the server's state.
- * Leaving the page locks the attempt; submit is idempotent and retried with backoff.
+ * Leaving the page locks the attempt (reloading it does not); submit is idempotent and
+ * retried with backoff.
  * On an exam PC with the kiosk agent (K4, docs/protocol.md "The local endpoint"), each
  * event goes to the agent on 127.0.0.1 first: "saved on this PC" once it is on the PC's
  * disk, "saved" once the server has it (the agent forwards it, online or later). */
@@ -318,7 +319,7 @@
   }
   function hideLock() { status = 'in_exam'; document.getElementById('lock-overlay').hidden = true; backoff = 1000; flush(); }
   function left(why) {
-    if (status !== 'in_exam' || leaving || picking) return;
+    if (status !== 'in_exam' || leaving || picking || unloading) return;
     leaving = true;
     post(D.lockUrl, {why: why}).then(function (r) { return r.json(); }).then(function (b) {
       leaving = false;
@@ -328,6 +329,30 @@
         showLock();
       }
     }).catch(function () { leaving = false; showLock(); });
+  }
+  // A reload, a close or a navigation unloads the page, and the browser then reports it
+  // hidden although the candidate went nowhere else: that is not leaving the exam (the page
+  // comes back to the same attempt and answers). beforeunload and pagehide come before that
+  // visibilitychange, so an unloading page never locks; pagehide tells the server with a
+  // beacon (a "page_unload" line in the candidate log). A navigation that does not unload
+  // after all (a download) stops counting as one at the candidate's next key or click.
+  var unloading = false, unloadKey = 'eb-unloading-' + attempt;
+  function unload(ev) {
+    unloading = true;
+    if (ev.type !== 'pagehide' || (status !== 'in_exam' && status !== 'locked')) return;
+    session.setItem(unloadKey, '1');
+    if (!navigator.sendBeacon) return;
+    var data = new FormData(); data.append('csrf_token', D.csrf); data.append('why', 'pagehide');
+    navigator.sendBeacon(D.unloadedUrl, data);
+  }
+  window.addEventListener('beforeunload', unload);
+  window.addEventListener('pagehide', unload);
+  ['keydown', 'pointerdown'].forEach(function (t) { window.addEventListener(t, function () { unloading = false; }, true); });
+  window.addEventListener('pageshow', function (ev) { if (ev.persisted) unloading = false; });
+  // Back after a reload: a page that comes back hidden (reloaded, then another window) has left.
+  if (session.getItem(unloadKey)) {
+    session.removeItem(unloadKey);
+    if (document.visibilityState === 'hidden') left('hidden after reload');
   }
   document.addEventListener('visibilitychange', function () { if (document.hidden) left('visibilitychange'); });
   window.addEventListener('blur', function () { setTimeout(function () { if (!document.hasFocus()) left('blur'); }, 200); });

@@ -1,7 +1,9 @@
 """Candidate pages: HTTP only; the attempt's rules live in bridge.services.attempts."""
 from __future__ import annotations
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+import datetime as dt
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -11,9 +13,9 @@ from bridge.extensions import db
 from bridge.models.attempts import Attempt, InfoFormResponse
 from bridge.models.bank import Question, QuestionMedia
 from bridge.models.papers import ExamSession, Paper
-from bridge.services import attempt_steps as steps, attempts, exams
-from bridge.services.attempts import TooManyTries
-from bridge.web.auth import require_user
+from bridge.services import attempt_steps as steps, attempts, exams, standing
+from bridge.services.attempts import StartNotOpen, TooManyTries
+from bridge.web.auth import current_user, require_user
 from bridge.writer import get_writer
 
 
@@ -67,7 +69,7 @@ def attempt(attempt_id: int):
     paper = db.session.scalars(select(Paper).where(Paper.exam_id == a.exam_id)).first()
     exam = exams.get_exam(db.session, a.exam_id)
     sitting = db.session.get(ExamSession, a.session_id)
-    ctx = dict(attempt=a, exam=exam, paper=paper, sitting=sitting)
+    ctx = dict(attempt=a, exam=exam, paper=paper, sitting=sitting, standing=standing.of(db.session, exam, a.user_id))
     if a.status == "submitted":
         return render_template("delivery/submitted.html", **ctx)
     if a.status in ("absent", "voided"):
@@ -77,8 +79,9 @@ def attempt(attempt_id: int):
             InfoFormResponse.attempt_id == a.id)).first() is None
         return render_template("delivery/info.html" if needs_info else "delivery/rules.html", errors=None, **ctx)
     if a.status == "rules_read":
-        return render_template("delivery/waiting.html", remaining_s=max(0, int(
-            (sitting.starts_at - attempts.clock.utcnow_naive()).total_seconds())), **ctx)
+        g = attempts.start_gate(db.session, a)
+        return render_template("delivery/waiting.html", gate=g,
+                               ends_at=g.starts_at + dt.timedelta(minutes=exam.duration_minutes), **ctx)
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_([i["question_id"] for i in a.items])))}
     from bridge.services.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
@@ -110,10 +113,43 @@ def read_rules(attempt_id: int):
     return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
 
 
+def gate(attempt_id: int):
+    """GET → the waiting page's one clock: whether the start is open by the server's time,
+    why not ("time", "proctor", "authorization") and the milliseconds left."""
+    a = _own(attempt_id)
+    if a.status != "rules_read":
+        return jsonify(status=a.status, open=a.status in ("in_exam", "locked"), reason=None, remaining_ms=0)
+    g = attempts.start_gate(db.session, a)
+    return jsonify(status=a.status, open=g.open, reason=None if g.open else g.reason, remaining_ms=g.remaining_ms)
+
+
 def start(attempt_id: int):
+    """A start that comes too early (or before the proctor's "allow start") goes back to the
+    waiting page, which counts down again or waits for the proctor: never an error page."""
     _own(attempt_id)
-    _step(steps.start, attempt_id, _addr())
+    try:
+        _step(steps.start, attempt_id, _addr())
+    except StartNotOpen:
+        flash(_("The exam is not open yet. This page opens it by itself as soon as it starts."))
     return redirect(url_for("delivery.attempt", attempt_id=attempt_id))
+
+
+def page_unloaded(attempt_id: int):
+    """The exam page is going away (reload, close, navigation): the page's beacon. Not a lock."""
+    _own(attempt_id)
+    why = str(request.form.get("why") or (request.get_json(silent=True) or {}).get("why") or "unload")
+    _step(steps.page_unloaded, attempt_id, why, _addr())
+    return ("", 204)
+
+
+def candidate_globals() -> dict:
+    """``candidate_standing(exam)`` for the course page and the exam's page (main blueprint):
+    the signed-in person's standing in that exam (``bridge.services.standing``)."""
+    def candidate_standing(exam):
+        user = current_user()
+        return standing.of(db.session, exam, user.id) if user is not None else None
+
+    return {"candidate_standing": candidate_standing}
 
 
 def lock(attempt_id: int):
