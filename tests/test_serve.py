@@ -227,6 +227,51 @@ def test_demo_serves_the_bridge_and_the_sandbox_lms(tmp_path):
     assert (tmp_path / "instance" / "exambridge.db").exists()
 
 
+@pytest.mark.req("P1", "K2")
+def test_closing_sockets_and_stopping_the_demo_log_no_traceback(tmp_path):
+    """A console's board socket and a kiosk socket opened and closed against the real demo
+    server, then the demo stopped with its kiosks connected: the log holds no traceback
+    (every socket's end used to be logged as "Exception on /ws/…")."""
+    import re
+    import sqlite3
+
+    import websocket
+
+    from tests.fixtures.servers import loopback_session, with_csrf
+
+    instance = tmp_path / "instance"
+    demo = Proc([*EXAMBRIDGE, "demo", "--port", "0", "--lms-port", "0"], clean_env(instance), tmp_path, "demo")
+    try:
+        demo.wait_for(lambda: "Press Ctrl-C to stop." in demo.stdout, "the demo's addresses")
+        bridge = re.search(r"ExamBridge \(the tool\): +(http://127\.0\.0\.1:\d+)/", demo.stdout).group(1)
+        password = re.search(r"user admin +password (\S+)", demo.stdout).group(1)
+        browser = loopback_session()
+        browser.trust_env = False
+        form = with_csrf(browser, f"{bridge}/admin/login", {"username": "admin", "password": password})
+        assert browser.post(f"{bridge}/admin/login", data=form, allow_redirects=False, timeout=10).status_code == 302
+
+        def seated_sitting():
+            with sqlite3.connect(instance / "exambridge.db") as db:
+                seated = db.execute("SELECT count(*) FROM kiosks WHERE status = 'seated'").fetchone()[0]
+                row = db.execute("SELECT id, room_id FROM sittings WHERE authorized_at IS NOT NULL").fetchone()
+            return seated == 4 and row
+        sitting_id, room_id = demo.wait_for(seated_sitting, "the demo's kiosks seated and its session authorized")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+        ws_base = bridge.replace("http://", "ws://")
+        board = websocket.create_connection(f"{ws_base}/ws/console/{room_id}?sitting={sitting_id}",
+                                            cookie=cookie, timeout=10)
+        assert '"sitting_id": %d' % sitting_id in board.recv()
+        board.close()
+        kiosk = websocket.create_connection(f"{ws_base}/ws/kiosk", timeout=10)
+        kiosk.close()
+        assert browser.get(f"{bridge}/console/", timeout=10).status_code == 200
+        assert demo.stop(signal.SIGINT) == 0, demo.stderr
+    finally:
+        demo.close()
+    assert "Traceback" not in demo.stderr, demo.stderr
+    assert "Exception on" not in demo.stderr, demo.stderr
+
+
 def test_production_without_secret_key_names_the_variable(tmp_path):
     env = clean_env(tmp_path / "instance", ENV="production",
                     DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",

@@ -25,6 +25,8 @@ import struct
 import threading
 from typing import Any, Callable, Optional
 
+from flask import Response
+
 log = logging.getLogger(__name__)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -329,11 +331,16 @@ class WebSocket:
             self._fail(PROTOCOL_ERROR, f"reserved control opcode {opcode}")
 
 
-class _Upgraded:
-    """The WSGI answer once the socket is done: nothing more to write (gevent: the 101 went
-    out on the socket; pywsgi closes an upgraded connection when the app returns)."""
+class _Upgraded(Response):
+    """The view's answer once the socket is done: nothing more to write (gevent: the 101 went
+    out on the socket; pywsgi closes an upgraded connection when the app returns).
+
+    A Flask ``Response`` so that Flask takes it as it is: any other callable is run as a WSGI
+    app at once to make it one (``force_type``), and this one calls no ``start_response``
+    under gevent, so every socket's end was logged as "Exception on /ws/…"."""
 
     def __init__(self, mode: str) -> None:
+        super().__init__(status=101)
         self.mode = mode
 
     def __call__(self, environ, start_response):
