@@ -2,6 +2,8 @@
 
 
 def init_app(app) -> None:
+    from lms_plugin import framing
     from lms_plugin.views import bp
 
     app.register_blueprint(bp)
+    framing.init_app(app)

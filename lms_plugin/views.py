@@ -1,10 +1,7 @@
 """Thin HTTP adapters for the LTI endpoints; the rules live in lms_plugin.core/services."""
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
-import secrets
 
 from flask import (Blueprint, current_app, jsonify, make_response, redirect, render_template,
                    request, session, url_for)
@@ -16,10 +13,11 @@ from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services import audit, exams
-from bridge.web.auth import sign_in
-from lms_plugin.errors import LtiError
-from lms_plugin.models import LaunchTicket, LoginState
-from lms_plugin.services import deep_linking, launches, registration, tool_keys
+from bridge.web.auth import current_user, sign_in
+from lms_plugin import framing
+from lms_plugin.errors import LaunchRejected, LtiError
+from lms_plugin.models import LoginState
+from lms_plugin.services import deep_linking, launches, registration, tickets, tool_keys
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
@@ -80,22 +78,14 @@ def _in_iframe() -> bool:
 
 
 def _launch_ticket(s, params: dict) -> str:
-    token = secrets.token_urlsafe(24)
-    s.add(LaunchTicket(token_hash=hashlib.sha256(token.encode()).hexdigest(), params=params,
-                       expires_at=clock.utcnow_naive() + dt.timedelta(minutes=5)))
-    return token
+    return tickets.issue(s, params, kind=tickets.LOGIN)
 
 
 @bp.get("/login/continue")
 def login_continue():
     """The same login, restarted top-level in a new window with a single-use ticket."""
-    token = request.args.get("ticket", "")
     with transaction() as s:
-        row = s.get(LaunchTicket, hashlib.sha256(token.encode()).hexdigest())
-        valid = row is not None and row.used_at is None and row.expires_at >= clock.utcnow_naive()
-        params = dict(row.params) if valid else None
-        if valid:
-            row.used_at = clock.utcnow_naive()
+        params = tickets.redeem(s, request.args.get("ticket", ""), kind=tickets.LOGIN)
     if params is None:
         return _refuse(LtiError(_("This link was already used or has expired. Open the activity again from "
                                   "the LMS."), reason="launch_ticket_invalid"), "lti.login")
@@ -107,6 +97,58 @@ def login_continue():
     resp = redirect(start.auth_url, code=302)
     _cookie(resp, start.cookie_name, start.binding_secret,
             int(current_app.config["EXAMBRIDGE_LTI_STATE_TTL_SECONDS"]))
+    return resp
+
+
+# --- the exam in a window of its own --------------------------------------------------
+SESSION_KEYS = ("course_id", "platform_id", "lti_role", "locale")
+
+
+@bp.get("/toplevel")
+def toplevel():
+    """A framed attempt page lands here: the exam opens in a window of its own, and a
+    single-use ticket carries the signed-in person there (the frame's cookies may not reach
+    it). Opened top level already, it simply goes on to the exam."""
+    target = framing.toplevel_target(request.args.get("next", ""))
+    if target is None:
+        return _refuse(LtiError(_("This address does not lead to an exam page."),
+                                reason="bad_toplevel_target"), "lti.toplevel")
+    user = current_user()
+    if user is None:
+        return _refuse(LaunchRejected(_("You are not signed in to ExamBridge in this window. Open the "
+                                        "activity again from the LMS."), reason="no_session"), "lti.toplevel")
+    if not (framing.framed() or request.args.get("framed") == "1"):
+        return redirect(target, code=303)  # top level already: the session is here
+    params = {"user_id": user.id, "next": target, **{k: session.get(k) for k in SESSION_KEYS}}
+    with transaction() as s:
+        ticket = tickets.issue(s, params, kind=tickets.SESSION)
+    resp = make_response(render_template("lti/toplevel.html", user=user,
+                                         open_url=url_for("lti.toplevel_continue", ticket=ticket),
+                                         again_url=url_for("lti.toplevel", next=target, framed=1)))
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+@bp.get("/toplevel/continue")
+def toplevel_continue():
+    """The new window: spend the ticket, sign the person in here, go on to the exam page."""
+    with transaction() as s:
+        params = tickets.redeem(s, request.args.get("ticket", ""), kind=tickets.SESSION)
+        from bridge.models.users import User
+
+        user = s.get(User, params["user_id"]) if params else None
+        if user is not None:
+            audit.record(s, "lti.toplevel", actor=f"user:{user.id}", remote_addr=request.remote_addr or "",
+                         target=params["next"])
+    target = framing.toplevel_target(params["next"]) if params else None
+    if user is None or target is None:
+        return _refuse(LtiError(_("This link was already used or has expired. Open the exam again from "
+                                  "the LMS."), reason="launch_ticket_invalid"), "lti.toplevel")
+    sign_in(user, locale=params.get("locale"), **{k: params.get(k) for k in SESSION_KEYS if k != "locale"})
+    resp = redirect(target, code=303)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
 
