@@ -65,6 +65,7 @@ class Item:
     upload_max_bytes: int | None = None  # None: the site's default
     media: tuple[Media, ...] = ()
     source: str = ""  # where the item came from, e.g. "question 3 'Name' (line 41)"
+    idnumber: str = ""  # Moodle's ID number: the teacher's own stable name for the question
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,25 @@ def plain_text(html: str) -> str:
     """Text of an HTML fragment with tags dropped and spaces collapsed (for names, checks)."""
     text = _TAG.sub(" ", html).replace("&nbsp;", " ").replace("\u00a0", " ")
     return " ".join(text.split())
+
+
+def fingerprint(item: Item) -> str:
+    """What makes two items the same question whatever file they came from: type, name,
+    text and answers (choices with their grades, blanks with their accepted answers, the
+    true/false answer), compared as plain text with spaces collapsed. Points, category,
+    feedback and media do not count."""
+    import hashlib
+    import json
+
+    body = {
+        "type": item.qtype,
+        "name": " ".join(item.name.split()).casefold(),
+        "text": plain_text(item.stem_html),
+        "choices": [[plain_text(c.text_html), round(float(c.fraction), 4)] for c in item.choices],
+        "blanks": [[[" ".join(a.split()) for a in b.accepted], bool(b.case_sensitive)] for b in item.blanks],
+        "correct": item.correct,
+    }
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def validate(item: Item) -> str | None:

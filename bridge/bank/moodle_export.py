@@ -59,7 +59,7 @@ def _question(item: Item) -> str:
         f"    <defaultgrade>{item.points:.7f}</defaultgrade>",
         "    <penalty>0.0000000</penalty>",
         "    <hidden>0</hidden>",
-        "    <idnumber></idnumber>",
+        f"    <idnumber>{_plain(item.idnumber)}</idnumber>",
         *body,
         f"    <tags>{tags}</tags>",
         "  </question>",

@@ -60,6 +60,7 @@ def parse(data: bytes) -> ImportReport:
             f"question {number} (line {line})"
         try:
             item = _convert(element, qtype, replace(_BLANK_ITEM, category=category), where)
+            item = replace(item, idnumber=" ".join((element.findtext("idnumber") or "").split())[:100])
             problem = validate(item)
             if problem:
                 raise Unsupported(problem)

@@ -48,6 +48,7 @@ class Question(TimestampMixin, db.Model):
     upload_extensions: Mapped[list] = mapped_column(JSON, default=list)
     upload_max_bytes: Mapped[Optional[int]] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(300), default="")  # editor | file name and position
+    idnumber: Mapped[Optional[str]] = mapped_column(String(100), index=True)  # Moodle's ID number, when imported
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -68,3 +69,18 @@ class QuestionMedia(TimestampMixin, db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (UniqueConstraint("question_id", "name"),)
+
+
+class BankImportRecord(TimestampMixin, db.Model):
+    """The report of one bank import, kept so the page after the import (a redirect) and a
+    reload of it show the same report."""
+
+    __tablename__ = "bank_import_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    format: Mapped[str] = mapped_column(String(20), default="")
+    duplicates: Mapped[str] = mapped_column(String(10), default="skip")  # skip | update
+    report: Mapped[dict] = mapped_column(JSON, default=dict)

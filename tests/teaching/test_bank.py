@@ -25,9 +25,11 @@ GIFT = """$CATEGORY: $course$/top/Unit 1
 def test_import_reports_and_lists_then_exports_and_reimports(teach):
     page = teach.get(teach.bank)
     assert page.status_code == 200 and "The bank is empty" in page.text
-    resp = teach.post(teach.bank + "/import", data={"format": ""}, files={"file": ("unit1.gift", GIFT)})
+    posted = teach.post(teach.bank + "/import", data={"format": ""}, files={"file": ("unit1.gift", GIFT)})
+    assert posted.status_code == 303                                          # the report is a page of its own
+    resp = teach.get(posted.headers["Location"])
     assert resp.status_code == 200
-    assert "Import report" in resp.text and "Imported 3 item(s); skipped 1." in resp.text
+    assert "Import report" in resp.text and "3 new items" in resp.text and "1 item could not be used" in resp.text
     assert "Broken" in resp.text and "line" in resp.text                      # where, and why
     bank = teach.get(teach.bank)
     assert "Capital" in bank.text and "Unit 1" in bank.text and "unit1.gift" in bank.text
@@ -43,9 +45,11 @@ def test_import_reports_and_lists_then_exports_and_reimports(teach):
     out = teach.get(teach.bank + "/export")
     assert out.status_code == 200 and "bank-EXAM101.xml" in out.headers["Content-Disposition"]
     assert out.headers["Content-Disposition"].startswith("attachment")
-    again = teach.post(teach.bank + "/import", data={"format": "moodle-xml"},
+    again = teach.post(teach.bank + "/import", data={"format": "moodle-xml", "duplicates": "skip"},
                        files={"file": ("bank.xml", out.content)})
-    assert "Imported 3 item(s); skipped 0." in again.text
+    again = teach.get(again.headers["Location"])
+    assert "0 new items" in again.text and "3 items already in the bank, skipped" in again.text
+    assert teach.count(Question, course_id=teach.course_id) == 3             # read back, not duplicated
 
 
 @pytest.mark.req("C9")
@@ -69,6 +73,7 @@ def test_a_refused_file_shows_its_message_and_stores_nothing(teach, name, body, 
 @pytest.mark.req("C9")
 def test_nothing_importable_says_so_and_a_missing_file_is_a_clear_422(teach):
     resp = teach.post(teach.bank + "/import", data={}, files={"file": ("bad.gift", b"::Broken::Pick {~a ~b}\n")})
+    resp = teach.get(resp.headers["Location"])
     assert resp.status_code == 200 and "Nothing was imported" in resp.text
     assert teach.post(teach.bank + "/import", data={"format": "gift"}).status_code == 422
 

@@ -13,6 +13,8 @@ POST = {"methods": ["POST"]}
 
 bp.add_url_rule(C + "/bank", "bank", views.bank_page)
 bp.add_url_rule(C + "/bank/import", "import_bank", views.import_bank, **POST)
+bp.add_url_rule(C + "/bank/import", "import_form", views.import_form)
+bp.add_url_rule(C + f"/bank/imports/<{ID}:report_id>", "import_report", views.import_report)
 bp.add_url_rule(C + "/bank/export", "export_bank", views.export_bank)
 bp.add_url_rule(C + "/bank/new", "new_item", views.new_item)
 bp.add_url_rule(C + "/bank/new", "create_item", views.create_item, **POST)

@@ -20,30 +20,45 @@ from bridge.web.teaching import forms
 FORMATS = ("moodle-xml", "gift")
 
 
-def bank_page(course_id: int, *, status: int = 200, import_error: str | None = None):
+def bank_page(course_id: int, *, status: int = 200, import_error: str | None = None, import_form=None):
     user, course, _m = require_course(course_id, "teacher")
     category = forms.int_or_none(request.args.get("category"))
     qtype = request.args.get("type") if request.args.get("type") in QTYPES else None
     items = bank_store.list_questions(db.session, course.id, category_id=category, qtype=qtype)
     return render_template("teaching/bank.html", user=user, course=course, items=items, qtypes=QTYPES,
                            paths=bank_store.category_paths(db.session, course.id), category=category,
-                           qtype=qtype, formats=FORMATS, import_error=import_error), status
+                           qtype=qtype, formats=FORMATS, import_error=import_error,
+                           import_form=import_form or {}), status
 
 
 def import_bank(course_id: int):
     user, course, _m = require_course(course_id, "teacher")
     upload = request.files.get("file")
     fmt = request.form.get("format") if request.form.get("format") in FORMATS else None
+    duplicates = request.form.get("duplicates") or "skip"
     if upload is None or not upload.filename:
-        return bank_page(course_id, status=422, import_error=_("Choose a file to import."))
+        return bank_page(course_id, status=422, import_error=_("Choose a file to import."), import_form=request.form)
     try:
         with transaction() as s:
-            report = bank.import_file(s, course, upload.read(), filename=upload.filename, fmt=fmt,
-                                      actor=f"user:{user.id}")
+            result = bank.import_file(s, course, upload.read(), filename=upload.filename, fmt=fmt,
+                                      actor=f"user:{user.id}", duplicates=duplicates)
+            report_id = bank.keep_report(s, course, result, filename=upload.filename, user_id=user.id).id
     except Invalid as exc:
-        return bank_page(course_id, status=422, import_error=exc.message)
+        return bank_page(course_id, status=422, import_error=exc.message, import_form=request.form)
+    return redirect(url_for("teaching.import_report", course_id=course.id, report_id=report_id), code=303)
+
+
+def import_form(course_id: int):
+    """The import's address opened directly (a reload, a bookmark): the form is on the bank page."""
+    require_course(course_id, "teacher")
+    return redirect(url_for("teaching.bank", course_id=course_id) + "#import")
+
+
+def import_report(course_id: int, report_id: int):
+    user, course, _m = require_course(course_id, "teacher")
+    row, report = bank.get_report(db.session, course.id, report_id)
     return render_template("teaching/import_report.html", user=user, course=course, report=report,
-                           filename=upload.filename)
+                           filename=row.filename, imported_at=row.created_at)
 
 
 def export_bank(course_id: int):
