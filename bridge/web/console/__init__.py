@@ -46,3 +46,4 @@ bp.add_url_rule("/console/<int:sitting_id>/resumes.csv", "resume_log_csv", views
 bp.add_url_rule("/console/<int:sitting_id>/requests/<int:request_id>/cancel", "cancel_request", views.cancel_request,
                 methods=["POST"])
 bp.add_url_rule("/ws/console/<int:room_id>", "socket", views.socket, websocket=True)
+bp.add_url_rule("/ws/proctor/<int:session_id>", "session_socket", views.session_socket, websocket=True)

@@ -204,6 +204,36 @@ def socket(room_id: int):
     sitting = db.session.get(Sitting, sitting_id) if sitting_id else None
     if sitting is None or sitting.room_id != room_id:
         return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
+    return _board_stream(lambda s: console.board(s, sitting_id))
+
+
+def session_socket(session_id: int):
+    """The live board of a whole session (``console.session_board``) for the exam's proctor
+    page: a teacher or proctor of the exam's course (a designated proctor too), or an admin.
+
+    The same socket as a room's console rather than a JSON poll: the page already shares
+    console.js with the console, the server sends a board only when it changed (a poll would
+    cost a whole request through Flask every second per open page), and a page that
+    reconnects catches up with its first message."""
+    from werkzeug.exceptions import HTTPException
+
+    from bridge.web.auth import require_course
+
+    sess = db.session.get(ExamSession, session_id)
+    if sess is None:
+        return Response("no such session\n", status=404, mimetype="text/plain")
+    exam = db.session.get(Exam, sess.exam_id)
+    try:
+        require_course(exam.course_id, "teacher", "proctor")
+    except HTTPException as exc:
+        return Response("sign in as a teacher or proctor of this course\n", status=exc.code or 403,
+                        mimetype="text/plain")
+    return _board_stream(lambda s: console.session_board(s, session_id))
+
+
+def _board_stream(produce):
+    """Serve ``produce(session)``'s board over this request's WebSocket: sent at once, then
+    each time it changes (looked at every ``BOARD_EVERY`` seconds)."""
     origin = request.headers.get("Origin")
     if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
         # the session cookie is SameSite=None: another site's page must not read the board
@@ -221,7 +251,7 @@ def socket(room_id: int):
         while ws.connected:
             with app.app_context():
                 try:
-                    body = json.dumps(console.board(db.session, sitting_id).as_dict(), ensure_ascii=False)
+                    body = json.dumps(produce(db.session).as_dict(), ensure_ascii=False)
                 finally:
                     db.session.remove()
             if body != last:

@@ -1,6 +1,14 @@
-"""The proctor's session page (C6): every attempt's state, and unlocking a locked one — by a
-button, or by a one-time code the proctor reads out. The full console is a later issue."""
+"""The exam's proctor page (P1, P7, C6): a live board per session of the exam — remote
+sessions (exam code, phones and own PCs) and sessions placed in no room included — with
+every assigned candidate, and unlocking a locked attempt by a button or by a one-time code
+the proctor reads out. A teacher or proctor of the course (a designated proctor too) opens it.
+
+The board is the room console's (``console.session_board``, the same rows as a room's
+``console.board``), painted by the same script (static/console.js) from the same kind of
+socket (``/ws/proctor/<session>``, bridge.web.console.views.session_socket)."""
 from __future__ import annotations
+
+import datetime as dt
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -11,7 +19,7 @@ from bridge.errors import NotFound
 from bridge.extensions import db
 from bridge.models.attempts import Attempt
 from bridge.models.papers import ExamSession
-from bridge.services import attempts, exams
+from bridge.services import attempts, console, exams
 from bridge.web.auth import require_course
 
 
@@ -37,7 +45,9 @@ def page(exam_id: int):
     with transaction() as s:
         for a in rows:
             attempts.settle(s, a)
-    return render_template("delivery/proctor.html", user=user, exam=exam, sessions=sessions, attempts=rows)
+    boards = [console.session_board(db.session, sess.id) for sess in sessions]
+    return render_template("delivery/proctor.html", user=user, exam=exam, sessions=sessions, boards=boards,
+                           duration=dt.timedelta(minutes=exam.duration_minutes))
 
 
 def unlock(exam_id: int, attempt_id: int):
