@@ -22,6 +22,10 @@ DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
 
 
+_UTC_ALIASES = {"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu", "Etc/GMT", "GMT",
+                "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich"}
+
+
 class UnknownTimeZone(ValueError):
     pass
 
@@ -63,9 +67,10 @@ def server_zone_name(environ=None, localtime: Path = Path("/etc/localtime"),
         pass
     for name in candidates:
         try:
-            return validate(name)
+            name = validate(name)
         except UnknownTimeZone:
             continue
+        return UTC if name in _UTC_ALIASES else name
     return UTC
 
 

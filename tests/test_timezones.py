@@ -31,6 +31,7 @@ def test_default_is_the_servers_own_zone_else_utc(tmp_path, monkeypatch):
     link = tmp_path / "localtime"
     link.symlink_to("/usr/share/zoneinfo/America/New_York")
     assert timezones.server_zone_name({}, localtime=link, timezone_file=none) == "America/New_York"
+    assert timezones.server_zone_name({"TZ": "Etc/UTC"}, localtime=none, timezone_file=none) == "UTC"
 
 
 @pytest.mark.req("V4")

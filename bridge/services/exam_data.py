@@ -83,7 +83,22 @@ def sitting_of(session: Session, sitting_id: int, site_id: str | None = None) ->
     return row
 
 
-def place(session: Session, site_id: str, exam_session_id: int, room_id: int, *, actor: str = "") -> Sitting:
+class StartedSession(Conflict):
+    """Placing a session that has started and has submitted attempts needs a confirmation."""
+
+    code = "started_session"
+
+
+def submitted_in(session: Session, sess: ExamSession) -> int:
+    """How many attempts of the session are submitted."""
+    from bridge.models.attempts import Attempt
+
+    return session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.session_id == sess.id, Attempt.status == "submitted")) or 0
+
+
+def place(session: Session, site_id: str, exam_session_id: int, room_id: int, *, actor: str = "",
+          confirm_started: bool = False) -> Sitting:
     site = _site(session, site_id)
     room = room_of(session, room_id, site.id)
     sess = session.get(ExamSession, exam_session_id) if isinstance(exam_session_id, int) else None
@@ -91,12 +106,19 @@ def place(session: Session, site_id: str, exam_session_id: int, room_id: int, *,
         raise NotFound(N_("That exam session does not exist."))
     if session.scalar(select(Sitting.id).where(Sitting.session_id == sess.id, Sitting.room_id == room.id)):
         raise Conflict(N_("This session is already placed in this room."))
+    submitted = submitted_in(session, sess) if sess.starts_at <= clock.utcnow_naive() else 0
+    if submitted and not confirm_started:
+        raise StartedSession(N_("“%(name)s” has already started and %(count)s of its candidates have submitted. "
+                                "Placed in a room now, its items close until the room's authorization and "
+                                "its candidates come under this room's proctor. Confirm to place it anyway."),
+                             params={"name": sess.name, "count": submitted})
     row = Sitting(site_id=site.id, session_id=sess.id, room_id=room.id)
     session.add(row)
     sess.authorized = False  # a site runs it now: its items wait for a sitting's authorization, for good
     session.flush()
     audit.record(session, "sitting.place", actor=actor, target=f"sitting:{row.id}",
-                 detail={"session": sess.id, "room": room.id, "site": site.id})
+                 detail={"session": sess.id, "room": room.id, "site": site.id,
+                         **({"started_with_submitted": submitted} if submitted else {})})
     return row
 
 

@@ -7,7 +7,10 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge import clock
 from bridge.errors import Conflict, Invalid, NotFound
+from bridge.i18n import N_
+from bridge.models.attempts import Attempt
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.users import CourseMember
@@ -39,12 +42,70 @@ def create_session(session: Session, exam: Exam, *, name: str, starts_at: dt.dat
     return sitting
 
 
+def ends_at(sitting: ExamSession, exam: Exam) -> dt.datetime:
+    """When the session's time is up: its start plus the exam's duration."""
+    return sitting.starts_at + dt.timedelta(minutes=exam.duration_minutes)
+
+
+def change_refusal(session: Session, sitting: ExamSession) -> str | None:
+    """Why the session can no longer be edited or deleted (None: it still can): once it has
+    started, or once a candidate has an attempt in it, it is history."""
+    if session.scalar(select(Attempt.id).where(Attempt.session_id == sitting.id).limit(1)) is not None:
+        return N_("A candidate has already entered this session, so it can no longer be changed or deleted.")
+    if sitting.starts_at <= clock.utcnow_naive():
+        return N_("This session has already started, so it can no longer be changed or deleted.")
+    return None
+
+
+def _check_changeable(session: Session, sitting: ExamSession) -> None:
+    why = change_refusal(session, sitting)
+    if why:
+        raise Conflict(why)
+
+
+def update_session(session: Session, sitting: ExamSession, *, name: str, starts_at: dt.datetime, remote: bool,
+                   actor_id: int) -> ExamSession:
+    """Rename, move or make remote (or not) a session that has not started."""
+    _check_changeable(session, sitting)
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("Give the session a name (e.g. the date and time).")
+    if not isinstance(starts_at, dt.datetime):
+        raise Invalid("Give the session's start as a date and time.")
+    before = {"name": sitting.name, "starts_at": sitting.starts_at.isoformat(), "remote": bool(sitting.exam_code)}
+    sitting.name = name[:200]
+    sitting.starts_at = starts_at.replace(tzinfo=None)
+    if remote and not sitting.exam_code:
+        sitting.exam_code = new_exam_code(session)
+    elif not remote:
+        sitting.exam_code = None
+    session.flush()
+    audit.record(session, "session.update", actor=f"user:{actor_id}", target=f"session:{sitting.id}",
+                 detail={"before": before, "after": {"name": sitting.name, "starts_at": sitting.starts_at.isoformat(),
+                                                     "remote": remote}})
+    return sitting
+
+
+def delete_session(session: Session, sitting: ExamSession, *, actor_id: int) -> str:
+    """Remove a session that has not started; its candidates become unassigned and its room
+    placements go with it. Returns its name."""
+    _check_changeable(session, sitting)
+    name, detail = sitting.name, {"exam": sitting.exam_id, "name": sitting.name,
+                                  "starts_at": sitting.starts_at.isoformat(),
+                                  "candidates": len(sitting.candidates)}
+    session.delete(sitting)
+    session.flush()
+    audit.record(session, "session.delete", actor=f"user:{actor_id}", target=f"session:{sitting.id}", detail=detail)
+    return name
+
+
 def assign(session: Session, sitting: ExamSession, user_ids: list[int], *, actor_id: int) -> int:
     """Put active candidates of the exam's course into this session (each in one session of
     the exam: assigning moves them). Returns how many were assigned."""
     exam = session.get(Exam, sitting.exam_id)
     members = {m.user_id for m in session.scalars(select(CourseMember).where(
-        CourseMember.course_id == exam.course_id, CourseMember.active.is_(True), CourseMember.role == "candidate"))}
+        CourseMember.course_id == exam.course_id, CourseMember.active.is_(True), CourseMember.role == "candidate"))
+        if not m.is_proctor}  # a proctor watches the exam, never sits it
     unknown = [u for u in user_ids if u not in members]
     if unknown:
         raise NotFound("Some of them are not candidates of this course; sync the roster and choose again.")

@@ -14,5 +14,6 @@ bp.add_url_rule("/course/<int:course_id>/roster/sync", "sync_roster", views.sync
 bp.add_url_rule("/course/<int:course_id>/exams/<int:exam_id>/score", "publish_score",
                 views.publish_score, methods=["POST"])
 bp.add_url_rule("/exam/<int:exam_id>", "exam_home", views.exam_home)
+bp.add_url_rule("/exam/<int:exam_id>/deliveries", "exam_deliveries", views.exam_deliveries)
 bp.add_url_rule("/locale/<code>", "set_locale", views.set_locale, methods=["POST"])
 bp.add_url_rule("/logout", "logout", views.logout, methods=["POST"])

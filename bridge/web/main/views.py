@@ -6,11 +6,12 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from bridge import clock
 from bridge.app import LOCALES
 from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
-from bridge.services import courses, exams, sittings
+from bridge.services import courses, exam_readiness, exams, sittings
 from bridge.web.auth import current_user, require_course, require_user
 
 
@@ -113,6 +114,8 @@ def publish_score(course_id: int, exam_id: int):
         score = float(request.form.get("score", ""))
     except ValueError:
         raise Invalid(_("Choose a candidate and enter the score as a number."))
+    if candidate_id not in {m.user_id for m in _gradebook_candidates(course.id)}:
+        raise Invalid(_("Scores go to candidates only; proctors and teachers have none."))
     with transaction() as s:
         outbox.publish_score(s, exam, candidate_id, score_given=score,
                              comment=request.form.get("comment", ""), actor=f"user:{user.id}")
@@ -125,12 +128,43 @@ def exam_home(exam_id: int):
     exam = exams.get_exam(db.session, exam_id)
     user, course, member = require_course(exam.course_id)
     role = _effective_role(user, member)
-    candidates = courses.members(db.session, course.id, role="candidate") if role in ("teacher", "admin") else []
-    from lms_plugin.services import outbox
-    deliveries = outbox.for_exam(db.session, exam.id) if role in ("teacher", "admin") else []
+    staff = role in ("teacher", "admin")
+    deliveries = _deliveries(exam.id) if staff else []
+    readiness = exam_readiness.build(db.session, exam, now=clock.utcnow_naive(),
+                                     deliveries=_delivery_counts(deliveries)) if staff else None
     return render_template("main/exam.html", user=user, course=course, exam=exam, role=role,
-                           candidates=candidates, deliveries=deliveries,
+                           candidates=_gradebook_candidates(course.id) if staff else [], deliveries=deliveries,
+                           readiness=readiness,
                            sitting=sittings.session_of(db.session, exam.id, user.id) if role == "candidate" else None)
+
+
+def exam_deliveries(exam_id: int):
+    """The deliveries list alone: the exam's home page polls it while scores are on their way."""
+    exam = exams.get_exam(db.session, exam_id)
+    require_course(exam.course_id, "teacher")
+    return render_template("main/_deliveries.html", exam=exam, deliveries=_deliveries(exam.id))
+
+
+def _deliveries(exam_id: int) -> list:
+    from lms_plugin.services import outbox
+
+    return outbox.for_exam(db.session, exam_id)
+
+
+def _delivery_counts(deliveries) -> dict[str, int]:
+    """{status: n} over each candidate's newest delivery (an older, replaced score does not count)."""
+    newest: dict[int, str] = {}
+    for d in deliveries:  # newest first
+        newest.setdefault(d.user_id, d.status)
+    counts: dict[str, int] = {}
+    for status in newest.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _gradebook_candidates(course_id: int) -> list:
+    """Who a score may be sent for by hand: active candidates, never proctors or teachers."""
+    return [m for m in courses.members(db.session, course_id, role="candidate") if m.active and not m.is_proctor]
 
 
 def set_locale(code: str):

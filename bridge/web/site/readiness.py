@@ -114,7 +114,7 @@ def envcheck_report(site_id: str, room_id: int):
 
 
 # --- sessions: placement, exam data, authorization (V4, V6, V8) ------------------------------
-def show_sessions(site_id: str, error=None, status=200):
+def show_sessions(site_id: str, error=None, status=200, confirm_place=None):
     user = _admin()
     site = venues.get_site(db.session, site_id)
     sittings = exam_data.site_sittings(db.session, site.id)
@@ -131,7 +131,7 @@ def show_sessions(site_id: str, error=None, status=200):
     return render_template("site/sessions.html", user=user, site=site, sessions=sessions, windows=windows, auth=auth,
                            rooms=venues.site_rooms(db.session, site.id),
                            placeable=exam_data.placeable_sessions(db.session), now=clock.utcnow_naive(),
-                           verify_lead=authorization.VERIFY_LEAD, error=error), status
+                           verify_lead=authorization.VERIFY_LEAD, error=error, confirm_place=confirm_place), status
 
 
 def _on_sessions(site_id: str, fn, done):
@@ -143,9 +143,26 @@ def _on_sessions(site_id: str, fn, done):
 
 
 def place_session(site_id: str):
-    return _on_sessions(site_id, lambda s, site, actor: exam_data.place(
-        s, site.id, request.form.get("session_id", type=int) or 0, request.form.get("room_id", type=int) or 0,
-        actor=actor), _("Session placed in the room."))
+    session_id, room_id = request.form.get("session_id", type=int) or 0, request.form.get("room_id", type=int) or 0
+    confirmed = request.form.get("confirm_started") == "1"
+
+    def ask_first(*args, error=None, status=200):
+        """A session already sat by some: the page warns and asks for an explicit confirmation."""
+        asks = status == exam_data.StartedSession.http_status and not confirmed and _started_with_submitted(session_id)
+        return show_sessions(*args, error=error, status=status,
+                             confirm_place={"session_id": session_id, "room_id": room_id} if asks else None)
+
+    user = _admin()
+    site = venues.get_site(db.session, site_id)
+    ok, result = _act(lambda s: exam_data.place(s, site.id, session_id, room_id, actor=_actor(user),
+                                                confirm_started=confirmed),
+                      _("Session placed in the room."), ask_first, site_id)
+    return redirect(url_for("site.show_sessions", site_id=site_id)) if ok else result
+
+
+def _started_with_submitted(session_id: int) -> bool:
+    sess = db.session.get(ExamSession, session_id)
+    return bool(sess and sess.starts_at <= clock.utcnow_naive() and exam_data.submitted_in(db.session, sess))
 
 
 def _release_at() -> dt.datetime | None:

@@ -7,7 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, send_f
 from flask_babel import gettext as _
 
 from bridge.db import transaction
-from bridge.errors import DomainError, Invalid, NotFound
+from bridge.errors import Conflict, DomainError, Invalid, NotFound
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
@@ -15,6 +15,7 @@ from bridge.scorer import score_unscored
 from bridge.services import courses, exams, papers, scoring, sittings
 from bridge.web.auth import require_course
 from bridge.services import bank_items as bank_store, exam_reads
+from bridge.web.html import translate as tr
 from bridge.web.teaching import forms
 from bridge.writer import get_writer
 
@@ -77,10 +78,13 @@ def save_settings(course_id: int, exam_id: int):
 # --- sessions ----------------------------------------------------------------------------------
 def sessions(course_id: int, exam_id: int, *, form=None, errors=None, status: int = 200):
     user, course, exam = _exam(course_id, exam_id)
-    return render_template("teaching/sessions.html", user=user, course=course, exam=exam,
-                           sittings=exam_reads.sittings(db.session, exam.id),
+    rows = exam_reads.sittings(db.session, exam.id)
+    return render_template("teaching/sessions.html", user=user, course=course, exam=exam, sittings=rows,
+                           ends={s.id: sittings.ends_at(s, exam) for s, _n in rows},
+                           locked={s.id: sittings.change_refusal(db.session, s) for s, _n in rows},
                            placements=exam_reads.placements(db.session, exam.id),
-                           candidates=[m for m in courses.members(db.session, course.id, role="candidate") if m.active],
+                           candidates=[m for m in courses.members(db.session, course.id, role="candidate")
+                                       if m.active and not m.is_proctor],
                            paper=papers.paper_for(db.session, exam), form=form or {}, errors=errors or {}), status
 
 
@@ -94,6 +98,53 @@ def create_sitting(course_id: int, exam_id: int):
         name, code = sitting.name, sitting.exam_code
     flash(_("Session “%(name)s” created. Remote exam code: %(code)s", name=name, code=code) if code
           else _("Session “%(name)s” created.", name=name))
+    return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
+
+
+def edit_sitting(course_id: int, exam_id: int, session_id: int, *, form=None, errors=None, status: int = 200):
+    user, course, exam = _exam(course_id, exam_id)
+    sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
+    refusal = sittings.change_refusal(db.session, sitting)
+    return render_template("teaching/session_edit.html", user=user, course=course, exam=exam, sitting=sitting,
+                           end=sittings.ends_at(sitting, exam), refusal=refusal, paper=papers.paper_for(db.session, exam),
+                           form=form or forms.sitting_values(sitting), errors=errors or {}), status
+
+
+def update_sitting(course_id: int, exam_id: int, session_id: int):
+    user, course, exam = _exam(course_id, exam_id)
+    sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
+    values, errors = forms.sitting(request.form)
+    if not errors:
+        try:
+            with transaction() as s:
+                sittings.update_session(s, s.merge(sitting), actor_id=user.id, **values)
+        except (Invalid, Conflict) as exc:
+            errors = {"form": exc.message}
+    if errors:
+        return edit_sitting(course_id, exam.id, session_id, form=request.form, errors=errors,
+                            status=409 if "form" in errors and sittings.change_refusal(db.session, sitting) else 422)
+    flash(_("Session “%(name)s” saved.", name=values["name"]))
+    return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
+
+
+def confirm_delete_sitting(course_id: int, exam_id: int, session_id: int):
+    user, course, exam = _exam(course_id, exam_id)
+    sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
+    return render_template("teaching/session_delete.html", user=user, course=course, exam=exam, sitting=sitting,
+                           end=sittings.ends_at(sitting, exam), refusal=sittings.change_refusal(db.session, sitting),
+                           assigned=len(sitting.candidates))
+
+
+def delete_sitting(course_id: int, exam_id: int, session_id: int):
+    user, course, exam = _exam(course_id, exam_id)
+    sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
+    try:
+        with transaction() as s:
+            name = sittings.delete_session(s, s.merge(sitting), actor_id=user.id)
+    except Conflict as exc:
+        flash(_("The session was not deleted: %(why)s", why=tr(exc.message)), "error")
+        return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
+    flash(_("Session “%(name)s” deleted.", name=name))
     return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
 
 

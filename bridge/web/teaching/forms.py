@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from bridge import timezones
 from bridge.bank.mapping import auto_name
 from bridge.bank.model import CHOICE_TYPES, QTYPES, Blank, Choice, Item, validate
 from bridge.i18n import N_
@@ -213,13 +214,22 @@ def sitting(form) -> tuple[dict, dict[str, str]]:
     name = form.get("name", "").strip()
     if not name:
         errors["name"] = N_("Give the session a name (e.g. the date and time).")
-    try:
-        starts_at = dt.datetime.strptime(f"{form.get('date', '').strip()} {form.get('time', '').strip()}",
-                                         "%Y-%m-%d %H:%M")
+    zone = timezones.current_zone_name()
+    try:  # typed in the institution's zone, stored UTC
+        starts_at = timezones.from_local(dt.datetime.strptime(
+            f"{form.get('date', '').strip()} {form.get('time', '').strip()[:5]}", "%Y-%m-%d %H:%M"), zone)
     except ValueError:
         starts_at = None
-        errors["starts_at"] = N_("Give the start as a date (YYYY-MM-DD) and a time (HH:MM), in UTC.")
+        errors["starts_at"] = (N_("Give the start as a date (YYYY-MM-DD) and a time (HH:MM), in %(zone)s time."),
+                               {"zone": zone})
     return {"name": name[:200], "starts_at": starts_at, "remote": bool(form.get("remote"))}, errors
+
+
+def sitting_values(sitting) -> dict[str, str]:
+    """A stored session as the form's fields (date and time in the institution's zone)."""
+    local = timezones.to_local(sitting.starts_at)
+    return {"name": sitting.name, "date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M"),
+            "remote": "1" if sitting.exam_code else ""}
 
 
 def user_ids(form) -> list[int] | None:
