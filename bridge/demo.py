@@ -91,10 +91,15 @@ def _tool(sandbox, bridge_url: str):
                                  jwks_url=f"{bridge_url}/lti/jwks", registered_by="demo")
 
 
+def admin_password_file(instance: str | os.PathLike) -> Path:
+    """Where the demo keeps its admin's password; it exists only where a demo ran."""
+    return Path(instance) / "demo_admin_password"
+
+
 def _admin_password(instance: Path) -> str:
     """A random password for the demo's local admin, kept (0600) in the instance folder.
     Demo only: production has no default account (``exambridge admin create``)."""
-    path = instance / "demo_admin_password"
+    path = admin_password_file(instance)
     if path.is_file():
         return path.read_text().strip()
     value = secrets.token_urlsafe(12)
@@ -330,7 +335,9 @@ def stop_kiosks(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
-def wire(app, sandbox, *, bridge_url: str, lms_url: str) -> Wiring:
+def register(app, sandbox, *, bridge_url: str, lms_url: str):
+    """The sandbox and the bridge registered with each other, an ExamBridge activity in the
+    course and the demo's admin (idempotent); returns (tool, activity, admin password)."""
     from bridge.models.users import User
     from bridge.services import accounts
     from lms_plugin.services import platforms
@@ -352,6 +359,13 @@ def wire(app, sandbox, *, bridge_url: str, lms_url: str) -> Wiring:
             if s.scalars(select(User).where(User.username == DEMO_ADMIN)).first() is None:
                 accounts.create_admin(s, username=DEMO_ADMIN, password=password, name="Demo admin", actor="demo")
         db.session.remove()
+    return tool, activity, password
+
+
+def wire(app, sandbox, *, bridge_url: str, lms_url: str) -> Wiring:
+    """Everything ``make run`` sets up before it serves (``register``, ``prepare``, the
+    kiosk agents) and, in the background, ``settle``."""
+    tool, activity, password = register(app, sandbox, bridge_url=bridge_url, lms_url=lms_url)
     links = [(f"{u.name} ({u.role_label})", sandbox.launch_url(u.id, activity.id)) for u in sandbox.users]
     code, session_name, starts_at = prepare(app, sandbox, tool, lms_url=lms_url)
     kiosks = start_kiosks(app, bridge_port=int(bridge_url.rsplit(":", 1)[1]), code=code) if code else []

@@ -1,7 +1,7 @@
 """Liveness and readiness for load balancers and operators."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
 from bridge.extensions import db
@@ -28,3 +28,11 @@ def readyz():
         return jsonify(status="unavailable", database="ok", migrations="behind",
                        current=current, head=head), 503
     return jsonify(status="ok", database="ok", migrations="current", revision=head)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The icon browsers ask for on every page that names none (JSON, plain text, errors);
+    pages of base.html link the SVG one."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)

@@ -23,9 +23,20 @@ def _require_admin():
     return user
 
 
+def _login_page(error=None, status=200):
+    """The sign-in page; it names the demo's account when this bridge runs ``make run``
+    (whose terminal prints that account's password), and keeps the user name typed."""
+    from bridge import demo
+
+    sandbox = current_app.config.get("EXAMBRIDGE_SANDBOX_ENABLED")
+    in_demo = sandbox and demo.admin_password_file(current_app.instance_path).is_file()
+    return render_template("admin/login.html", error=error, demo_admin=demo.DEMO_ADMIN if in_demo else None,
+                           username=request.form.get("username", "")), status
+
+
 def login():
     if request.method == "GET":
-        return render_template("admin/login.html", error=None)
+        return _login_page()
     cfg = current_app.config
     try:
         with transaction() as s:
@@ -35,9 +46,9 @@ def login():
                                          max_failures=cfg["EXAMBRIDGE_LOGIN_ATTEMPTS"],
                                          window_minutes=cfg["EXAMBRIDGE_LOGIN_WINDOW_MINUTES"])
     except accounts.TooManyAttempts as exc:
-        return render_template("admin/login.html", error=_(exc.message)), 429
+        return _login_page(_(exc.message), 429)
     if user is None:
-        return render_template("admin/login.html", error=_("The username or password is wrong.")), 401
+        return _login_page(_("The username or password is wrong."), 401)
     sign_in(user)
     return redirect(url_for("admin.platforms"))
 
