@@ -1,7 +1,7 @@
 """Site console pages: HTTP only (services: venues, seats)."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from bridge.db import transaction
@@ -22,10 +22,30 @@ def _int(name: str):
     return int(value) if value.isdigit() else (None if value == "" else value)
 
 
+_KEPT = "site_form"  # a refused form's reason and what was typed, for the page it goes back to
+
+
+def _refused(target: str, error: str, form: dict | None = None):
+    """After a refused POST, back to the page (303) with the reason and what was typed: a
+    reload then shows the page again instead of posting again (or asking a POST-only
+    address for a page: 405)."""
+    session[_KEPT] = {"target": target, "error": error, "form": form or {}}
+    return redirect(target, code=303)
+
+
+def _kept() -> tuple[str | None, dict]:
+    """The reason and the typed values ``_refused`` left for this page (once)."""
+    state = session.pop(_KEPT, None)
+    if not state or state.get("target") != request.path:
+        return None, {}
+    return state.get("error"), state.get("form") or {}
+
+
 def list_sites(form=None, error=None, status=200):
     user = _admin()
+    kept_error, kept_form = _kept()
     return render_template("site/sites.html", user=user, sites=venues.list_sites(db.session),
-                           form=form or {}, error=error), status
+                           form=form or kept_form, error=error or kept_error), status
 
 
 def create_site():
@@ -36,16 +56,17 @@ def create_site():
             site = venues.create_site(s, code=form["code"], name=form["name"], mode=form["mode"] or "formal",
                                       actor=f"user:{user.id}")
     except DomainError as exc:
-        return list_sites(form=form, error=_(exc.message), status=422)
+        return _refused(url_for("site.list_sites"), _(exc.message), form)
     flash(_("Site %(code)s created.", code=site.code))
     return redirect(url_for("site.show_site", site_id=site.id))
 
 
-def show_site(site_id: str, error=None, status=200):
+def show_site(site_id: str):
     user = _admin()
     site = venues.get_site(db.session, site_id)
+    error, form = _kept()
     return render_template("site/site.html", user=user, site=site, rooms=venues.site_rooms(db.session, site_id),
-                           error=error), status
+                           error=error, form=form)
 
 
 def update_site(site_id: str):
@@ -57,7 +78,8 @@ def update_site(site_id: str):
     except DomainError as exc:
         if exc.http_status == 404:
             raise
-        return show_site(site_id, error=_(exc.message), status=422)
+        return _refused(url_for("site.show_site", site_id=site_id), _(exc.message),
+                        {"site_name": request.form.get("name", ""), "site_mode": request.form.get("mode", "")})
     flash(_("Site saved."))
     return redirect(url_for("site.show_site", site_id=site_id))
 
@@ -72,7 +94,8 @@ def add_room(site_id: str):
     except DomainError as exc:
         if exc.http_status == 404:
             raise
-        return show_site(site_id, error=_(exc.message), status=422)
+        return _refused(url_for("site.show_site", site_id=site_id), _(exc.message),
+                        {k: request.form.get(k, "") for k in ("code", "name", "capacity")})
     flash(_("Room %(code)s created. Kiosk enrolment code: %(enrolment)s (the seat page shows it again).",
             code=room.code, enrolment=code))
     return redirect(url_for("site.show_site", site_id=site_id))
@@ -89,11 +112,12 @@ def show_seats(site_id: str, room_id: int, report=None, error=None, status=200):
 
     user = _admin()
     site, room = _room(site_id)
+    kept_error, form = _kept()
     return render_template(
         "site/seats.html", user=user, site=site, room=venues.room_summary(db.session, room.id),
         seats=seats.plan(db.session, room.id), unassigned=seats.unassigned(db.session, room.id),
         enrolment=devices.enrolment_code(db.session, room.id, secret_key=current_app.config["SECRET_KEY"]),
-        orders=seats.SCAN_ORDERS, report=report, error=error), status
+        orders=seats.SCAN_ORDERS, report=report, error=error or kept_error, form=form), status
 
 
 def _seat_action(site_id: str, room_id: int, fn, done):
@@ -107,7 +131,8 @@ def _seat_action(site_id: str, room_id: int, fn, done):
     except DomainError as exc:
         if exc.http_status == 404:
             raise
-        return show_seats(site_id, room_id, error=_(exc.message), status=422)
+        return _refused(url_for("site.show_seats", site_id=site_id, room_id=room_id), _(exc.message),
+                        {k: v for k, v in request.form.items() if k != "csrf_token"})
     flash(done(result) if callable(done) else done)
     return redirect(url_for("site.show_seats", site_id=site_id, room_id=room_id))
 
