@@ -30,6 +30,7 @@ def test_exam_home_is_a_checklist_whose_next_step_follows_the_work(teach):
     home = f"/exam/{exam}"
     page = teach.get(home).text
     assert 'id="readiness"' in page and _step(page) == "paper"
+    assert re.search(r'class="next-of-exam">\s*Build the paper<', teach.get(teach.course_path).text)
     assert re.search(r'id="next-action" href="[^"]*/exams/%d/paper"' % exam, page)
     for key in ("paper", "sessions", "candidates", "proctor", "placement", "grading", "release"):
         assert f'id="check-{key}"' in page

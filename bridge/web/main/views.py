@@ -31,9 +31,9 @@ def course_home(course_id: int):
     user, course, member = require_course(course_id)
     role = _effective_role(user, member)
     if role in ("teacher", "admin"):
-        return render_template("main/teacher.html", user=user, course=course, role=role,
-                               exams=exams.list_exams(db.session, course.id),
-                               members=courses.members(db.session, course.id),
+        course_exams = exams.list_exams(db.session, course.id)
+        return render_template("main/teacher.html", user=user, course=course, role=role, exams=course_exams,
+                               members=courses.members(db.session, course.id), next_steps=_next_steps(course_exams),
                                errors={}, form={})
     if role == "proctor":
         return render_template("main/proctor.html", user=user, course=course,
@@ -41,6 +41,13 @@ def course_home(course_id: int):
     course_exams = exams.list_exams(db.session, course.id)
     return render_template("main/candidate.html", user=user, course=course, exams=course_exams,
                            sittings={e.id: sittings.session_of(db.session, e.id, user.id) for e in course_exams})
+
+
+def _next_steps(course_exams) -> dict[int, str]:
+    """Each exam's next step on its readiness checklist (the course page's exam list)."""
+    now = clock.utcnow_naive()
+    return {e.id: exam_readiness.build(db.session, e, now=now,
+                                       deliveries=_delivery_counts(_deliveries(e.id))).next_step for e in course_exams}
 
 
 def _effective_role(user, member) -> str:
@@ -63,9 +70,9 @@ def create_exam(course_id: int):
             exam = exams.create_exam(s, course, title=form.get("title", ""),
                                      duration_minutes=form.get("duration_minutes", ""), actor_id=user.id)
     except Invalid as exc:
-        return render_template("main/teacher.html", user=user, course=course, role="teacher",
-                               exams=exams.list_exams(db.session, course.id),
-                               members=courses.members(db.session, course.id),
+        course_exams = exams.list_exams(db.session, course.id)
+        return render_template("main/teacher.html", user=user, course=course, role="teacher", exams=course_exams,
+                               members=courses.members(db.session, course.id), next_steps=_next_steps(course_exams),
                                errors=getattr(exc, "fields", {"title": exc.message}), form=form), 422
     flash(_("Exam “%(title)s” created.", title=exam.title))
     return redirect(url_for("main.course_home", course_id=course.id))
