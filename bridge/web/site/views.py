@@ -4,10 +4,12 @@ from __future__ import annotations
 from flask import Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from bridge import clock
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services import seats, venues
+from bridge.services.console import OFFLINE_AFTER
 from bridge.web.auth import require_admin
 
 MODE_LABELS = {"formal": "formal exam", "mock": "mock exam"}
@@ -117,7 +119,8 @@ def show_seats(site_id: str, room_id: int, report=None, error=None, status=200):
         "site/seats.html", user=user, site=site, room=venues.room_summary(db.session, room.id),
         seats=seats.plan(db.session, room.id), unassigned=seats.unassigned(db.session, room.id),
         enrolment=devices.enrolment_code(db.session, room.id, secret_key=current_app.config["SECRET_KEY"]),
-        orders=seats.SCAN_ORDERS, report=report, error=error or kept_error, form=form), status
+        orders=seats.SCAN_ORDERS, report=report, error=error or kept_error, form=form,
+        now=clock.utcnow_naive(), online_within=OFFLINE_AFTER), status
 
 
 def _seat_action(site_id: str, room_id: int, fn, done):
