@@ -124,3 +124,25 @@ def test_a_refused_room_goes_back_to_the_site_page_with_what_was_typed(console):
 
 def _csrf(html: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+@pytest.mark.req("L4", "C1")
+def test_the_teacher_and_the_students_find_the_demo_exam_beside_their_own(app, sandbox_lms):
+    """The course row the demo made is the one the launches use: the teacher sees the demo
+    exam and still creates an exam of their own; a student sees the demo exam's session."""
+    with serve_wsgi(app) as srv:
+        tool, activity, _password = demo.register(app, sandbox_lms.state, bridge_url=srv.url, lms_url=sandbox_lms.url)
+        _code, session_name, _starts = demo.prepare(app, sandbox_lms.state, tool, lms_url=sandbox_lms.url)
+        teacher = Browser()
+        home = teacher.get(sandbox_lms.state.launch_url(3, activity.id))
+        assert home.status_code == 200 and demo.DEMO_EXAM in home.text
+        course_id = int(re.search(r"/course/(\d+)", home.url).group(1))
+        made = teacher.post(f"{srv.url}/course/{course_id}/exams", data={"title": "Tess's quiz", "duration_minutes": "20"})
+        assert made.status_code == 200 and "Tess&#39;s quiz" in made.text and demo.DEMO_EXAM in made.text
+        student = Browser()
+        page = student.get(sandbox_lms.state.launch_url(5, activity.id))
+        assert page.status_code == 200 and demo.DEMO_EXAM in page.text and session_name in page.text
+    with app.app_context():
+        from bridge.extensions import db
+
+        assert _count(db.session, Course) == 1
