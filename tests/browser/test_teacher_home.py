@@ -76,4 +76,22 @@ def test_the_readiness_checklist_leads_the_teacher_in_the_institutions_zone(lms_
     assert page.locator("#next-action").inner_text() == "Assign candidates"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "teacher-readiness.png"), full_page=True)
+
+    # a score on its way to the gradebook: the list follows its delivery with no reload
+    from sqlalchemy import update
+
+    from bridge.models.users import User
+    from lms_plugin.models import ScoreOutbox
+    from lms_plugin.services import outbox
+
+    with lms_world.app.app_context(), transaction() as s:
+        sam = s.scalars(select(User).where(User.lti_sub == str(STUDENT1))).one()
+        outbox.publish_score(s, s.get(Exam, exam_id), sam.id, score_given=80, actor="test")
+    page.goto(home)
+    assert page.locator("#deliveries .delivery-pending").count() == 1
+    page.evaluate("window.reloaded = false")                 # a reload would drop this mark
+    with lms_world.app.app_context(), transaction() as s:
+        s.execute(update(ScoreOutbox).values(status="sent"))
+    page.locator("#deliveries .delivery-sent").wait_for(timeout=TIMEOUT)
+    assert page.evaluate("window.reloaded") is False
     assert not failures, failures
