@@ -31,11 +31,11 @@ def playwright_driver():
 
 @pytest.fixture
 def chromium(playwright_driver, tmp_path):
-    """``chromium(block_third_party_cookies=False, extra_args=())`` → a browser context with
+    """``chromium(block_third_party_cookies=False, extra_args=(), locale="en-US")`` → a browser context with
     its own fresh profile; closed at teardown."""
     contexts = []
 
-    def launch(*, block_third_party_cookies: bool = False, extra_args=()):
+    def launch(*, block_third_party_cookies: bool = False, extra_args=(), locale: str = "en-US"):
         profile = tmp_path / f"profile{len(contexts)}"
         (profile / "Default").mkdir(parents=True)
         prefs = {"profile": {"cookie_controls_mode": 1 if block_third_party_cookies else 0,
@@ -43,7 +43,7 @@ def chromium(playwright_driver, tmp_path):
         (profile / "Default" / "Preferences").write_text(json.dumps(prefs))
         ctx = playwright_driver.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args],
-            locale="en-US", viewport={"width": 1280, "height": 720})
+            locale=locale, viewport={"width": 1280, "height": 720})
         contexts.append(ctx)
         return ctx
 
