@@ -244,5 +244,8 @@ def release(course_id: int, exam_id: int):
         flash(_("Nothing was released: %(why)s", why=exc.message), "error")
         return redirect(url_for("teaching.grading", course_id=course.id, exam_id=exam.id))
     outbox.kick()
-    flash(_("%(n)d score(s) queued for the LMS gradebook. Their delivery is listed below.", n=queued))
+    from flask_babel import ngettext
+
+    flash(ngettext("%(num)d score queued for the LMS gradebook. Its delivery is listed below.",
+                   "%(num)d scores queued for the LMS gradebook. Their delivery is listed below.", queued))
     return redirect(url_for("main.exam_home", exam_id=exam.id) + "#scores")
