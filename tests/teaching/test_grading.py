@@ -143,3 +143,19 @@ def test_next_ungraded_and_one_item_across_all_candidates(teach):
     assert teach.get(f"{grading}/questions/99999").status_code == 404
     single = teach.get(f"{grading}/questions/{ids['single']}").text
     assert "Sue Student" in single and "0 of 2" in single and "Reason (required)" in single
+
+
+@pytest.mark.req("C10")
+def test_scores_are_rounded_for_people_and_plurals_agree(teach):
+    ids, exam = _exam_with_paper(teach, ("single", "essay"))
+    _b, sam = teach.candidate("5", "Sam Student")
+    attempt = submitted_attempt(teach, exam, sam, ids, answers={"single": {"choice": "b"}, "essay": {"text": "x"}})
+    grading = teach.exam_path(exam) + "/grading"
+    assert teach.post(f"{grading}/{attempt}/items/{ids['essay']}", data={"points": "7.44444"}).status_code == 302
+    for page in (teach.get(grading).text, teach.get(f"{grading}/{attempt}").text):
+        assert "9.44 of 12" in page and "9.44444" not in page
+    assert re.search(r"1 attempt complete,\s+0 need grading\.", teach.get(grading).text)
+    release = teach.get(teach.exam_path(exam) + "/release").text
+    assert "Release 1 score<" in release and "score(s)" not in release
+    preview = teach.get(f"{teach.bank}/{ids['truefalse']}/preview").text
+    assert "1 point ·" in preview and "1 points" not in preview and "point(s)" not in preview
