@@ -343,11 +343,13 @@ def bank() -> None:
 
 
 @bank.command("import", cls=_AppCommand, help="Import Moodle XML or GIFT into a course's bank; one "
-              "transaction. Exits non-zero when nothing was imported.")
+              "transaction. Exits non-zero when no item of the file could be used.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--course", "course_id", required=True, type=int, help="The course's id in ExamBridge.")
 @click.option("--format", "fmt", type=click.Choice(["moodle-xml", "gift"]), help="Default: from the file.")
-def bank_import(file: str, course_id: int, fmt: str | None):
+@click.option("--duplicates", type=click.Choice(["skip", "update"]), default="skip", show_default=True,
+              help="Items already in the bank (same Moodle ID number or same content): leave or update them.")
+def bank_import(file: str, course_id: int, fmt: str | None, duplicates: str):
     from pathlib import Path
 
     from bridge.db import transaction
@@ -361,10 +363,10 @@ def bank_import(file: str, course_id: int, fmt: str | None):
             if course is None:
                 raise click.ClickException(f"There is no course {course_id}; the course page's address shows its id.")
             result = bank_service.import_file(session, course, data, filename=Path(file).name, fmt=fmt,
-                                              actor=f"cli:{getpass.getuser()}")
+                                              actor=f"cli:{getpass.getuser()}", duplicates=duplicates)
         for line in result.lines():
             click.echo(line)
-        if not result.imported:
+        if not (result.imported or result.updated or result.unchanged):
             sys.exit(1)
 
 

@@ -93,6 +93,9 @@ def test_cli_prints_the_report_and_fails_when_nothing_is_imported(app, db_sessio
     ok = run_cli(app, "bank", "import", str(good), "--course", str(course.id))
     assert ok.returncode == 0, ok.stderr
     assert "imported 2 item(s), skipped 1" in ok.stdout and "Pairs" in ok.stdout
+    again = run_cli(app, "bank", "import", str(good), "--course", str(course.id))   # nothing new, not a failure
+    assert again.returncode == 0 and "imported 0 item(s)" in again.stdout
+    assert "already in the bank: 0 updated, 2 left as they were" in again.stdout
     none = run_cli(app, "bank", "import", str(empty), "--course", str(course.id))
     assert none.returncode == 1 and "imported 0 item(s)" in none.stdout
     missing = run_cli(app, "bank", "import", str(good), "--course", "999999")
