@@ -43,7 +43,11 @@
     if (asking || starting) return;
     asking = true;
     fetch(D.gateUrl, {credentials: 'same-origin', cache: 'no-store', headers: {'Accept': 'application/json'}})
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (r) {
+        if (r.status === 401 || r.status === 403) { location.reload(); throw new Error(r.status); }  // signed out: say so
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      })
       .then(function (st) { asking = false; apply(st); })
       .catch(function () { asking = false; document.getElementById('wait-offline').hidden = false; later(2000); });
   }

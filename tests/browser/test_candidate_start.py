@@ -200,3 +200,44 @@ def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_s
     row.get_by_text("Score: 75 / 100").wait_for(timeout=TIMEOUT)      # 3 of 4 points on the exam's scale
     page.screenshot(path=str(SHOTS / "candidate-course-score.png"), full_page=True)
     assert bad == []
+
+
+@pytest.mark.req("C3", "P2")
+def test_a_candidate_waiting_for_the_proctors_allow_start_moves_on_by_itself(app, db_session, chromium):
+    from bridge.bench.seed import SESSION_COOKIE, session_cookie
+    from bridge.services import console
+    from tests.fixtures.servers import serve_wsgi
+    from tests.venue.readiness_world import at, ready_room, session_row
+
+    w = ready_room(app, db_session, start_in=dt.timedelta(minutes=20), candidates=1)
+    starts_at = session_row(w).starts_at
+    at(w, starts_at - dt.timedelta(minutes=10))                       # the room's login is open by itself
+    cookie, _csrf = session_cookie(app, w.candidates[0].id)
+    bad: list[str] = []
+    with serve_wsgi(app) as srv:
+        ctx = chromium()
+        ctx.add_cookies([{"name": SESSION_COOKIE, "value": cookie, "url": srv.url}])
+        page = ctx.new_page()
+        _watch_documents(page, bad)
+        page.goto(f"{srv.url}/exam/{w.exam.id}/sit")
+        page.get_by_role("checkbox").check()
+        page.locator("#confirm-rules").click()
+        page.locator("#wait-proctor").wait_for(state="visible", timeout=TIMEOUT)
+        assert not page.locator("#start").is_visible() and not page.locator("#countdown").is_visible()
+
+        at(w, starts_at - dt.timedelta(seconds=6))
+        console.allow_start(db_session, w.sitting_id, secret_key=w.secret, actor="user:1")
+        db_session.commit()
+        page.locator("#countdown").wait_for(state="visible", timeout=TIMEOUT)   # the page noticed by itself
+        page.locator("#exam").wait_for(timeout=TIMEOUT)                           # and opened at the start
+        assert bad == []
+    rows = _attempts_of(db_session)
+    ((status, started_at),) = rows
+    assert status == "in_exam" and starts_at <= started_at <= starts_at + dt.timedelta(seconds=2), started_at
+
+
+def _attempts_of(db_session):
+    from bridge.models.attempts import Attempt
+
+    db_session.expire_all()
+    return [(a.status, a.started_at) for a in db_session.scalars(select(Attempt))]
