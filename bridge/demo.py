@@ -201,9 +201,13 @@ def _demo_exam(session, course, teacher_id: int):
         return exam
     exam = exams.create_exam(session, course, title=DEMO_EXAM, duration_minutes=DEMO_EXAM_MINUTES,
                              actor_id=teacher_id, score_maximum=sum(DEMO_POINTS))
-    imported = bank.import_file(session, course, DEMO_QUESTIONS.encode(), filename="demo-exam.gift", fmt="gift",
-                                actor="demo").imported
-    papers.set_fixed_items(session, exam, [(qid, points) for (qid, _name), points in zip(imported, DEMO_POINTS)],
+    result = bank.import_file(session, course, DEMO_QUESTIONS.encode(), filename="demo-exam.gift", fmt="gift",
+                              actor="demo")
+    # the questions in the file's order, new or already in the bank (an earlier demo exam's)
+    ids = {name: qid for qid, name in [*result.imported, *result.updated]}
+    ids.update({name: qid for _where, qid, name in result.unchanged})
+    names = [line[2:].split("::", 1)[0] for line in DEMO_QUESTIONS.splitlines() if line.startswith("::")]
+    papers.set_fixed_items(session, exam, [(ids[name], points) for name, points in zip(names, DEMO_POINTS)],
                            actor_id=teacher_id)
     return exam
 

@@ -146,3 +146,22 @@ def test_the_teacher_and_the_students_find_the_demo_exam_beside_their_own(app, s
         from bridge.extensions import db
 
         assert _count(db.session, Course) == 1
+
+
+@pytest.mark.req("C9")
+def test_a_renamed_demo_exam_gets_a_new_one_from_the_questions_in_the_bank(app, db_session):
+    sandbox = Sandbox(LMS, private_key_pem=_shared_platform_key())
+    tool, _activity, _password = demo.register(app, sandbox, bridge_url=BRIDGE, lms_url=LMS)
+    demo.prepare(app, sandbox, tool, lms_url=LMS)
+    first = db_session.scalar(select(Exam))
+    first.title = "My renamed exam"
+    db_session.commit()
+    demo.prepare(app, sandbox, tool, lms_url=LMS)  # the bank's questions are found again, not imported twice
+    db_session.expire_all()
+    exams = db_session.scalars(select(Exam).order_by(Exam.id)).all()
+    assert [e.title for e in exams] == ["My renamed exam", demo.DEMO_EXAM]
+    items = db_session.scalars(select(PaperItem).order_by(PaperItem.paper_id, PaperItem.position)).all()
+    per_paper = {}
+    for item in items:
+        per_paper.setdefault(item.paper_id, []).append((item.question_id, item.points))
+    assert len(per_paper) == 2 and len(set(map(tuple, per_paper.values()))) == 1
