@@ -15,7 +15,7 @@ from bridge import clock
 from bridge.models.attempts import Attempt
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
-from bridge.services import attempts, sittings
+from bridge.services import attempts, console, sittings
 
 STATES = ("unscheduled", "scheduled", "waiting", "in_exam", "submitted", "absent")
 
@@ -45,6 +45,16 @@ def released_score(attempt: Attempt, exam: Exam) -> Optional[float]:
     return attempt.score * exam.score_maximum / maximum
 
 
+def _login_closes(session: Session, sitting: ExamSession, paper: Optional[Paper], user_id: int,
+                  ends_at: dt.datetime) -> dt.datetime:
+    """When a candidate who never logged in can no longer come (``attempts.log_in``'s cutoff)."""
+    room = console.candidate_sitting(session, sitting, user_id)
+    start = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    if paper is None:
+        return ends_at
+    return min(ends_at, start + dt.timedelta(minutes=paper.late_login_minutes))
+
+
 def of(session: Session, exam: Exam, user_id: int) -> Standing:
     sitting = sittings.session_of(session, exam.id, user_id)
     attempt = attempts.current(session, exam.id, user_id)
@@ -65,8 +75,8 @@ def of(session: Session, exam: Exam, user_id: int) -> Standing:
         state = "waiting"
     elif sitting is None:
         state = "unscheduled"
-    elif ends_at is not None and clock.utcnow_naive() >= ends_at:
-        state = "absent"                # the session is over and the candidate never came
+    elif clock.utcnow_naive() >= _login_closes(session, sitting, paper, user_id, ends_at):
+        state = "absent"                # the login closed (or the session is over) and they never came
     else:
         state = "scheduled"
     score = released_score(attempt, exam) if released and state == "submitted" else None

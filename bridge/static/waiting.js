@@ -56,6 +56,8 @@
     var ms = target - performance.now();
     countdown.textContent = fmt(Math.max(0, ms));
   }
+  // A tab in the background runs its timers late: back in front, ask at once.
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) { clearTimeout(next); ask(); } });
   apply({status: 'rules_read', open: D.reason === 'open', reason: D.reason, remaining_ms: parseInt(D.remainingMs, 10)});
   setInterval(tick, 250);
 })();
