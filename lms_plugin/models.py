@@ -92,6 +92,7 @@ class ResourceLink(TimestampMixin, db.Model):
     resource_link_id: Mapped[str] = mapped_column(String(255))
     title: Mapped[str] = mapped_column(String(500), default="")
     exam_id: Mapped[Optional[int]] = mapped_column(ForeignKey("exams.id", ondelete="SET NULL"))
+    lineitem_url: Mapped[Optional[str]] = mapped_column(String(2000))  # the activity's own column (AGS claim)
 
     exam = relationship("Exam")
 

@@ -26,6 +26,8 @@ class Exam(TimestampMixin, db.Model):
     score_maximum: Mapped[float] = mapped_column(Float, default=100.0)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lineitem_url: Mapped[Optional[str]] = mapped_column(String(2000))
+    # activity | created | chosen: where lineitem_url came from (lms_plugin.services.gradebook)
+    lineitem_source: Mapped[Optional[str]] = mapped_column(String(20))
     # What an exam PC must have to sit this exam (V3): bridge.services.envchecks.REQUIREMENTS
     env_requirements: Mapped[Optional[dict]] = mapped_column(JSON)
 

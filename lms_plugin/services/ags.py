@@ -150,6 +150,25 @@ def match_lineitem(items: Iterable[LineItem], *, resource_id: str,
     return None
 
 
+def choose_lineitem(items: Iterable[LineItem], *, resource_id: str,
+                    resource_link_ids: Iterable[str] = ()) -> tuple[LineItem, str] | None:
+    """The column an exam writes to, found among the course's line items, and where it comes
+    from: ``activity`` (the line item of an activity the exam is placed in: its
+    ``resourceLinkId`` is one of the exam's resource links; Moodle makes one for every placed
+    activity) or ``created`` (one this tool made for the exam earlier, by ``resourceId``).
+    None when neither exists: then, and only then, the exam gets a column of its own."""
+    items = list(items)
+    links = [str(r) for r in resource_link_ids if r]
+    for rlid in links:  # the exam's first placement first
+        for item in items:
+            if item.resource_link_id == rlid:
+                return item, "activity"
+    for item in items:
+        if resource_id and item.resource_id == resource_id:
+            return item, "activity" if item.resource_link_id else "created"
+    return None
+
+
 # --- network (plain values) ----------------------------------------------------------------
 def _json(resp, what: str) -> Any:
     try:
@@ -191,17 +210,37 @@ def create_lineitem(creds: st.PlatformCredentials, lineitems_url: str, *, label:
     return item
 
 
+def resolve_lineitem(creds: st.PlatformCredentials, lineitems_url: str, *, label: str,
+                     score_maximum: float, resource_id: str, resource_link_ids: Iterable[str] = (),
+                     granted: Iterable[str] | None = None) -> tuple[str, str]:
+    """(URL, source) of the exam's one column: the line item of an activity it is placed in,
+    else the one made for it earlier, else a new one (``created``). See ``choose_lineitem``."""
+    links = [str(r) for r in resource_link_ids if r]
+    found = choose_lineitem(list_lineitems(creds, lineitems_url, granted=granted),
+                            resource_id=resource_id, resource_link_ids=links)
+    if found is not None:
+        return found[0].id, found[1]
+    return create_lineitem(creds, lineitems_url, label=label, score_maximum=score_maximum,
+                           resource_id=resource_id, resource_link_id=links[0] if links else None,
+                           granted=granted).id, "created"
+
+
 def ensure_lineitem(creds: st.PlatformCredentials, lineitems_url: str, *, label: str,
                     score_maximum: float, resource_id: str, resource_link_id: str | None = None,
                     granted: Iterable[str] | None = None) -> str:
-    """The id (URL) of the exam's line item: found by resourceId, else created."""
-    found = match_lineitem(list_lineitems(creds, lineitems_url, granted=granted),
-                           resource_id=resource_id, resource_link_id=resource_link_id)
-    if found is not None:
-        return found.id
-    return create_lineitem(creds, lineitems_url, label=label, score_maximum=score_maximum,
-                           resource_id=resource_id, resource_link_id=resource_link_id,
-                           granted=granted).id
+    """The id (URL) of the exam's line item (``resolve_lineitem`` without the source)."""
+    return resolve_lineitem(creds, lineitems_url, label=label, score_maximum=score_maximum,
+                            resource_id=resource_id, resource_link_ids=[resource_link_id] if resource_link_id else (),
+                            granted=granted)[0]
+
+
+def delete_lineitem(creds: st.PlatformCredentials, lineitem_url: str, *,
+                    granted: Iterable[str] | None = None) -> None:
+    """Remove a gradebook column (with its results) from the LMS."""
+    st.require_granted({st.SCOPE_LINEITEM}, granted, what="remove gradebook columns")
+    resp = st.call(creds, "DELETE", lineitem_url, scopes={st.SCOPE_LINEITEM}, accept="*/*")
+    if not 200 <= resp.status_code < 300:
+        raise st.failure(resp, "remove the gradebook column")
 
 
 def post_score(platform: st.PlatformCredentials, lineitem_url: str, *, user_sub: str,
@@ -253,6 +292,17 @@ def resource_link_for(session: Session, exam: Exam) -> str | None:
                            .order_by(ResourceLink.id).limit(1)).first()
 
 
+def resource_links_of(session: Session, exam: Exam) -> list[ResourceLink]:
+    """Every LMS resource link the exam is placed in, the oldest first."""
+    return list(session.scalars(select(ResourceLink).where(ResourceLink.exam_id == exam.id)
+                                .order_by(ResourceLink.id)))
+
+
+def activity_lineitem(session: Session, exam: Exam) -> str | None:
+    """The line item a launch said belongs to an activity the exam is placed in (oldest)."""
+    return next((link.lineitem_url for link in resource_links_of(session, exam) if link.lineitem_url), None)
+
+
 def require_lineitems_url(lineitems_url: str | None) -> str:
     """The course's line-item container URL, or a ServiceError saying how to get one."""
     if not lineitems_url:
@@ -269,13 +319,18 @@ def find_or_create_lineitem(session: Session, exam: Exam, *,
     (and stored in ``exam.lineitem_url``). Flushes; the caller commits."""
     if exam.lineitem_url:
         return exam.lineitem_url
+    known = activity_lineitem(session, exam)
+    if known:
+        exam.lineitem_url, exam.lineitem_source = known, "activity"
+        session.flush()
+        return known
     course = exam.course
     lineitems_url = require_lineitems_url(course.ags_lineitems_url)
     creds = st.credentials(session, course.deployment.platform)
-    url = ensure_lineitem(creds, lineitems_url, label=exam.title,
-                          score_maximum=exam.score_maximum, resource_id=exam.public_id,
-                          resource_link_id=resource_link_id or resource_link_for(session, exam),
-                          granted=course.ags_scopes or [])
-    exam.lineitem_url = url
+    links = [resource_link_id] if resource_link_id else [r.resource_link_id for r in resource_links_of(session, exam)]
+    url, source = resolve_lineitem(creds, lineitems_url, label=exam.title,
+                                   score_maximum=exam.score_maximum, resource_id=exam.public_id,
+                                   resource_link_ids=links, granted=course.ags_scopes or [])
+    exam.lineitem_url, exam.lineitem_source = url, source
     session.flush()
     return url

@@ -21,7 +21,7 @@ from lms_plugin.core.launch import LaunchContext, PlatformInfo, validate_id_toke
 from lms_plugin.core.roles import map_roles
 from lms_plugin.errors import LaunchRejected, LoginRejected
 from lms_plugin.models import Deployment, LaunchTicket, LoginState, Platform, ResourceLink, UsedNonce
-from lms_plugin.services import http
+from lms_plugin.services import gradebook, http
 
 STATE_COOKIE_PREFIX = "eb_lti_"
 LAUNCH_PATHS = ("/lti/launch", "/lti/deeplink")
@@ -268,9 +268,11 @@ def _upsert_link(session: Session, course: Course, ctx: LaunchContext) -> Resour
             # with its own course; the teacher places one here.
             link.exam_id = None
     lineitem = ctx.ags.get("lineitem")
-    if link.exam_id and isinstance(lineitem, str) and lineitem:
-        exam = session.get(Exam, link.exam_id)
-        if exam is not None and not exam.lineitem_url:
-            exam.lineitem_url = lineitem
+    if isinstance(lineitem, str) and lineitem and len(lineitem) <= 2000:
+        link.lineitem_url = lineitem  # the activity's own gradebook column
     session.flush()
+    if link.exam_id and link.lineitem_url:
+        exam = session.get(Exam, link.exam_id)
+        if exam is not None:  # one exam, one column: the activity's (lms_plugin.services.gradebook)
+            gradebook.adopt_activity_lineitem(session, exam, link.lineitem_url, actor="system:launch")
     return link

@@ -162,6 +162,21 @@ def counts(session: Session) -> dict[str, int]:
     return result
 
 
+def resend_latest(session: Session, exam_id: int) -> int:
+    """After the exam's gradebook column changed: each person's newest score that was already
+    delivered goes again (to the new column), with a new timestamp. Returns how many."""
+    newest = (select(func.max(ScoreOutbox.id)).where(ScoreOutbox.exam_id == exam_id)
+              .group_by(ScoreOutbox.user_id))
+    rows = list(session.scalars(select(ScoreOutbox).where(ScoreOutbox.id.in_(newest),
+                                                          ScoreOutbox.status == "sent")))
+    now = clock.utcnow_naive()
+    for row in rows:
+        row.status, row.sent_at, row.last_error, row.next_attempt_at = "pending", None, "", now
+        row.timestamp = clock.now().isoformat(timespec="milliseconds")
+    session.flush()
+    return len(rows)
+
+
 def for_exam(session: Session, exam_id: int) -> list[ScoreOutbox]:
     """The exam's deliveries, newest first, each with its ``user`` loaded."""
     return list(session.scalars(select(ScoreOutbox).options(joinedload(ScoreOutbox.user))
@@ -192,7 +207,8 @@ class _Job:
     exam_title: str
     exam_public_id: str
     exam_maximum: float
-    resource_link_id: str | None
+    resource_link_ids: tuple[str, ...]   # the exam's placements, oldest first
+    activity_lineitem: str | None        # an activity's line item a launch named
     user_sub: str
     score_given: float
     score_maximum: float
@@ -246,7 +262,9 @@ def _claim(make_session: sessionmaker, *, lease_seconds: float, timeout: float,
             lineitem_url=exam.lineitem_url, lineitems_url=course.ags_lineitems_url,
             granted=tuple(course.ags_scopes or ()), exam_title=exam.title,
             exam_public_id=exam.public_id, exam_maximum=exam.score_maximum,
-            resource_link_id=None if exam.lineitem_url else ags.resource_link_for(s, exam),
+            resource_link_ids=() if exam.lineitem_url else tuple(
+                link.resource_link_id for link in ags.resource_links_of(s, exam)),
+            activity_lineitem=None if exam.lineitem_url else ags.activity_lineitem(s, exam),
             user_sub=user.lti_sub or "", score_given=row.score_given,
             score_maximum=row.score_maximum, comment=row.comment,
             activity_progress=row.activity_progress, grading_progress=row.grading_progress,
@@ -257,6 +275,7 @@ def _claim(make_session: sessionmaker, *, lease_seconds: float, timeout: float,
 class _Outcome:
     lineitem_url: str | None
     error: ServiceError | None = None
+    source: str | None = None  # how a column found at delivery came: activity | created
 
 
 # Creating a line item is not idempotent in the LMS: within a process, one exam at a time.
@@ -269,35 +288,40 @@ def _lineitem_lock(exam_id: int) -> threading.Lock:
         return _lineitem_locks.setdefault(exam_id, threading.Lock())
 
 
-def _deliver(job: _Job, ensure_lineitem: Callable[[_Job], str]) -> _Outcome:
+def _deliver(job: _Job, ensure_lineitem: Callable[[_Job], tuple[str, str] | str]) -> _Outcome:
     """The network part: no database session is open here."""
-    lineitem_url = job.lineitem_url
+    lineitem_url, source = job.lineitem_url, None
     try:
         if not job.user_sub:
             raise ServiceError("This person has no LMS account any more, so the LMS gradebook "
                                "cannot take their score.", reason="no_lti_sub", retryable=False)
         if not lineitem_url:
-            lineitem_url = ensure_lineitem(job)
+            found = ensure_lineitem(job)
+            lineitem_url, source = found if isinstance(found, tuple) else (found, "created")
         ags.post_score(job.creds, lineitem_url, user_sub=job.user_sub,
                        score_given=job.score_given, score_maximum=job.score_maximum,
                        comment=job.comment, activity_progress=job.activity_progress,
                        grading_progress=job.grading_progress, timestamp=job.timestamp,
                        granted=job.granted)
-        return _Outcome(lineitem_url)
+        return _Outcome(lineitem_url, None, source)
     except ServiceError as exc:
-        return _Outcome(lineitem_url, exc)
+        return _Outcome(lineitem_url, exc, source)
     except Exception as exc:  # a bug must not lose the score: keep it pending and say why
         log.exception("delivering outbox row %s failed unexpectedly", job.row_id)
         return _Outcome(lineitem_url, ServiceError(f"Internal error while sending: {exc!r}",
                                                    reason="internal_error"))
 
 
-def _ensure_lineitem(job: _Job) -> str:
+def _ensure_lineitem(job: _Job) -> tuple[str, str]:
+    """The exam's one column (lms_plugin.services.gradebook): the line item of the activity it
+    is placed in (named by a launch, or listed by the LMS), else a column of its own."""
+    if job.activity_lineitem:
+        return job.activity_lineitem, "activity"
     lineitems_url = ags.require_lineitems_url(job.lineitems_url)
     with _lineitem_lock(job.exam_id):
-        return ags.ensure_lineitem(job.creds, lineitems_url, label=job.exam_title,
-                                   score_maximum=job.exam_maximum, resource_id=job.exam_public_id,
-                                   resource_link_id=job.resource_link_id, granted=job.granted)
+        return ags.resolve_lineitem(job.creds, lineitems_url, label=job.exam_title,
+                                    score_maximum=job.exam_maximum, resource_id=job.exam_public_id,
+                                    resource_link_ids=job.resource_link_ids, granted=job.granted)
 
 
 def _record(make_session: sessionmaker, job: _Job, outcome: _Outcome, *, max_backoff: float) -> str:
@@ -316,11 +340,18 @@ def _record(make_session: sessionmaker, job: _Job, outcome: _Outcome, *, max_bac
             return "lost"
         row = s.get(ScoreOutbox, job.row_id)
         now = clock.utcnow_naive()
+        exam = s.get(Exam, job.exam_id)
         if outcome.lineitem_url and not job.lineitem_url:
-            exam = s.get(Exam, job.exam_id)
             if exam is not None and not exam.lineitem_url:
-                exam.lineitem_url = outcome.lineitem_url
+                exam.lineitem_url, exam.lineitem_source = outcome.lineitem_url, outcome.source or "created"
+                audit.record(s, "gradebook.column", actor="system:outbox", target=f"exam:{exam.id}",
+                             detail={"to": outcome.lineitem_url, "source": exam.lineitem_source})
         error = outcome.error
+        if error is None and exam is not None and exam.lineitem_url \
+                and exam.lineitem_url != outcome.lineitem_url and row.status == "pending":
+            # The exam's column changed while this score was on the wire: it goes again, there.
+            row.last_error, row.next_attempt_at = "", now
+            return "moved"
         if error is None:
             row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", now, "", now
             return "sent"

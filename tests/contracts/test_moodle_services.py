@@ -245,8 +245,9 @@ def test_roster_sync_against_the_replay(db_session, course, replay):
 
 @pytest.mark.req("L5")
 def test_lineitem_creation_against_the_replay(db_session, course, replay):
+    # placed in an activity without a column of its own (service-07 lists resource link 1's)
     exam = make_exam(db_session, course, title="Probe extra line item", score_maximum=50,
-                     resource_link_id="1")
+                     resource_link_id="9")
     url = ags.find_or_create_lineitem(db_session, exam)
     assert url == here(body("service-11")["id"], replay)
     ((get, _),) = replay.requests_to("GET", "/lineitems")
@@ -257,7 +258,7 @@ def test_lineitem_creation_against_the_replay(db_session, course, replay):
     sent = json.loads(raw)
     assert set(sent) == set(request("service-11")["body"])
     assert (sent["label"], sent["scoreMaximum"], sent["resourceId"], sent["resourceLinkId"]) == (
-        "Probe extra line item", 50, exam.public_id, "1")
+        "Probe extra line item", 50, exam.public_id, "9")
 
 
 @pytest.mark.req("L5")

@@ -240,8 +240,10 @@ def test_disabled_platform_is_not_called(db_session, course, moodle):
 
 # --- line items ------------------------------------------------------------------------------
 def test_find_or_create_lineitem_creates_once_and_stores_it(db_session, course, moodle):
+    """Placed in an activity Moodle made no column for (grades delegated to the teacher, who
+    chose none): the exam's own column, bound to the resource link."""
     exam = make_exam(db_session, course, title="Final exam", score_maximum=50,
-                     resource_link_id="1")
+                     resource_link_id="7")
     url = ags.find_or_create_lineitem(db_session, exam)
 
     assert exam.lineitem_url == url == f"{moodle.origin}{LINEITEMS_PATH}/3/lineitem?type_id=1"
@@ -252,7 +254,7 @@ def test_find_or_create_lineitem_creates_once_and_stores_it(db_session, course, 
     assert post.headers["Content-Type"] == "application/vnd.ims.lis.v2.lineitem+json"
     assert post.json() == {"label": "Final exam", "scoreMaximum": 50.0,
                            "resourceId": exam.public_id, "tag": "exambridge",
-                           "resourceLinkId": "1"}
+                           "resourceLinkId": "7"}
     assert ags.find_or_create_lineitem(db_session, exam) == url
     assert len(moodle.calls()) == 3  # token, GET, POST: the second call asked nobody
 
@@ -265,6 +267,26 @@ def test_find_or_create_lineitem_finds_an_existing_one(db_session, course, moodl
     url = ags.find_or_create_lineitem(db_session, exam)
     assert url.endswith("/9/lineitem?type_id=1")
     assert moodle.calls("POST", LINEITEMS_PATH) == []
+
+
+@pytest.mark.req("L5")
+def test_a_placed_exam_uses_its_activity_column(db_session, course, moodle):
+    """Issue 12 (two gradebook columns): Moodle made the activity's line item (resourceLinkId
+    1, no resourceId, no tag); the exam placed there writes to it and makes none of its own."""
+    exam = make_exam(db_session, course, resource_link_id="1")
+    url = ags.find_or_create_lineitem(db_session, exam)
+    assert url == f"{moodle.origin}{LINEITEMS_PATH}/2/lineitem?type_id=1"
+    assert exam.lineitem_source == "activity"
+    assert moodle.calls("POST", LINEITEMS_PATH) == []
+
+
+def test_choose_lineitem_prefers_the_activity_over_an_own_column():
+    items = [ags.LineItem(id="own", resource_id="pub-1", tag="exambridge"),
+             ags.LineItem(id="activity", resource_id="", tag="", resource_link_id="4"),
+             ags.LineItem(id="other", resource_id="", tag="", resource_link_id="5")]
+    assert ags.choose_lineitem(items, resource_id="pub-1", resource_link_ids=["4"]) == (items[1], "activity")
+    assert ags.choose_lineitem(items, resource_id="pub-1") == (items[0], "created")
+    assert ags.choose_lineitem(items[1:], resource_id="pub-1", resource_link_ids=["9"]) is None
 
 
 def test_lineitem_list_follows_next_links(creds, moodle, monkeypatch):

@@ -2,7 +2,6 @@
 still do (L6); the ticket that carries the candidate to a window of its own works once."""
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import parse_qs, urlsplit
 
 import pytest

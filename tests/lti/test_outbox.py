@@ -40,7 +40,7 @@ def setup(db_session, moodle):
     """A course on the fake Moodle with an exam (max 10) and two rostered candidates."""
     platform = make_platform(db_session, moodle.origin)
     course = make_course(db_session, platform)
-    exam = make_exam(db_session, course, title="Midterm", score_maximum=10, resource_link_id="1")
+    exam = make_exam(db_session, course, title="Midterm", score_maximum=10)  # placed nowhere
     sam, sue = candidate(db_session, course, "5", "Sam"), candidate(db_session, course, "6", "Sue")
     db_session.commit()
     return exam, sam, sue
@@ -155,6 +155,44 @@ def test_delivery_creates_the_line_item_once_and_posts(app, db_session, setup, m
     assert sent["5"]["scoreGiven"] == 7.5 and sent["5"]["comment"] == "good"
     assert sent["5"]["_lineitem"].endswith("/3/lineitem")
     assert outbox.deliver_due(app) == outbox.DeliveryResult(0, 0, 0)  # nothing twice
+
+
+def test_a_placed_exam_scores_into_its_activity_column(app, db_session, setup, moodle):
+    """Issue 12 (two gradebook columns): placed in the activity whose line item Moodle made
+    (resourceLinkId 1), the exam writes there; no column of its own."""
+    from lms_plugin.models import ResourceLink
+
+    exam, sam, _ = setup
+    db_session.add(ResourceLink(course_id=exam.course_id, resource_link_id="1", title="Midterm", exam_id=exam.id))
+    db_session.commit()
+    publish(db_session, exam, sam, 7)
+    assert outbox.deliver_due(app).sent == 1
+    assert [c for c in moodle.calls("POST") if c.path.endswith("/lineitems")] == []  # no new column
+    exam = db_session.get(type(exam), exam.id)
+    assert exam.lineitem_url.endswith("/2/lineitem?type_id=1") and exam.lineitem_source == "activity"
+    assert [s["_lineitem"] for s in moodle.scores] == [f"{LINEITEMS_PATH}/2/lineitem"]
+
+
+def test_a_column_change_sends_the_delivered_scores_again(app, db_session, setup, moodle):
+    """An exam that got a column of its own and is placed later: the activity's column takes
+    over, and what was delivered goes again, there."""
+    from lms_plugin.services import gradebook
+
+    exam, sam, sue = setup
+    publish(db_session, exam, sam, 7)
+    publish(db_session, exam, sue, 8)
+    assert outbox.deliver_due(app).sent == 2
+    exam = db_session.get(type(exam), exam.id)
+    assert exam.lineitem_source == "created" and exam.lineitem_url.endswith("/3/lineitem?type_id=1")
+    activity = f"{moodle.origin}{LINEITEMS_PATH}/2/lineitem?type_id=1"
+    assert gradebook.adopt_activity_lineitem(db_session, exam, activity, actor="system:launch")
+    db_session.commit()
+    assert outbox.deliver_due(app).sent == 2
+    assert sorted((s["userId"], s["_lineitem"].rsplit("/", 2)[-2]) for s in moodle.scores) == [
+        ("5", "2"), ("5", "3"), ("6", "2"), ("6", "3")]
+    # a teacher's choice is kept; an activity's column is not replaced by another activity's
+    assert not gradebook.adopt_activity_lineitem(db_session, exam, activity.replace("/2/", "/9/"),
+                                                 actor="system:launch")
 
 
 def test_platform_down_then_back_delivers_exactly_once(app, db_session, setup, moodle):
