@@ -77,6 +77,17 @@ def _init_extensions(app: Flask) -> None:
 
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["num"] = format_number
+    app.jinja_env.filters["plural_count"] = plural_count
+
+
+def plural_count(value: Any) -> int:
+    """The count that picks a plural form for a number people read: gettext's plural rules
+    take whole numbers, and 1.5 points is plural in English (as '1.5' reads, not as 1)."""
+    try:
+        number = float(format_number(value))
+    except ValueError:
+        return 2
+    return int(number) if number.is_integer() else 2
 
 
 def format_number(value: Any) -> str:

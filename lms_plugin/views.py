@@ -167,12 +167,13 @@ def launch():
                                                binding_secret=binding, remote_addr=request.remote_addr or "")
             course_id = outcome.course.id if outcome.course else None
             exam_id = outcome.resource_link.exam_id if outcome.resource_link else None
+            link_id = outcome.resource_link.id if outcome.resource_link else None
             ctx = outcome.ctx
     except LtiError as exc:
         return _refuse(exc, "lti.launch", state=state)
     locale = normalize_locale(ctx.locale)
     sign_in(outcome.user, locale=locale, course_id=course_id, platform_id=outcome.platform.id,
-            lti_role=outcome.role)
+            lti_role=outcome.role, resource_link=link_id)  # an exam made in this visit belongs to the activity
     if ctx.is_deep_linking:
         session["deep_link"] = {
             "platform_id": outcome.platform.id, "deployment_id": ctx.deployment_id,

@@ -34,7 +34,7 @@ class Row:
 @dataclass
 class Readiness:
     rows: list[Row]
-    next_step: str  # a key of STEPS, or "wait" (before the sessions) or "done"
+    next_step: str  # a key of STEPS, or "wait" (before the sessions), "delivering" or "done"
     facts: dict = field(default_factory=dict)
 
     def row(self, key: str) -> Row:
@@ -138,4 +138,6 @@ def _next_step(rows: list[Row], submitted: int) -> str:
         return "grading"
     if by["release"].state in (TODO, WARN):
         return "release"
+    if by["release"].facts["waiting"]:  # released, not all in the gradebook yet
+        return "delivering"
     return "done"

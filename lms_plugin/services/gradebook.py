@@ -58,6 +58,23 @@ def adopt_activity_lineitem(session: Session, exam: Exam, lineitem_url: str, *, 
     return True
 
 
+def claim_launch_activity(session: Session, exam: Exam, resource_link_pk: int | None, *, actor: str) -> str | None:
+    """An exam made on the course page during a visit that came from a graded LMS activity
+    (one with a gradebook column) which holds no exam yet becomes that activity's exam:
+    students who open the activity land on it, and its scores go to the activity's column,
+    never to a second one. An ungraded activity (a course-home link) stays a way into the
+    course. Returns the activity's title when it did."""
+    link = session.get(ResourceLink, resource_link_pk) if resource_link_pk else None
+    if link is None or link.course_id != exam.course_id or link.exam_id is not None or not link.lineitem_url:
+        return None
+    link.exam_id = exam.id
+    session.flush()
+    adopt_activity_lineitem(session, exam, link.lineitem_url, actor=actor)
+    audit.record(session, "exam.placed", actor=actor, target=f"exam:{exam.id}",
+                 detail={"resource_link": link.resource_link_id, "from": "course page"})
+    return link.title or link.resource_link_id
+
+
 @dataclasses.dataclass(frozen=True)
 class Column:
     item: ags.LineItem

@@ -133,3 +133,34 @@ def test_a_teacher_sees_and_changes_the_column(lms_world):
     assert _exam(lms_world, "Chosen quiz")[2:] == (other_url, "chosen")
     teacher.post(gradebook, data={"lineitem": "auto"})
     assert _exam(lms_world, "Chosen quiz")[2:] == (lms.urls.lineitem(line_item.id, line_item.type_id), "activity")
+
+
+@pytest.mark.req("L5", "L4")
+def test_an_exam_made_from_a_graded_activity_is_that_activitys_exam(lms_world):
+    """The README's story: the teacher opens the course's graded ExamBridge activity and
+    creates the exam there. It becomes the activity's exam (students who open the activity
+    land on it) and scores into the activity's column; no second column appears. A second
+    exam made in the same visit finds the activity taken and gets a column of its own."""
+    lms = lms_world.lms.state
+    activity = lms_world.add_activity("ExamBridge", line_item={"scoreMaximum": 100.0, "label": "ExamBridge"})
+    (column,) = lms.activity_line_items(activity.id)
+    before = len(lms.line_items)
+    teacher = lms_world.browser()
+    course_page = lms_world.launch(teacher, TEACHER, activity.id)
+    course_id = int(re.search(r"/course/(\d+)", course_page.url).group(1))
+    made = teacher.post(f"{lms_world.bridge}/course/{course_id}/exams",
+                        data={"title": "Midterm", "duration_minutes": "30"})
+    assert made.status_code == 200 and "ExamBridge" in made.text          # the flash names the activity
+    exam_id, _c, url, source = _exam(lms_world, "Midterm")
+    assert source == "activity"
+
+    landing = lms_world.launch(lms_world.browser(), STUDENT1, activity.id)
+    assert landing.url.endswith(f"/exam/{exam_id}")                        # the activity opens the exam
+    _publish_and_deliver(lms_world, exam_id, 55)
+    assert len(lms.line_items) == before                                   # no column of its own
+    assert _scored_columns(lms_world) == {column.id: [55.0]}
+
+    teacher.post(f"{lms_world.bridge}/course/{course_id}/exams", data={"title": "Second", "duration_minutes": "30"})
+    assert _exam(lms_world, "Second")[3] is None                          # decided at its first delivery
+    second = lms_world.launch(lms_world.browser(), STUDENT1, activity.id)
+    assert second.url.endswith(f"/exam/{exam_id}")                         # the activity keeps its exam

@@ -75,9 +75,10 @@ def test_next_step_walks_from_paper_to_release(db_session):
     assert r.next_step == "release" and r.row("release").state == "todo"       # not released yet
     papers.paper_for(s, exam).scores_released = True
     r = step(deliveries={"pending": 1})
-    assert r.row("release").state == "wait" and r.next_step == "done"
+    assert r.row("release").state == "wait" and r.next_step == "delivering"   # released, on its way
     assert step(deliveries={"failed": 1}).next_step == "release"
     assert step(deliveries={"sent": 1}).row("release").state == "ok"
+    assert step(deliveries={"sent": 1}).next_step == "done"
 
 
 @pytest.mark.req("V4")

@@ -63,18 +63,24 @@ def _effective_role(user, member) -> str:
 
 
 def create_exam(course_id: int):
+    from lms_plugin.services import gradebook
+
     user, course, member = require_course(course_id, "teacher")
     form = request.form
     try:
         with transaction() as s:
             exam = exams.create_exam(s, course, title=form.get("title", ""),
                                      duration_minutes=form.get("duration_minutes", ""), actor_id=user.id)
+            activity = gradebook.claim_launch_activity(s, exam, session.get("resource_link"),
+                                                       actor=f"user:{user.id}")
     except Invalid as exc:
         course_exams = exams.list_exams(db.session, course.id)
         return render_template("main/teacher.html", user=user, course=course, role="teacher", exams=course_exams,
                                members=courses.members(db.session, course.id), next_steps=_next_steps(course_exams),
                                errors=getattr(exc, "fields", {"title": exc.message}), form=form), 422
-    flash(_("Exam “%(title)s” created.", title=exam.title))
+    flash(_("Exam “%(title)s” created for the LMS activity “%(activity)s”: students who open it find "
+            "this exam, and its scores go to that activity's gradebook column.", title=exam.title,
+            activity=activity) if activity else _("Exam “%(title)s” created.", title=exam.title))
     return redirect(url_for("main.course_home", course_id=course.id))
 
 
