@@ -129,14 +129,23 @@ def input_value(value: _dt.datetime | None, zone_name: str | None = None) -> str
     return format_local(value, zone_name, with_zone=False, fmt=INPUT_FORMAT) if value else ""
 
 
-def localtime_filter(value: _dt.datetime | None, plain: bool = False, zone: bool = True) -> Markup | str:
+def localtime_filter(value: _dt.datetime | None, plain: bool = False, zone: bool = True,
+                     fmt: str = DISPLAY_FORMAT) -> Markup | str:
     """Jinja ``|localtime``: a ``<time>`` element with the zone named; static/localtime.js adds
     the browser's own time beside it where the browser's zone differs. ``plain=True`` gives
-    text only (for attributes and titles); ``zone=False`` leaves the zone name off."""
-    if value is None:
+    text only (for attributes and titles); ``zone=False`` leaves the zone name off (a table
+    names it in its heading); ``fmt`` is a strftime format (seconds, time of day only)."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):  # an ISO time from a signed file (naive: UTC)
+        try:
+            value = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
     name = current_zone_name()
-    text = format_local(value, name, with_zone=zone)
+    text = format_local(value, name, with_zone=zone, fmt=fmt)
     if plain:
         return text
     utc = to_local(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -53,3 +54,30 @@ def test_jinja_filter_shows_the_zone_and_the_utc_instant(app, monkeypatch):
             t=dt.datetime(2026, 12, 7, 1, 0))
     assert 'datetime="2026-12-07T01:00:00Z"' in html and 'data-tz="Asia/Shanghai"' in html
     assert html.endswith("|2026-12-07 09:00 (Asia/Shanghai)")
+
+
+@pytest.mark.req("V8", "P1")
+def test_every_template_shows_times_through_the_zone_filter():
+    """Times people read are in the institution's zone with the zone named: no template
+    formats a datetime itself or writes a bare 'UTC' after one."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "bridge" / "templates"
+    offenders = []
+    for path in sorted(root.rglob("*.html")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ".strftime(" in line or re.search(r"\}\}\s*UTC\b", line):
+                offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()[:120]}")
+    assert not offenders, "format times with |localtime:\n" + "\n".join(offenders)
+
+
+@pytest.mark.req("V4")
+def test_the_zone_filter_reads_iso_times_from_signed_files(make_app):
+    """The door seating chart shows the session's start from the signed exam data (an ISO
+    text, UTC) in the institution's zone."""
+    from bridge.timezones import localtime_filter
+
+    with make_app(TIMEZONE="Asia/Shanghai").app_context():
+        assert localtime_filter("2026-12-07T01:30:00", plain=True) == "2026-12-07 09:30 (Asia/Shanghai)"
+        assert localtime_filter("2026-12-07T01:30:00+00:00", plain=True, fmt="%H:%M") == "09:30 (Asia/Shanghai)"
+        assert localtime_filter("not a time", plain=True) == "not a time"

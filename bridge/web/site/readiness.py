@@ -8,7 +8,7 @@ import datetime as dt
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from bridge import clock
+from bridge import clock, timezones
 from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
@@ -173,9 +173,9 @@ def _release_at() -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise Invalid(N_("Give the release time as a date and time."))
-    if moment.tzinfo is not None:  # the page's times are UTC; an offset given is honoured
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
+    if moment.tzinfo is not None:  # an offset given is honoured
+        return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return timezones.from_local(moment)  # typed in the institution's zone, as the page says
 
 
 def build_data(site_id: str, sitting_id: int):
