@@ -17,6 +17,7 @@ import unicodedata
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -167,9 +168,15 @@ def release(session: Session, exam, *, actor_id: int) -> int:
     paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first()
     if paper is None:
         raise InvalidState("This exam has no paper yet.")
-    # Submits just stored may still wait for the scorer (bridge.scorer): score them now.
+    # Submits just stored may still wait for the scorer (bridge.scorer): score them now. The
+    # scorer may get there first (another thread or worker): its grades stand, then.
     for attempt_id in unscored_attempts(session, exam.id):
-        score_attempt(session, session.get(Attempt, attempt_id))
+        attempt = session.get(Attempt, attempt_id)
+        try:
+            with session.begin_nested():
+                score_attempt(session, attempt)
+        except IntegrityError:
+            session.refresh(attempt)
     done = list(session.scalars(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.status == "submitted",
                                                       Attempt.score_complete.is_(True))))
     total_points = sum(i["points"] for i in done[0].items) if done else 0
