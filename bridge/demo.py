@@ -225,7 +225,7 @@ def _demo_session(session, exam, teacher_id: int, students: list[int], site_id: 
                           .order_by(ExamSession.starts_at.desc()).limit(1))
     if sess is None or now >= sess.starts_at + dt.timedelta(minutes=exam.duration_minutes):
         starts = (now + DEMO_START_IN).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        sess = sittings.create_session(session, exam, name=f"Demo session {starts:%Y-%m-%d %H:%M} UTC",
+        sess = sittings.create_session(session, exam, name="Demo session",
                                        starts_at=starts, remote=False, actor_id=teacher_id)
     assigned = set(session.scalars(select(SessionCandidate.user_id).where(SessionCandidate.session_id == sess.id)))
     missing = [uid for uid in students if uid not in assigned]

@@ -1,6 +1,6 @@
 """Where a candidate stands in an exam, for the course page, the exam's page and the
-candidate's own pages: not yet in a session, scheduled, waiting, in the exam, submitted or
-absent; and, once the teacher has released the scores, the score (the one sent to the
+candidate's own pages: not yet in a session, scheduled, open (started, not yet come),
+waiting, in the exam, submitted or absent; and, once the teacher has released the scores, the score (the one sent to the
 gradebook: ``bridge.services.scoring.release``)."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
 from bridge.services import attempts, console, sittings
 
-STATES = ("unscheduled", "scheduled", "waiting", "in_exam", "submitted", "absent")
+STATES = ("unscheduled", "scheduled", "open", "waiting", "in_exam", "submitted", "absent")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def of(session: Session, exam: Exam, user_id: int) -> Standing:
         state = "unscheduled"
     elif clock.utcnow_naive() >= _login_closes(session, sitting, paper, user_id, ends_at):
         state = "absent"                # the login closed (or the session is over) and they never came
+    elif clock.utcnow_naive() >= starts_at:
+        state = "open"                  # started without them: they may still come, until the cutoff
     else:
         state = "scheduled"
     score = released_score(attempt, exam) if released and state == "submitted" else None

@@ -40,6 +40,6 @@ def test_each_state_of_a_candidate(app, db_session):
     attempts.submit(w.s, a, reason="candidate")
     st = standing.of(w.s, w.exam, sam.id)
     assert (st.state, st.released, st.score) == ("submitted", False, None)   # no score before the release
-    assert standing.of(w.s, w.exam, sue.id).state == "scheduled"             # she may still come
+    assert standing.of(w.s, w.exam, sue.id).state == "open"                  # started: she may still come
     at(w, starts_at + dt.timedelta(minutes=31))                               # past the late-login cutoff
     assert standing.of(w.s, w.exam, sue.id).state == "absent"
