@@ -100,7 +100,8 @@ _CONTENT = ("qtype", "name", "stem_html", "points", "choices", "blanks", "correc
             "general_feedback_html", "upload_extensions", "upload_max_bytes", "category_id")
 
 
-def _fill(q: Question, item: Item, category_id: int | None) -> Question:
+def fill_question(q: Question, item: Item, category_id: int | None) -> Question:
+    """Copy an item's content into a bank row (an import's or the editor's)."""
     q.category_id, q.qtype, q.name = category_id, item.qtype, item.name[:255]
     q.stem_html, q.points = item.stem_html, item.points
     q.choices = [{"id": chr(ord("a") + i) if i < 26 else f"c{i}", "html": c.text_html, "fraction": c.fraction,
@@ -116,7 +117,7 @@ def _fill(q: Question, item: Item, category_id: int | None) -> Question:
 
 
 def _row(item: Item, course: Course, category_id: int | None, source: str) -> Question:
-    return _fill(Question(course_id=course.id, source=source[:300]), item, category_id)
+    return fill_question(Question(course_id=course.id, source=source[:300]), item, category_id)
 
 
 def _media(session: Session, question_id: int, item: Item) -> None:
@@ -151,13 +152,13 @@ def _update(session: Session, q: Question, item: Item, category_id: int | None, 
     in the editor, an item candidates were already given gets a new version."""
     from bridge.services import bank_items
 
-    fresh = _fill(Question(), item, category_id)
+    fresh = fill_question(Question(), item, category_id)
     if all(getattr(fresh, k) == getattr(q, k) for k in _CONTENT):
         return None
     previous = None
     if bank_items._sat(session, q):
         previous, q = q, bank_items._new_version(session, q)
-    _fill(q, item, category_id)
+    fill_question(q, item, category_id)
     q.source, q.version = source[:300], (q.version or 0) + 1
     if item.media:
         for old in session.scalars(select(QuestionMedia).where(QuestionMedia.question_id == q.id)):

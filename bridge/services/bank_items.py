@@ -15,6 +15,7 @@ from bridge.bank.model import Item
 from bridge.errors import NotFound
 from bridge.models.bank import Question, QuestionCategory, QuestionMedia
 from bridge.models.users import Course
+from bridge.services.bank import fill_question
 from bridge.services import audit
 
 
@@ -76,16 +77,8 @@ def save_question(session: Session, course: Course, item: Item, *, category_id: 
     if question is not None and _sat(session, question):
         previous, question = question, _new_version(session, question)
     q = question or Question(course_id=course.id, version=0, source="editor")
-    q.category_id, q.qtype, q.name = cid, item.qtype, item.name[:255]
-    q.stem_html, q.points = item.stem_html, item.points
-    q.choices = [{"id": chr(ord("a") + i) if i < 26 else f"c{i}", "html": c.text_html, "fraction": c.fraction,
-                  "feedback": c.feedback_html} for i, c in enumerate(item.choices)]
-    q.blanks = [{"accepted": list(b.accepted), "case_sensitive": b.case_sensitive, "ignore_spaces": b.ignore_spaces}
-                for b in item.blanks]
-    q.correct, q.shuffle, q.tags = item.correct, item.shuffle, list(item.tags)
-    q.general_feedback_html = item.general_feedback_html
-    q.upload_extensions, q.upload_max_bytes = list(item.upload_extensions), item.upload_max_bytes
-    q.version, q.updated_at = (q.version or 0) + 1, clock.utcnow_naive()
+    fill_question(q, item, cid)
+    q.version = (q.version or 0) + 1
     if question is None:
         session.add(q)
     session.flush()
