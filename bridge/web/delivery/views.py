@@ -137,7 +137,7 @@ def start(attempt_id: int):
 def page_unloaded(attempt_id: int):
     """The exam page is going away (reload, close, navigation): the page's beacon. Not a lock."""
     _own(attempt_id)
-    why = str(request.form.get("why") or (request.get_json(silent=True) or {}).get("why") or "unload")
+    why = str(request.form.get("why") or (request.get_json(silent=True) or {}).get("why") or "unload")[:80]
     _step(steps.page_unloaded, attempt_id, why, _addr())
     return ("", 204)
 
