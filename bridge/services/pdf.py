@@ -1,6 +1,7 @@
 """HTML to PDF with Debian's chromium (``chromium --headless --print-to-pdf``): the door
 seating chart and other printouts, in Chinese with fonts-noto-cjk. The page is rendered
-from a temporary file, offline (no network, no extensions)."""
+from a temporary file with the network blocked (``OFFLINE``) and no extensions, so nothing a
+template names (an image, a style sheet, a font, a frame, a script's fetch) is ever fetched."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,13 @@ from bridge.errors import DomainError
 from bridge.i18n import N_
 
 TIMEOUT_S = 60
+# No request leaves the renderer: every host name resolves to nothing, and every request,
+# loopback included (Chromium lets loopback bypass a proxy unless told not to), goes to a
+# proxy whose own name does not resolve; neither WebRTC nor QUIC may send UDP around it.
+# (Scripts stay on: headless --print-to-pdf writes nothing without them.)
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://proxy.invalid:1",
+           "--proxy-bypass-list=<-loopback>", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+           "--disable-quic", "--dns-prefetch-disable")
 
 
 class PdfUnavailable(DomainError):
@@ -34,7 +42,7 @@ def html_to_pdf(html: str) -> bytes:
         page, out = Path(tmp) / "page.html", Path(tmp) / "page.pdf"
         page.write_text(html, encoding="utf-8")
         command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                   "--disable-component-update", "--disable-extensions", "--no-first-run",
+                   "--disable-component-update", "--disable-extensions", "--no-first-run", *OFFLINE,
                    f"--user-data-dir={Path(tmp) / 'profile'}", "--no-pdf-header-footer",
                    f"--print-to-pdf={out}", page.as_uri()]
         try:

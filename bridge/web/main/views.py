@@ -183,12 +183,23 @@ def _gradebook_candidates(course_id: int) -> list:
 def set_locale(code: str):
     if code in LOCALES:
         session["locale"] = code
-    back = urlsplit(request.referrer or "")
-    # only ever back to one of our own pages (same host), and only by path
-    target = back.path if back.netloc == request.host and back.path.startswith("/") else url_for("main.index")
-    if back.query and target == back.path:
-        target += "?" + back.query
-    return redirect(target)
+    return redirect(_own_page(request.referrer, request.host) or url_for("main.index"))
+
+
+def _own_page(referrer: str | None, host: str) -> str | None:
+    """The path (and query) of ``referrer`` when it is one of our own pages, else None. Only a
+    plain path leaves here: never ``//host`` or ``/\\host`` (browsers read both as another
+    site), a scheme, or control characters that a browser would strip into either."""
+    raw = referrer or ""
+    if any(ord(ch) < 0x21 or ch == "\\" for ch in raw):
+        return None
+    back = urlsplit(raw)
+    if back.scheme not in ("http", "https") or back.netloc != host:
+        return None
+    path = back.path
+    if not path.startswith("/") or path.startswith("//"):
+        return None
+    return path + ("?" + back.query if back.query else "")
 
 
 def logout():
