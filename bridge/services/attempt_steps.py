@@ -65,7 +65,9 @@ def page_unloaded(session: Session, attempt_id: int, why: str, address: str) -> 
     return _state(attempts.page_unloaded(session, _attempt(session, attempt_id), why=why, address=address))
 
 
-def unlock_by_code(session: Session, attempt_id: int, code: str, address: str) -> dict[str, Any]:
-    """A refused code raises ``attempts.UnlockRefused``, whose candidate-log line the writer keeps."""
+def unlock_by_code(session: Session, attempt_id: int, code: str, address: str,
+                   counted: str | None = None) -> dict[str, Any]:
+    """A refused code raises ``attempts.UnlockRefused``, whose candidate-log line the writer
+    keeps; ``counted``: what ``attempts.count_unlock_try`` returned before this step."""
     return _state(attempts.unlock(session, _attempt(session, attempt_id), actor="candidate", code=code,
-                                  address=address))
+                                  address=address, counted=counted))

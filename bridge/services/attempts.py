@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
+from bridge.i18n import N_
 from bridge.models.attempts import Attempt, AttemptLog
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
@@ -23,6 +24,7 @@ from bridge.services import console, papers, sittings, throttle
 from bridge.services.authorization import items_open
 
 UNLOCK_CODE_LIFETIME = dt.timedelta(minutes=10)
+UNLOCK_CODE_TRIES = 5  # tries at one unlock code; a wrong fifth voids it (as authorization codes lock)
 CODE_WINDOW = dt.timedelta(minutes=15)
 CODE_LIMITS = {"code": 30, "account": 5, "address": 20}  # failures per window
 
@@ -252,24 +254,64 @@ def issue_unlock_code(session: Session, attempt: Attempt, *, actor: str) -> str:
     return code
 
 
-def unlock(session: Session, attempt: Attempt, *, actor: str, code: str | None = None, address: str = "") -> Attempt:
-    """Back into the exam: by the proctor's console (no code), or by the code the proctor read out."""
+def _unlock_try_key(attempt: Attempt) -> str | None:
+    """The throttle key of the attempt's current unlock code (a new code starts a new count)."""
+    return f"unlock:{attempt.id}:{attempt.unlock_code_hash[:16]}" if attempt.unlock_code_hash else None
+
+
+def count_unlock_try(session: Session, attempt: Attempt) -> str | None:
+    """Count one try at the attempt's current unlock code, committed at once in a transaction
+    of its own, before the code is compared: neither a failed unlock nor tries sent at once
+    get past ``UNLOCK_CODE_TRIES``. Call it outside any unit of work that has written (on
+    SQLite the count must be the only writer); pass what it returns to ``unlock``."""
+    key = _unlock_try_key(attempt)
+    if key is not None:
+        throttle.fail(session, key, window=2 * UNLOCK_CODE_LIFETIME)
+    return key
+
+
+def unlock(session: Session, attempt: Attempt, *, actor: str, code: str | None = None, address: str = "",
+           counted: str | None = None) -> Attempt:
+    """Back into the exam: by the proctor's console (no code), or by the code the proctor read
+    out. A code is compared only when this try was counted for it: ``counted`` names the
+    count ``count_unlock_try`` committed first (the candidate's page); without it the try is
+    counted here, in the caller's transaction. The fifth wrong try voids the code, and no
+    code is compared after that."""
     attempt = settle(session, attempt)
     if attempt.status != "locked":
         return attempt
     if code is not None:
+        key = _unlock_try_key(attempt)
+        if counted is None and key is not None:
+            counted = key
+            throttle.add(session, key, window=2 * UNLOCK_CODE_LIFETIME)
+        tries = throttle.count(session, key, window=2 * UNLOCK_CODE_LIFETIME) if key else 0
+        if key is not None and tries > UNLOCK_CODE_TRIES:
+            _void_unlock_code(session, attempt, address)
         expected = attempt.unlock_code_hash
-        valid = (expected and attempt.unlock_code_expires_at and clock.utcnow_naive() <= attempt.unlock_code_expires_at
+        valid = (expected and counted == key and attempt.unlock_code_expires_at
+                 and clock.utcnow_naive() <= attempt.unlock_code_expires_at
                  and hmac.compare_digest(expected, _hash_code(attempt, code.strip())))
         if not valid:
-            log(session, attempt, "unlock_refused", address=address)
+            log(session, attempt, "unlock_refused", address=address, detail={"tries": tries})
+            if expected and tries >= UNLOCK_CODE_TRIES:
+                _void_unlock_code(session, attempt, address)
             session.flush()
+            if tries >= UNLOCK_CODE_TRIES:
+                raise UnlockRefused(N_("Too many wrong unlock codes: this code no longer works. Ask the proctor "
+                                       "for a new one."))
             raise UnlockRefused("That unlock code is wrong or has expired. Ask the proctor for a new one.")
     attempt.status = "in_exam"
     attempt.unlock_code_hash = attempt.unlock_code_expires_at = None
     log(session, attempt, "unlock", address=address, actor=actor, detail={"by_code": code is not None})
     session.flush()
     return attempt
+
+
+def _void_unlock_code(session: Session, attempt: Attempt, address: str) -> None:
+    if attempt.unlock_code_hash:
+        attempt.unlock_code_hash = attempt.unlock_code_expires_at = None
+        log(session, attempt, "unlock_code_voided", address=address)
 
 
 def enter_by_code(session: Session, code: str, user_id: int, *, address: str) -> Attempt:

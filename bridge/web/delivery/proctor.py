@@ -66,5 +66,6 @@ def code(exam_id: int, attempt_id: int):
         a = _attempt(exam, attempt_id)
         value = attempts.issue_unlock_code(s, a, actor=f"user:{user.id}")
         name = a.user.display_name
-    flash(_("Unlock code for %(name)s: %(code)s (valid 10 minutes, once).", name=name, code=value))
+    flash(_("Unlock code for %(name)s: %(code)s (valid 10 minutes, once; five wrong tries void it).",
+            name=name, code=value))
     return redirect(url_for("delivery.proctor", exam_id=exam.id))

@@ -16,6 +16,7 @@ from bridge.models.papers import ExamSession, Paper
 from bridge.services import attempt_steps as steps, attempts, exams, standing
 from bridge.services.attempts import StartNotOpen, TooManyTries
 from bridge.web.auth import current_user, require_user
+from bridge.web.media import file_response
 from bridge.writer import get_writer
 
 
@@ -161,10 +162,11 @@ def lock(attempt_id: int):
 
 
 def unlock(attempt_id: int):
-    _own(attempt_id)
+    a = _own(attempt_id)
     code = str((request.get_json(silent=True) or {}).get("code", ""))
+    counted = attempts.count_unlock_try(db.session, a)  # committed before the writer compares the code
     try:
-        state = _step(steps.unlock_by_code, attempt_id, code, _addr())  # a refusal stays in the candidate log
+        state = _step(steps.unlock_by_code, attempt_id, code, _addr(), counted)  # a refusal stays in the log
     except DomainError as exc:
         return jsonify(error=exc.code, message=_(exc.message)), exc.http_status
     return jsonify(status=state["status"])
@@ -178,10 +180,7 @@ def media(attempt_id: int, question_id: int, name: str):
                                                          QuestionMedia.name == name)).first()
     if row is None:
         abort(404)
-    resp = current_app.response_class(row.data, mimetype=row.mime)
-    resp.headers["Cache-Control"] = "private, max-age=3600"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return file_response(row.data, name=row.name)  # an image inline by its bytes, else a download
 
 
 def upload(attempt_id: int, question_id: int):
