@@ -37,8 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_ENABLED": False,
     "SESSION_HOURS": 12,  # a sign-in (LTI launch or local) lasts this long
     "PROXY_HOPS": 0,  # reverse proxies in front of the tool whose X-Forwarded-* to trust
-    "LOGIN_ATTEMPTS": 5,  # failed local sign-ins per username in LOGIN_WINDOW_MINUTES
-    "LOGIN_WINDOW_MINUTES": 15,
+    "LOGIN_ATTEMPTS": 5,  # failed local sign-ins in a row (per user name, per address) before tries wait
+    "LOGIN_WINDOW_MINUTES": 15,  # the longest such wait (it doubles from 30 s with each further failure)
     "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
     "FREE_EXTRA_SECONDS": 600,  # extra time per candidate the console gives without a code (P5)
     "TIMEZONE": None,  # IANA name times are entered and shown in; None: the server's own zone, else UTC

@@ -3,25 +3,37 @@ the CLI), and re-authentication for guarded acts."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import Conflict, DomainError, Invalid
 from bridge.i18n import N_
-from bridge.models.audit import AuditEntry
 from bridge.models.users import User
-from bridge.services import audit
+from bridge.services import audit, throttle
 
 _hasher = PasswordHasher()
 
 
 class TooManyAttempts(DomainError):
+    """Sign-in tried too soon after failures; ``retry_after``: the seconds still to wait."""
+
     http_status = 429
     code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# Sign-in throttle: per user name and per address, each failure in a row past the free ones
+# doubles the wait (from LOGIN_FIRST_DELAY up to the configured cap); never a lock-out.
+LOGIN_FIRST_DELAY = dt.timedelta(seconds=30)
+LOGIN_FORGET = dt.timedelta(hours=1)  # failures are forgotten after an hour without one
 MIN_PASSWORD = 10
 
 
@@ -43,21 +55,32 @@ def create_admin(session: Session, *, username: str, password: str, name: str = 
     return user
 
 
-def recent_failures(session: Session, username: str, *, minutes: int) -> int:
-    since = clock.utcnow_naive() - dt.timedelta(minutes=minutes)
-    return session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "account.login", AuditEntry.outcome == "refused",
-        AuditEntry.actor == username.strip()[:100], AuditEntry.at >= since)) or 0
+def _login_keys(username: str, remote_addr: str) -> tuple[str, str]:
+    return f"login:user:{username.strip().lower()[:150]}", f"login:addr:{remote_addr[:64]}"
+
+
+def login_wait(session: Session, *, username: str, remote_addr: str, max_failures: int = 5,
+               window_minutes: int = 15) -> int:
+    """Whole seconds before this user name may try again from this address (0: now)."""
+    waits = [throttle.backoff_wait(session, key, free=max_failures, first=LOGIN_FIRST_DELAY,
+                                   cap=dt.timedelta(minutes=window_minutes), forget=LOGIN_FORGET)
+             for key in _login_keys(username, remote_addr)]
+    return math.ceil(max(waits))
 
 
 def authenticate(session: Session, *, username: str, password: str, remote_addr: str = "",
                  max_failures: int = 5, window_minutes: int = 15) -> User | None:
     """The user, or None for bad credentials. Both outcomes are audited, so the caller
-    commits either way. After ``max_failures`` refusals for a username within the window,
-    further tries are refused unchecked (TooManyAttempts) until the window has passed."""
-    if recent_failures(session, username, minutes=window_minutes) >= max_failures:
-        raise TooManyAttempts("Too many failed sign-ins for this username. Wait a quarter of an hour and "
-                              "try again, or ask another administrator.")
+    commits either way. Failures count per user name and per address (committed at once,
+    whatever the caller does next); after ``max_failures`` in a row on either, each further
+    try waits, the wait doubling from 30 seconds up to ``window_minutes``: a try too soon is
+    refused unchecked (TooManyAttempts, with the seconds left). A known name is slowed,
+    never locked out."""
+    wait = login_wait(session, username=username, remote_addr=remote_addr, max_failures=max_failures,
+                      window_minutes=window_minutes)
+    if wait > 0:
+        raise TooManyAttempts(N_("Too many failed sign-ins for this user name or from this address."),
+                              retry_after=wait)
     user = session.scalars(select(User).where(User.username == username.strip())).first()
     ok = False
     if user is not None and user.password_hash:
@@ -67,10 +90,14 @@ def authenticate(session: Session, *, username: str, password: str, remote_addr:
             ok = False
     else:
         _hasher.hash(password)  # same work either way: no username oracle by timing
+    user_key, addr_key = _login_keys(username, remote_addr)
     if not ok:
+        for key in (user_key, addr_key):  # before the audit line: on SQLite the count must write first
+            throttle.backoff_fail(session, key, forget=LOGIN_FORGET)
         audit.record(session, "account.login", actor=username.strip()[:100], remote_addr=remote_addr,
                      outcome="refused", detail={"reason": "bad credentials"})
         return None
+    throttle.clear(session, user_key)  # the address's failures decay on their own
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     audit.record(session, "account.login", actor=f"user:{user.id}", remote_addr=remote_addr)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 
 from bridge.db import transaction
 from bridge.errors import DomainError
@@ -46,11 +46,20 @@ def login():
                                          max_failures=cfg["EXAMBRIDGE_LOGIN_ATTEMPTS"],
                                          window_minutes=cfg["EXAMBRIDGE_LOGIN_WINDOW_MINUTES"])
     except accounts.TooManyAttempts as exc:
-        return _login_page(_(exc.message), 429)
+        page, status = _login_page(f"{_(exc.message)} {_try_again(exc.retry_after)}", 429)
+        return page, status, {"Retry-After": str(exc.retry_after)}
     if user is None:
         return _login_page(_("The username or password is wrong."), 401)
     sign_in(user)
     return redirect(url_for("admin.platforms"))
+
+
+def _try_again(seconds: int) -> str:
+    """When the sign-in page may be tried again, in words."""
+    if seconds < 120:
+        return ngettext("Try again in %(num)s second.", "Try again in %(num)s seconds.", seconds)
+    minutes = -(-seconds // 60)
+    return ngettext("Try again in %(num)s minute.", "Try again in %(num)s minutes.", minutes)
 
 
 def platforms(form=None, errors=None, status=200):
