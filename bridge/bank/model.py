@@ -123,6 +123,13 @@ def validate(item: Item) -> str | None:
         return f"{item.qtype} questions can't have answer choices"
     if item.blanks and item.qtype != "fill":
         return f"{item.qtype} questions can't have blanks"
+    for media in item.media:
+        from .safety import MediaError, image_mime  # (safety imports this module)
+
+        try:
+            image_mime(media.name, media.data)
+        except MediaError as exc:
+            return str(exc)
     check = _CHECKS.get(item.qtype)
     return check(item) if check else None
 

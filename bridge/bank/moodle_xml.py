@@ -22,7 +22,7 @@ from . import cloze
 from .mapping import Unsupported, auto_name, category_path, numeric_blank
 from .model import Blank, Choice, FormatError, ImportReport, Item, Media, Skipped, validate
 from .moodle_export import IGNORE_SPACES_TAG, export  # noqa: F401  (re-exported)
-from .safety import MediaError, decode_media, guess_mime, media_name, read_text
+from .safety import MediaError, decode_media, image_mime, media_name, read_text
 from .textfmt import to_html
 
 FORMAT = "moodle_xml"
@@ -231,7 +231,8 @@ def _media(element: ET.Element) -> tuple[Media, ...]:
             raise MediaError(f"the embedded file {file.get('name')!r} is not base64-encoded")
         folder = (file.get("path") or "/").strip("/")
         name = media_name(f"{folder}/{file.get('name', '')}" if folder else file.get("name", ""))
-        media = Media(name=name, mime=guess_mime(name), data=decode_media(name, file.text or ""))
+        data = decode_media(name, file.text or "")
+        media = Media(name=name, mime=image_mime(name, data), data=data)
         if found.get(name, media) != media:
             raise MediaError(f"two different embedded files are named {name!r}")
         found[name] = media

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import mimetypes
 import re
 
 from .model import FormatError
@@ -131,5 +130,28 @@ def media_name(name: str) -> str:
     return name
 
 
-def guess_mime(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+# The raster images a question may carry, told by their first bytes (the WHATWG MIME
+# Sniffing standard's image patterns), never by the file's name or declared type: an SVG or
+# HTML file is active content and would run on the bridge's origin.
+def sniff_image(data: bytes) -> str | None:
+    """``image/png``, ``image/jpeg``, ``image/gif`` or ``image/webp`` by the bytes, else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:14] == b"WEBPVP":
+        return "image/webp"
+    return None
+
+
+def image_mime(name: str, data: bytes) -> str:
+    """The sniffed type of an embedded image; MediaError (the question is skipped, with this
+    reason in the import report) for anything that is not a PNG, JPEG, GIF or WebP image."""
+    mime = sniff_image(data)
+    if mime is None:
+        raise MediaError(f"the embedded file {name!r} is not a PNG, JPEG, GIF or WebP image (by its "
+                         "content, whatever its name says); only those images can be imported. "
+                         "Convert it to PNG and import the question again")
+    return mime

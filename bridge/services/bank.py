@@ -14,6 +14,7 @@ from bridge import clock
 from bridge.bank import gift, moodle_xml
 from bridge.bank.model import (Blank, Choice, FormatError, ImportReport, Item, Media, Skipped, fingerprint,
                                validate)
+from bridge.bank.safety import sniff_image
 from bridge.errors import Invalid
 from bridge.models.bank import BankImportRecord, Question, QuestionCategory, QuestionMedia
 from bridge.models.users import Course
@@ -121,8 +122,8 @@ def _row(item: Item, course: Course, category_id: int | None, source: str) -> Qu
 
 
 def _media(session: Session, question_id: int, item: Item) -> None:
-    for m in item.media:
-        session.add(QuestionMedia(question_id=question_id, name=m.name[:255], mime=m.mime[:100],
+    for m in item.media:  # validate() let only raster images through; the type is the bytes'
+        session.add(QuestionMedia(question_id=question_id, name=m.name[:255], mime=sniff_image(m.data) or m.mime[:100],
                                   sha256=hashlib.sha256(m.data).hexdigest(), data=m.data))
 
 

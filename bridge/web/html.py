@@ -1,9 +1,14 @@
-"""Question HTML as candidates see it: sanitised (a bank file is untrusted input: no
-scripts, handlers or foreign frames), with ``@@PLUGINFILE@@/name`` pointing at the
-attempt's media route."""
+"""The one sanitiser for untrusted HTML. Question stems, choices and feedback come from bank
+files and editors, exam rules from the paper's settings: every piece of HTML a page shows
+without escaping goes through ``clean`` (nh3: no scripts, handlers, styles, foreign frames or
+``javascript:`` URLs), as the ``clean_html`` filter or, for an attempt's items, the
+``candidate_html`` filter, which also points ``@@PLUGINFILE@@/name`` at the attempt's media
+route. tests/web/test_html_inventory.py fails on any other unescaped output (a ``safe``
+filter, a markup object) that its reviewed list does not hold."""
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import nh3
 from flask import Flask, url_for
@@ -17,15 +22,32 @@ _PLUGINFILE = re.compile(r"@@PLUGINFILE@@/([^\"'\s>]+)")
 _BLANK_MARK = re.compile(r"\[\[([0-9]+)\]\]")  # where a fill-in blank goes (bridge.bank.model)
 
 
-def candidate_html(html: str, attempt_id: int, question_id: int) -> Markup:
-    def media(match: re.Match) -> str:
-        return url_for("delivery.media", attempt_id=attempt_id, question_id=question_id, name=match.group(1))
+def clean(html: str | None, *, media: Callable[[str], str] | None = None, blanks: bool = False) -> Markup:
+    """Untrusted HTML made safe to show. ``media`` maps a ``@@PLUGINFILE@@`` file name to its
+    URL; ``blanks`` shows a fill-in stem's ``[[n]]`` marks as blanks. Both rewrite the input
+    before nh3 parses it, so nothing they add escapes the sanitiser."""
+    text = str(html or "")
+    if media is not None:
+        text = _PLUGINFILE.sub(lambda m: media(m.group(1)), text)
+    if blanks:
+        text = _BLANK_MARK.sub(r'<span class="blank-mark">(\1) ______</span>', text)
+    return Markup(nh3.clean(text, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "data"},
+                            attribute_filter=_no_data_links, link_rel="noopener noreferrer"))
 
-    rewritten = _PLUGINFILE.sub(media, html or "")
-    rewritten = _BLANK_MARK.sub(r'<span class="blank-mark">(\1) ______</span>', rewritten)
-    clean = nh3.clean(rewritten, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "data"},
-                      link_rel="noopener noreferrer")
-    return Markup(clean)
+
+def _no_data_links(element: str, attribute: str, value: str) -> str | None:
+    """``data:`` is for inline images only: a link to a data URL is a page of the file's making."""
+    if attribute == "href" and value.strip().lower().startswith("data:"):
+        return None
+    return value
+
+
+def candidate_html(html: str, attempt_id: int, question_id: int) -> Markup:
+    """An attempt's item HTML: cleaned, images from the attempt's media route, blanks marked."""
+    def media(name: str) -> str:
+        return url_for("delivery.media", attempt_id=attempt_id, question_id=question_id, name=name)
+
+    return clean(html, media=media, blanks=True)
 
 
 def translate(message) -> str:
@@ -38,4 +60,5 @@ def translate(message) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["candidate_html"] = candidate_html
+    app.jinja_env.filters["clean_html"] = clean
     app.jinja_env.globals["tr"] = translate

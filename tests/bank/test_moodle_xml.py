@@ -163,8 +163,46 @@ def test_bad_base64_and_hostile_media_names_skip_the_question():
 
 
 def test_media_in_a_subfolder_keeps_its_path():
-    report = moodle_xml.parse(_question('<file name="x.png" path="/img/" encoding="base64">YQ==</file>'))
-    assert report.items[0].media == (Media("img/x.png", "image/png", b"a"),)
+    png = base64.b64encode(PNG).decode()
+    report = moodle_xml.parse(_question(f'<file name="x.png" path="/img/" encoding="base64">{png}</file>'))
+    assert report.items[0].media == (Media("img/x.png", "image/png", PNG),)
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><script>fetch('http://127.0.0.1:8765/')</script>"
+
+
+@pytest.mark.parametrize("name, data", [
+    ("fig.svg", SVG),
+    ("fig.html", HTML),
+    ("fig.png", HTML),                  # the name says image; the bytes say otherwise
+    ("fig.png", b"\x89PNG"),            # a PNG's first bytes only
+    ("fig.pdf", b"%PDF-1.7\n"),
+    ("fig.xml", b"<?xml version='1.0'?><x/>"),
+])
+def test_only_raster_images_are_imported_the_question_is_skipped_with_the_reason(name, data):
+    """Issue 13: a bank's fig.html or fig.svg was stored and served inline on the bridge's origin."""
+    encoded = base64.b64encode(data).decode()
+    report = moodle_xml.parse(_question(f'<file name="{name}" path="/" encoding="base64">{encoded}</file>'))
+    assert report.items == ()
+    (skipped,) = report.skipped
+    assert skipped.where == "question 1 'Q' (line 2)"
+    assert f"the embedded file {name!r} is not a PNG, JPEG, GIF or WebP image" in skipped.reason
+
+
+@pytest.mark.parametrize("name, data, mime", [
+    ("a.png", PNG, "image/png"),
+    ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+    ("a.gif", b"GIF89a\x01\x00\x01\x00", "image/gif"),
+    ("a.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8 ", "image/webp"),
+    ("picture", PNG, "image/png"),        # no extension: the bytes decide
+    ("a.gif", PNG, "image/png"),          # a misnamed image is stored with its real type
+])
+def test_raster_images_are_imported_with_the_type_their_bytes_show(name, data, mime):
+    encoded = base64.b64encode(data).decode()
+    report = moodle_xml.parse(_question(f'<file name="{name}" path="/" encoding="base64">{encoded}</file>'))
+    assert report.skipped == ()
+    assert report.items[0].media == (Media(name, mime, data),)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -224,7 +262,7 @@ ROUND_TRIP = (
     Item("essay", "E", "<p>Discuss \\(x^2\\).</p>", points=10.0, tags=("essay",)),
     Item("upload", "U", '<p><img src="@@PLUGINFILE@@/pic/a.png"> Upload</p>', points=5.0,
          upload_extensions=(".pdf", ".docx"), upload_max_bytes=1048576,
-         media=(Media("pic/a.png", "image/png", PNG), Media("b.jpg", "image/jpeg", b"\xff\xd8"))),
+         media=(Media("pic/a.png", "image/png", PNG), Media("b.jpg", "image/jpeg", b"\xff\xd8\xff\xe0"))),
     Item("upload", "U any", "<p>Any file</p>"),
 )
 

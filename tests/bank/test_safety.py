@@ -83,3 +83,23 @@ def test_media_base64_is_strict():
 def test_media_names_stay_inside(name):
     with pytest.raises(MediaError):
         media_name(name)
+
+
+@pytest.mark.req("C9")
+@pytest.mark.parametrize("data, mime", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"),
+    (b"\xff\xd8\xff\xdb", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8L", "image/webp"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", None),
+    (b"<html><script>alert(1)</script>", None),
+    (b"\xef\xbb\xbf<svg/>", None),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt ", None),
+    (b"GIF8", None),
+    (b"", None),
+])
+def test_images_are_told_by_their_bytes(data, mime):
+    from bridge.bank.safety import sniff_image
+
+    assert sniff_image(data) == mime

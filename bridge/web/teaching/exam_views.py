@@ -1,9 +1,7 @@
 """An exam's teacher pages: the paper, the sessions, grading and release. HTTP only."""
 from __future__ import annotations
 
-from io import BytesIO
-
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.db import transaction
@@ -16,6 +14,7 @@ from bridge.services import courses, exams, papers, scoring, sittings
 from bridge.web.auth import require_course
 from bridge.services import bank_items as bank_store, exam_reads
 from bridge.web.html import translate as tr
+from bridge.web.media import file_response
 from bridge.web.teaching import forms
 from bridge.writer import get_writer
 
@@ -219,8 +218,7 @@ def answer_file(course_id: int, exam_id: int, attempt_id: int, file_id: int):
     _user, _course, exam = _exam(course_id, exam_id)
     attempt = exam_reads.get_attempt(db.session, exam.id, attempt_id)
     row = exam_reads.get_file(db.session, attempt, file_id)
-    return send_file(BytesIO(row.data), mimetype=row.mime or "application/octet-stream", as_attachment=True,
-                     download_name=row.name or "answer")
+    return file_response(row.data, name=row.name or "answer", inline_images=False, cache="private, no-store")
 
 
 def confirm_release(course_id: int, exam_id: int):
