@@ -47,7 +47,7 @@ def db_upgrade() -> None:
     from bridge.migrate import upgrade
 
     app = _app()
-    upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
+    upgrade(app.config["SQLALCHEMY_DATABASE_URI"], secret_key=app.config["SECRET_KEY"])
     click.echo("database is at head")
 
 

@@ -19,8 +19,13 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, secret_key: str | None = None) -> None:
+    """``secret_key``: the bridge's secret, for migrations that seal data (without it they
+    read it the way the app does)."""
+    cfg = alembic_config(database_url)
+    if secret_key:
+        cfg.attributes["secret_key"] = secret_key
+    command.upgrade(cfg, revision)
 
 
 def head_revision() -> str | None:

@@ -91,7 +91,7 @@ def prepare_database(app, *, upgrade: bool) -> str | None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     try:
         if upgrade:
-            migrate.upgrade(url)
+            migrate.upgrade(url, secret_key=app.config["SECRET_KEY"])
         with app.app_context():
             try:
                 current, head = migrate.current_and_head(db.engine)

@@ -48,12 +48,14 @@ class Deployment(TimestampMixin, db.Model):
 
 class ToolKey(TimestampMixin, db.Model):
     """The tool's RSA signing keys. The newest unretired key signs; retired keys stay in the
-    JWKS until ``retired_at`` + grace so platforms holding a cached JWKS keep verifying."""
+    JWKS until ``retired_at`` + grace so platforms holding a cached JWKS keep verifying.
+    The private key is kept sealed with the bridge's secret (``lms_plugin.services.tool_keys``),
+    never in clear."""
 
     __tablename__ = "tool_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    private_pem: Mapped[str] = mapped_column(Text)
+    private_sealed: Mapped[str] = mapped_column(Text)  # hex(nonce ‖ AES-GCM(PEM)), bridge.services.signing.seal
     public_jwk: Mapped[dict] = mapped_column(JSON)
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 

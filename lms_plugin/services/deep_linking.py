@@ -50,7 +50,7 @@ def respond(session: Session, dl: dict, *, user_id: int, exam_id: str | None, ti
     item = core.resource_link_item(
         title=exam.title, url=f"{tool_base}/lti/launch", custom={C.CUSTOM_EXAM: exam.public_id},
         text=f"{exam.duration_minutes} min", score_maximum=exam.score_maximum, resource_id=exam.public_id)
-    token = core.response_jwt(load_private(key_row.private_pem, key_row.kid), client_id=platform.client_id,
+    token = core.response_jwt(load_private(tool_keys.private_pem(key_row), key_row.kid), client_id=platform.client_id,
                               platform_issuer=platform.issuer, deployment_id=dl["deployment_id"],
                               items=[item], data=dl.get("data"), now=clock.timestamp())
     audit.record(session, "lti.deeplink", actor=f"user:{user_id}", target=f"exam:{exam.id}",

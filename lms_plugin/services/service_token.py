@@ -78,7 +78,7 @@ def credentials(session: Session, platform: Platform, *, timeout: float | None =
     key = tool_keys.signing_key(session)
     return PlatformCredentials(
         platform_id=platform.id, issuer=platform.issuer, client_id=platform.client_id,
-        token_url=platform.auth_token_url, kid=key.kid, private_pem=key.private_pem,
+        token_url=platform.auth_token_url, kid=key.kid, private_pem=tool_keys.private_pem(key),
         timeout=_configured_timeout() if timeout is None else timeout, active=platform.active)
 
 

@@ -5,6 +5,12 @@ signs with it only after ``ACTIVATION`` (longer than the JWKS cache lifetime we 
 ``Cache-Control: max-age=300``), so a platform holding our cached JWKS never sees a kid it
 does not know. The old key keeps signing until then, and stays published for the grace
 period (``EXAMBRIDGE_KEY_ROTATION_GRACE_DAYS``) after it stops.
+
+The private key is stored sealed like every secret of the bridge (``bridge.services.signing``:
+AES-256-GCM under a key derived from SECRET_KEY for "tool key", the kid as associated data),
+so a copy of the database alone cannot sign as the tool. ``private_pem`` unseals it for the
+moment a launch response or a service token is signed. The functions take ``secret_key``;
+left out, they use the current Flask app's SECRET_KEY.
 """
 from __future__ import annotations
 
@@ -15,12 +21,41 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bridge import clock
-from bridge.services import audit
+from bridge.errors import InvalidState
+from bridge.i18n import N_
+from bridge.services import audit, signing
 from lms_plugin.core import keys as key_core
 from lms_plugin.models import ToolKey
 
 JWKS_MAX_AGE = 300
 ACTIVATION = dt.timedelta(seconds=JWKS_MAX_AGE + 60)
+PURPOSE = "tool key"
+
+
+class ToolKeyUnavailable(InvalidState):
+    code = "tool_key_unavailable"
+
+
+def _secret(secret_key: str | None) -> str:
+    return secret_key or current_app.config["SECRET_KEY"]
+
+
+def seal(secret_key: str, kid: str, pem: str) -> str:
+    return signing.seal(secret_key, PURPOSE, kid, pem)
+
+
+def unseal(secret_key: str, kid: str, sealed: str) -> str | None:
+    return signing.unseal(secret_key, PURPOSE, kid, sealed)
+
+
+def private_pem(row: ToolKey, secret_key: str | None = None) -> str:
+    """The key's private PEM, unsealed for one signature; never stored or logged."""
+    pem = unseal(_secret(secret_key), row.kid, row.private_sealed)
+    if pem is None:
+        raise ToolKeyUnavailable(N_("The tool's LTI signing key cannot be unsealed: SECRET_KEY is not the one it "
+                                    "was made with. Restore the previous SECRET_KEY, or rotate the keys."),
+                                 detail=row.kid)
+    return pem
 
 
 def _grace() -> dt.timedelta:
@@ -31,9 +66,10 @@ def _grace() -> dt.timedelta:
     return dt.timedelta(days=days)
 
 
-def _create(session: Session) -> ToolKey:
+def _create(session: Session, secret_key: str | None = None) -> ToolKey:
     kid, pem, public = key_core.generate()
-    row = ToolKey(kid=kid, private_pem=pem, public_jwk=public, created_at=clock.utcnow_naive())
+    row = ToolKey(kid=kid, private_sealed=seal(_secret(secret_key), kid, pem), public_jwk=public,
+                  created_at=clock.utcnow_naive())
     session.add(row)
     session.flush()
     return row

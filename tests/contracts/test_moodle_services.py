@@ -207,7 +207,7 @@ def test_token_request_carries_a_correct_assertion(db_session, course, replay):
     assert set(req.form) == set(request("service-03")["body"])
     assert req.form["scope"] == st.SCOPE_NRPS  # only what the call needs
     header = jwt.decode(req.form["client_assertion"],
-                        key_core.load_private(tool_keys.signing_key(db_session).private_pem,
+                        key_core.load_private(tool_keys.private_pem(tool_keys.signing_key(db_session)),
                                               tool_keys.signing_key(db_session).kid)).header
     assert header["alg"] == "RS256" and header["kid"] == tool_keys.signing_key(db_session).kid
 
@@ -320,7 +320,7 @@ def test_a_service_call_without_a_token_gets_moodles_401():
 def test_the_token_endpoint_check_is_not_a_rubber_stamp(db_session):
     """The assertion checker used above rejects each kind of bad assertion."""
     key_row = tool_keys.signing_key(db_session)
-    key = key_core.load_private(key_row.private_pem, key_row.kid)
+    key = key_core.load_private(tool_keys.private_pem(key_row), key_row.kid)
     jwks = {"keys": tool_keys.published(db_session)}
     token_url = "http://lms.test/mod/lti/token.php"
     now = int(time.time())

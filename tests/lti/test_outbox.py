@@ -489,7 +489,7 @@ def test_worker_runs_as_a_greenlet_under_gevent(app, db_session, setup, moodle):
 
     exam, sam, _ = setup
     row = publish(db_session, exam, sam, 3)
-    config = {"ENV": "testing", "INSTANCE_PATH": app.instance_path, "SECRET_KEY": "x",
+    config = {"ENV": "testing", "INSTANCE_PATH": app.instance_path, "SECRET_KEY": app.config["SECRET_KEY"],
               "DATABASE_URL": app.config["TEST_DATABASE_URL"], "OUTBOX_POLL_SECONDS": 0.2}
     proc = subprocess.run([sys.executable, "-c", GEVENT_WORKER, json.dumps(config), str(row.id)],
                           capture_output=True, text=True, timeout=90)
