@@ -10,9 +10,7 @@ authorization code: the candidates' deadline runs from it.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
@@ -30,7 +28,7 @@ from bridge.models.papers import ExamSession, Paper, SessionCandidate
 from bridge.models.sittings import Sitting, Violation, ViolationCode
 from bridge.models.users import User
 from bridge.models.venues import Seat
-from bridge.services import audit, authcodes
+from bridge.services import audit, authcodes, csv_export
 
 LOGIN_LEAD = dt.timedelta(minutes=30)
 START_OPENS = dt.timedelta(minutes=15)      # "allow start" from a quarter of an hour before the start
@@ -468,13 +466,9 @@ def violations(session: Session, sitting_id: int, *, include_cancelled: bool = F
 
 
 def violations_csv(session: Session, sitting_id: int) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"])
-    for v in violations(session, sitting_id):
-        writer.writerow([v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-                         v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]])
-    return "\ufeff" + out.getvalue()
+    header = ["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]
+    return csv_export.text([header] + [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
+                                        v["at"], v["by"]] for v in violations(session, sitting_id)])
 
 
 # --- extra time (P5) ----------------------------------------------------------------------
@@ -705,13 +699,9 @@ def candidate_log(session: Session, sitting_id: int, attempt_id: int) -> list[di
 
 
 def candidate_log_csv(session: Session, sitting_id: int, attempt_id: int) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["time", "address", "action", "actor", "detail"])
-    for row in candidate_log(session, sitting_id, attempt_id):
-        writer.writerow([row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["address"], row["action"], row["actor"],
-                         json_text(row["detail"])])
-    return "\ufeff" + out.getvalue()
+    return csv_export.text([["time", "address", "action", "actor", "detail"]] + [
+        [row["at"], row["address"], row["action"], row["actor"], json_text(row["detail"])]
+        for row in candidate_log(session, sitting_id, attempt_id)])
 
 
 def json_text(value: Any) -> str:
@@ -904,13 +894,9 @@ def audit_trail(session: Session, sitting_id: int) -> list[Any]:
 
 
 def audit_csv(session: Session, sitting_id: int) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at", "actor", "address", "action", "target", "outcome", "detail", "hash"])
-    for e in audit_trail(session, sitting_id):
-        writer.writerow([e.id, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.remote_addr, e.action, e.target,
-                         e.outcome, json_text(e.detail), e.hash])
-    return "\ufeff" + out.getvalue()
+    return csv_export.text([["id", "at", "actor", "address", "action", "target", "outcome", "detail", "hash"]] + [
+        [e.id, e.at, e.actor, e.remote_addr, e.action, e.target, e.outcome, json_text(e.detail), e.hash]
+        for e in audit_trail(session, sitting_id)])
 
 
 # --- re-exam init (P8) ----------------------------------------------------------------------
@@ -1101,10 +1087,6 @@ def resume_log(session: Session, sitting_id: int) -> list[dict[str, Any]]:
 
 
 def resume_log_csv(session: Session, sitting_id: int) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["time", "admission_number", "name", "reason", "description", "lost_seconds", "by"])
-    for r in resume_log(session, sitting_id):
-        writer.writerow([r["at"].strftime("%Y-%m-%d %H:%M:%S"), r["admission_number"], r["name"], r["reason"],
-                         r["description"], r["lost_seconds"], r["by"]])
-    return "\ufeff" + out.getvalue()
+    return csv_export.text([["time", "admission_number", "name", "reason", "description", "lost_seconds", "by"]] + [
+        [r["at"], r["admission_number"], r["name"], r["reason"], r["description"], r["lost_seconds"], r["by"]]
+        for r in resume_log(session, sitting_id)])

@@ -29,7 +29,7 @@ from bridge.errors import Conflict, Invalid, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk
 from bridge.models.venues import Seat
-from bridge.services import audit
+from bridge.services import audit, csv_export
 from bridge.services.venues import room_of
 
 MAX_SEAT = 9999
@@ -286,12 +286,8 @@ def assign(session: Session, room_id: int, kiosk_id: int, number: Any, *, actor:
 # --- CSV ----------------------------------------------------------------------------------
 def export_csv(session: Session, room_id: int) -> str:
     """The plan as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese right)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for row in plan(session, room_id):
-        writer.writerow((row.number, row.address, row.hostname, row.note))
-    return "\ufeff" + out.getvalue()
+    return csv_export.text([CSV_HEADER] + [(row.number, row.address, row.hostname, row.note)
+                                           for row in plan(session, room_id)])
 
 
 def import_csv(session: Session, room_id: int, data: bytes | str, *, actor: str = "") -> ImportReport:
@@ -320,7 +316,7 @@ def import_csv(session: Session, room_id: int, data: bytes | str, *, actor: str 
         if len(fields) < 2 or len(fields) > 4:
             report.errors.append((line, N_("A row is seat,address,computer name,note (2 to 4 fields)."), {}))
             continue
-        number, address, hostname, note = (fields + ["", ""])[:4]
+        number, address, hostname, note = [csv_export.unescape(f) for f in (fields + ["", ""])[:4]]
         try:
             number = _number(number)
         except Invalid:

@@ -1,11 +1,17 @@
 """A minimal XLSX (Office Open XML spreadsheet) writer: one sheet of text and numbers, what
-an exam site opens in Excel or WPS. Inline strings, no styles, no dependency."""
+an exam site opens in Excel or WPS. Inline strings, no styles, no dependency.
+
+Text is always an inline string (``t="inlineStr"``), never a formula (no ``<f>``), and gets
+the CSV exports' rule too (``csv_export.escape``: a leading ``'`` before ``= + - @``, tab or
+CR), so a hostile name stays inert when the sheet is edited or saved again as CSV."""
 from __future__ import annotations
 
 import io
 import zipfile
 from typing import Any, Iterable
 from xml.sax.saxutils import escape
+
+from bridge.services import csv_export
 
 _CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -40,7 +46,7 @@ def _cell(ref: str, value: Any) -> str:
         value = "" if value is None else ("✓" if value else "")
     if isinstance(value, (int, float)):
         return f'<c r="{ref}"><v>{value}</v></c>'
-    text = escape(str(value)).replace("\n", "&#10;")
+    text = escape(csv_export.escape(str(value))).replace("\n", "&#10;")
     return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 

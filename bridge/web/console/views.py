@@ -18,7 +18,7 @@ from bridge.models.devices import Room
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
-from bridge.services import accounts, authcodes, console
+from bridge.services import accounts, authcodes, console, csv_export
 from bridge.web.auth import current_user, require_admin
 
 #: how often a console's socket looks for a change on the board (seconds)
@@ -155,7 +155,7 @@ def violations_csv(sitting_id: int):
     _admin()
     board = console.board(db.session, _sitting(sitting_id).id)
     body = console.violations_csv(db.session, sitting_id).encode("utf-8")
-    return Response(body, mimetype="text/csv", headers={
+    return Response(body, mimetype=csv_export.MIME, headers={
         "Content-Disposition": f'attachment; filename="violations-{board.room_code}-{clock.utcnow_naive():%Y%m%d}.csv"'})
 
 
@@ -320,7 +320,7 @@ def candidate_log(sitting_id: int, attempt_id: int):
     seat = next((s for s in board.seats if s.attempt_id == attempt_id), None)
     if request.path.endswith(".csv"):
         body = console.candidate_log_csv(db.session, sitting_id, attempt_id).encode("utf-8")
-        return Response(body, mimetype="text/csv", headers={
+        return Response(body, mimetype=csv_export.MIME, headers={
             "Content-Disposition": f'attachment; filename="candidate-log-{seat.admission_number if seat else attempt_id}.csv"'})
     return render_template("console/candidate_log.html", user=user, board=board, seat=seat, rows=rows,
                            attempt_id=attempt_id)
@@ -380,12 +380,7 @@ def results_export(sitting_id: int, fmt: str):
     if fmt == "xlsx":
         return Response(xlsx.workbook(rows, sheet="results"), mimetype=xlsx.MIME,
                         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-    import csv
-    import io
-
-    out = io.StringIO()
-    csv.writer(out).writerows([["" if v is None else v for v in row] for row in rows])
-    return Response(("\ufeff" + out.getvalue()).encode("utf-8"), mimetype="text/csv",
+    return Response(csv_export.encoded(rows), mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
@@ -454,7 +449,7 @@ def audit_trail(sitting_id: int):
     user = _admin()
     board = console.board(db.session, _sitting(sitting_id).id)
     if request.path.endswith(".csv"):
-        return Response(console.audit_csv(db.session, sitting_id).encode("utf-8"), mimetype="text/csv",
+        return Response(console.audit_csv(db.session, sitting_id).encode("utf-8"), mimetype=csv_export.MIME,
                         headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
     broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     return render_template("console/audit.html", user=user, board=board,
@@ -507,7 +502,7 @@ def violation_codes():
 def resume_log_csv(sitting_id: int):
     _admin()
     board = console.board(db.session, _sitting(sitting_id).id)
-    return Response(console.resume_log_csv(db.session, sitting_id).encode("utf-8"), mimetype="text/csv",
+    return Response(console.resume_log_csv(db.session, sitting_id).encode("utf-8"), mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
 
 

@@ -8,7 +8,7 @@ from bridge import clock
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.services import seats, venues
+from bridge.services import csv_export, seats, venues
 from bridge.services.console import OFFLINE_AFTER
 from bridge.web.auth import require_admin
 
@@ -182,7 +182,7 @@ def export_seats(site_id: str, room_id: int):
     _admin()
     site, room = _room(site_id)
     body = seats.export_csv(db.session, room.id)
-    return Response(body.encode("utf-8"), mimetype="text/csv",
+    return Response(body.encode("utf-8"), mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="seats-{room.code}.csv"'})
 
 
