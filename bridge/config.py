@@ -25,7 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "CLOCK_OFFSET_SECONDS": 0.0,
     "REDIS_URL": None,  # redis://host:6379/0: presence and the event bus across workers (issue 4)
     "REDIS_PREFIX": "exambridge:",  # prefix of every Redis key and channel (several bridges on one Redis)
-    "DYNAMIC_REGISTRATION": None,  # open | ticket | off; None: open in dev, ticket otherwise
+    "DYNAMIC_REGISTRATION": "ticket",  # ticket | open | off; open only if an operator says so, never in production
+    "REGISTRATION_ALLOW_NETWORKS": "",  # private/loopback/link-local networks a registration may reach (CIDR, spaces)
     "LTI_LEEWAY_SECONDS": 60,
     "LTI_STATE_TTL_SECONDS": 300,
     "LTI_JWKS_CACHE_SECONDS": 300,
@@ -126,13 +127,24 @@ def _validate(cfg: dict[str, Any]) -> None:
         if not cfg["PUBLIC_URL"]:
             raise ConfigError(f"{PREFIX}PUBLIC_URL is required in production "
                               "(the https:// address the LMS reaches the tool at).")
-    mode = cfg["DYNAMIC_REGISTRATION"] or ("open" if env == "development" else "ticket")
+    mode = cfg["DYNAMIC_REGISTRATION"] or "ticket"
     if mode not in ("open", "ticket", "off"):
         raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION must be open, ticket or off, not {mode!r}.")
     if production and mode == "open":
         raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION=open lets anyone register an LMS; production "
                           "allows 'ticket' (one-time URLs from `exambridge platform register-url`) or 'off'.")
     cfg["DYNAMIC_REGISTRATION"] = mode
+    networks = cfg["REGISTRATION_ALLOW_NETWORKS"]
+    networks = networks.split() if isinstance(networks, str) else [str(n) for n in networks or ()]
+    import ipaddress
+
+    for item in networks:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}REGISTRATION_ALLOW_NETWORKS: {item!r} is not a network; give "
+                              "addresses or CIDR networks separated by spaces, e.g. 10.20.0.0/16.") from None
+    cfg["REGISTRATION_ALLOW_NETWORKS"] = " ".join(networks)
     if cfg["PUBLIC_URL"]:
         cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"].rstrip("/")
     from bridge import timezones

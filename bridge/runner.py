@@ -383,7 +383,8 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     from lms_plugin.sandbox import create_sandbox_app
 
     _configure_logging()
-    app = create_app({"SANDBOX_ENABLED": True})
+    # the sandbox LMS listens on loopback: a registration from its admin page may reach it there
+    app = create_app({"SANDBOX_ENABLED": True, "REGISTRATION_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128"})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     lock = lock_sqlite(app)
     try:

@@ -15,6 +15,7 @@ from bridge.extensions import db
 from bridge.services import audit, exams
 from bridge.web.auth import current_user, sign_in
 from lms_plugin import framing
+from lms_plugin.core.registration import TargetPolicy
 from lms_plugin.errors import LaunchRejected, LtiError
 from lms_plugin.models import LoginState
 from lms_plugin.services import deep_linking, launches, registration, tickets, tool_keys
@@ -244,19 +245,18 @@ def register():
         return render_template("lti/error.html", error=exc), exc.http_status
     if not config_url:
         return render_template("lti/register_info.html", base=tool_base()), 200
-    if request.method == "GET":
-        try:
-            cfg = registration.fetch_configuration(config_url)
-        except LtiError as exc:
-            return _refuse(exc, "lti.register")
-        return render_template("lti/register_confirm.html", cfg=cfg, config_url=config_url,
+    if request.method == "GET":  # nothing leaves the tool on a GET: a link or a crawler can send one
+        return render_template("lti/register_confirm.html", config_url=config_url, host=_host_of(config_url),
                                token=token or "", ticket=ticket or "")
+    cfg = current_app.config
+    policy = TargetPolicy.from_settings(cfg["EXAMBRIDGE_REGISTRATION_ALLOW_NETWORKS"],
+                                        https_only=cfg["EXAMBRIDGE_ENV"] == "production")
     try:
         with transaction() as s:
             row = registration.check_ticket(s, mode, ticket)
             platform = registration.register(s, config_url=config_url, registration_token=token,
                                              tool_base=tool_base(), ticket=row,
-                                             remote_addr=request.remote_addr or "")
+                                             remote_addr=request.remote_addr or "", policy=policy)
             info = {"issuer": platform.issuer, "client_id": platform.client_id,
                     "deployments": [d.deployment_id for d in platform.deployments]}
     except LtiError as exc:
@@ -264,6 +264,15 @@ def register():
     except DomainError as exc:
         return render_template("lti/error.html", error=exc), exc.http_status
     return render_template("lti/register_done.html", info=info)
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or url[:200]
+    except ValueError:
+        return url[:200]
 
 
 # --- keys -----------------------------------------------------------------------------

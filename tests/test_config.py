@@ -94,7 +94,7 @@ def test_development_secret_is_generated_once_and_reused(instance):
 def test_development_defaults_to_sqlite_in_the_instance(instance):
     cfg = config.load(environ=env(instance))
     assert cfg["DATABASE_URL"] == f"sqlite:///{instance / 'exambridge.db'}"
-    assert cfg["DYNAMIC_REGISTRATION"] == "open"
+    assert cfg["DYNAMIC_REGISTRATION"] == "ticket"  # closed by default, in every environment
 
 
 def test_postgresql_url_gets_the_psycopg_driver(instance):

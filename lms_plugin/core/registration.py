@@ -2,15 +2,76 @@
 configuration, build the client registration request, read the platform's answer."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
+from bridge.i18n import N_
 from lms_plugin.core import claims as C
 from lms_plugin.core.oidc import origin
 from lms_plugin.errors import RegistrationError
 
 REQUIRED_CONFIG = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
+
+
+# The platform's addresses the tool itself fetches from or posts to (the authorization
+# endpoint is only where browsers are sent).
+FETCHED_ENDPOINTS = ("registration_endpoint", "jwks_uri", "token_endpoint")
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Where a registration may reach: ``allowed_networks`` are private, loopback or
+    link-local networks an operator allowed (a campus LMS, the demo's own sandbox);
+    ``https_only`` in production."""
+
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    https_only: bool = False
+
+    @classmethod
+    def from_settings(cls, networks: Iterable[str] | str, *, https_only: bool) -> "TargetPolicy":
+        items = networks.split() if isinstance(networks, str) else list(networks)
+        return cls(tuple(ipaddress.ip_network(n, strict=False) for n in items), https_only)
+
+
+def check_target_url(url: str, policy: TargetPolicy) -> str:
+    """The host of an address the tool is about to reach: http(s) only, https in production,
+    no user name or password in it. Raises RegistrationError."""
+    try:
+        scheme, host, _port = origin(url)
+    except ValueError:
+        raise RegistrationError(N_("The LMS address is not a valid http(s) URL."), reason="bad_configuration",
+                                detail=url[:200]) from None
+    if policy.https_only and scheme != "https":
+        raise RegistrationError(N_("This server registers an LMS only over https."), reason="https_required",
+                                detail=url[:200])
+    if urlsplit(url).username is not None:
+        raise RegistrationError(N_("The LMS address must not carry a user name."), reason="bad_configuration",
+                                detail=url[:200])
+    return host
+
+
+def check_addresses(host: str, addresses: Iterable[str], policy: TargetPolicy) -> None:
+    """Every address ``host`` resolves to must be a public one, or in a network the operator
+    allowed: a registration must not make the tool reach into its own machine or network
+    (loopback, private, link-local such as cloud metadata, multicast, reserved)."""
+    found = False
+    for raw in addresses:
+        found = True
+        ip = ipaddress.ip_address(raw.split("%", 1)[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        ip = mapped or ip
+        if any(ip in net for net in policy.allowed_networks if net.version == ip.version):
+            continue
+        if not ip.is_global or ip.is_multicast:
+            raise RegistrationError(N_("The LMS address leads to a loopback, private or link-local network, "
+                                       "which this server does not reach for a registration. An operator can "
+                                       "allow that network in the server's settings."), reason="private_address",
+                                    detail=f"{host} -> {ip}")
+    if not found:
+        raise RegistrationError(N_("The LMS address does not resolve."), reason="configuration_unavailable",
+                                detail=host)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import socket
 
 import requests
 from sqlalchemy import update
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import Forbidden
+from bridge.i18n import N_
 from bridge.services import audit
 from lms_plugin.core import registration as core
 from lms_plugin.errors import RegistrationError
@@ -48,18 +50,41 @@ def check_ticket(session: Session, mode: str, ticket: str | None) -> Registratio
     return row
 
 
-def fetch_configuration(config_url: str) -> core.PlatformConfig:
+def check_target(url: str, policy: core.TargetPolicy) -> None:
+    """Before the tool reaches ``url``: http(s) (https in production), and every address its
+    host resolves to public or in a network the operator allowed. Requests never follow a
+    redirect here (a redirect could lead anywhere), so the checked host is the one reached.
+    (A name that resolves differently a moment later is the rest risk; docs/admin-lti.md.)"""
+    host = core.check_target_url(url, policy)
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise RegistrationError(N_("The LMS address does not resolve."), reason="configuration_unavailable",
+                                detail=f"{host}: {exc}") from None
+    core.check_addresses(host, [info[4][0] for info in infos], policy)
+
+
+def fetch_configuration(config_url: str, policy: core.TargetPolicy = core.TargetPolicy()) -> core.PlatformConfig:
+    """The platform's OpenID configuration, fetched only after its address passed
+    ``check_target``; the endpoints the tool will reach are checked the same way."""
+    check_target(config_url, policy)
     try:
         doc = http.get_json(config_url)
     except (requests.RequestException, ValueError) as exc:
         raise RegistrationError("The LMS's OpenID configuration could not be fetched.",
                                 reason="configuration_unavailable", detail=f"{config_url}: {exc}") from None
-    return core.read_openid_configuration(config_url, doc)
+    cfg = core.read_openid_configuration(config_url, doc)
+    for key in core.FETCHED_ENDPOINTS:
+        check_target(getattr(cfg, key), policy)
+    return cfg
 
 
 def register(session: Session, *, config_url: str, registration_token: str | None, tool_base: str,
-             ticket: RegistrationTicket | None, remote_addr: str = "") -> Platform:
-    cfg = fetch_configuration(config_url)
+             ticket: RegistrationTicket | None, remote_addr: str = "",
+             policy: core.TargetPolicy = core.TargetPolicy()) -> Platform:
+    """Fetch the configuration, post the registration, store the platform. Call it only on
+    the admin's explicit confirmation (a POST), after the ticket was checked."""
+    cfg = fetch_configuration(config_url, policy)
     body = core.registration_request(cfg, tool_base)
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": http.USER_AGENT}
     if registration_token:
@@ -70,6 +95,10 @@ def register(session: Session, *, config_url: str, registration_token: str | Non
     except requests.RequestException as exc:
         raise RegistrationError("The LMS's registration endpoint could not be reached.",
                                 reason="registration_unreachable", detail=str(exc)) from None
+    if 300 <= resp.status_code < 400:
+        raise RegistrationError(N_("The LMS's registration endpoint answered with a redirect, which is not "
+                                   "followed."), reason="registration_redirect",
+                                detail=resp.headers.get("Location", "")[:500])
     if resp.status_code >= 300:
         raise RegistrationError(f"The LMS refused the registration (HTTP {resp.status_code}).",
                                 reason="registration_refused", detail=resp.text[:500])

@@ -17,7 +17,8 @@ from tests.fixtures.world import STUDENT1, TEACHER, Browser, forms_of
 
 @pytest.fixture
 def bridge_and_lms(make_app, sandbox_lms):
-    app = make_app(DYNAMIC_REGISTRATION="open")  # the development default
+    # open only because an operator says so; the sandbox listens on loopback
+    app = make_app(DYNAMIC_REGISTRATION="open", REGISTRATION_ALLOW_NETWORKS="127.0.0.0/8 ::1")
     with serve_wsgi(app) as bridge:
         yield app, sandbox_lms, bridge.url
 
@@ -74,7 +75,7 @@ def test_ticket_mode_requires_a_one_time_url(make_app, sandbox_lms):
     from bridge.db import transaction
     from lms_plugin.services import registration
 
-    app = make_app(DYNAMIC_REGISTRATION="ticket")
+    app = make_app(DYNAMIC_REGISTRATION="ticket", REGISTRATION_ALLOW_NETWORKS="127.0.0.0/8 ::1")
     with serve_wsgi(app) as bridge:
         _admin, refused = _register_dynamically(sandbox_lms, f"{bridge.url}/lti/register")
         assert refused.status_code == 403 and "one-time registration URL" in refused.text
@@ -97,9 +98,9 @@ def test_registration_refuses_a_configuration_from_another_host(bridge_and_lms):
     b = Browser()
     # the issuer says http://localhost:PORT; fetched as 127.0.0.1, the hosts differ
     config = lms.url.replace("localhost", "127.0.0.1") + "/mod/lti/openid-configuration.php"
-    resp = b.http.get(f"{bridge}/lti/register", params={"openid_configuration": config, "registration_token": "x"})
+    resp = b.http.post(f"{bridge}/lti/register", data={"openid_configuration": config, "registration_token": "x"})
     assert resp.status_code == 400 and 'data-error-code="issuer_host_mismatch"' in resp.text
-    unreachable = b.http.get(f"{bridge}/lti/register", params={"openid_configuration": "http://127.0.0.1:9/x"})
+    unreachable = b.http.post(f"{bridge}/lti/register", data={"openid_configuration": "http://127.0.0.1:9/x"})
     assert unreachable.status_code == 400 and 'data-error-code="configuration_unavailable"' in unreachable.text
     assert _platforms(app) == []
 
