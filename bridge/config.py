@@ -43,6 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
     "FREE_EXTRA_SECONDS": 600,  # extra time per candidate the console gives without a code (P5)
     "TIMEZONE": None,  # IANA name times are entered and shown in; None: the server's own zone, else UTC
+    # connections that have not shown who they are yet (bridge.server.ConnectionPolicy)
+    "HEADER_TIMEOUT_SECONDS": 10.0,  # a request's line and headers, absolute from the connection (or its first byte)
+    "KEEPALIVE_TIMEOUT_SECONDS": 75.0,  # an idle keep-alive connection waits this long for its next request
+    "KIOSK_HANDSHAKE_SECONDS": 30.0,  # a kiosk socket's 101 to its proven key, absolute
+    "PENDING_PER_ADDRESS": 64,  # such connections per client address (0: no cap)
+    "PENDING_MAX": 4096,  # such connections in all (0: no cap)
+    "PENDING_EXEMPT_ADDRESSES": "127.0.0.1 ::1",  # no per-address cap: a reverse proxy on this host
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,
@@ -127,6 +134,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         if not cfg["PUBLIC_URL"]:
             raise ConfigError(f"{PREFIX}PUBLIC_URL is required in production "
                               "(the https:// address the LMS reaches the tool at).")
+    _validate_connections(cfg)
     mode = cfg["DYNAMIC_REGISTRATION"] or "ticket"
     if mode not in ("open", "ticket", "off"):
         raise ConfigError(f"{PREFIX}DYNAMIC_REGISTRATION must be open, ticket or off, not {mode!r}.")
@@ -155,6 +163,15 @@ def _validate(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"{PREFIX}TIMEZONE={cfg['TIMEZONE']!r} is not a time zone this server knows; "
                           "use an IANA name such as Asia/Shanghai or Europe/Paris (or leave it unset "
                           "for the server's own zone).") from None
+
+
+def _validate_connections(cfg: dict[str, Any]) -> None:
+    for key in ("HEADER_TIMEOUT_SECONDS", "KEEPALIVE_TIMEOUT_SECONDS", "KIOSK_HANDSHAKE_SECONDS"):
+        if not 0 < float(cfg[key]) <= 3600:
+            raise ConfigError(f"{PREFIX}{key}={cfg[key]!r}: give a number of seconds above 0 (at most 3600).")
+    for key in ("PENDING_PER_ADDRESS", "PENDING_MAX"):
+        if int(cfg[key]) < 0:
+            raise ConfigError(f"{PREFIX}{key}={cfg[key]!r}: give a count (0 turns the cap off).")
 
 
 def _dev_secret(instance: Path) -> str:

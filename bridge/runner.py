@@ -345,6 +345,12 @@ def run_bridge(app, *, host: str, port: int, port_file: str | None = None) -> No
         prepare_database(app, upgrade=_should_upgrade(app))
         sock = bind(host, port)
         server = make_server(app, sock)
+        policy = server.pending.policy
+        log.info("connections still opening: request headers within %g s, kiosk handshakes within %g s, "
+                 "at most %s per address and %s in all; idle keep-alive %g s", policy.header_seconds,
+                 policy.handshake_seconds, policy.per_address or "any", policy.total or "any",
+                 policy.keepalive_seconds)
+
 
         def announce() -> None:
             if port_file:

@@ -10,6 +10,10 @@ the threaded test server) is started when the queue gets its first message and e
 it is empty, so an idle socket costs no sender of its own (memory: 5,000 kiosks per
 process). A peer that lets ``QUEUE_SIZE`` messages pile up is closed (it reconnects and
 gets its commands again from the database).
+
+Until the kiosk has proven its key (``kiosk_id`` is set), the socket is one of the server's
+pending connections (``bridge.server.PendingConnections``): capped per address and in all,
+and ended at an absolute handshake deadline (``WebSocket.deadline``) however its bytes trickle.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import collections
 import logging
 import secrets
 import threading
+import time
 from typing import Any, Optional
 
 from kiosk_agent.protocol import ERROR, Envelope
@@ -24,6 +29,9 @@ from kiosk_agent.protocol import ERROR, Envelope
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256
+#: Seconds from the 101 to the kiosk's proven key where the server sets no other value
+#: (``EXAMBRIDGE_KIOSK_HANDSHAKE_SECONDS``); the hub's own handshake limit is 30 s too.
+HANDSHAKE_SECONDS = 30.0
 _CLOSE = object()
 _EMPTY: "collections.deque[Any]" = collections.deque(maxlen=0)  # shared, stays empty (an idle socket)
 
@@ -45,15 +53,15 @@ def _spawner():
 
 
 class Connection:
-    __slots__ = ("id", "ws", "address", "worker", "kiosk_id", "holder", "closing", "close_reason", "persisted",
-                 "persisted_at", "_queue", "_lock", "_sending", "_spawn", "__weakref__")
+    __slots__ = ("id", "ws", "address", "worker", "_kiosk_id", "holder", "closing", "close_reason", "persisted",
+                 "persisted_at", "_queue", "_lock", "_sending", "_spawn", "_slot", "__weakref__")
 
     def __init__(self, ws, address: str, worker: str) -> None:
         self.id = secrets.token_hex(8)
         self.ws = ws
         self.address = address
         self.worker = worker
-        self.kiosk_id: Optional[int] = None
+        self._kiosk_id: Optional[int] = None
         self.holder = None  # presence.Holder once welcomed
         self.closing = False
         self.close_reason = ""
@@ -64,6 +72,57 @@ class Connection:
         self._lock = threading.Lock()
         self._sending = False  # a drainer or a direct send is writing to the socket
         self._spawn = _spawner()
+        self._slot = None
+        self._hold_pending()
+
+    # --- before the kiosk has proven its key ------------------------------------------
+    def _hold_pending(self) -> None:
+        """Take a pending place (or refuse the socket: too many still opening) and set the
+        handshake's absolute deadline on the socket."""
+        pending = getattr(self.ws, "pending", None)
+        seconds = pending.policy.handshake_seconds if pending is not None else HANDSHAKE_SECONDS
+        if hasattr(self.ws, "deadline"):
+            self.ws.deadline = time.monotonic() + seconds
+        if pending is None:
+            return
+        slot = pending.admit(self.address, "kiosk socket")
+        if isinstance(slot, str):
+            self._refuse(slot)
+        else:
+            self._slot = slot
+
+    def _refuse(self, why: str) -> None:
+        from flask_babel import gettext as _
+
+        from bridge.server import BY_ADDRESS
+
+        message = (_("Too many connections from your address are still opening: try again in a few seconds.")
+                   if why == BY_ADDRESS else
+                   _("The server has too many connections that are still opening: try again in a few seconds."))
+        self.closing = True
+        self.close_reason = "refused"
+        try:
+            self.ws.close(1008, message)  # policy violation, with the reason
+        except Exception:
+            pass
+
+    def _end_pending(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
+
+    @property
+    def kiosk_id(self) -> Optional[int]:
+        return self._kiosk_id
+
+    @kiosk_id.setter
+    def kiosk_id(self, value: Optional[int]) -> None:
+        """Set once the kiosk proved its key: the socket is no longer pending."""
+        self._kiosk_id = value
+        if value is not None:
+            self._end_pending()
+            if getattr(self.ws, "deadline", None) is not None:
+                self.ws.deadline = None
 
     # --- enqueue ------------------------------------------------------------------------
     def send(self, envelope: Envelope | str, *, direct: bool = False) -> bool:
@@ -140,6 +199,7 @@ class Connection:
     def stop(self) -> None:
         """From the handler's ``finally``: nothing more is accepted (what is queued still goes)."""
         self.closing = True
+        self._end_pending()
 
     # --- the drainer --------------------------------------------------------------------
     def _drain(self) -> None:

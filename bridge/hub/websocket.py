@@ -23,6 +23,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from flask import Response
@@ -109,7 +110,7 @@ class WebSocket:
     ``close`` may come from any greenlet/thread (writes are serialised)."""
 
     __slots__ = ("sock", "mode", "connected", "max_message_size", "close_code", "close_message", "_buf",
-                 "_parts", "_parts_opcode", "_parts_len", "_timeout", "_write_lock")
+                 "_parts", "_parts_opcode", "_parts_len", "_timeout", "_write_lock", "deadline", "pending")
 
     def __init__(self, sock, mode: str, *, max_message_size: int | None = None) -> None:
         self.sock = sock
@@ -124,6 +125,11 @@ class WebSocket:
         self._parts_len = 0
         self._timeout: Any = False  # what sock.settimeout was last given (False: never set)
         self._write_lock = threading.Lock()
+        #: ``time.monotonic()`` after which ``receive`` returns None whatever its timeout (a
+        #: kiosk's handshake: ``bridge.hub.connection``); None: no such deadline
+        self.deadline: Optional[float] = None
+        #: the server's ``bridge.server.PendingConnections`` (None under other servers)
+        self.pending: Any = None
 
     # --- writing -------------------------------------------------------------------------
     def send(self, data: str | bytes) -> None:
@@ -212,7 +218,12 @@ class WebSocket:
     # --- reading -------------------------------------------------------------------------
     def receive(self, timeout: float | None = None) -> str | bytes | None:
         """The next message; None when ``timeout`` passed first or the socket is closed
-        (then ``connected`` is False)."""
+        (then ``connected`` is False). ``timeout`` and ``deadline`` are absolute for the
+        whole message: bytes trickled one at a time never extend them."""
+        end = None if timeout is None else time.monotonic() + timeout
+        if self.deadline is not None:
+            end = self.deadline if end is None else min(end, self.deadline)
+        wait = timeout if self.deadline is None else None  # the first read: the cached timeout
         while True:
             if self._buf:
                 message = self._parse()
@@ -220,9 +231,14 @@ class WebSocket:
                     return message
             if not self.connected:
                 return None
-            if timeout != self._timeout:
-                self.sock.settimeout(timeout)
-                self._timeout = timeout
+            if wait is None and end is not None:
+                wait = end - time.monotonic()
+                if wait <= 0:
+                    return None
+            if wait != self._timeout:
+                self.sock.settimeout(wait)
+                self._timeout = wait
+            wait = None  # later reads of this message: what is left until ``end``
             try:
                 data = self.sock.recv(RECV_BYTES)
             except socket.timeout:
@@ -360,6 +376,7 @@ def websocket_response(environ: dict, handler: Callable[[WebSocket], None], *,
     sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Accept: " + accept_key(key).encode("ascii") + b"\r\n\r\n")
     ws = WebSocket(sock, mode, max_message_size=max_message_size)
+    ws.pending = environ.get("exambridge.pending")  # bridge.server's handler puts it there
     try:
         handler(ws)
     finally:
