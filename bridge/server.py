@@ -110,6 +110,7 @@ class ConnectionPolicy:
     per_address: int = 64  # pending connections per client address (0: no cap)
     total: int = 4096  # pending connections in all (0: no cap)
     exempt: frozenset = frozenset({"127.0.0.1", "::1"})  # no per-address cap: a reverse proxy on this host
+    behind_proxy: bool = False  # EXAMBRIDGE_PROXY_HOPS > 0: every socket's peer is the proxy (no cap by it)
     log_every: float = 60.0  # one log line per address and kind in this period
 
     @classmethod
@@ -127,7 +128,8 @@ class ConnectionPolicy:
                    handshake_seconds=float(get("KIOSK_HANDSHAKE_SECONDS", default.handshake_seconds)),
                    per_address=int(get("PENDING_PER_ADDRESS", default.per_address)),
                    total=int(get("PENDING_MAX", default.total)),
-                   exempt=default.exempt if exempt is None else parse_addresses(exempt))
+                   exempt=default.exempt if exempt is None else parse_addresses(exempt),
+                   behind_proxy=int(get("PROXY_HOPS", 0) or 0) > 0)
 
 
 def parse_addresses(value) -> frozenset:
@@ -193,10 +195,11 @@ class PendingConnections:
         self.expired = 0
         self._quiet = OncePerPeriod(self.policy.log_every)
 
-    def admit(self, address: str, what: str = "connection") -> Slot | str:
+    def admit(self, address: str, what: str = "connection", *, by_address: bool = True) -> Slot | str:
+        """``by_address=False``: the total cap only (a socket whose peer is the proxy)."""
         policy = self.policy
         held = self.by_address.get(address, 0)
-        if policy.per_address and held >= policy.per_address and address not in policy.exempt:
+        if by_address and policy.per_address and held >= policy.per_address and address not in policy.exempt:
             return self._refuse(address, BY_ADDRESS, what)
         if policy.total and self.count >= policy.total:
             return self._refuse(address, IN_ALL, what)
@@ -294,7 +297,7 @@ def make_server(app: Callable, sock: socket.socket, policy: ConnectionPolicy | N
 
         def handle(self):
             address = self._address()
-            slot = pending.admit(address)
+            slot = pending.admit(address, by_address=not pending.policy.behind_proxy)
             if not isinstance(slot, Slot):
                 try:
                     self.socket.sendall(refusals[slot])

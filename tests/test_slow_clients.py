@@ -483,6 +483,24 @@ def test_a_kiosk_socket_is_pending_until_its_key_is_proven(app):
     assert pending.refused == {"address": 1, "total": 0}
 
 
+def test_behind_a_proxy_sockets_are_capped_in_all_only():
+    """With ``EXAMBRIDGE_PROXY_HOPS`` every socket comes from the proxy: no cap by its address
+    (the proxy caps per client), the total still holds, kiosk sockets by their own address."""
+    from bridge.server import BY_ADDRESS, IN_ALL, ConnectionPolicy, PendingConnections, Slot
+
+    policy = ConnectionPolicy.from_config({"EXAMBRIDGE_PROXY_HOPS": 1, "EXAMBRIDGE_PENDING_PER_ADDRESS": 2,
+                                           "EXAMBRIDGE_PENDING_MAX": 5, "EXAMBRIDGE_PENDING_EXEMPT_ADDRESSES": ""})
+    assert policy.behind_proxy and policy.exempt == frozenset()
+    pending = PendingConnections(policy)
+    proxied = [pending.admit("10.9.9.9", by_address=not policy.behind_proxy) for _ in range(4)]
+    assert all(isinstance(slot, Slot) for slot in proxied)
+    assert isinstance(pending.admit("10.0.0.7", "kiosk socket"), Slot)
+    assert pending.admit("10.9.9.9", by_address=False) == IN_ALL
+    proxied[0].release()
+    assert isinstance(pending.admit("10.0.0.7", "kiosk socket"), Slot)
+    assert pending.admit("10.0.0.7", "kiosk socket") == BY_ADDRESS  # its own cap, by its own address
+
+
 def test_connection_settings_are_checked():
     from bridge.config import load
     from bridge.errors import ConfigError
