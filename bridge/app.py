@@ -25,6 +25,8 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     timezones.init_app(app)
     register_error_handlers(app)
+    from bridge.web import security_headers
+    security_headers.init_app(app)  # before lms_plugin: its framing headers are kept
     import lms_plugin
     lms_plugin.init_app(app)
     from bridge import hub

@@ -45,8 +45,21 @@ def chromium(playwright_driver, tmp_path):
             str(profile), executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args],
             locale=locale, viewport={"width": 1280, "height": 720})
         contexts.append(ctx)
+        watch_csp(ctx, violations)
         return ctx
 
+    violations: list[str] = []
     yield launch
     for ctx in contexts:
         ctx.close()
+    assert not violations, f"the Content-Security-Policy refused something: {violations}"
+
+
+def watch_csp(ctx, violations: list[str]) -> None:
+    """Every page of the bridge runs under its CSP (bridge/web/security_headers.py): a
+    browser test fails when Chromium reports that the policy refused anything."""
+    def seen(msg):
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            violations.append(f"{msg.location.get('url', '')}: {msg.text}")
+
+    ctx.on("console", seen)

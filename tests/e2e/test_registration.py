@@ -52,7 +52,7 @@ def test_dynamic_registration_against_the_sandbox_then_launch(bridge_and_lms):
         or "要在此 LMS 中注册 ExamBridge 吗？" in confirm.text
     form = forms_of(confirm.text)[0]
     done = admin.post(bridge + form["action"], data=form["fields"])
-    assert done.status_code == 200 and "org.imsglobal.lti.close" in done.text
+    assert done.status_code == 200 and "lti_register_done.js" in done.text
     client_id = re.search(r'data-client-id="([^"]+)"', done.text).group(1)
 
     (tool,) = [t for t in lms.state.tools if t.client_id == client_id]
@@ -85,7 +85,7 @@ def test_ticket_mode_requires_a_one_time_url(make_app, sandbox_lms):
         form = forms_of(confirm.text)[0]
         assert form["fields"]["ticket"]
         done = admin.post(bridge.url + form["action"], data=form["fields"])
-        assert done.status_code == 200 and "org.imsglobal.lti.close" in done.text
+        assert done.status_code == 200 and "lti_register_done.js" in done.text
         # the ticket is spent: a second registration with it is refused
         _admin2, spent = _register_dynamically(sandbox_lms, url)
         assert spent.status_code == 403

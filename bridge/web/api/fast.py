@@ -39,6 +39,7 @@ from bridge.models.attempts import Attempt
 from bridge.scorer import get_scorer
 from bridge.services import answers
 from bridge.web.api import views
+from bridge.web.security_headers import API_HEADERS  # Flask's after_request never sees these answers
 from bridge.writer import WriterStopped, get_writer
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class AutosaveFastPath:
 def _json(start_response, value) -> list[bytes]:
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                              ("Cache-Control", "no-store")])
+                              ("Cache-Control", "no-store"), *API_HEADERS])
     return [data]
 
 
