@@ -248,8 +248,11 @@ class KioskSocket:
         if bound != kiosk_id:
             raise Refused("wrong_kiosk", _("Another kiosk carries this attempt: the candidate's answers are "
                                            "saved from that PC (a proctor moves the candidate by a resume)."))
-        # the autosaves' grouped path: a whole batch of events (from pages and kiosks) in one call
-        results = self.writer.submit_grouped(answers.append_many, [(attempt_id, event) for event in p["events"]])
+        # the autosaves' grouped path: a whole batch of events (from pages and kiosks) in one call;
+        # every event is stamped with the token's epoch (an older one is fenced), never its own
+        carrier = answers.Carrier(epoch=grant.epoch)
+        results = self.writer.submit_grouped(answers.append_many,
+                                             [(attempt_id, event, carrier) for event in p["events"]])
         acks = []
         for event, result in zip(p["events"], results):
             seq = event.get("seq") if isinstance(event, dict) else None

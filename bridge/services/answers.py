@@ -12,6 +12,15 @@ seq is newer and across writers the later acceptance (event id) is newer. So a l
 and a duplicate never changes anything. Events from an epoch older than the attempt's are
 stored ``fenced`` (kept for audit, never applied).
 
+Whose epoch (DESIGN "Epochs"): an event from outside is stamped with the epoch of the
+credential that carried it (a ``Carrier``), never with the ``epoch`` it names itself: the
+kiosk's forward token proves its epoch; a browser session proves its sign-in time, which is
+the attempt's current epoch unless a resume raised the epoch after it (``session_epoch``).
+An event's own ``epoch`` can only make it older. Anything older than the attempt's epoch is
+stored ``fenced`` and answered with the error ``fenced`` (``Fenced``), so the old seat of a
+resumed candidate never writes the answer, whatever epoch (or none) its events carry. Only
+trusted callers (the console, a pack import after its own checks) append without a carrier.
+
 Each writer's events form a hash chain in acceptance order:
 ``hash = sha256(canonical([prev_hash or "", attempt_id, writer, seq, epoch, payload_hash]))``
 (``epoch`` as the event carries it, null counting as 1, like ``kiosk_agent.answer_pack.model``;
@@ -40,7 +49,7 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -107,6 +116,60 @@ class TooEarly(InvalidState):
     code = "too_early"
 
 
+class Fenced(InvalidState):
+    """Stored as ``fenced`` (kept for audit, never the answer): the credential that carried the
+    event is older than the attempt's epoch. ``keep_writes``: the event row stays."""
+
+    code = "fenced"
+    keep_writes = True
+
+
+FENCED_MESSAGE = N_("Not counted: this exam was moved to another seat (a resume) after this page signed in. "
+                    "The answer is kept for the record only. Sign in again to continue on this PC.")
+
+#: The attempt-log actions that raise an attempt's epoch (``session_epoch`` reads their time).
+EPOCH_ACTIONS = ("breakpoint_resume",)
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    """The credential that carried events to the bridge: the only source of their epoch.
+    ``epoch``: what a kiosk's forward token proves; ``signed_in_at``: a browser session's
+    sign-in time (seconds since the epoch, the bridge's clock). ``refuse_fenced``: a fenced
+    event is answered with ``Fenced`` (the live paths) rather than an Ack whose status is
+    ``fenced`` (a pack import counts it)."""
+
+    epoch: int | None = None
+    signed_in_at: float | None = None
+    refuse_fenced: bool = True
+
+
+def session_epoch(epoch: int, began: dt.datetime | None, signed_in_at: Any) -> int:
+    """The epoch a browser session signed in at ``signed_in_at`` writes in, for an attempt now
+    in ``epoch`` that began at ``began`` (None: unknown): the current one when the sign-in is
+    not older than the epoch, else an older one (fenced)."""
+    if epoch <= 1:
+        return epoch
+    if began is None or type(signed_in_at) not in (int, float) \
+            or signed_in_at < began.replace(tzinfo=dt.timezone.utc).timestamp():
+        return epoch - 1
+    return epoch
+
+
+_SELECT_EPOCH_BEGAN = (select(_log.c.attempt_id, func.max(_log.c.at))
+                       .where(_log.c.attempt_id.in_(bindparam("ids", expanding=True)),
+                              _log.c.action.in_(EPOCH_ACTIONS))
+                       .group_by(_log.c.attempt_id))
+
+
+def epoch_began(conn: Connection | Session, attempt_ids: Sequence[int]) -> dict[int, dt.datetime]:
+    """When each attempt's current epoch began (the last epoch-raising log line); attempts
+    never resumed are left out."""
+    if not attempt_ids:
+        return {}
+    return {a: at for a, at in conn.execute(_SELECT_EPOCH_BEGAN, {"ids": list(attempt_ids)})}
+
+
 class AnswerConflict(Conflict):
     """A reused (attempt, writer, seq) with another payload. ``keep_writes``: the group
     writer keeps this job's log line although the job fails."""
@@ -155,13 +218,14 @@ def _iso(moment: dt.datetime) -> str:
 
 # --- append -------------------------------------------------------------------------------
 def append(session: Session, attempt_id: int, *, writer: str, seq: int, question_id: int,
-           response: dict, client_time: float | None, epoch: int | None) -> Ack:
+           response: dict, client_time: float | None, epoch: int | None, carrier: Carrier | None = None) -> Ack:
     """Store one answer change; see the module docstring. Raises Invalid (malformed),
     NotFound, AttemptLocked / AttemptSubmitted / NotInExam / DeadlinePassed (refused, nothing
-    stored) or AnswerConflict (key reused with another payload; logged)."""
+    stored), AnswerConflict (key reused with another payload; logged) or Fenced (stored, not
+    applied). Without a ``carrier`` the caller is trusted with the event's ``epoch``."""
     event = {"writer": writer, "seq": seq, "question_id": question_id, "response": response,
              "client_time": client_time, "epoch": epoch}
-    result = append_many(session, [(attempt_id, event)])[0]
+    result = append_many(session, [(attempt_id, event, carrier)])[0]
     if isinstance(result, BaseException):
         raise result
     return result
@@ -169,13 +233,19 @@ def append(session: Session, attempt_id: int, *, writer: str, seq: int, question
 
 def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack | DomainError]:
     """Store a batch of answer changes, each ``(attempt_id, {writer, seq, question_id,
-    response, client_time, epoch})``, in order, as if ``append`` ran for each: the result per
-    item is its Ack or the DomainError ``append`` would raise (nothing stored for it, except
-    the log line of a conflict). The group writer hands whole batches of autosaves here; the
-    statements per batch are constant (``bridge.services.answer_store``)."""
+    response, client_time, epoch}, carrier)`` (the carrier may be left out by a trusted
+    caller), in order, as if ``append`` ran for each: the result per item is its Ack or the
+    DomainError ``append`` would raise (nothing stored for it, except the log line of a
+    conflict and the row of a fenced event). The group writer hands whole batches of
+    autosaves here; the statements per batch are constant (``bridge.services.answer_store``),
+    plus one read for sessions' events of attempts that were ever resumed."""
     results: list[Any] = [None] * len(items)
     pending = []
-    for index, (attempt_id, event) in enumerate(items):
+    carriers: dict[int, Carrier] = {}
+    for index, item in enumerate(items):
+        attempt_id, event = item[0], item[1]
+        if len(item) > 2 and item[2] is not None:
+            carriers[index] = item[2]
         try:
             fields = _event_fields(event)
             _check_key(fields["writer"], fields["seq"], fields["question_id"], fields["client_time"],
@@ -194,23 +264,32 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
                     if f["seq"] <= heads.get((attempt_id, f["writer"]), _NO_HEAD).max_seq]
     stored = store.stored(conn, maybe_stored) if maybe_stored else {}
     questions = _attempt_questions(conn, [a for a, state in attempts.items() if state.status == "in_exam"])
+    resumed = {attempt_id for i, attempt_id, _f, _d in pending if i in carriers and carriers[i].epoch is None
+               and attempt_id in attempts and attempts[attempt_id].epoch > 1}
+    began = epoch_began(conn, sorted(resumed)) if resumed else {}
     now = clock.utcnow_naive()
     new_events: list[answer_store.NewEvent] = []
     moved: dict[tuple[int, str], answer_store.Head] = {}
     logs: list[dict] = []
     for index, attempt_id, f, digest in pending:
         writer, seq = f["writer"], f["seq"]
+        carrier = carriers.get(index)
         prior = stored.get((attempt_id, writer, seq))
         if prior is not None:  # a retry is answered even after the attempt closed
             results[index] = _replay(attempt_id, writer, prior, digest, logs)
+            if carrier is not None and carrier.refuse_fenced and prior.status == "fenced" \
+                    and isinstance(results[index], Ack):
+                results[index] = Fenced(FENCED_MESSAGE)
             continue
         try:
             attempt = attempts.get(attempt_id)
             if attempt is None:
                 raise NotFound(N_("That attempt does not exist."))
             _check_open(attempt, now)
-            epoch = attempt.epoch if f["epoch"] is None else f["epoch"]
-            if epoch > attempt.epoch:
+            proven = attempt.epoch if carrier is None else _carried_epoch(carrier, attempt, began.get(attempt_id))
+            # the event's own epoch can make it older, never newer than what carried it
+            epoch = proven if f["epoch"] is None else min(f["epoch"], proven)
+            if epoch > attempt.epoch or (proven >= attempt.epoch and (f["epoch"] or 0) > attempt.epoch):
                 raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
             _check_response(conn, questions.get(attempt_id, frozenset()), f["question_id"], f["response"])
         except DomainError as exc:
@@ -228,11 +307,20 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
         stored[(attempt_id, writer, seq)] = answer_store.Stored(seq, digest, chained, now, status)
         moved[(attempt_id, writer)] = answer_store.Head(max(seq, head.max_seq if head else 0), chained)
         results[index] = Ack(seq=seq, head=chained, server_time=_epoch_seconds(now), duplicate=False, status=status)
+        if carrier is not None and carrier.refuse_fenced and status == "fenced":
+            results[index] = Fenced(FENCED_MESSAGE)
     if logs:
         conn.execute(_INSERT_LOG, logs)
     if new_events:  # last: on PostgreSQL the batch's COMMIT may travel with it
         store.append(conn, new_events, moved.items())
     return results
+
+
+def _carried_epoch(carrier: Carrier, attempt: "answer_store.AttemptState", began: dt.datetime | None) -> int:
+    """The epoch the carrier's credential proves for this attempt."""
+    if carrier.epoch is not None:
+        return carrier.epoch
+    return session_epoch(attempt.epoch, began, carrier.signed_in_at)
 
 
 _NO_HEAD = answer_store.Head(0, "")

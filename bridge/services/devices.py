@@ -151,19 +151,30 @@ def forward_token(secret_key: str, attempt_id: int, *, epoch: int = 1, expires: 
     return f"{_TOKEN_VERSION}.{int(epoch)}.{expires}.{_token_mac(secret_key, attempt_id, epoch, expires)}"
 
 
-def mint_forward_token(session: Session, secret_key: str, attempt_id: int) -> str:
-    """A forward token for the attempt's current epoch, valid until its deadline plus
-    ``FORWARD_GRACE_SECONDS`` (``FORWARD_LIFETIME_SECONDS`` from now without a deadline)."""
+_CURRENT = object()
+
+
+def mint_forward_token(session: Session, secret_key: str, attempt_id: int, *, signed_in_at: Any = _CURRENT) -> str:
+    """A forward token for the attempt's epoch, valid until its deadline plus
+    ``FORWARD_GRACE_SECONDS`` (``FORWARD_LIFETIME_SECONDS`` from now without a deadline).
+    The exam page passes its session's ``signed_in_at``: the token then names the epoch that
+    sign-in writes in (``answers.session_epoch``), so a page of the old seat, even reloaded
+    after a resume, never gets a token of the new epoch."""
     from bridge.models.attempts import Attempt
+    from bridge.services import answers
 
     row = session.execute(select(Attempt.epoch, Attempt.deadline_at).where(Attempt.id == attempt_id)).first()
     if row is None:
         raise NotFound(N_("That attempt does not exist."))
+    epoch = row.epoch or 1
+    if signed_in_at is not _CURRENT and epoch > 1:
+        epoch = answers.session_epoch(epoch, answers.epoch_began(session, [attempt_id]).get(attempt_id),
+                                      signed_in_at)
     if row.deadline_at is None:
         expires = clock.timestamp() + FORWARD_LIFETIME_SECONDS
     else:
         expires = row.deadline_at.replace(tzinfo=dt.timezone.utc).timestamp() + FORWARD_GRACE_SECONDS
-    return forward_token(secret_key, attempt_id, epoch=row.epoch or 1, expires=expires)
+    return forward_token(secret_key, attempt_id, epoch=epoch, expires=expires)
 
 
 def read_forward_token(secret_key: str, attempt_id: int, token: Any) -> ForwardGrant | None:
@@ -223,14 +234,16 @@ def bind_forward(session: Session, attempt_id: int, epoch: int, kiosk_id: int) -
 
 
 def carried(session: Session, kiosk_id: int, attempt_id: int) -> bool:
-    """Whether the kiosk is known to have carried the attempt: it forwarded events for it (a
-    binding, any epoch), or its heartbeats name the attempt and no other kiosk forwarded for it."""
-    bound = set(session.scalars(select(_kiosk_attempts.c.kiosk_id).where(_kiosk_attempts.c.attempt_id == attempt_id)))
-    if kiosk_id in bound:
-        return True
-    if bound:
-        return False
-    return session.scalar(select(_kiosks.c.attempt_id).where(_kiosks.c.id == kiosk_id)) == attempt_id
+    """Whether the kiosk is known to have carried the attempt: it forwarded events for it with
+    a valid forward token (a binding, any epoch). A heartbeat's ``attempt_id`` is the kiosk's
+    own word, proves nothing and does not count."""
+    return bool(bound_epochs(session, kiosk_id, attempt_id))
+
+
+def bound_epochs(session: Session, kiosk_id: int, attempt_id: int) -> list[int]:
+    """The epochs of the attempt that this kiosk carries (proved by a forward token)."""
+    return sorted(session.scalars(select(_kiosk_attempts.c.epoch).where(_kiosk_attempts.c.attempt_id == attempt_id,
+                                                                         _kiosk_attempts.c.kiosk_id == kiosk_id)))
 
 
 # --- rooms --------------------------------------------------------------------------------

@@ -8,10 +8,13 @@
    ``PackRejected`` saying what is wrong), name an attempt of this bridge in the session and
    exam its manifest states, and that attempt must not be voided. The device key must be a
    registered kiosk's (the one the manifest names, when it names one), and that kiosk must
-   be known to have carried the attempt (``devices.carried``: it forwarded events for it,
-   or its heartbeats named it while no other kiosk forwarded for it). Otherwise the pack is
-   refused, unless a proctor overrides with ``allow_unregistered=True`` and a ``reason``:
-   the override is audited (``pack.import_override``: who, why, the device key).
+   be known to have carried the attempt (``devices.carried``: it forwarded events for it
+   with a valid forward token; a heartbeat naming the attempt is the kiosk's own word and
+   does not count). Otherwise the pack is refused, unless a proctor overrides with
+   ``allow_unregistered=True`` and a ``reason``: the override is audited
+   (``pack.import_override``: who, why, the device key). A carried pack's events are
+   stamped with the newest epoch the kiosk proved (its binding), never newer: after a
+   resume the old seat's pack is stored fenced, whatever epoch its events name.
 3. Every event goes through ``answers.append`` (idempotent on (attempt, writer, seq): a
    stored event is a duplicate, never overwritten; a reused key with another payload is a
    logged conflict), in jobs of the group writer of at most ``CHUNK_EVENTS`` events, one
@@ -123,6 +126,7 @@ class _Plan:
     manifest: dict
     events: list[dict]
     limit: float | None  # the deadline plus grace, seconds since the epoch
+    proven: int | None = None  # the newest epoch the kiosk's binding proves (None: an override)
 
     def chunks(self, size: int):
         """(writer, seq of the pack's event before the piece or None, events) per writer, in
@@ -175,7 +179,7 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
         writer.submit(_audit_refusal, digest, actor, exc.message, exc.detail)
         raise
     for writer_name, before, events in plan.chunks(CHUNK_EVENTS):
-        part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, before, events, plan.limit)
+        part = writer.submit(_merge_chunk, plan.attempt_id, writer_name, before, events, plan.limit, plan.proven)
         report.add(part)
     try:
         return writer.submit(_finish, plan, report, actor)
@@ -195,7 +199,7 @@ def merge(session: Session, data: bytes, digest: str, actor: str = "", secret_ke
         return opened
     report, plan = opened
     for writer_name, before, events in plan.chunks(len(plan.events) or 1):
-        report.add(_merge_chunk(session, plan.attempt_id, writer_name, before, events, plan.limit))
+        report.add(_merge_chunk(session, plan.attempt_id, writer_name, before, events, plan.limit, plan.proven))
     return _finish(session, plan, report, actor)
 
 
@@ -241,7 +245,7 @@ def _check(session: Session, digest: str, manifest: dict, events: list[dict],
     """Job 2 (app path): the attempt, the kiosk and earlier imports of this attempt."""
     attempt = _check_attempt(session, manifest)
     report = PackReport("imported", digest, attempt.id, manifest.get("kiosk_id"))
-    _check_kiosk(session, manifest, report, override)
+    proven = _check_kiosk(session, manifest, report, override)
     earlier = list(session.scalars(select(PackImport).where(PackImport.attempt_id == attempt.id)
                                    .order_by(PackImport.id)))
     report.older = bool(earlier) and _not_newer(manifest, earlier)
@@ -251,7 +255,7 @@ def _check(session: Session, digest: str, manifest: dict, events: list[dict],
     deadline = attempt.deadline_at
     limit = None if deadline is None else (deadline.replace(tzinfo=dt.timezone.utc).timestamp()
                                            + answers.DEADLINE_GRACE_SECONDS)
-    return report, _Plan(digest, attempt.id, manifest, events, limit)
+    return report, _Plan(digest, attempt.id, manifest, events, limit, proven)
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -277,10 +281,11 @@ def _same_key(a: str | None, b: str | None) -> bool:
         return False
 
 
-def _check_kiosk(session: Session, manifest: dict, report: PackReport, override: str | None) -> None:
+def _check_kiosk(session: Session, manifest: dict, report: PackReport, override: str | None) -> int | None:
     """The device key must be a registered kiosk's (the named one's, when the manifest names a
     registered kiosk) and that kiosk must have carried the attempt; else refused, unless the
-    proctor overrides (``override`` is the reason)."""
+    proctor overrides (``override`` is the reason). Returns the newest epoch the kiosk's
+    binding proves (None on an override)."""
     device_key = manifest["device_key"]
     kiosk_id = manifest.get("kiosk_id")
     kiosk = session.get(Kiosk, kiosk_id) if type(kiosk_id) is int else None
@@ -304,8 +309,9 @@ def _check_kiosk(session: Session, manifest: dict, report: PackReport, override:
         report.messages.append(f"kiosk {kiosk_id if kiosk_id is not None else '(none)'} is not registered here: "
                                f"imported on the proctor's override ({override}); its device key {device_key} is "
                                "recorded with this import")
-        return
-    if not devices.carried(session, kiosk.id, report.attempt_id):
+        return None
+    bound = devices.bound_epochs(session, kiosk.id, report.attempt_id)
+    if not bound:
         if override is None:
             raise PackRejected(N_("This answer pack comes from a kiosk that is not known to have carried this "
                                   "attempt: it is refused unless a proctor imports it with a reason."),
@@ -313,6 +319,8 @@ def _check_kiosk(session: Session, manifest: dict, report: PackReport, override:
         report.override = override
         report.messages.append(f"kiosk {kiosk.id} is not known to have carried this attempt: imported on the "
                                f"proctor's override ({override})")
+        return None
+    return bound[-1]
 
 
 def _not_newer(manifest: dict, earlier: list[PackImport]) -> bool:
@@ -341,7 +349,7 @@ class _Part:
 
 
 def _merge_chunk(session: Session, attempt_id: int, writer: str, before: int | None, events: list[dict],
-                 limit: float | None) -> _Part:
+                 limit: float | None, proven: int | None = None) -> _Part:
     """Job 3 (repeated): merge some events of one writer (``before``: the seq of the pack's
     event before them); see the module docstring."""
     part = _Part()
@@ -352,7 +360,7 @@ def _merge_chunk(session: Session, attempt_id: int, writer: str, before: int | N
     for event in events:
         previous, before = before, event["seq"]
         if event["seq"] in stored:  # the bridge holds it: a duplicate or a logged conflict
-            _count(part, writer, event, _append(session, attempt_id, event), tail=False)
+            _count(part, writer, event, _append(session, attempt_id, event, proven), tail=False)
             continue
         made = event.get("at") if event.get("at") is not None else event.get("client_time")
         if limit is not None and made is not None and made > limit:
@@ -365,7 +373,7 @@ def _merge_chunk(session: Session, attempt_id: int, writer: str, before: int | N
                              f"(seq {previous} is {'missing' if previous not in stored else 'different'} here)")
             broken.append(event["seq"])
             continue
-        outcome = _append(session, attempt_id, event)
+        outcome = _append(session, attempt_id, event, proven)
         if isinstance(outcome, answers.Ack):
             stored[event["seq"]] = outcome.head  # what the bridge now holds, as a later chunk reads it
         _count(part, writer, event, outcome, tail=True)
@@ -392,14 +400,16 @@ def _count(part: _Part, writer: str, event: dict, outcome: answers.Ack | DomainE
         part.messages.append(f"writer {writer} seq {event['seq']}: {outcome.message}")
 
 
-def _append(session: Session, attempt_id: int, event: dict) -> answers.Ack | DomainError:
+def _append(session: Session, attempt_id: int, event: dict, proven: int | None = None) -> answers.Ack | DomainError:
     """One ``answers.append`` in its own savepoint: a refusal undoes only its own writes (a
-    conflict keeps its log line, as on the group writer)."""
+    conflict keeps its log line, as on the group writer). ``proven``: the epoch the kiosk's
+    binding proves, the newest the event may be stored in (None: the proctor's override)."""
     savepoint = session.begin_nested()
     try:
         ack = answers.append(session, attempt_id, writer=event["writer"], seq=event["seq"],
                              question_id=event["question_id"], response=event["response"],
-                             client_time=event["client_time"], epoch=event["epoch"])
+                             client_time=event["client_time"], epoch=event["epoch"],
+                             carrier=None if proven is None else answers.Carrier(epoch=proven, refuse_fenced=False))
     except DomainError as exc:
         if getattr(exc, "keep_writes", False):
             savepoint.commit()

@@ -350,8 +350,9 @@ def test_an_unregistered_device_is_refused_unless_a_proctor_overrides(app, write
 def test_a_kiosk_that_did_not_carry_the_attempt_is_refused(app, writer, db_session, sitting, attempt_id, journal,
                                                            device, bridge_key):
     """``device``'s kiosk forwarded for the attempt. Another registered kiosk, even one whose
-    heartbeats name the attempt, did not carry it: refused without the override. A kiosk
-    whose heartbeats name an attempt nobody forwarded for did carry it."""
+    heartbeats name the attempt, did not carry it: refused without the override. A heartbeat's
+    attempt id is the kiosk's own word: a kiosk whose heartbeats name an attempt nobody
+    forwarded for is refused too (only a forward binding, which proved the token, carries)."""
     other = generate_device_key()
     other_id = _kiosk(db_session, public_key_b64(other), attempt_id=attempt_id)
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
@@ -369,8 +370,44 @@ def test_a_kiosk_that_did_not_carry_the_attempt_is_refused(app, writer, db_sessi
     _kiosk(db_session, public_key_b64(late_kiosk), attempt_id=second)
     mine = Journal(journal.directory.parent / "second")
     mine.append(second, [kiosk_event(sitting, 1)])
-    assert packs.import_pack(app, export(mine, second, sitting, late_kiosk, bridge_key),
+    pack = export(mine, second, sitting, late_kiosk, bridge_key)
+    with pytest.raises(packs.PackRejected, match="not known to have carried this attempt"):
+        packs.import_pack(app, pack, actor="proctor:1")
+    assert stored(db_session, second) == []
+    assert packs.import_pack(app, pack, actor="proctor:1", allow_unregistered=True,
+                             reason="PC never reached the bridge").accepted == 1
+
+
+@pytest.mark.req("P4")
+def test_the_old_seats_pack_after_a_resume_is_fenced_whatever_epoch_it_names(app, writer, db_session, sitting,
+                                                                              attempt_id, journal, device, bridge_key):
+    """``device``'s kiosk proved epoch 1 (its forward binding). After a resume (epoch 2) its
+    pack is still accepted as carried, but stamped with the epoch it proved: events naming
+    epoch 1, none or a forged 2 are stored fenced, never the answer; the new seat's answer
+    stands. A pack from the new seat's kiosk (bound in epoch 2) applies."""
+    q = question(sitting, "single")
+    factories.set_status(db_session, attempt_id, "in_exam", epoch=2)
+    answers.append(db_session, attempt_id, writer="new-tab", seq=1, question_id=q,
+                   response=sample_response("single", 0), client_time=None, epoch=2)
+    db_session.commit()
+    journal.append(attempt_id, [kiosk_event(sitting, 1, n=1), dict(kiosk_event(sitting, 2, n=2), epoch=None),
+                                dict(kiosk_event(sitting, 3, n=3), epoch=2)])
+    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    assert report.refused == 0 and report.accepted == 3
+    db_session.rollback()
+    rows = db_session.execute(select(AnswerEvent.seq, AnswerEvent.status, AnswerEvent.epoch).where(
+        AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == "kiosk-1:tab-1").order_by(AnswerEvent.seq)).all()
+    assert [tuple(r) for r in rows] == [(1, "fenced", 1), (2, "fenced", 1), (3, "fenced", 1)]
+    assert answers.current_answers(db_session, attempt_id) == {q: sample_response("single", 0)}
+
+    new_key = generate_device_key()
+    devices.bind_forward(db_session, attempt_id, 2, _kiosk(db_session, public_key_b64(new_key)))
+    db_session.commit()
+    mine = Journal(journal.directory.parent / "new-seat")
+    mine.append(attempt_id, [dict(kiosk_event(sitting, 1, writer="kiosk-2:tab-1", n=3), epoch=2)])
+    assert packs.import_pack(app, export(mine, attempt_id, sitting, new_key, bridge_key),
                              actor="proctor:1").accepted == 1
+    assert answers.current_answers(db_session, attempt_id) == {q: sample_response("single", 3)}
 
 
 # --- the pack key ----------------------------------------------------------------------------

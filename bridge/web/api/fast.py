@@ -96,7 +96,7 @@ class AutosaveFastPath:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return None
-        return (user_id, payload) if isinstance(payload, dict) else None
+        return (user_id, payload, session.get("signed_in_at")) if isinstance(payload, dict) else None
 
     def _save(self, environ, attempt_id: int, body: bytes, start_response):
         caller = self._caller(environ, attempt_id, body)
@@ -105,9 +105,10 @@ class AutosaveFastPath:
         events = caller[1].get("events")
         if not isinstance(events, list) or not 1 <= len(events) <= views.MAX_EVENTS:
             return None
+        carrier = answers.Carrier(signed_in_at=caller[2])  # the session's epoch, not the events' own
         try:
             results = get_writer(self.app).submit_grouped(answers.append_many,
-                                                          [(attempt_id, event) for event in events])
+                                                          [(attempt_id, event, carrier) for event in events])
         except WriterStopped:
             return None  # Flask's view answers the shutdown the usual way
         if all(isinstance(result, answers.Ack) for result in results):
@@ -124,7 +125,7 @@ class AutosaveFastPath:
         caller = self._caller(environ, attempt_id, body)
         if caller is None:
             return None
-        user_id, payload = caller
+        user_id, payload, _signed_in_at = caller
         fields = {"key": payload.get("key"), "actor": f"user:{user_id}", "address": environ.get("REMOTE_ADDR") or ""}
         try:
             result = get_writer(self.app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]

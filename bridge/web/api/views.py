@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify, request, session
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -76,8 +76,10 @@ def save_answers(attempt_id: int):
     events = _json_object().get("events")
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise Invalid(N_("Send {\"events\": [...]} with 1 to 100 events."))
+    # the session's sign-in stamps the epoch (DESIGN "Epochs"), never the events' own field
+    carrier = answers.Carrier(signed_in_at=session.get("signed_in_at"))
     results = get_writer(current_app).submit_grouped(answers.append_many,
-                                                     [(attempt_id, event) for event in events])
+                                                     [(attempt_id, event, carrier) for event in events])
     outcomes = [_outcome(event, result) for event, result in zip(events, results)]
     return jsonify(acks=outcomes)
 

@@ -85,10 +85,15 @@ def attempt(attempt_id: int):
                                ends_at=g.starts_at + dt.timedelta(minutes=exam.duration_minutes), **ctx)
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_([i["question_id"] for i in a.items])))}
+    from flask import session as web_session
+
     from bridge.services.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
 
+    # the token names the epoch of this sign-in: a page of the old seat after a resume stays fenced
+    token = mint_forward_token(db.session, current_app.config["SECRET_KEY"], a.id,
+                               signed_in_at=web_session.get("signed_in_at"))
     return render_template("delivery/exam.html", questions=questions, remaining_ms=attempts.remaining_ms(a),
-                           forward_token=mint_forward_token(db.session, current_app.config["SECRET_KEY"], a.id),
+                           forward_token=token,
                            # a remote sitting (exam code) has no exam PCs: no probe of 127.0.0.1 there
                            kiosk_agent_url="" if sitting.exam_code else current_app.config.get("KIOSK_AGENT_URL") or "",
                            **ctx)
