@@ -351,7 +351,6 @@ def run_bridge(app, *, host: str, port: int, port_file: str | None = None) -> No
                  policy.handshake_seconds, policy.per_address or "any", policy.total or "any",
                  policy.keepalive_seconds)
 
-
         def announce() -> None:
             if port_file:
                 write_port_file(port_file, sock.getsockname()[1])
