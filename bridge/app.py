@@ -78,6 +78,9 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from bridge.web.auth import staff_links
+
+    app.jinja_env.globals["staff_links"] = staff_links
     app.jinja_env.filters["num"] = format_number
     app.jinja_env.filters["plural_count"] = plural_count
 

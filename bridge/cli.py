@@ -159,21 +159,35 @@ def admin() -> None:
     pass
 
 
-@admin.command("create", cls=_AppCommand, help="Create a tool administrator.")
+@admin.command("create", cls=_AppCommand, help=(
+    "Create a local account: an administrator (the default), or a site admin, proctor or "
+    "authority bound to what they may touch."))
 @click.option("--username", required=True)
 @click.option("--password", help="Asked for when not given (preferred: it stays out of shell history).")
 @click.option("--name", default="")
-def admin_create(username: str, password: str | None, name: str):
+@click.option("--role", type=click.Choice(["admin", "site_admin", "proctor", "authority"]), default="admin",
+              show_default=True, help="admin: every site; site_admin: --site; proctor: --room (and --day) or "
+              "--sitting; authority: issues authorization codes for --site, or every site without it.")
+@click.option("--site", "site", default="", help="The site's code (site admin, authority).")
+@click.option("--room", "room", default="", help="The room's code (proctor).")
+@click.option("--sitting", "sitting", type=int, default=None, help="A sitting's id instead of a room (proctor).")
+@click.option("--day", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The one day (YYYY-MM-DD, institution time) a proctor's room grant holds.")
+@click.option("--station-only", is_flag=True, help="The proctor acts only from the room's registered station.")
+def admin_create(username: str, password: str | None, name: str, role: str, site: str, room: str,
+                 sitting: int | None, day, station_only: bool):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services import staff
 
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     app = _app()
     with app.app_context(), transaction() as session:
-        user = accounts.create_admin(session, username=username, password=password, name=name,
-                                     actor=f"cli:{getpass.getuser()}")
-        click.echo(f"administrator {user.username} created (id {user.id})")
+        user = staff.create_staff(session, username=username, password=password, name=name, role=role, site=site,
+                                  room=room, sitting_id=sitting, valid_on=day.date() if day else None,
+                                  station_only=station_only, actor=f"cli:{getpass.getuser()}")
+        label = "administrator" if role == "admin" else role.replace("_", " ")
+        click.echo(f"{label} {user.username} created (id {user.id})")
 
 
 # --- rooms and kiosks -----------------------------------------------------------------

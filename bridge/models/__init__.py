@@ -13,6 +13,7 @@ from bridge.models.venues import Seat, Site, StationRegistration  # noqa: F401
 from bridge.models.envchecks import EnvCheckResult, EnvCheckRun  # noqa: F401
 from bridge.models.sittings import SealingCheck, Sitting, Violation, ViolationCode  # noqa: F401
 from bridge.models.authcodes import AuthRequest  # noqa: F401
+from bridge.models.staff import StaffGrant  # noqa: F401
 from lms_plugin.models import (  # noqa: F401
     Platform, Deployment, ToolKey, LoginState, UsedNonce, ResourceLink,
     ScoreOutbox, RegistrationTicket, LaunchTicket,

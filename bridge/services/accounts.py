@@ -38,20 +38,22 @@ MIN_PASSWORD = 10
 
 
 def create_admin(session: Session, *, username: str, password: str, name: str = "",
-                 actor: str) -> User:
+                 actor: str, admin: bool = True) -> User:
+    """A local account with a password (``admin``: a global administrator; otherwise its
+    grants are added by ``bridge.services.staff``)."""
     username = username.strip()
     if not username:
-        raise Invalid("A username is required.")
+        raise Invalid(N_("A username is required."))
     if len(password) < MIN_PASSWORD:
-        raise Invalid(f"The password must have at least {MIN_PASSWORD} characters.")
+        raise Invalid(N_("The password must have at least %(count)s characters."), params={"count": MIN_PASSWORD})
     if session.scalars(select(User).where(User.username == username)).first():
-        raise Conflict(f"The username {username!r} is taken.")
+        raise Conflict(N_("The username %(name)s is taken."), params={"name": username})
     user = User(username=username, name=name or username, password_hash=_hasher.hash(password),
-                is_admin=True)
+                is_admin=admin)
     session.add(user)
     session.flush()
-    audit.record(session, "account.create_admin", actor=actor, target=f"user:{user.id}",
-                 detail={"username": username})
+    audit.record(session, "account.create_admin" if admin else "account.create", actor=actor,
+                 target=f"user:{user.id}", detail={"username": username})
     return user
 
 

@@ -33,7 +33,7 @@ from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.authcodes import ACTIONS, AuthRequest
 from bridge.models.devices import Room
-from bridge.services import audit, signing
+from bridge.services import access, audit, signing
 
 DIGITS = 8
 MAX_TRIES = 5
@@ -120,6 +120,7 @@ def request(session: Session, *, room_id: int, session_id: int, subject: int, ac
     room = session.get(Room, room_id)
     if room is None:
         raise NotFound(N_("That room does not exist."))
+    access.check_room(session, actor, room.id)
     if type(parameter) is not int or not 0 <= parameter <= MAX_PARAMETER:
         raise Invalid(N_("The value asked for must be a whole number from 0 to %(max)s."), params={"max": MAX_PARAMETER})
     numbers = sorted({str(c) for c in candidates})
@@ -154,6 +155,7 @@ def approve(session: Session, request_id: int, *, actor: str) -> RequestInfo:
     row = session.get(AuthRequest, request_id)
     if row is None:
         raise NotFound(N_("There is no request with this request code."))
+    access.check_authority(actor, row.site_id)
     if row.status != "open" or clock.utcnow_naive() > row.valid_until:
         raise InvalidState(N_("This request is no longer open."))
     if row.requested_by and row.requested_by == actor:
@@ -174,6 +176,7 @@ def use(session: Session, request_id: int, code: Optional[str], *, action: str, 
     row = session.get(AuthRequest, request_id) if type(request_id) is int else None
     if row is None or row.room_id != room_id:
         raise NotFound(N_("There is no request with this request code."))
+    access.check_room(session, actor, row.room_id)
     _refuse_unless_open(row)
     same_act = (row.action == action and row.session_id == session_id and row.parameter == parameter
                 and row.candidates_hash == candidates_hash(str(c) for c in candidates))
@@ -240,16 +243,23 @@ def cancel(session: Session, request_id: int, *, actor: str = "") -> None:
     row = session.get(AuthRequest, request_id)
     if row is None:
         raise NotFound(N_("There is no request with this request code."))
+    access.check_room(session, actor, row.room_id)
     if row.status == "open":
         row.status = "cancelled"
         session.flush()
         audit.record(session, "authcode.cancel", actor=actor, target=f"request:{row.id}")
 
 
-def open_requests(session: Session, *, room_id: int | None = None) -> list[RequestInfo]:
+def open_requests(session: Session, *, room_id: int | None = None, authority: str = "") -> list[RequestInfo]:
+    """Open requests (of one room); ``authority``: only those that actor may answer."""
     query = select(AuthRequest).where(AuthRequest.status == "open",
                                       AuthRequest.valid_until >= clock.utcnow_naive()).order_by(AuthRequest.id)
     if room_id is not None:
         query = query.where(AuthRequest.room_id == room_id)
+    if not access.is_authority(authority):
+        return []
+    sites = access.authority_sites(authority)
+    if sites is not None:
+        query = query.where(AuthRequest.site_id.in_([s for s in sites if s]))
     return [info(session, row) for row in session.scalars(query)]
 

@@ -29,7 +29,7 @@ from bridge.i18n import N_
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import Sitting
-from bridge.services import audit, signing
+from bridge.services import access, audit, signing
 
 KIND = "authorization"
 LEAD = dt.timedelta(days=1)
@@ -83,6 +83,7 @@ def items_open(session: Session, sess: ExamSession, user_id: int) -> bool:
 def authorize(session: Session, exam_session_id: int, *, site_id: str, actor: str = "",
               method: str = "online") -> list[Sitting]:
     """Authorize every sitting of the session at the site not authorized yet."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     sess = _session(session, exam_session_id)
     rows = _site_sittings(session, site_id, sess)
     now = clock.utcnow_naive()
@@ -99,6 +100,7 @@ def authorize(session: Session, exam_session_id: int, *, site_id: str, actor: st
 
 def export_file(session: Session, exam_session_id: int, *, site_id: str, secret_key: str, actor: str = "") -> bytes:
     """The authority's signed authorization of a session for one site (the offline path)."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     sess = _session(session, exam_session_id)
     _site_sittings(session, site_id, sess)
     opens, closes = window(session, sess)
@@ -111,6 +113,7 @@ def export_file(session: Session, exam_session_id: int, *, site_id: str, secret_
 
 
 def import_file(session: Session, raw: bytes, *, site_id: str, secret_key: str, actor: str = "") -> list[Sitting]:
+    access.check_site(actor, site_id)
     payload = signing.read(secret_key, raw, KIND, site_id=site_id)["payload"]
     session_id = payload.get("session_id")
     sess = _session(session, session_id if type(session_id) is int else -1)
@@ -122,6 +125,7 @@ def import_file(session: Session, raw: bytes, *, site_id: str, secret_key: str, 
 def verify(session: Session, exam_session_id: int, *, site_id: str, actor: str = "") -> list[Sitting]:
     """Authorization verification (授权验证): within an hour of the start, with every
     sitting of the session at the site authorized, marks them verified."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     sess = _session(session, exam_session_id)
     rows = _site_sittings(session, site_id, sess)
     if any(row.authorized_at is None for row in rows):

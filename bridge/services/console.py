@@ -28,7 +28,7 @@ from bridge.models.papers import ExamSession, Paper, SessionCandidate
 from bridge.models.sittings import Sitting, Violation, ViolationCode
 from bridge.models.users import User
 from bridge.models.venues import Seat
-from bridge.services import audit, authcodes, csv_export
+from bridge.services import access, audit, authcodes, csv_export
 
 LOGIN_LEAD = dt.timedelta(minutes=30)
 START_OPENS = dt.timedelta(minutes=15)      # "allow start" from a quarter of an hour before the start
@@ -52,10 +52,12 @@ DONE = ("submitted", "absent")
 
 
 # --- the sitting and its state ------------------------------------------------------------
-def sitting_of(session: Session, sitting_id: int) -> Sitting:
+def sitting_of(session: Session, sitting_id: int, actor: str = "") -> Sitting:
+    """The sitting, once ``actor`` is seen to cover it (``bridge.services.access``)."""
     row = session.get(Sitting, sitting_id) if type(sitting_id) is int else None
     if row is None:
         raise NotFound(N_("That sitting does not exist."))
+    access.check_sitting(session, actor, row)
     return row
 
 
@@ -109,7 +111,7 @@ def _clean(value: Any, limit: int) -> str:
 def enter(session: Session, sitting_id: int, *, admin_name: str, admin_phone: str, proctors: list[dict],
           actor: str = "") -> Sitting:
     """P1: who runs the room. The room's system admin and at least one proctor, each with a phone."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     admin = {"name": _clean(admin_name, 100), "phone": _clean(admin_phone, 30)}
     people = [{"name": _clean(p.get("name"), 100), "phone": _clean(p.get("phone"), 30)} for p in proctors
               if _clean(p.get("name"), 100)]
@@ -127,7 +129,7 @@ def enter(session: Session, sitting_id: int, *, admin_name: str, admin_phone: st
 
 
 def allow_login(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     if sitting.ended_at:
         raise InvalidState(N_("This sitting has ended."))
     if sitting.authorized_at is None:
@@ -143,7 +145,7 @@ def allow_start(session: Session, sitting_id: int, *, secret_key: str, request_i
                 code: str | None = None, actor: str = "") -> Sitting:
     """P2: the countdown to the start. From ``START_OPENS`` before the start; later than
     ``START_GRACE`` after it, only with a delay authorization code (the room then starts now)."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     sess, exam, _paper = _session_exam(session, sitting)
     now = clock.utcnow_naive()
     if sitting.start_allowed_at is not None:
@@ -338,9 +340,9 @@ def _counts(seats: list[SeatState]) -> dict[str, int]:
             "offline": sum("offline" in s.flags for s in seats)}
 
 
-def board(session: Session, sitting_id: int) -> Board:
+def board(session: Session, sitting_id: int, *, actor: str = "") -> Board:
     """The board of one room in one session (a sitting): the candidates placed in the room."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     sess, exam, paper = _session_exam(session, sitting)
     room = session.get(Room, sitting.room_id)
     now = clock.utcnow_naive()
@@ -417,7 +419,7 @@ def catalogue(session: Session) -> list[ViolationCode]:
 
 def register_violation(session: Session, sitting_id: int, attempt_id: int, *, code: str, description: str,
                        actor: str = "") -> Violation:
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     entry = next((c for c in catalogue(session) if c.code == (code or "").strip() and c.active), None)
     if entry is None:
@@ -436,7 +438,7 @@ def register_violation(session: Session, sitting_id: int, attempt_id: int, *, co
 
 
 def cancel_violation(session: Session, sitting_id: int, violation_id: int, *, reason: str, actor: str = "") -> None:
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     row = session.get(Violation, violation_id) if type(violation_id) is int else None
     if row is None or row.sitting_id != sitting.id:
         raise NotFound(N_("That violation is not registered in this room."))
@@ -451,12 +453,13 @@ def cancel_violation(session: Session, sitting_id: int, violation_id: int, *, re
                  detail={"violation": row.id, "reason": reason})
 
 
-def violations(session: Session, sitting_id: int, *, include_cancelled: bool = False) -> list[dict[str, Any]]:
+def violations(session: Session, sitting_id: int, *, include_cancelled: bool = False, actor: str = "") -> list[dict[str, Any]]:
     query = (select(Violation, SessionCandidate.admission_number, User.name)
              .join(Attempt, Attempt.id == Violation.attempt_id).join(User, User.id == Attempt.user_id)
              .join(SessionCandidate, (SessionCandidate.session_id == Attempt.session_id)
                    & (SessionCandidate.user_id == Attempt.user_id))
              .where(Violation.sitting_id == sitting_id).order_by(Violation.registered_at, Violation.id))
+    sitting_of(session, sitting_id, actor)
     if not include_cancelled:
         query = query.where(Violation.cancelled_at.is_(None))
     return [{"id": v.id, "admission_number": number or "", "name": name, "code": v.code, "code_text": v.code_text,
@@ -465,10 +468,10 @@ def violations(session: Session, sitting_id: int, *, include_cancelled: bool = F
             for v, number, name in session.execute(query)]
 
 
-def violations_csv(session: Session, sitting_id: int) -> str:
+def violations_csv(session: Session, sitting_id: int, *, actor: str = "") -> str:
     header = ["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]
     return csv_export.text([header] + [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-                                        v["at"], v["by"]] for v in violations(session, sitting_id)])
+                                        v["at"], v["by"]] for v in violations(session, sitting_id, actor=actor)])
 
 
 # --- extra time (P5) ----------------------------------------------------------------------
@@ -478,7 +481,7 @@ def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: i
     """Add ``seconds`` to a candidate in the exam. Up to ``free_seconds`` cumulative (the
     ``FREE_EXTRA_SECONDS`` setting) without a code, beyond with an extra-time code; never
     more, in all, than the exam's duration. Returns the seconds actually added."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id, lock=True)
     sess, exam, _paper = _session_exam(session, sitting)
     if type(seconds) is not int or seconds <= 0:
@@ -514,7 +517,7 @@ def extra_time(session: Session, sitting_id: int, attempt_id: int, *, seconds: i
 # --- absence (P9) and the end (P10) -------------------------------------------------------
 def register_absent(session: Session, sitting_id: int, user_ids: Iterable[int], *, actor: str = "") -> int:
     """Candidates who never logged in, once the late cutoff has passed."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     current = board(session, sitting.id)
     if clock.utcnow_naive() < current.late_cutoff:
         raise InvalidState(N_("Absence can be registered from %(at)s, when the late login closes."),
@@ -543,14 +546,14 @@ def register_absent(session: Session, sitting_id: int, user_ids: Iterable[int], 
     return len(chosen)
 
 
-def end_blockers(session: Session, sitting_id: int) -> list[SeatState]:
-    return [s for s in board(session, sitting_id).seats if s.status not in DONE]
+def end_blockers(session: Session, sitting_id: int, *, actor: str = "") -> list[SeatState]:
+    return [s for s in board(session, sitting_id, actor=actor).seats if s.status not in DONE]
 
 
 def end_exam(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
     """P10 (the caller has re-authenticated the room's system admin): only when every
     candidate is submitted or registered absent."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     if sitting.ended_at is not None:
         return sitting
     blockers = end_blockers(session, sitting.id)
@@ -591,7 +594,7 @@ def resume(session: Session, sitting_id: int, user_ids: Iterable[int], *, reason
     from bridge.models.venues import Site
     from bridge.services import kiosk_commands
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     sess, exam, _paper = _session_exam(session, sitting)
     if reason not in RESUME_REASONS:
         raise Invalid(N_("Choose the reason of the resume from the list."))
@@ -660,7 +663,7 @@ def lock_screen(session: Session, sitting_id: int, attempt_id: int, *, message: 
     returns the command ids for the hub."""
     from bridge.services import kiosk_commands
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     text = _clean(message, 200)
     if not text:
@@ -678,7 +681,7 @@ def lock_screen(session: Session, sitting_id: int, attempt_id: int, *, message: 
 def unlock_screen(session: Session, sitting_id: int, attempt_id: int, *, actor: str = "") -> list[int]:
     from bridge.services import kiosk_commands
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     kiosks = _kiosks_of(session, [attempt.id])
     if not kiosks:
@@ -690,18 +693,18 @@ def unlock_screen(session: Session, sitting_id: int, attempt_id: int, *, actor: 
     return ids
 
 
-def candidate_log(session: Session, sitting_id: int, attempt_id: int) -> list[dict[str, Any]]:
-    sitting = sitting_of(session, sitting_id)
+def candidate_log(session: Session, sitting_id: int, attempt_id: int, *, actor: str = "") -> list[dict[str, Any]]:
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     return [{"at": row.at, "address": row.address, "action": row.action, "actor": row.actor, "detail": row.detail}
             for row in session.scalars(select(AttemptLog).where(AttemptLog.attempt_id == attempt.id)
                                        .order_by(AttemptLog.at, AttemptLog.id))]
 
 
-def candidate_log_csv(session: Session, sitting_id: int, attempt_id: int) -> str:
+def candidate_log_csv(session: Session, sitting_id: int, attempt_id: int, *, actor: str = "") -> str:
     return csv_export.text([["time", "address", "action", "actor", "detail"]] + [
         [row["at"], row["address"], row["action"], row["actor"], json_text(row["detail"])]
-        for row in candidate_log(session, sitting_id, attempt_id)])
+        for row in candidate_log(session, sitting_id, attempt_id, actor=actor)])
 
 
 def json_text(value: Any) -> str:
@@ -720,12 +723,12 @@ def _extra_times(session: Session, attempt_ids: list[int]) -> dict[int, list[dic
     return out
 
 
-def record(session: Session, sitting_id: int) -> dict[str, Any]:
+def record(session: Session, sitting_id: int, *, actor: str = "") -> dict[str, Any]:
     """The room record (考场情况记录单): the sitting, who ran it, the totals, and the lists of
     absences, violations and extra time."""
     from bridge.models.venues import Site
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     sess, exam, _paper = _session_exam(session, sitting)
     current = board(session, sitting.id)
     site = session.get(Site, sitting.site_id) if sitting.site_id else None
@@ -751,12 +754,12 @@ class CheckRow:
     score: Optional[float]
 
 
-def verification(session: Session, sitting_id: int) -> dict[str, Any]:
+def verification(session: Session, sitting_id: int, *, actor: str = "") -> dict[str, Any]:
     """P12's verification table (校验结果列表) and its totals."""
     from bridge.models.attempts import AnswerEvent
     from bridge.models.packs import PackImport
 
-    current = board(session, sitting_id)
+    current = board(session, sitting_id, actor=actor)
     ids = [s.attempt_id for s in current.seats if s.attempt_id]
     answered = dict(session.execute(select(AnswerEvent.attempt_id, func.count(func.distinct(AnswerEvent.question_id)))
                                     .where(AnswerEvent.attempt_id.in_(ids), AnswerEvent.status == "applied")
@@ -778,8 +781,8 @@ def verification(session: Session, sitting_id: int) -> dict[str, Any]:
     return {"board": current, "rows": rows, "totals": totals}
 
 
-def results_table(session: Session, sitting_id: int) -> list[list[Any]]:
-    table = verification(session, sitting_id)
+def results_table(session: Session, sitting_id: int, *, actor: str = "") -> list[list[Any]]:
+    table = verification(session, sitting_id, actor=actor)
     head = ["seat", "admission_number", "name", "status", "progress_percent", "pack", "collected", "violation", "score"]
     return [head] + [[r.seat, r.admission_number, r.name, r.status, r.progress, r.pack, r.collected, r.violation,
                       r.score] for r in table["rows"]]
@@ -792,7 +795,7 @@ def results_backup(session: Session, sitting_id: int, *, secret_key: str, actor:
     from bridge.models.attempts import AnswerHead
     from bridge.services import signing
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     if sitting.ended_at is None:
         raise InvalidState(N_("End the exam first."))
     table = verification(session, sitting.id)
@@ -824,7 +827,7 @@ def upload_step(session: Session, sitting_id: int, *, batch: int = UPLOAD_BATCH,
     unit of work, so an upload cut off resumes where it stopped. Only after the backup."""
     from bridge.services import scoring
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     if sitting.ended_at is None:
         raise InvalidState(N_("End the exam first."))
     if sitting.backed_up_at is None:
@@ -857,7 +860,7 @@ def remote(session: Session, sitting_id: int, seat_numbers: Iterable[int] | None
     (``seat_numbers`` None). Returns the command ids for the hub."""
     from bridge.services import kiosk_commands
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     if action not in REMOTE_ACTIONS:
         raise Invalid(N_("Unknown remote action."))
     query = select(Seat.kiosk_id).join(Kiosk, Kiosk.id == Seat.kiosk_id).where(
@@ -876,13 +879,13 @@ def remote(session: Session, sitting_id: int, seat_numbers: Iterable[int] | None
     return ids
 
 
-def audit_trail(session: Session, sitting_id: int) -> list[Any]:
+def audit_trail(session: Session, sitting_id: int, *, actor: str = "") -> list[Any]:
     """Every audit entry about this sitting or its candidates' attempts, oldest first."""
     from bridge.models.audit import AuditEntry
 
     from bridge.models.authcodes import AuthRequest
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     users = select(SessionCandidate.user_id).where(SessionCandidate.session_id == sitting.session_id,
                                                    SessionCandidate.room_id == sitting.room_id)
     ids = list(session.scalars(select(Attempt.id).where(Attempt.session_id == sitting.session_id,
@@ -893,10 +896,10 @@ def audit_trail(session: Session, sitting_id: int) -> list[Any]:
     return list(session.scalars(select(AuditEntry).where(AuditEntry.target.in_(targets)).order_by(AuditEntry.id)))
 
 
-def audit_csv(session: Session, sitting_id: int) -> str:
+def audit_csv(session: Session, sitting_id: int, *, actor: str = "") -> str:
     return csv_export.text([["id", "at", "actor", "address", "action", "target", "outcome", "detail", "hash"]] + [
         [e.id, e.at, e.actor, e.remote_addr, e.action, e.target, e.outcome, json_text(e.detail), e.hash]
-        for e in audit_trail(session, sitting_id)])
+        for e in audit_trail(session, sitting_id, actor=actor)])
 
 
 # --- re-exam init (P8) ----------------------------------------------------------------------
@@ -906,7 +909,7 @@ def re_exam(session: Session, sitting_id: int, attempt_id: int, *, understood: b
     authorization code (valid an hour) and confirms again. The candidate's attempt is voided
     (its answers stay in the answer log and the audit trail, never in the new attempt) and a
     fresh attempt opens: the candidate logs in again and starts from an empty paper."""
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     sess, exam, _paper = _session_exam(session, sitting)
     if not understood:
@@ -948,7 +951,7 @@ def collect(session: Session, sitting_id: int, attempt_id: int, *, actor: str = 
     from bridge.models.venues import Site
     from bridge.services import attempts as attempts_
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     attempt = _attempt_here(session, sitting, attempt_id)
     sess, _exam, paper = _session_exam(session, sitting)
     if attempt.status not in ("in_exam", "locked"):
@@ -980,7 +983,7 @@ def mock_login(session: Session, sitting_id: int, *, actor: str = "") -> int:
     """Log every candidate of the room in and past the rules (a mock exam's rehearsal)."""
     from bridge.services import attempts as attempts_
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     _mock_only(session, sitting)
     sess, exam, _paper = _session_exam(session, sitting)
     if not login_open(sitting, sess):
@@ -1004,7 +1007,7 @@ def mock_answer(session: Session, sitting_id: int, *, seed: int = 0, actor: str 
     from bridge.models.bank import Question
     from bridge.services import answers
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     _mock_only(session, sitting)
     rng = random.Random(seed)
     stored = 0
@@ -1037,7 +1040,7 @@ def mock_collect(session: Session, sitting_id: int, *, actor: str = "") -> int:
     """统一收卷: submit every candidate still in the exam at once (mock exams only)."""
     from bridge.services import attempts as attempts_
 
-    sitting = sitting_of(session, sitting_id)
+    sitting = sitting_of(session, sitting_id, actor)
     _mock_only(session, sitting)
     done = 0
     for s in board(session, sitting.id).seats:
@@ -1052,6 +1055,7 @@ def mock_collect(session: Session, sitting_id: int, *, actor: str = "") -> int:
 def save_violation_code(session: Session, code: str, text: str, *, active: bool, actor: str = "") -> ViolationCode:
     """Add a code to the catalogue or change one (a code is never deleted: registered
     violations name it; an unused one is made inactive)."""
+    access.check_admin(actor)
     import re
 
     code = (code or "").strip().upper()
@@ -1074,8 +1078,8 @@ def save_violation_code(session: Session, code: str, text: str, *, active: bool,
     return row
 
 
-def resume_log(session: Session, sitting_id: int) -> list[dict[str, Any]]:
-    current = board(session, sitting_id)
+def resume_log(session: Session, sitting_id: int, *, actor: str = "") -> list[dict[str, Any]]:
+    current = board(session, sitting_id, actor=actor)
     by_attempt = {s.attempt_id: s for s in current.seats if s.attempt_id}
     rows = session.scalars(select(AttemptLog).where(AttemptLog.attempt_id.in_(list(by_attempt)),
                                                     AttemptLog.action == "breakpoint_resume")
@@ -1086,7 +1090,7 @@ def resume_log(session: Session, sitting_id: int) -> list[dict[str, Any]]:
              "lost_seconds": (r.detail or {}).get("lost_seconds", 0), "by": r.actor} for r in rows]
 
 
-def resume_log_csv(session: Session, sitting_id: int) -> str:
+def resume_log_csv(session: Session, sitting_id: int, *, actor: str = "") -> str:
     return csv_export.text([["time", "admission_number", "name", "reason", "description", "lost_seconds", "by"]] + [
         [r["at"], r["admission_number"], r["name"], r["reason"], r["description"], r["lost_seconds"], r["by"]]
-        for r in resume_log(session, sitting_id)])
+        for r in resume_log(session, sitting_id, actor=actor)])

@@ -24,7 +24,7 @@ from bridge.models.devices import Kiosk, KioskCommand
 from bridge.models.envchecks import EnvCheckResult, EnvCheckRun
 from bridge.models.exams import Exam
 from bridge.models.venues import Seat
-from bridge.services import audit, kiosk_commands
+from bridge.services import access, audit, kiosk_commands
 from bridge.services.venues import room_of
 
 #: What a seat needs when the exam says nothing else (seed 001 §1.2's minimum PC).
@@ -195,6 +195,7 @@ def start(session: Session, room_id: int, *, exam_id: int | None = None, scope: 
     """A new run over every seat (``all``) or over the seats that did not pass in the
     current report (``failed``). Returns the run and, per kiosk asked, its command id (the
     caller tells the hub once committed: ``bridge.hub.notify_commands``)."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     if scope not in ("all", "failed"):
         raise Invalid(N_("Check all seats or re-test the failed ones."))

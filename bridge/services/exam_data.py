@@ -35,7 +35,7 @@ from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import SEAT_ORDERS, Sitting
 from bridge.models.users import User
 from bridge.models.venues import Seat, Site
-from bridge.services import audit, signing
+from bridge.services import access, audit, signing
 from bridge.services.venues import room_of
 
 KIND = "exam-data"
@@ -99,6 +99,7 @@ def submitted_in(session: Session, sess: ExamSession) -> int:
 
 def place(session: Session, site_id: str, exam_session_id: int, room_id: int, *, actor: str = "",
           confirm_started: bool = False) -> Sitting:
+    access.check_site(actor, site_id)
     site = _site(session, site_id)
     room = room_of(session, room_id, site.id)
     sess = session.get(ExamSession, exam_session_id) if isinstance(exam_session_id, int) else None
@@ -181,6 +182,7 @@ def build(session: Session, sitting_id: int, *, secret_key: str, seat_order: str
     """Place the session's candidates not yet in another room of the session into this
     room's seats (in roster order), number them, and sign the room's data."""
     row = sitting_of(session, sitting_id)
+    access.check_site(actor, row.site_id)
     if row.data_loaded_at is not None:
         raise InvalidState(N_("This room's data is loaded already; only site init can undo that."))
     if seat_order not in SEAT_ORDERS:
@@ -259,6 +261,7 @@ def load(session: Session, sitting_id: int, *, secret_key: str, raw: bytes | Non
     release time must have passed; the file's hash and signature must hold and it must be the
     package last built for this sitting."""
     row = sitting_of(session, sitting_id)
+    access.check_site(actor, row.site_id)
     if row.data is None:
         raise InvalidState(N_("Build the room's exam data first."))
     document = signing.read(secret_key, raw if raw is not None else row.data, KIND, site_id=row.site_id)

@@ -24,7 +24,7 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import SealingCheck, Sitting
 from bridge.models.venues import Seat
-from bridge.services import audit, envchecks, stations
+from bridge.services import access, audit, envchecks, stations
 
 #: each condition and what it means, in checklist order
 CONDITIONS = (
@@ -94,6 +94,7 @@ def room_conditions(session: Session, sitting: Sitting, *, secret_key: str) -> l
 def check(session: Session, site_id: str, exam_session_id: int, *, secret_key: str, actor: str = "") -> SealingCheck:
     """Check every room of the session at the site; records one row per room and one for
     the site (``room_id`` null), and returns the site's."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     sittings = list(session.scalars(select(Sitting).join(Room, Room.id == Sitting.room_id).where(
         Sitting.site_id == site_id, Sitting.session_id == exam_session_id).order_by(Room.code)))
     if not sittings:

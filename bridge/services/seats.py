@@ -29,7 +29,7 @@ from bridge.errors import Conflict, Invalid, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk
 from bridge.models.venues import Seat
-from bridge.services import audit, csv_export
+from bridge.services import access, audit, csv_export
 from bridge.services.venues import room_of
 
 MAX_SEAT = 9999
@@ -136,6 +136,7 @@ def _address_key(address: str) -> tuple:
 def auto_scan(session: Session, room_id: int, *, order: str = "address", actor: str = "") -> list[SeatRow]:
     """Seat every unassigned kiosk of the room (module docstring); returns the seats it
     assigned, in number order."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     if order not in SCAN_ORDERS:
         raise Invalid(N_("Order the seats by address, by computer name or by announcement time."))
@@ -180,6 +181,7 @@ def auto_scan(session: Session, room_id: int, *, order: str = "address", actor: 
 
 def add_seat(session: Session, room_id: int, *, address: str, hostname: str, note: str = "",
              actor: str = "") -> SeatRow:
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     address, hostname = _text(address, 64), _text(hostname, 255)
     if not address and not hostname:
@@ -209,6 +211,7 @@ def _row(session: Session, seat: Seat) -> SeatRow:
 def edit_seat(session: Session, seat_id: int, *, number: Any, address: str, hostname: str, note: str,
               room_id: int | None = None, actor: str = "") -> SeatRow:
     seat = _seat(session, seat_id, room_id)
+    access.check_site_of_room(session, actor, seat.room_id)
     number = _number(number)
     taken = session.scalar(select(Seat.id).where(Seat.room_id == seat.room_id, Seat.number == number,
                                                  Seat.id != seat.id))
@@ -228,6 +231,7 @@ def move_seat(session: Session, seat_id: int, direction: str, *, room_id: int | 
               actor: str = "") -> SeatRow:
     """Swap the seat's number with the seat just before (``up``) or after (``down``) it."""
     seat = _seat(session, seat_id, room_id)
+    access.check_site_of_room(session, actor, seat.room_id)
     if direction not in ("up", "down"):
         raise Invalid(N_("Move a seat up or down."))
     up = direction == "up"
@@ -250,6 +254,7 @@ def move_seat(session: Session, seat_id: int, direction: str, *, room_id: int | 
 
 def delete_seat(session: Session, seat_id: int, *, room_id: int | None = None, actor: str = "") -> None:
     seat = _seat(session, seat_id, room_id)
+    access.check_site_of_room(session, actor, seat.room_id)
     _bind(session, seat, None)
     detail = {"number": seat.number, "address": seat.address, "hostname": seat.hostname, "kiosk": seat.kiosk_id}
     session.delete(seat)
@@ -260,6 +265,7 @@ def delete_seat(session: Session, seat_id: int, *, room_id: int | None = None, a
 def assign(session: Session, room_id: int, kiosk_id: int, number: Any, *, actor: str = "") -> SeatRow:
     """Put one kiosk on the seat ``number`` (made if the plan has no such seat; a free seat
     is bound, a seat with another kiosk is refused)."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     number = _number(number)
     kiosk = session.get(Kiosk, kiosk_id)
@@ -292,6 +298,7 @@ def export_csv(session: Session, room_id: int) -> str:
 
 def import_csv(session: Session, room_id: int, data: bytes | str, *, actor: str = "") -> ImportReport:
     """Check every row, then store all or nothing (module docstring)."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     if isinstance(data, bytes):
         if len(data) > MAX_CSV_BYTES:

@@ -34,7 +34,7 @@ from bridge.models.papers import ExamSession, SessionCandidate
 from bridge.models.sittings import SealingCheck, Sitting
 from bridge.models.users import User
 from bridge.models.venues import Seat, Site, StationRegistration
-from bridge.services import audit, signing
+from bridge.services import access, audit, signing
 
 KIND = "site-backup"
 MAX_BYTES = 64 * 1024 * 1024
@@ -119,6 +119,7 @@ def _matching(session: Session, model, keys: dict[str, Any], key_of) -> set[int]
 
 
 def backup(session: Session, site_id: str, *, secret_key: str, note: str = "", actor: str = "") -> bytes:
+    access.check_site(actor, site_id)
     site = session.get(Site, site_id)
     if site is None:
         raise NotFound(N_("That site does not exist."))
@@ -165,6 +166,7 @@ def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -
     payload = read_backup(raw, secret_key=secret_key)
     tables = payload.get("tables") or {}
     site = payload["site"]
+    access.check_site(actor, site["id"])
     if session.get(Site, site["id"]) is not None or session.scalar(select(Site.id).where(Site.code == site["code"])):
         raise Conflict(N_("This database holds the site already: init it first, or restore into an empty database."))
     codes = [r["code"] for r in tables.get("rooms", [])]
@@ -256,6 +258,7 @@ def init_blockers(session: Session, site_id: str) -> list[dict[str, Any]]:
 def init(session: Session, site_id: str, *, confirm_code: str, actor: str = "") -> dict[str, int]:
     """Clear everything the site holds and the site itself (its code is free again).
     Accounts and their passwords stay."""
+    access.check_site(actor, site_id)
     site = session.get(Site, site_id)
     if site is None:
         raise NotFound(N_("That site does not exist."))

@@ -31,7 +31,7 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
 from bridge.models.venues import Site, StationRegistration
-from bridge.services import audit, signing, throttle
+from bridge.services import access, audit, signing, throttle
 from bridge.services.venues import room_of
 
 PURPOSE = "station registration"
@@ -102,6 +102,7 @@ def _room_window_end(session: Session, room_id: int, now: dt.datetime) -> dt.dat
 def issue_code(session: Session, room_id: int, *, secret_key: str, actor: str = "") -> str:
     """A new registration code for the room, valid until its last sitting ends. Refused
     while a station is registered (revoke it first); an unused older code is withdrawn."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     now = clock.utcnow_naive()
     old = _current(session, room.id)
@@ -154,6 +155,7 @@ def register(session: Session, *, room_code: str, code: str, address: str, secre
 
 
 def revoke(session: Session, room_id: int, *, actor: str = "", secret_key: str) -> None:
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     row = _current(session, room.id)
     if row is None or row.registered_at is None:
@@ -196,6 +198,7 @@ def counts(session: Session, site_id: str) -> dict[str, int]:
 def export_site_file(session: Session, site_id: str, *, secret_key: str, actor: str = "") -> bytes:
     """The signed site file (KDINFO): the site, its rooms and each room's current
     registration; a reinstalled station restores from it."""
+    access.check_site(actor, site_id)
     site = session.get(Site, site_id)
     if site is None:
         raise NotFound(N_("That site does not exist."))

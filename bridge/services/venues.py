@@ -21,7 +21,7 @@ from bridge.errors import Conflict, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.devices import Kiosk, Room
 from bridge.models.venues import SITE_MODES, Seat, Site
-from bridge.services import audit, devices
+from bridge.services import access, audit, devices
 
 SITE_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_CAPACITY = 9999
@@ -61,6 +61,7 @@ def _name(name: str) -> str:
 
 
 def create_site(session: Session, *, code: str, name: str, mode: str = "formal", actor: str = "") -> SiteInfo:
+    access.check_admin(actor)
     code = (code or "").strip()
     if not SITE_CODE_RE.match(code):
         raise Invalid(N_("A site code is 1 to 32 letters, digits, '-' or '_'."))
@@ -78,7 +79,7 @@ def update_site(session: Session, site_id: str, *, name: str, mode: str, actor: 
     """Change the name and mode; the code stays (site init is the only way to clear it)."""
     from bridge.services.site_backup import init_blockers
 
-    site = _site(session, site_id)
+    site = _site(session, site_id, actor)
     before = {"name": site.name, "mode": site.mode}
     mode = _mode(mode)
     if mode != site.mode and init_blockers(session, site.id):
@@ -93,21 +94,24 @@ def update_site(session: Session, site_id: str, *, name: str, mode: str, actor: 
     return _site_info(session, site)
 
 
-def list_sites(session: Session) -> list[SiteInfo]:
+def list_sites(session: Session, *, actor: str = "") -> list[SiteInfo]:
+    """The sites ``actor`` runs (every site for the admin)."""
+    mine = access.site_ids(actor)
     counts = dict(session.execute(select(Room.site_id, func.count()).where(Room.site_id.is_not(None))
                                   .group_by(Room.site_id)).all())
     return [SiteInfo(s.id, s.code, s.name, s.mode, counts.get(s.id, 0))
-            for s in session.scalars(select(Site).order_by(Site.code))]
+            for s in session.scalars(select(Site).order_by(Site.code)) if mine is None or s.id in mine]
 
 
-def get_site(session: Session, site_id: str) -> SiteInfo:
-    return _site_info(session, _site(session, site_id))
+def get_site(session: Session, site_id: str, *, actor: str = "") -> SiteInfo:
+    return _site_info(session, _site(session, site_id, actor))
 
 
-def _site(session: Session, site_id: str) -> Site:
+def _site(session: Session, site_id: str, actor: str = "") -> Site:
     site = session.get(Site, site_id) if isinstance(site_id, str) else None
     if site is None:
         raise NotFound(N_("That site does not exist."))
+    access.check_site(actor, site.id)
     return site
 
 
@@ -129,7 +133,7 @@ def add_room(session: Session, site_id: str, *, code: str, name: str, capacity: 
              secret_key: str, actor: str = "") -> tuple[RoomSummary, str]:
     """A room of the site, and its kiosk enrolment code (shown once; ``devices.enrolment_code``
     reads it out again)."""
-    site = _site(session, site_id)
+    site = _site(session, site_id, actor)
     capacity = _capacity(capacity)
     info, enrolment = devices.create_room(session, code=code, name=_name(name), secret_key=secret_key,
                                           site_id=site.id, actor=actor)
@@ -140,7 +144,7 @@ def add_room(session: Session, site_id: str, *, code: str, name: str, capacity: 
 
 
 def update_room(session: Session, room_id: int, *, name: str, capacity: Optional[int], actor: str = "") -> RoomSummary:
-    room = room_of(session, room_id)
+    room = room_of(session, room_id, actor=actor)
     before = {"name": room.name, "capacity": room.capacity}
     room.name, room.capacity = _name(name), _capacity(capacity)
     session.flush()
@@ -151,10 +155,12 @@ def update_room(session: Session, room_id: int, *, name: str, capacity: Optional
     return room_summary(session, room.id)
 
 
-def room_of(session: Session, room_id: int, site_id: str | None = None) -> Room:
+def room_of(session: Session, room_id: int, site_id: str | None = None, *, actor: str = "") -> Room:
+    """The room (of ``site_id`` when given), once ``actor`` is seen to run its site."""
     room = session.get(Room, room_id) if isinstance(room_id, int) else None
     if room is None or (site_id is not None and room.site_id != site_id):
         raise NotFound(N_("That room does not exist."))
+    access.check_site(actor, room.site_id)
     return room
 
 

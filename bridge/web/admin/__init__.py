@@ -15,3 +15,10 @@ bp.add_url_rule("/registration-url", "issue_registration_url", views.issue_regis
 bp.add_url_rule("/audit", "audit_log", views.audit_log)
 bp.add_url_rule("/authcodes", "authcodes_page", views.authcodes_page)
 bp.add_url_rule("/authcodes/<int:request_id>/approve", "approve_authcode", views.approve_authcode, methods=["POST"])
+
+from bridge.web.admin import accounts  # noqa: E402
+
+bp.add_url_rule("/accounts", "accounts", accounts.accounts)
+bp.add_url_rule("/accounts", "create_account", accounts.create_account, methods=["POST"])
+bp.add_url_rule("/accounts/<int:user_id>/grants", "add_grant", accounts.add_grant, methods=["POST"])
+bp.add_url_rule("/grants/<int:grant_id>/delete", "remove_grant", accounts.remove_grant, methods=["POST"])

@@ -5,10 +5,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _, ngettext
 
 from bridge.db import transaction
-from bridge.errors import DomainError
+from bridge.errors import DomainError, Forbidden
 from bridge.extensions import db
 from bridge.services import accounts, audit
-from bridge.web.auth import current_user, sign_in
+from bridge.web.auth import current_actor, current_user, home_for, require_staff, sign_in
 
 PLATFORM_FIELDS = ("name", "issuer", "client_id", "deployment_ids", "auth_login_url",
                    "auth_token_url", "jwks_url")
@@ -51,7 +51,7 @@ def login():
     if user is None:
         return _login_page(_("The username or password is wrong."), 401)
     sign_in(user)
-    return redirect(url_for("admin.platforms"))
+    return redirect(url_for(home_for(current_actor())))
 
 
 def _try_again(seconds: int) -> str:
@@ -132,30 +132,33 @@ def audit_log():
 
 
 def authcodes_page():
-    """The authority's page (P15): open requests of every room; approve one online, or read
-    its code out on the phone."""
+    """The authority's page (P15): open requests of the rooms of their sites; approve one
+    online, or read its code out on the phone."""
     from bridge.services import authcodes
 
-    user = _require_admin()
-    if user is None:
+    if current_user() is None:
         return redirect(url_for("admin.login"))
-    requests_ = authcodes.open_requests(db.session)
-    me = f"user:{user.id}"  # nobody reads out or approves a code they asked for themselves
+    actor = require_staff("authority")
+    user = current_user()
+    requests_ = authcodes.open_requests(db.session, authority=actor)
+    # nobody reads out or approves a code they asked for themselves
     codes = {r.id: authcodes.code_for(db.session, authcodes.get(db.session, r.request_code),
                                       secret_key=current_app.config["SECRET_KEY"])
-             for r in requests_ if r.requested_by != me}
+             for r in requests_ if r.requested_by != actor}
     return render_template("admin/authcodes.html", user=user, requests=requests_, codes=codes)
 
 
 def approve_authcode(request_id: int):
     from bridge.services import authcodes
 
-    user = _require_admin()
-    if user is None:
+    if current_user() is None:
         return redirect(url_for("admin.login"))
+    actor = require_staff("authority")
     try:
         with transaction() as s:
-            made = authcodes.approve(s, request_id, actor=f"user:{user.id}")
+            made = authcodes.approve(s, request_id, actor=actor)
+    except Forbidden:
+        raise  # another site's request, or one they asked for: the refusal page says why
     except DomainError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("admin.authcodes_page"))

@@ -1,11 +1,13 @@
 """The proctor console (监考管理): ``/console/`` pages and the live board over
-``/ws/console/<room>`` (P1–P16). Administrators only for now (a proctor role bound to a
-room is not built yet)."""
+``/ws/console/<room>`` (P1–P16). A proctor sees the sittings of their room (or their one
+sitting), a site admin those of their sites, the admin all (``bridge.services.access``)."""
 from flask import Blueprint
 
 bp = Blueprint("console", __name__)
 
-from bridge.web.console import views  # noqa: E402
+from bridge.web.console import scope, views  # noqa: E402
+
+bp.before_request(scope.check)
 
 bp.add_url_rule("/console/", "home", views.home)
 bp.add_url_rule("/console/<int:sitting_id>", "show", views.show)

@@ -18,15 +18,18 @@ from bridge.models.devices import Room
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
-from bridge.services import accounts, authcodes, console, csv_export
-from bridge.web.auth import current_user, require_admin
+from bridge.services import access, accounts, authcodes, console, csv_export
+from bridge.web.auth import current_actor, current_user, require_staff
 
 #: how often a console's socket looks for a change on the board (seconds)
 BOARD_EVERY = 1.0
 
 
 def _admin():
-    return require_admin()
+    """The signed-in staff member (the scope of each sitting is checked before the view,
+    ``bridge.web.console.scope``, and again by the services)."""
+    require_staff()
+    return current_user()
 
 
 def _number(value: str | None) -> int | None:
@@ -36,14 +39,11 @@ def _number(value: str | None) -> int | None:
 
 
 def _actor(user) -> str:
-    return f"user:{user.id}"
+    return current_actor()
 
 
 def _sitting(sitting_id: int) -> Sitting:
-    row = db.session.get(Sitting, sitting_id)
-    if row is None:
-        abort(404)
-    return row
+    return console.sitting_of(db.session, sitting_id, current_actor())
 
 
 def home():
@@ -51,7 +51,9 @@ def home():
     rows = db.session.execute(select(Sitting, ExamSession, Exam.title, Room.code)
                               .join(ExamSession, ExamSession.id == Sitting.session_id)
                               .join(Exam, Exam.id == ExamSession.exam_id).join(Room, Room.id == Sitting.room_id)
-                              .order_by(ExamSession.starts_at.desc(), Room.code).limit(200)).all()
+                              .order_by(ExamSession.starts_at.desc(), Room.code).limit(1000)).all()
+    actor = current_actor()
+    rows = [r for r in rows if access.may_sitting(db.session, actor, r[0])][:200]
     sittings = [{"id": s.id, "room": code, "session": sess.name, "exam": title, "starts_at": sess.starts_at,
                  "state": console.state(s, sess)} for s, sess, title, code in rows]
     return render_template("console/home.html", user=user, sittings=sittings)
@@ -60,7 +62,7 @@ def home():
 def show(sitting_id: int, error=None, status=200, request_info=None):
     user = _admin()
     sitting = _sitting(sitting_id)
-    board = console.board(db.session, sitting.id)
+    board = console.board(db.session, sitting.id, actor=current_actor())
     if not sitting.staff:
         return render_template("console/enter.html", user=user, board=board, error=error), status
     from bridge.models.venues import Site
@@ -100,7 +102,7 @@ def enter(sitting_id: int):
 def board_json(sitting_id: int):
     _admin()
     _sitting(sitting_id)
-    return jsonify(console.board(db.session, sitting_id).as_dict())
+    return jsonify(console.board(db.session, sitting_id, actor=current_actor()).as_dict())
 
 
 def _request_id():
@@ -147,14 +149,14 @@ def violations(sitting_id: int):
         return _act(sitting_id, lambda s, actor: console.register_violation(
             s, sitting_id, _number(form.get("attempt_id")) or 0, code=form.get("code", ""),
             description=form.get("description", ""), actor=actor), _("Violation registered."))
-    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id),
-                           rows=console.violations(db.session, sitting_id, include_cancelled=True))
+    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id, actor=current_actor()),
+                           rows=console.violations(db.session, sitting_id, include_cancelled=True, actor=current_actor()))
 
 
 def violations_csv(sitting_id: int):
     _admin()
-    board = console.board(db.session, _sitting(sitting_id).id)
-    body = console.violations_csv(db.session, sitting_id).encode("utf-8")
+    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    body = console.violations_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8")
     return Response(body, mimetype=csv_export.MIME, headers={
         "Content-Disposition": f'attachment; filename="violations-{board.room_code}-{clock.utcnow_naive():%Y%m%d}.csv"'})
 
@@ -183,12 +185,12 @@ def end(sitting_id: int):
     """End of the exam: the blockers listed; the room's system admin signs again."""
     user = _admin()
     sitting = _sitting(sitting_id)
-    blockers = console.end_blockers(db.session, sitting.id)
+    blockers = console.end_blockers(db.session, sitting.id, actor=current_actor())
     if request.method == "GET":
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id),
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id, actor=current_actor()),
                                blockers=blockers, error=None)
     if not accounts.check_password(user, request.form.get("password", "")):
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id),
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id, actor=current_actor()),
                                blockers=blockers, error=_("Your password is wrong; ending the exam needs it again.")), 403
     return _act(sitting_id, lambda s, actor: console.end_exam(s, sitting_id, actor=actor), _("The exam has ended."))
 
@@ -197,14 +199,18 @@ def socket(room_id: int):
     """The live board: the whole board as JSON at once and after every change (the socket
     looks each ``BOARD_EVERY`` seconds), so a console that reconnects has caught up with
     its first message."""
-    user = current_user()
-    if user is None or not user.is_admin:
-        return Response("sign in as an administrator\n", status=403, mimetype="text/plain")
+    actor = current_actor()
+    if actor is None:
+        return Response("sign in as this room's proctor\n", status=401, mimetype="text/plain")
+    if not actor.is_staff:
+        return Response("sign in as this room's proctor\n", status=403, mimetype="text/plain")
     sitting_id = request.args.get("sitting", type=int)
     sitting = db.session.get(Sitting, sitting_id) if sitting_id else None
     if sitting is None or sitting.room_id != room_id:
         return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
-    return _board_stream(lambda s: console.board(s, sitting_id))
+    if not access.may_sitting(db.session, actor, sitting):
+        return Response("your account does not cover this room\n", status=403, mimetype="text/plain")
+    return _board_stream(lambda s: console.board(s, sitting_id, actor=actor))
 
 
 def session_socket(session_id: int):
@@ -315,11 +321,11 @@ def lock_screen(sitting_id: int):
 
 def candidate_log(sitting_id: int, attempt_id: int):
     user = _admin()
-    board = console.board(db.session, _sitting(sitting_id).id)
-    rows = console.candidate_log(db.session, sitting_id, attempt_id)
+    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    rows = console.candidate_log(db.session, sitting_id, attempt_id, actor=current_actor())
     seat = next((s for s in board.seats if s.attempt_id == attempt_id), None)
     if request.path.endswith(".csv"):
-        body = console.candidate_log_csv(db.session, sitting_id, attempt_id).encode("utf-8")
+        body = console.candidate_log_csv(db.session, sitting_id, attempt_id, actor=current_actor()).encode("utf-8")
         return Response(body, mimetype=csv_export.MIME, headers={
             "Content-Disposition": f'attachment; filename="candidate-log-{seat.admission_number if seat else attempt_id}.csv"'})
     return render_template("console/candidate_log.html", user=user, board=board, seat=seat, rows=rows,
@@ -355,7 +361,7 @@ def room_record(sitting_id: int):
 
     user = _admin()
     _sitting(sitting_id)
-    data = console.record(db.session, sitting_id)
+    data = console.record(db.session, sitting_id, actor=current_actor())
     html = render_template("console/record.html", user=user, now=clock.utcnow_naive(), **data)
     if request.path.endswith(".pdf"):
         return Response(pdf.html_to_pdf(html), mimetype="application/pdf", headers={
@@ -367,7 +373,7 @@ def verification(sitting_id: int):
     user = _admin()
     sitting = _sitting(sitting_id)
     return render_template("console/verification.html", user=user, sitting=sitting,
-                           **console.verification(db.session, sitting.id))
+                           **console.verification(db.session, sitting.id, actor=current_actor()))
 
 
 def results_export(sitting_id: int, fmt: str):
@@ -375,8 +381,8 @@ def results_export(sitting_id: int, fmt: str):
 
     _admin()
     sitting = _sitting(sitting_id)
-    rows = console.results_table(db.session, sitting.id)
-    name = f"results-{console.board(db.session, sitting.id).room_code}"
+    rows = console.results_table(db.session, sitting.id, actor=current_actor())
+    name = f"results-{console.board(db.session, sitting.id, actor=current_actor()).room_code}"
     if fmt == "xlsx":
         return Response(xlsx.workbook(rows, sheet="results"), mimetype=xlsx.MIME,
                         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
@@ -391,7 +397,7 @@ def violations_xlsx(sitting_id: int):
     sitting = _sitting(sitting_id)
     rows = [["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]]
     rows += [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id)]
+              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id, actor=current_actor())]
     return Response(xlsx.workbook(rows, sheet="violations"), mimetype=xlsx.MIME,
                     headers={"Content-Disposition": 'attachment; filename="violations.xlsx"'})
 
@@ -406,7 +412,7 @@ def backup(sitting_id: int):
     except DomainError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("console.verification", sitting_id=sitting_id))
-    room = console.board(db.session, sitting_id).room_code
+    room = console.board(db.session, sitting_id, actor=current_actor()).room_code
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="room-results-{room}-{clock.utcnow_naive():%Y%m%d-%H%M}.json"'})
 
@@ -447,13 +453,13 @@ def audit_trail(sitting_id: int):
     from bridge.services import audit
 
     user = _admin()
-    board = console.board(db.session, _sitting(sitting_id).id)
+    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
     if request.path.endswith(".csv"):
-        return Response(console.audit_csv(db.session, sitting_id).encode("utf-8"), mimetype=csv_export.MIME,
+        return Response(console.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"), mimetype=csv_export.MIME,
                         headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
     broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     return render_template("console/audit.html", user=user, board=board,
-                           entries=console.audit_trail(db.session, sitting_id), broken=broken)
+                           entries=console.audit_trail(db.session, sitting_id, actor=current_actor()), broken=broken)
 
 
 def re_exam(sitting_id: int):
@@ -501,8 +507,8 @@ def violation_codes():
 
 def resume_log_csv(sitting_id: int):
     _admin()
-    board = console.board(db.session, _sitting(sitting_id).id)
-    return Response(console.resume_log_csv(db.session, sitting_id).encode("utf-8"), mimetype=csv_export.MIME,
+    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    return Response(console.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"), mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
 
 

@@ -12,7 +12,7 @@ from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.services import courses, exam_readiness, exams, sittings
-from bridge.web.auth import current_user, require_course, require_user
+from bridge.web.auth import current_actor, current_user, home_for, require_course, require_user
 
 
 def index():
@@ -22,8 +22,9 @@ def index():
     course_id = session.get("course_id")
     if course_id:
         return redirect(url_for("main.course_home", course_id=course_id))
-    if user.is_admin:
-        return redirect(url_for("admin.platforms"))
+    actor = current_actor()
+    if actor.is_staff:
+        return redirect(url_for(home_for(actor)))
     return render_template("main/welcome.html", user=user)
 
 

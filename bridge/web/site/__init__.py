@@ -1,12 +1,14 @@
 """The site console (考点管理): sites, their rooms and each room's seat plan (V1, V2).
 
-Administrators only for now (a site-admin role bound to one site is not built yet).
+Site admins see only their own sites (``scope``); the admin sees every site.
 Views: ``views`` (sites, rooms, seats), ``readiness`` (V3–V8), ``upkeep`` (V9)."""
 from flask import Blueprint
 
 bp = Blueprint("site", __name__)
 
-from bridge.web.site import readiness, upkeep, views  # noqa: E402
+from bridge.web.site import readiness, scope, upkeep, views  # noqa: E402
+
+bp.before_request(scope.check)
 
 bp.add_url_rule("/", "list_sites", views.list_sites)
 bp.add_url_rule("/", "create_site", views.create_site, methods=["POST"])

@@ -12,6 +12,7 @@ from bridge import clock, timezones
 from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
+from bridge.web.auth import current_actor
 from bridge.i18n import N_
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
@@ -26,7 +27,7 @@ def _secret() -> str:
 
 
 def _actor(user) -> str:
-    return f"user:{user.id}"
+    return current_actor()
 
 
 def _act(fn, done, page, *page_args):

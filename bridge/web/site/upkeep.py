@@ -9,6 +9,7 @@ from bridge import clock
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
+from bridge.web.auth import current_actor
 from bridge.services import accounts, site_backup, venues
 from bridge.web.site.readiness import _download, _upload
 from bridge.web.site.views import _admin, list_sites
@@ -26,7 +27,7 @@ def download_backup(site_id: str):
     site = venues.get_site(db.session, site_id)
     with transaction() as s:
         body = site_backup.backup(s, site.id, secret_key=current_app.config["SECRET_KEY"],
-                                  note=request.form.get("note", ""), actor=f"user:{user.id}")
+                                  note=request.form.get("note", ""), actor=current_actor())
     return _download(body, f"site-{site.code}-{clock.utcnow_naive():%Y%m%d-%H%M}.bak", "application/gzip")
 
 
@@ -36,7 +37,7 @@ def restore_backup():
     try:
         with transaction() as s:
             report = site_backup.restore(s, _upload(site_backup.MAX_BYTES), secret_key=current_app.config["SECRET_KEY"],
-                                         actor=f"user:{user.id}")
+                                         actor=current_actor())
     except DomainError as exc:
         return list_sites(error=exc.translated(), status=exc.http_status)
     skipped = sum(report.skipped.values())
@@ -58,7 +59,7 @@ def init_site(site_id: str):
         return show_upkeep(site_id, error=_("Your password is wrong; init needs it again."), status=403)
     try:
         with transaction() as s:
-            site_backup.init(s, site.id, confirm_code=form.get("confirm_code", ""), actor=f"user:{user.id}")
+            site_backup.init(s, site.id, confirm_code=form.get("confirm_code", ""), actor=current_actor())
     except DomainError as exc:
         if exc.http_status == 404:
             raise
@@ -69,7 +70,10 @@ def init_site(site_id: str):
 
 
 def password(error=None, status=200):
-    user = _admin()
+    """Any staff member's own password (the scope check lets every staff role in)."""
+    from bridge.web.auth import current_user, home_for
+
+    user = current_user()
     if request.method == "POST":
         try:
             with transaction() as s:
@@ -79,5 +83,5 @@ def password(error=None, status=200):
         except DomainError as exc:
             return render_template("site/password.html", user=user, error=exc.translated()), exc.http_status
         flash(_("Password changed."))
-        return redirect(url_for("site.list_sites"))
+        return redirect(url_for(home_for(current_actor())))
     return render_template("site/password.html", user=user, error=error), status

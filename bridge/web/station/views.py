@@ -8,9 +8,10 @@ from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services import stations
+from bridge.web.auth import STATION_COOKIE
 from bridge.web.site.readiness import _upload
 
-COOKIE = "exambridge_station"
+COOKIE = STATION_COOKIE
 MAX_AGE = 14 * 24 * 3600
 
 
