@@ -236,6 +236,24 @@ def _demo_session(session, exam, teacher_id: int, students: list[int], site_id: 
     return sess
 
 
+#: the demo's staff besides the admin: (user name, name, role, place), all with the admin's password
+DEMO_STAFF = (("site", "Demo site admin", "site_admin", {"site": DEMO_SITE}),
+              ("proctor", "Demo proctor", "proctor", {"room": DEMO_ROOM}),
+              ("authority", "Demo authority", "authority", {"site": DEMO_SITE}))
+
+
+def _demo_staff(session, password: str) -> None:
+    """A site admin of the demo site, a proctor of its room and an authority of its codes,
+    made on the first start: each sees only what their role covers."""
+    from bridge.models.users import User
+    from bridge.services import staff
+
+    for username, name, role, place in DEMO_STAFF:
+        if session.scalars(select(User).where(User.username == username)).first() is None:
+            staff.create_staff(session, username=username, password=password, name=name, role=role, actor="demo",
+                               **place)
+
+
 def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.datetime]:
     """The demo site, room, course, exam and session (idempotent); returns the room's kiosk
     enrolment code and the session's name and start."""
@@ -247,6 +265,7 @@ def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.da
             exam = _demo_exam(s, course, teacher_id)
             sess = _demo_session(s, exam, teacher_id, students, site_id, room_id)
             session_name, starts_at = sess.name, sess.starts_at
+            _demo_staff(s, _admin_password(Path(app.instance_path)))
         db.session.remove()
     return code, session_name, starts_at
 
@@ -391,8 +410,8 @@ def banner(w: Wiring) -> str:
         f"  Tool admin:                {w.bridge_url}/admin/login   user {w.admin_user}  password {w.admin_password}",
         f"  {'Simulated room ' + w.room + ':':<26} {len(w.kiosks)} kiosk agents (monitor-only), enrolment code "
         f"{w.enrolment_code}; logs in instance/kiosks/",
-        f"  {'Demo site ' + w.site + ':':<26} {w.bridge_url}/site/   (mock mode; sign in as the tool admin)",
-        f"  {'Proctor console:':<26} {w.bridge_url}/console/",
+        f"  {'Demo site ' + w.site + ':':<26} {w.bridge_url}/site/   (mock mode; sign in as \"site\", same password)",
+        f"  {'Proctor console:':<26} {w.bridge_url}/console/   (sign in as \"proctor\"; codes: \"authority\")",
         f"  {w.exam + ':':<26} \"{w.session_name}\" in room {w.room}, starts "
         f"{w.session_starts_at:%Y-%m-%d %H:%M} UTC",
         "",
