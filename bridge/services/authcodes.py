@@ -32,6 +32,7 @@ from bridge import clock
 from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.authcodes import ACTIONS, AuthRequest
+from bridge.models.papers import ExamSession
 from bridge.models.devices import Room
 from bridge.services import access, audit, signing
 
@@ -66,6 +67,7 @@ class RequestInfo:
     tries: int
     approved: bool
     requested_by: str = ""
+    session_name: str = ""
 
 
 def candidates_hash(admission_numbers: Iterable[str]) -> str:
@@ -87,9 +89,10 @@ def compute(secret_key: str, site_id: str, *, action: str, room_code: str, sessi
 
 def info(session: Session, row: AuthRequest) -> RequestInfo:
     room = session.get(Room, row.room_id)
+    sess = session.get(ExamSession, row.session_id)
     return RequestInfo(row.id, row.action, room.code, row.session_id, row.subject, list(row.candidates),
                        row.parameter, row.request_code, row.valid_from, row.valid_until, row.status, row.tries,
-                       bool(row.approved_by), row.requested_by)
+                       bool(row.approved_by), row.requested_by, sess.name if sess else "")
 
 
 def code_for(session: Session, row: AuthRequest, *, secret_key: str) -> str:

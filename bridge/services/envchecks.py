@@ -248,9 +248,10 @@ def _state(result: EnvCheckResult, command: Optional[KioskCommand], requirements
     return ("passed" if verdict["passed"] else "failed"), verdict, ""
 
 
-def report(session: Session, room_id: int) -> Report:
+def report(session: Session, room_id: int, *, actor: str = "") -> Report:
     """The room's current check: the latest run over all seats and the re-tests after it,
     each seat's newest result winning; the live progress while kiosks answer."""
+    access.check_site_of_room(session, actor, room_id)
     room = room_of(session, room_id)
     last_all = session.scalar(select(EnvCheckRun.id).where(EnvCheckRun.room_id == room.id, EnvCheckRun.scope == "all")
                               .order_by(EnvCheckRun.id.desc()).limit(1))

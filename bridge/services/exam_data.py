@@ -136,7 +136,8 @@ def _info(session: Session, row: Sitting) -> SittingInfo:
                        row.ended_at, row.uploaded_at)
 
 
-def site_sittings(session: Session, site_id: str, *, room_id: int | None = None) -> list[SittingInfo]:
+def site_sittings(session: Session, site_id: str, *, room_id: int | None = None, actor: str = "") -> list[SittingInfo]:
+    access.check_site(actor, site_id)
     query = (select(Sitting).join(ExamSession, ExamSession.id == Sitting.session_id).join(Room, Room.id == Sitting.room_id)
              .where(Sitting.site_id == site_id).order_by(ExamSession.starts_at, Room.code))
     if room_id is not None:
@@ -248,8 +249,9 @@ def build(session: Session, sitting_id: int, *, secret_key: str, seat_order: str
     return _info(session, row)
 
 
-def export(session: Session, sitting_id: int, site_id: str | None = None) -> bytes:
+def export(session: Session, sitting_id: int, site_id: str | None = None, *, actor: str = "") -> bytes:
     row = sitting_of(session, sitting_id, site_id)
+    access.check_site(actor, row.site_id)
     if row.data is None:
         raise InvalidState(N_("Build the room's exam data first."))
     return signing.dumps(row.data)
@@ -289,10 +291,11 @@ def load(session: Session, sitting_id: int, *, secret_key: str, raw: bytes | Non
     return _info(session, row)
 
 
-def seating_chart(session: Session, sitting_id: int, site_id: str | None = None) -> dict[str, Any]:
+def seating_chart(session: Session, sitting_id: int, site_id: str | None = None, *, actor: str = "") -> dict[str, Any]:
     """What the door seating chart (门贴座次表) prints: the room, the session and, per seat,
     the admission number and name, from the built data."""
     row = sitting_of(session, sitting_id, site_id)
+    access.check_site(actor, row.site_id)
     if row.data is None:
         raise InvalidState(N_("Build the room's exam data first."))
     return {**row.data["payload"], "hash": row.data_hash}

@@ -121,8 +121,9 @@ def check(session: Session, site_id: str, exam_session_id: int, *, secret_key: s
     return site_row
 
 
-def latest(session: Session, site_id: str, exam_session_id: int) -> dict[str, Any]:
+def latest(session: Session, site_id: str, exam_session_id: int, *, actor: str = "") -> dict[str, Any]:
     """The last check of the session at the site: ``{"site": row, "rooms": {room_id: row}}``."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     site_row = session.scalar(select(SealingCheck).where(
         SealingCheck.site_id == site_id, SealingCheck.session_id == exam_session_id, SealingCheck.room_id.is_(None))
         .order_by(SealingCheck.id.desc()).limit(1))
@@ -139,9 +140,11 @@ LOGGED_IN = ("logged_in", "rules_read", "in_exam", "locked", "submitted")
 IN_EXAM = ("in_exam", "locked")
 
 
-def monitor(session: Session, site_id: str, exam_session_id: int, *, secret_key: str) -> dict[str, Any]:
+def monitor(session: Session, site_id: str, exam_session_id: int, *, secret_key: str,
+            actor: str = "") -> dict[str, Any]:
     """Per room of the session: registered address, data loaded, authorized, verified, ended,
     uploaded, connected, candidates / logged in / in exam; and the totals."""
+    access.check_exam_session_at_site(session, actor, site_id, exam_session_id)
     sess = session.get(ExamSession, exam_session_id)
     if sess is None:
         raise NotFound(N_("That exam session does not exist."))

@@ -76,13 +76,15 @@ def _seat_rows(session: Session, *where) -> list[SeatRow]:
             for s, status, seen, env in rows]
 
 
-def plan(session: Session, room_id: int) -> list[SeatRow]:
+def plan(session: Session, room_id: int, *, actor: str = "") -> list[SeatRow]:
+    access.check_site_of_room(session, actor, room_id)
     room_of(session, room_id)
     return _seat_rows(session, Seat.room_id == room_id)
 
 
-def unassigned(session: Session, room_id: int) -> list[UnassignedKiosk]:
+def unassigned(session: Session, room_id: int, *, actor: str = "") -> list[UnassignedKiosk]:
     """Kiosks of the room that announced themselves and have no seat yet."""
+    access.check_site_of_room(session, actor, room_id)
     room_of(session, room_id)
     seated = select(Seat.kiosk_id).where(Seat.kiosk_id.is_not(None))
     rows = session.scalars(select(Kiosk).where(Kiosk.room_id == room_id, Kiosk.status != "retired",
@@ -290,8 +292,9 @@ def assign(session: Session, room_id: int, kiosk_id: int, number: Any, *, actor:
 
 
 # --- CSV ----------------------------------------------------------------------------------
-def export_csv(session: Session, room_id: int) -> str:
+def export_csv(session: Session, room_id: int, *, actor: str = "") -> str:
     """The plan as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese right)."""
+    access.check_site_of_room(session, actor, room_id)
     return csv_export.text([CSV_HEADER] + [(row.number, row.address, row.hostname, row.note)
                                            for row in plan(session, room_id)])
 

@@ -239,9 +239,10 @@ def restore(session: Session, raw: bytes, *, secret_key: str, actor: str = "") -
     return report
 
 
-def init_blockers(session: Session, site_id: str) -> list[dict[str, Any]]:
+def init_blockers(session: Session, site_id: str, *, actor: str = "") -> list[dict[str, Any]]:
     """Why the site may not be initialized now: a formal site's sessions that have started
     and whose results are not uploaded."""
+    access.check_site(actor, site_id)
     site = session.get(Site, site_id)
     if site is None:
         raise NotFound(N_("That site does not exist."))

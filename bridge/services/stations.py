@@ -182,12 +182,15 @@ def station(session: Session, token: str | None, *, touch: bool = True) -> Optio
                         row.station_seen_at)
 
 
-def site_registrations(session: Session, site_id: str, *, secret_key: str) -> list[tuple[Room, Optional[Registration]]]:
+def site_registrations(session: Session, site_id: str, *, secret_key: str,
+                       actor: str = "") -> list[tuple[Room, Optional[Registration]]]:
+    access.check_site(actor, site_id)
     rooms = session.scalars(select(Room).where(Room.site_id == site_id).order_by(Room.code))
     return [(room, current(session, room.id, secret_key=secret_key)) for room in rooms]
 
 
-def counts(session: Session, site_id: str) -> dict[str, int]:
+def counts(session: Session, site_id: str, *, actor: str = "") -> dict[str, int]:
+    access.check_site(actor, site_id)
     rooms = session.scalar(select(func.count()).select_from(Room).where(Room.site_id == site_id)) or 0
     registered = session.scalar(select(func.count()).select_from(StationRegistration).where(
         StationRegistration.site_id == site_id, StationRegistration.revoked_at.is_(None),
@@ -242,7 +245,8 @@ def restore(session: Session, raw: bytes, *, room_code: str, address: str, secre
     return _bind(session, row, address, "restore", secret_key=secret_key)
 
 
-def info_sheet(session: Session, site_id: str, *, secret_key: str) -> dict[str, Any]:
+def info_sheet(session: Session, site_id: str, *, secret_key: str, actor: str = "") -> dict[str, Any]:
+    access.check_site(actor, site_id)
     site = session.get(Site, site_id)
     if site is None:
         raise NotFound(N_("That site does not exist."))

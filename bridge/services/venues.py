@@ -164,8 +164,8 @@ def room_of(session: Session, room_id: int, site_id: str | None = None, *, actor
     return room
 
 
-def room_summary(session: Session, room_id: int) -> RoomSummary:
-    room = room_of(session, room_id)
+def room_summary(session: Session, room_id: int, *, actor: str = "") -> RoomSummary:
+    room = room_of(session, room_id, actor=actor)
     seats = session.scalar(select(func.count()).select_from(Seat).where(Seat.room_id == room.id)) or 0
     kiosks = session.scalar(select(func.count()).select_from(Kiosk)
                             .where(Kiosk.room_id == room.id, Kiosk.status != "retired")) or 0
@@ -174,7 +174,7 @@ def room_summary(session: Session, room_id: int) -> RoomSummary:
     return RoomSummary(room.id, room.code, room.name, room.capacity, seats, kiosks, kiosks - seated)
 
 
-def site_rooms(session: Session, site_id: str) -> list[RoomSummary]:
-    _site(session, site_id)
+def site_rooms(session: Session, site_id: str, *, actor: str = "") -> list[RoomSummary]:
+    _site(session, site_id, actor)
     ids = session.scalars(select(Room.id).where(Room.site_id == site_id).order_by(Room.code))
     return [room_summary(session, room_id) for room_id in ids]

@@ -22,7 +22,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PASSWORD = "correct horse battery"
 TIMEOUT = 20_000
 USER_TEXT = {"Site A", "Site B", "Room A", "Room B", "A01", "B01", "RA", "RB", "Final", "A1", "B1", "Li Proctor",
-             "Wang Site", "Course"}
+             "Wang Site", "Zhao Authority", "Course",
+             "exambridge authcode REQUEST"}  # a command, typed as it is
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -117,6 +118,35 @@ def test_staff_see_their_own_site_and_room_only(app, two_sites, chromium, locale
             site_admin.click("#sign-out")
             site_admin.wait_for_load_state()
             assert site_admin.goto(f"{base}/site/").status == 401
+
+            # the proctor asks for an extra-time code; the authority of site A reads it out or approves it
+            from bridge.db import transaction
+            from bridge.models.users import User
+            from bridge.services import access, authcodes, staff
+            from sqlalchemy import select
+
+            with transaction() as tx:
+                root = access.actor_for(tx, tx.scalars(select(User).where(User.username == "root")).one())
+                staff.create_staff(tx, username="zhao", password=PASSWORD, name="Zhao Authority", role="authority",
+                                   site="A01", actor=root)
+                li = access.actor_for(tx, tx.scalars(select(User).where(User.username == "li")).one())
+                asked = authcodes.request(tx, room_id=sitting_a.room_id, session_id=sitting_a.session_id, subject=1,
+                                          action="extra_time", candidates=[], parameter=300, actor=li)
+                other = authcodes.request(tx, room_id=sitting_b.room_id, session_id=sitting_b.session_id, subject=1,
+                                          action="extra_time", candidates=[], parameter=300, actor="test")
+            authority = watch.watch(chromium(locale=browser_locale)).new_page()
+            _sign_in(authority, base, "zhao")
+            authority.wait_for_url("**/admin/authcodes")
+            rows = authority.locator("#auth-requests tbody tr")
+            assert rows.count() == 1 and authority.locator(f"tr[data-request='{asked.request_code}']").count() == 1
+            assert other.request_code not in authority.locator("main").inner_text()
+            authority.locator(f"tr[data-request='{asked.request_code}'] summary").click()
+            assert authority.locator(f"tr[data-request='{asked.request_code}'] .code").inner_text().strip().isdigit()
+            look(authority, "authorization codes")
+            authority.screenshot(path=str(SHOTS / f"staff-authority-{locale}.png"), full_page=True)
+            authority.locator(f"tr[data-request='{asked.request_code}'] button[type=submit]").click()
+            authority.wait_for_load_state()
+            assert authority.locator(".flash").count() == 1
 
             # the admin removes the proctor's role (confirmed); the proctor's next click is refused
             admin.goto(f"{base}/admin/accounts")

@@ -87,7 +87,7 @@ def test_the_console_pages_run_a_room(console, db_session):
     stranger = websocket.WebSocket()
     with pytest.raises(websocket.WebSocketBadStatusException) as bad:
         stranger.connect(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id}?sitting={sid}", timeout=10)
-    assert bad.value.status_code == 403
+    assert bad.value.status_code == 401  # nobody signed in (another room's proctor: 403, tests/services/test_access.py)
     with pytest.raises(websocket.WebSocketBadStatusException) as bad:
         websocket.create_connection(f"ws://127.0.0.1:{srv.port}/ws/console/{room_id + 1}?sitting={sid}",
                                     header=[f"Cookie: {cookie_header(b)}"], timeout=10)

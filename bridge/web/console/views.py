@@ -149,8 +149,10 @@ def violations(sitting_id: int):
         return _act(sitting_id, lambda s, actor: console.register_violation(
             s, sitting_id, _number(form.get("attempt_id")) or 0, code=form.get("code", ""),
             description=form.get("description", ""), actor=actor), _("Violation registered."))
-    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id, actor=current_actor()),
-                           rows=console.violations(db.session, sitting_id, include_cancelled=True, actor=current_actor()))
+    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id,
+                                                                                     actor=current_actor()),
+                           rows=console.violations(db.session, sitting_id, include_cancelled=True,
+                                                   actor=current_actor()))
 
 
 def violations_csv(sitting_id: int):
@@ -187,10 +189,12 @@ def end(sitting_id: int):
     sitting = _sitting(sitting_id)
     blockers = console.end_blockers(db.session, sitting.id, actor=current_actor())
     if request.method == "GET":
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id, actor=current_actor()),
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id,
+                                                                                  actor=current_actor()),
                                blockers=blockers, error=None)
     if not accounts.check_password(user, request.form.get("password", "")):
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id, actor=current_actor()),
+        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id,
+                                                                                  actor=current_actor()),
                                blockers=blockers, error=_("Your password is wrong; ending the exam needs it again.")), 403
     return _act(sitting_id, lambda s, actor: console.end_exam(s, sitting_id, actor=actor), _("The exam has ended."))
 
@@ -397,7 +401,8 @@ def violations_xlsx(sitting_id: int):
     sitting = _sitting(sitting_id)
     rows = [["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]]
     rows += [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id, actor=current_actor())]
+              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id,
+                                                                                          actor=current_actor())]
     return Response(xlsx.workbook(rows, sheet="violations"), mimetype=xlsx.MIME,
                     headers={"Content-Disposition": 'attachment; filename="violations.xlsx"'})
 
@@ -455,7 +460,8 @@ def audit_trail(sitting_id: int):
     user = _admin()
     board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
     if request.path.endswith(".csv"):
-        return Response(console.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"), mimetype=csv_export.MIME,
+        return Response(console.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
+                        mimetype=csv_export.MIME,
                         headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
     broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     return render_template("console/audit.html", user=user, board=board,
@@ -473,7 +479,8 @@ def re_exam(sitting_id: int):
 
 
 def collect(sitting_id: int):
-    return _act(sitting_id, lambda s, actor: console.collect(s, sitting_id, _number(request.form.get("attempt_id")) or 0,
+    return _act(sitting_id, lambda s, actor: console.collect(s, sitting_id,
+                                                             _number(request.form.get("attempt_id")) or 0,
                                                              actor=actor), _("Submitted from the answer pack."))
 
 
@@ -508,7 +515,8 @@ def violation_codes():
 def resume_log_csv(sitting_id: int):
     _admin()
     board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    return Response(console.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"), mimetype=csv_export.MIME,
+    return Response(console.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
+                    mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
 
 

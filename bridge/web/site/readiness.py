@@ -66,9 +66,10 @@ def _exams():
 def show_envcheck(site_id: str, room_id: int, error=None, status=200):
     user = _admin()
     site, room = _room(site_id)
-    report = envchecks.report(db.session, room.id)
+    report = envchecks.report(db.session, room.id, actor=current_actor())
     exam_id = request.args.get("exam_id", type=int) or (report.runs[-1]["exam_id"] if report.runs else None)
-    return render_template("site/envcheck.html", user=user, site=site, room=venues.room_summary(db.session, room.id),
+    room_info = venues.room_summary(db.session, room.id, actor=current_actor())
+    return render_template("site/envcheck.html", user=user, site=site, room=room_info,
                            report=report, items=envchecks.ITEMS, exams=_exams(), exam_id=exam_id,
                            exam_requirements=envchecks.requirements_of(db.session, exam_id),
                            error=error), status
@@ -105,7 +106,7 @@ def envcheck_report(site_id: str, room_id: int):
     """The report as one self-contained HTML file (time, requirements, every seat)."""
     _admin()
     site, room = _room(site_id)
-    report = envchecks.report(db.session, room.id)
+    report = envchecks.report(db.session, room.id, actor=current_actor())
     html = render_template("site/envcheck_report.html", site=site, room=room, report=report, items=envchecks.ITEMS,
                            made_at=clock.utcnow_naive())
     name = f"envcheck-{room.code}-{clock.utcnow_naive():%Y%m%d-%H%M}.html"
@@ -117,8 +118,8 @@ def envcheck_report(site_id: str, room_id: int):
 # --- sessions: placement, exam data, authorization (V4, V6, V8) ------------------------------
 def show_sessions(site_id: str, error=None, status=200, confirm_place=None):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
-    sittings = exam_data.site_sittings(db.session, site.id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
+    sittings = exam_data.site_sittings(db.session, site.id, actor=current_actor())
     sessions = {}
     for x in sittings:
         sessions.setdefault(x.session_id, []).append(x)
@@ -130,7 +131,7 @@ def show_sessions(site_id: str, error=None, status=200, confirm_place=None):
                   "verified_at": max((x.verified_at for x in rows if x.verified_at), default=None)}
             for sid, rows in sessions.items()}
     return render_template("site/sessions.html", user=user, site=site, sessions=sessions, windows=windows, auth=auth,
-                           rooms=venues.site_rooms(db.session, site.id),
+                           rooms=venues.site_rooms(db.session, site.id, actor=current_actor()),
                            placeable=exam_data.placeable_sessions(db.session), now=clock.utcnow_naive(),
                            verify_lead=authorization.VERIFY_LEAD, error=error, confirm_place=confirm_place), status
 
@@ -138,7 +139,7 @@ def show_sessions(site_id: str, error=None, status=200, confirm_place=None):
 def _on_sessions(site_id: str, fn, done):
     """An action of the sessions page: ``fn(session, site, actor)``; back to the page."""
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     ok, result = _act(lambda s: fn(s, site, _actor(user)), done, show_sessions, site_id)
     return redirect(url_for("site.show_sessions", site_id=site_id)) if ok else result
 
@@ -154,7 +155,7 @@ def place_session(site_id: str):
                              confirm_place={"session_id": session_id, "room_id": room_id} if asks else None)
 
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     ok, result = _act(lambda s: exam_data.place(s, site.id, session_id, room_id, actor=_actor(user),
                                                 confirm_started=confirmed),
                       _("Session placed in the room."), ask_first, site_id)
@@ -191,7 +192,7 @@ def build_data(site_id: str, sitting_id: int):
 def export_data(site_id: str, sitting_id: int):
     _admin()
     info = exam_data.info(db.session, sitting_id, site_id)
-    body = exam_data.export(db.session, sitting_id, site_id)
+    body = exam_data.export(db.session, sitting_id, site_id, actor=current_actor())
     return _download(body, f"examdata-{info.room_code}-session{info.session_id}.json")
 
 
@@ -206,9 +207,9 @@ def load_data(site_id: str, sitting_id: int):
 
 def seating_chart(site_id: str, sitting_id: int):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     try:
-        chart = exam_data.seating_chart(db.session, sitting_id, site.id)
+        chart = exam_data.seating_chart(db.session, sitting_id, site.id, actor=current_actor())
     except DomainError as exc:
         if exc.http_status == 404:
             raise
@@ -234,7 +235,7 @@ def import_authorization(site_id: str):
 def export_authorization(site_id: str, session_id: int):
     """The authority's side (an administrator): the signed file for an offline site."""
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     with transaction() as s:
         body = authorization.export_file(s, session_id, site_id=site.id, secret_key=_secret(), actor=_actor(user))
     return _download(body, f"authorization-{site.code}-session{session_id}.json")
@@ -248,19 +249,21 @@ def verify_session(site_id: str, session_id: int):
 # --- sealing check and monitoring (V7, V8) ------------------------------------------------
 def show_sealing(site_id: str, session_id: int, error=None, status=200):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     sess = db.session.get(ExamSession, session_id)
-    rooms = [x for x in exam_data.site_sittings(db.session, site.id) if x.session_id == session_id]
+    rooms = [x for x in exam_data.site_sittings(db.session, site.id,
+                                                actor=current_actor()) if x.session_id == session_id]
     if sess is None or not rooms:
         abort(404)
     return render_template("site/sealing.html", user=user, site=site, sess=sess, rooms=rooms,
-                           latest=sealing.latest(db.session, site.id, session_id), conditions=dict(sealing.CONDITIONS),
+                           latest=sealing.latest(db.session, site.id, session_id, actor=current_actor()),
+                           conditions=dict(sealing.CONDITIONS),
                            error=error), status
 
 
 def run_sealing(site_id: str, session_id: int):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     ok, result = _act(lambda s: sealing.check(s, site.id, session_id, secret_key=_secret(), actor=_actor(user)),
                       lambda row: _("Sealing check passed: the site is ready.") if row.passed
                       else _("Sealing check: not ready; see the conditions below."), show_sealing, site_id, session_id)
@@ -269,8 +272,8 @@ def run_sealing(site_id: str, session_id: int):
 
 def show_monitor(site_id: str, session_id: int):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
-    table = sealing.monitor(db.session, site.id, session_id, secret_key=_secret())
+    site = venues.get_site(db.session, site_id, actor=current_actor())
+    table = sealing.monitor(db.session, site.id, session_id, secret_key=_secret(), actor=current_actor())
     if not table["rows"]:
         abort(404)
     return render_template("site/monitor.html", user=user, site=site, table=table)
@@ -279,10 +282,11 @@ def show_monitor(site_id: str, session_id: int):
 # --- stations (V5) ------------------------------------------------------------------------
 def show_stations(site_id: str, error=None, status=200):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     return render_template("site/stations.html", user=user, site=site,
-                           rooms=stations.site_registrations(db.session, site.id, secret_key=_secret()),
-                           counts=stations.counts(db.session, site.id), error=error), status
+                           rooms=stations.site_registrations(db.session, site.id, secret_key=_secret(),
+                                                             actor=current_actor()),
+                           counts=stations.counts(db.session, site.id, actor=current_actor()), error=error), status
 
 
 def new_station_code(site_id: str, room_id: int):
@@ -307,13 +311,13 @@ def revoke_station(site_id: str, room_id: int):
 def site_info(site_id: str):
     """For people: the rooms with their codes, to hand to each room."""
     user = _admin()
-    sheet = stations.info_sheet(db.session, site_id, secret_key=_secret())
+    sheet = stations.info_sheet(db.session, site_id, secret_key=_secret(), actor=current_actor())
     return render_template("site/site_info.html", user=user, **sheet)
 
 
 def site_file(site_id: str):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     with transaction() as s:
         body = stations.export_site_file(s, site.id, secret_key=_secret(), actor=_actor(user))
     return _download(body, f"site-{site.code}.ebsite")

@@ -17,14 +17,15 @@ from bridge.web.site.views import _admin, list_sites
 
 def show_upkeep(site_id: str, error=None, status=200):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     return render_template("site/upkeep.html", user=user, site=site,
-                           blockers=site_backup.init_blockers(db.session, site.id), error=error), status
+                           blockers=site_backup.init_blockers(db.session, site.id, actor=current_actor()),
+                           error=error), status
 
 
 def download_backup(site_id: str):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     with transaction() as s:
         body = site_backup.backup(s, site.id, secret_key=current_app.config["SECRET_KEY"],
                                   note=request.form.get("note", ""), actor=current_actor())
@@ -50,7 +51,7 @@ def restore_backup():
 def init_site(site_id: str):
     """Init: the typed site code, the box ticked, and the acting user's password again."""
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     form = request.form
     if form.get("understood") != "1":
         return show_upkeep(site_id, error=_("Tick the box to say you understand that init deletes the site's data."),

@@ -52,6 +52,7 @@ def list_sites(form=None, error=None, status=200):
     user = _admin()
     kept_error, kept_form = _kept()
     return render_template("site/sites.html", user=user, sites=venues.list_sites(db.session, actor=current_actor()),
+                           is_admin=current_actor().admin,
                            form=form or kept_form, error=error or kept_error), status
 
 
@@ -70,9 +71,10 @@ def create_site():
 
 def show_site(site_id: str):
     user = _admin()
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     error, form = _kept()
-    return render_template("site/site.html", user=user, site=site, rooms=venues.site_rooms(db.session, site_id),
+    rooms = venues.site_rooms(db.session, site_id, actor=current_actor())
+    return render_template("site/site.html", user=user, site=site, rooms=rooms,
                            error=error, form=form)
 
 
@@ -110,7 +112,7 @@ def add_room(site_id: str):
 
 # --- seats --------------------------------------------------------------------------------
 def _room(site_id: str):
-    site = venues.get_site(db.session, site_id)
+    site = venues.get_site(db.session, site_id, actor=current_actor())
     return site, venues.room_of(db.session, site_id=site.id, room_id=request.view_args["room_id"])
 
 
@@ -121,8 +123,9 @@ def show_seats(site_id: str, room_id: int, report=None, error=None, status=200):
     site, room = _room(site_id)
     kept_error, form = _kept()
     return render_template(
-        "site/seats.html", user=user, site=site, room=venues.room_summary(db.session, room.id),
-        seats=seats.plan(db.session, room.id), unassigned=seats.unassigned(db.session, room.id),
+        "site/seats.html", user=user, site=site, room=venues.room_summary(db.session, room.id, actor=current_actor()),
+        seats=seats.plan(db.session, room.id, actor=current_actor()),
+        unassigned=seats.unassigned(db.session, room.id, actor=current_actor()),
         enrolment=devices.enrolment_code(db.session, room.id, secret_key=current_app.config["SECRET_KEY"]),
         orders=seats.SCAN_ORDERS, report=report, error=error or kept_error, form=form,
         now=clock.utcnow_naive(), online_within=OFFLINE_AFTER), status
@@ -175,7 +178,7 @@ def delete_seat(site_id: str, room_id: int, seat_id: int):
     if request.method == "GET":  # the confirmation page
         user = _admin()
         site, room = _room(site_id)
-        seat = next((r for r in seats.plan(db.session, room.id) if r.id == seat_id), None)
+        seat = next((r for r in seats.plan(db.session, room.id, actor=current_actor()) if r.id == seat_id), None)
         if seat is None:
             abort(404)
         return render_template("site/delete_seat.html", user=user, site=site, room=room, seat=seat)
@@ -186,7 +189,7 @@ def delete_seat(site_id: str, room_id: int, seat_id: int):
 def export_seats(site_id: str, room_id: int):
     _admin()
     site, room = _room(site_id)
-    body = seats.export_csv(db.session, room.id)
+    body = seats.export_csv(db.session, room.id, actor=current_actor())
     return Response(body.encode("utf-8"), mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="seats-{room.code}.csv"'})
 
