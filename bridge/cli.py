@@ -57,7 +57,7 @@ def db_upgrade() -> None:
 @click.option("--port", default=8090, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--port-file", type=click.Path(dir_okay=False), help="Write the bound port here.")
 def serve(host: str, port: int, port_file: str | None) -> None:
-    from bridge.runner import run_bridge
+    from bridge.runtime.runner import run_bridge
 
     run_bridge(_app(), host=host, port=port, port_file=port_file)
 
@@ -67,7 +67,7 @@ def serve(host: str, port: int, port_file: str | None) -> None:
 @click.option("--port", default=8090, show_default=True, type=int)
 @click.option("--lms-port", default=8081, show_default=True, type=int)
 def demo(host: str, port: int, lms_port: int) -> None:
-    from bridge.runner import run_demo
+    from bridge.runtime.runner import run_demo
 
     run_demo(host=host, port=port, lms_port=lms_port)
 
@@ -177,7 +177,7 @@ def admin() -> None:
 def admin_create(username: str, password: str | None, name: str, role: str, site: str, room: str,
                  sitting: int | None, day, station_only: bool):
     from bridge.db import transaction
-    from bridge.services import staff
+    from bridge.services.people import staff
 
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -202,7 +202,7 @@ def room() -> None:
 @click.option("--site", "site_id", default=None, help="The site's id (for the later site node).")
 def room_create(code: str, name: str, site_id: str | None):
     from bridge.db import transaction
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
 
     app = _app()
     with app.app_context(), transaction() as session:
@@ -216,7 +216,7 @@ def room_create(code: str, name: str, site_id: str | None):
 @room.command("list", cls=_AppCommand, help="List rooms with their kiosks.")
 def room_list():
     from bridge.extensions import db
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
 
     app = _app()
     with app.app_context():
@@ -233,7 +233,7 @@ def room_list():
 @click.option("--rotate", is_flag=True, help="Make a new code; enrolled kiosks keep working.")
 def room_code(code: str, rotate: bool):
     from bridge.db import transaction
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
 
     app = _app()
     secret = app.config["SECRET_KEY"]
@@ -255,7 +255,7 @@ def room_code(code: str, rotate: bool):
 def authcode(request_code: str):
     """Prints what the request would open (read it back to the proctor), then the code."""
     from bridge.extensions import db
-    from bridge.services import authcodes
+    from bridge.services.proctoring import authcodes
 
     app = _app()
     with app.app_context():
@@ -286,7 +286,7 @@ def site_backup(code: str, out: str, note: str):
 
     from bridge.db import transaction
     from bridge.models.venues import Site
-    from bridge.services import site_backup as backups
+    from bridge.services.venue import site_backup as backups
 
     app = _app()
     if os.path.exists(out):
@@ -310,7 +310,7 @@ def site_backup(code: str, out: str, note: str):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def site_restore(path: str):
     from bridge.db import transaction
-    from bridge.services import site_backup as backups
+    from bridge.services.venue import site_backup as backups
 
     app = _app()
     with open(path, "rb") as fh:
@@ -368,7 +368,7 @@ def bank_import(file: str, course_id: int, fmt: str | None, duplicates: str):
 
     from bridge.db import transaction
     from bridge.models.users import Course
-    from bridge.services import bank as bank_service
+    from bridge.services.exams import bank as bank_service
 
     data = Path(file).read_bytes()
     with _app().app_context():
@@ -438,7 +438,7 @@ def pack() -> None:
               "seal packs to it.")
 def pack_key():
     from bridge.db import transaction
-    from bridge.services import pack_keys
+    from bridge.services.delivery import pack_keys
 
     with _app().app_context(), transaction() as session:
         key = pack_keys.active_key(session)
@@ -454,7 +454,7 @@ def pack_key():
 def pack_import(file: str, allow_unregistered: bool, reason: str):
     from pathlib import Path
 
-    from bridge.services import packs
+    from bridge.services.delivery import packs
 
     app = _app()
     with app.app_context():

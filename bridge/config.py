@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_AGENT_URL": "http://127.0.0.1:47610",  # the exam page saves through the kiosk agent there, if one runs
     "FREE_EXTRA_SECONDS": 600,  # extra time per candidate the console gives without a code (P5)
     "TIMEZONE": None,  # IANA name times are entered and shown in; None: the server's own zone, else UTC
-    # connections that have not shown who they are yet (bridge.server.ConnectionPolicy)
+    # connections that have not shown who they are yet (bridge.runtime.server.ConnectionPolicy)
     "HEADER_TIMEOUT_SECONDS": 10.0,  # a request's line and headers, absolute from the connection (or its first byte)
     "KEEPALIVE_TIMEOUT_SECONDS": 75.0,  # an idle keep-alive connection waits this long for its next request
     "KIOSK_HANDSHAKE_SECONDS": 30.0,  # a kiosk socket's 101 to its proven key, absolute

@@ -117,7 +117,8 @@ def _demo_room(session, secret: str) -> tuple[str, int, str | None]:
 
     from bridge.models.devices import Kiosk, Room
     from bridge.models.venues import Seat, Site
-    from bridge.services import devices, venues
+    from bridge.services.kiosks import devices
+    from bridge.services.venue import venues
 
     site_id = session.scalar(select(Site.id).where(Site.code == DEMO_SITE))
     if site_id is None:
@@ -194,7 +195,7 @@ def _demo_exam(session, course, teacher_id: int):
     """The demo exam of the course (made once): the paper's five questions imported from
     GIFT into the course's bank, as a teacher would."""
     from bridge.models.exams import Exam
-    from bridge.services import bank, exams, papers
+    from bridge.services.exams import bank, exams, papers
 
     exam = session.scalar(select(Exam).where(Exam.course_id == course.id, Exam.title == DEMO_EXAM))
     if exam is not None:
@@ -218,7 +219,8 @@ def _demo_session(session, exam, teacher_id: int, students: list[int], site_id: 
     demo room."""
     from bridge.models.papers import ExamSession, SessionCandidate
     from bridge.models.sittings import Sitting
-    from bridge.services import exam_data, sittings
+    from bridge.services.exams import sittings
+    from bridge.services.venue import exam_data
 
     now = clock.utcnow_naive()
     sess = session.scalar(select(ExamSession).where(ExamSession.exam_id == exam.id)
@@ -246,7 +248,7 @@ def _demo_staff(session, password: str) -> None:
     """A site admin of the demo site, a proctor of its room and an authority of its codes,
     made on the first start: each sees only what their role covers."""
     from bridge.models.users import User
-    from bridge.services import staff
+    from bridge.services.people import staff
 
     for username, name, role, place in DEMO_STAFF:
         if session.scalars(select(User).where(User.username == username)).first() is None:
@@ -297,7 +299,7 @@ def _seat_and_authorize(app, room_id: int) -> None:
     from bridge.models.exams import Exam
     from bridge.models.papers import ExamSession
     from bridge.models.sittings import Sitting
-    from bridge.services import authorization, exam_data, seats
+    from bridge.services.venue import authorization, exam_data, seats
 
     secret = app.config["SECRET_KEY"]
     with app.app_context():
@@ -362,7 +364,7 @@ def register(app, sandbox, *, bridge_url: str, lms_url: str):
     """The sandbox and the bridge registered with each other, an ExamBridge activity in the
     course and the demo's admin (idempotent); returns (tool, activity, admin password)."""
     from bridge.models.users import User
-    from bridge.services import accounts
+    from bridge.services.people import accounts
     from lms_plugin.services import platforms
 
     tool = _tool(sandbox, bridge_url)

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.services import exams
+from bridge.services.exams import exams
 from bridge.web.auth import require_course
 from lms_plugin.services import ags, gradebook, outbox
 

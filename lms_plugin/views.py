@@ -12,7 +12,8 @@ from bridge.app import normalize_locale
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.services import audit, exams
+from bridge.services import audit
+from bridge.services.exams import exams
 from bridge.web.auth import current_user, sign_in
 from lms_plugin import framing
 from lms_plugin.core.registration import TargetPolicy

@@ -42,7 +42,7 @@ if [ -f build/requirements.json ]; then
 import json
 data = json.load(open("build/requirements.json", encoding="utf-8"))
 t = data["totals"]
-source = data["spec"] or "IDs named by markers (no SPEC.md found)"
+source = data["spec"] or "IDs named by markers (no docs/requirements.md found)"
 print(f"requirements: {t['ids_passing']} of {t['ids']} IDs have a passing test "
       f"({t['ids_failing']} failing, {t['ids_untested']} untested) - {source}")
 print(f"requirements: matrix in build/requirements.json (commit {data['commit'] or 'none'})")

@@ -4,7 +4,7 @@ CSV-injection rule), and the XLSX writer keeps such text inert too (P3, P7, P12,
 A candidate, violation, seat or log value that starts with ``=``, ``+``, ``-``, ``@``, a tab
 or a carriage return comes out with a leading ``'``; real numbers stay numbers. ``EXPORTS``
 lists every CSV export route; a route whose rule names CSV and is not listed fails, and so
-does any module that writes CSV or answers ``text/csv`` without ``bridge.services.csv_export``.
+does any module that writes CSV or answers ``text/csv`` without ``bridge.exports.csv_export``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ from bridge import clock
 from bridge.models.attempts import AttemptLog
 from bridge.models.users import User
 from bridge.models.venues import Seat
-from bridge.services import attempts, audit, console, csv_export, seats, xlsx
+from bridge.exports import csv_export, xlsx
+from bridge.services import audit
+from bridge.services.delivery import attempts
+from bridge.services.proctoring import console
+from bridge.services.venue import seats
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 from tests.venue.readiness_world import at, ready_room, session_row
@@ -63,7 +67,7 @@ def real_time():
 def hostile_room(app, db_session):
     """A room in its exam where every exported text field someone else controls is hostile."""
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")
@@ -132,7 +136,7 @@ def test_every_csv_export_route_is_in_the_list(app):
 
 
 def test_no_module_writes_csv_past_the_one_writer():
-    """``csv.writer``/``DictWriter`` or a ``text/csv`` response outside bridge.services.csv_export
+    """``csv.writer``/``DictWriter`` or a ``text/csv`` response outside bridge.exports.csv_export
     is an export that escapes nothing."""
     one = ROOT / "bridge" / "services" / "csv_export.py"
     offenders = []
@@ -170,7 +174,7 @@ def test_xlsx_text_is_an_inline_string_escaped_and_numbers_stay_numbers():
 
 @pytest.mark.req("V2")
 def test_a_seat_plan_round_trips_through_the_escape(db_session, app):
-    from bridge.services import venues
+    from bridge.services.venue import venues
 
     site = venues.create_site(db_session, code="1450399", name="S", mode="formal", actor="t")
     room, _ = venues.add_room(db_session, site.id, code="R9", name="R", capacity=5,

@@ -1,4 +1,4 @@
-"""``bridge.server.read_headers`` reads a request's headers as gevent's own parser (the
+"""``bridge.runtime.server.read_headers`` reads a request's headers as gevent's own parser (the
 ``email`` package through ``http.client``) does, for what gevent's handler asks of them; and
 a real ``exambridge serve`` answers odd but valid header blocks and refuses broken ones."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from bridge.server import read_headers
+from bridge.runtime.server import read_headers
 from tests.test_serve import start_bridge  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.req("C5")

@@ -1,4 +1,4 @@
-"""``exambridge serve`` and ``bridge.wsgi`` as real processes on real sockets.
+"""``exambridge serve`` and ``bridge.runtime.wsgi`` as real processes on real sockets.
 
 Each test starts the server as a subprocess with its own instance folder and reads the
 bound port from ``--port-file`` (port 0), polling with a deadline.
@@ -304,8 +304,8 @@ from gevent import monkey; monkey.patch_all()
 import gevent
 from flask import Flask, request
 from bridge.hub.websocket import websocket_response
-from bridge.runner import serve_many, write_port_file
-from bridge.server import listen, make_server
+from bridge.runtime.runner import serve_many, write_port_file
+from bridge.runtime.server import listen, make_server
 
 workdir = sys.argv[1]
 app = Flask("many")
@@ -377,7 +377,7 @@ def test_serve_many_runs_several_servers_and_lets_requests_finish(tmp_path):
     assert took < 4, f"shutdown took {took:.1f} s: the WebSocket held it up"
 
 
-# --- gunicorn + bridge.wsgi (production, PostgreSQL) ----------------------------------
+# --- gunicorn + bridge.runtime.wsgi (production, PostgreSQL) ----------------------------------
 GUNICORN = BIN / "gunicorn"
 
 
@@ -385,7 +385,7 @@ def gunicorn(tmp_path: Path, env: dict[str, str], name: str = "gunicorn") -> Pro
     if not GUNICORN.exists():
         pytest.fail("gunicorn is missing: it is in the [test] extra (pip install -e '.[test]')")
     args = [str(GUNICORN), "-k", "gevent", "-w", "2", "-b", "127.0.0.1:0",
-            "--graceful-timeout", "5", "bridge.wsgi:app"]
+            "--graceful-timeout", "5", "bridge.runtime.wsgi:app"]
     help_text = subprocess.run([str(GUNICORN), "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:  # gunicorn 24+: no shared ~/.gunicorn socket
         args.insert(1, "--no-control-socket")

@@ -231,7 +231,7 @@ class World:
         from bridge import create_app
         from bridge.extensions import db
         from bridge.migrate import upgrade
-        from bridge.services import devices
+        from bridge.services.kiosks import devices
         from tests.delivery import factories
 
         self.tmp = tmp_path
@@ -452,7 +452,7 @@ def test_a_kiosk_socket_is_pending_until_its_key_is_proven(app):
     """``Connection``: a kiosk socket holds a pending place and a handshake deadline until
     ``kiosk_id`` is set; beyond the cap it is refused with close code 1008 and a reason."""
     from bridge.hub.connection import Connection
-    from bridge.server import ConnectionPolicy, PendingConnections
+    from bridge.runtime.server import ConnectionPolicy, PendingConnections
 
     class FakeSocket:
         def __init__(self, pending):
@@ -486,7 +486,7 @@ def test_a_kiosk_socket_is_pending_until_its_key_is_proven(app):
 def test_behind_a_proxy_sockets_are_capped_in_all_only():
     """With ``EXAMBRIDGE_PROXY_HOPS`` every socket comes from the proxy: no cap by its address
     (the proxy caps per client), the total still holds, kiosk sockets by their own address."""
-    from bridge.server import BY_ADDRESS, IN_ALL, ConnectionPolicy, PendingConnections, Slot
+    from bridge.runtime.server import BY_ADDRESS, IN_ALL, ConnectionPolicy, PendingConnections, Slot
 
     policy = ConnectionPolicy.from_config({"EXAMBRIDGE_PROXY_HOPS": 1, "EXAMBRIDGE_PENDING_PER_ADDRESS": 2,
                                            "EXAMBRIDGE_PENDING_MAX": 5, "EXAMBRIDGE_PENDING_EXEMPT_ADDRESSES": ""})

@@ -191,7 +191,7 @@ def run(candidates: int, rate: float, seconds: float, database_url: str | None =
             finally:
                 server.stop()
             for line in Path(server.err.name).read_text(errors="replace").splitlines():
-                if "[bridge.writer] writer:" in line:  # the group writer's batch figures
+                if "[bridge.runtime.writer] writer:" in line:  # the group writer's batch figures
                     log("bench: " + line.split("] ", 1)[1])
             lost, duplicated = verify(url, load)
     finally:

@@ -83,7 +83,7 @@ def seed(instance: Path, url: str, secret: str, count: int) -> tuple[list[dict],
     from bridge.migrate import upgrade
     from bridge.models.devices import Kiosk
     from bridge.models.users import User
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
     from kiosk_agent.protocol import public_key_text
 
     upgrade(url)

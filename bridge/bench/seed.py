@@ -20,7 +20,7 @@ from lms_plugin.models import Deployment, Platform
 
 SESSION_COOKIE = "exambridge_session"
 
-#: One item of each type, with the shapes ``bridge.services.answers`` accepts.
+#: One item of each type, with the shapes ``bridge.services.delivery.answers`` accepts.
 QUESTIONS = [
     {"qtype": "single", "choices": [{"id": c, "html": c.upper(), "fraction": 1.0 if c == "a" else 0.0}
                                     for c in "abcd"]},

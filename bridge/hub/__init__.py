@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from flask import Flask
 
-from bridge.gcpause import gc_paused
+from bridge.runtime.gcpause import gc_paused
 from bridge.hub.bus import RESUBSCRIBED, Bus, make_bus
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Hub:
         self.enrolment_failures = FailureWindow()
         self._commands_seen = 0
         from bridge.hub.batch import Batcher
-        from bridge.services import devices, kiosk_commands
+        from bridge.services.kiosks import devices, kiosk_commands
 
         #: command results, one writer job per burst (callers wait for theirs)
         self.results = Batcher(app, kiosk_commands.record_results, every=0.01, name="results")
@@ -153,7 +153,7 @@ class Hub:
         (``_on_bus``) and delivers the command to the registered socket."""
         import time
 
-        from bridge.services import kiosk_commands
+        from bridge.services.kiosks import kiosk_commands
 
         checked = self._none_unfinished_at
         if checked is not None and time.monotonic() - checked < self.NONE_UNFINISHED_SECONDS:
@@ -188,7 +188,7 @@ class Hub:
 
             started = time.monotonic()
             try:
-                with gc_paused():  # a broadcast from another worker (bridge.gcpause)
+                with gc_paused():  # a broadcast from another worker (bridge.runtime.gcpause)
                     return self._deliver(commands, Envelope, COMMAND)
             finally:
                 log.info("queued %d of %d command(s) to this worker's sockets in %.0f ms",
@@ -216,8 +216,8 @@ class Hub:
             self._sent.extend(command_ids)
 
     def _mark_sent_loop(self) -> None:
-        from bridge.services import kiosk_commands
-        from bridge.writer import get_writer
+        from bridge.services.kiosks import kiosk_commands
+        from bridge.runtime.writer import get_writer
 
         while not self._stop.wait(MARK_SENT_EVERY):
             with self._sent_lock:
@@ -234,7 +234,7 @@ class Hub:
         from sqlalchemy.orm import Session
 
         from bridge.extensions import db
-        from bridge.services import kiosk_commands
+        from bridge.services.kiosks import kiosk_commands
 
         with self.app.app_context():
             with Session(db.engine) as session:
@@ -248,8 +248,8 @@ class Hub:
         import functools
         import time
 
-        from bridge.services import pack_keys
-        from bridge.writer import get_writer
+        from bridge.services.delivery import pack_keys
+        from bridge.runtime.writer import get_writer
 
         cached = self._pack_key
         if cached is not None and time.monotonic() - cached[1] < 60:
@@ -302,7 +302,7 @@ def notify_commands(app: Flask, command_ids: list[int]) -> None:
 
     from bridge.extensions import db
     from bridge.models.devices import KioskCommand
-    from bridge.services.kiosk_commands import epoch_seconds
+    from bridge.services.kiosks.kiosk_commands import epoch_seconds
 
     if not command_ids:
         return
@@ -334,14 +334,14 @@ def issue_commands(app: Flask, kiosk_ids: Iterable[int], name: str, args: dict |
     notify the workers. Raises the service's DomainError when refused."""
     import functools
 
-    from bridge.services import kiosk_commands
-    from bridge.writer import get_writer
+    from bridge.services.kiosks import kiosk_commands
+    from bridge.runtime.writer import get_writer
 
     import time
 
     started = time.monotonic()
     job = functools.partial(kiosk_commands.issue_batch, issued_by=issued_by)
-    with gc_paused():  # a broadcast's garbage waits until every kiosk has it (bridge.gcpause)
+    with gc_paused():  # a broadcast's garbage waits until every kiosk has it (bridge.runtime.gcpause)
         issued = get_writer(app).submit(job, list(kiosk_ids), name, args)
         commands = issued.payloads()  # here, not on the writer's thread
         ids = list(issued.command_ids)

@@ -66,7 +66,7 @@ class Batcher:
         self._wake.set()
 
     def _run(self) -> None:
-        from bridge.writer import get_writer
+        from bridge.runtime.writer import get_writer
 
         while not self._stop.is_set():
             self._wake.wait(1.0)
@@ -88,7 +88,7 @@ class Batcher:
                 handle._set(result)
 
     def _one_by_one(self, batch: list[tuple[Any, "Handle"]], first_error: BaseException) -> None:
-        from bridge.writer import get_writer
+        from bridge.runtime.writer import get_writer
 
         if len(batch) == 1:
             batch[0][1]._set(error=first_error)

@@ -12,7 +12,7 @@ process). A peer that lets ``QUEUE_SIZE`` messages pile up is closed (it reconne
 gets its commands again from the database).
 
 Until the kiosk has proven its key (``kiosk_id`` is set), the socket is one of the server's
-pending connections (``bridge.server.PendingConnections``): capped per address and in all,
+pending connections (``bridge.runtime.server.PendingConnections``): capped per address and in all,
 and ended at an absolute handshake deadline (``WebSocket.deadline``) however its bytes trickle.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ _EMPTY: "collections.deque[Any]" = collections.deque(maxlen=0)  # shared, stays 
 
 def _spawner():
     """``gevent.spawn`` when the process is monkey-patched, else a daemon thread."""
-    from bridge.writer import gevent_active
+    from bridge.runtime.writer import gevent_active
 
     if gevent_active():
         import gevent
@@ -94,7 +94,7 @@ class Connection:
     def _refuse(self, why: str) -> None:
         from flask_babel import gettext as _
 
-        from bridge.server import BY_ADDRESS
+        from bridge.runtime.server import BY_ADDRESS
 
         message = (_("Too many connections from your address are still opening: try again in a few seconds.")
                    if why == BY_ADDRESS else

@@ -3,7 +3,7 @@
 In memory for one process; in Redis (keys ``<prefix>presence:<kiosk id>`` that expire after
 ``ALIVE_SECONDS`` without a heartbeat) when the bridge runs several workers, so a hello on
 worker B sees the socket the same kiosk still holds on worker A. Presence is never
-persisted per heartbeat: the database hears only of changes (``bridge.services.devices``).
+persisted per heartbeat: the database hears only of changes (``bridge.services.kiosks.devices``).
 """
 from __future__ import annotations
 

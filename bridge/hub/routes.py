@@ -27,8 +27,9 @@ from bridge.hub.connection import Connection
 from bridge.hub.presence import ALIVE_SECONDS, Holder
 from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response
 from bridge.i18n import N_
-from bridge.services import answers, devices, kiosk_commands
-from bridge.writer import get_writer
+from bridge.services.delivery import answers
+from bridge.services.kiosks import devices, kiosk_commands
+from bridge.runtime.writer import get_writer
 from kiosk_agent import protocol as P
 
 log = logging.getLogger(__name__)

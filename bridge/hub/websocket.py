@@ -74,7 +74,7 @@ def check_upgrade(environ: dict) -> str:
 
 def raw_socket(environ: dict) -> tuple[Any, str]:
     """The connection's socket and the server kind ("gevent" or "werkzeug")."""
-    sock = environ.get("exambridge.socket")  # bridge.server's handler puts it there
+    sock = environ.get("exambridge.socket")  # bridge.runtime.server's handler puts it there
     if sock is not None:
         return sock, "gevent"
     sock = environ.get("werkzeug.socket")
@@ -128,7 +128,7 @@ class WebSocket:
         #: ``time.monotonic()`` after which ``receive`` returns None whatever its timeout (a
         #: kiosk's handshake: ``bridge.hub.connection``); None: no such deadline
         self.deadline: Optional[float] = None
-        #: the server's ``bridge.server.PendingConnections`` (None under other servers)
+        #: the server's ``bridge.runtime.server.PendingConnections`` (None under other servers)
         self.pending: Any = None
 
     # --- writing -------------------------------------------------------------------------
@@ -376,7 +376,7 @@ def websocket_response(environ: dict, handler: Callable[[WebSocket], None], *,
     sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Accept: " + accept_key(key).encode("ascii") + b"\r\n\r\n")
     ws = WebSocket(sock, mode, max_message_size=max_message_size)
-    ws.pending = environ.get("exambridge.pending")  # bridge.server's handler puts it there
+    ws.pending = environ.get("exambridge.pending")  # bridge.runtime.server's handler puts it there
     try:
         handler(ws)
     finally:

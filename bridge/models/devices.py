@@ -2,7 +2,7 @@
 
 A room's kiosk enrolment code is stored as a hash (``kiosk_enrolment_hash``) plus, so a
 proctor can read it out to the person installing the agents, the code itself sealed with
-the bridge's secret (``kiosk_enrolment_sealed``, see ``bridge.services.devices``). ``site_id``
+the bridge's secret (``kiosk_enrolment_sealed``, see ``bridge.services.kiosks.devices``). ``site_id``
 is kept on every venue record for the later site node (DESIGN "Site node").
 """
 from __future__ import annotations

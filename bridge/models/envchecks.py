@@ -3,7 +3,7 @@
 A run is one "start" (all seats) or "re-test failed" (the seats that failed before): one
 ``env_check`` kiosk command per seat with a kiosk, the requirement set copied in at the
 start (so a later change of the exam's requirements does not rewrite an old report). A
-seat's result is derived on read from its command's answer (``bridge.services.envchecks``):
+seat's result is derived on read from its command's answer (``bridge.services.venue.envchecks``):
 nothing on the hub's hot path knows about runs.
 """
 from __future__ import annotations

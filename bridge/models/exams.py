@@ -28,7 +28,7 @@ class Exam(TimestampMixin, db.Model):
     lineitem_url: Mapped[Optional[str]] = mapped_column(String(2000))
     # activity | created | chosen: where lineitem_url came from (lms_plugin.services.gradebook)
     lineitem_source: Mapped[Optional[str]] = mapped_column(String(20))
-    # What an exam PC must have to sit this exam (V3): bridge.services.envchecks.REQUIREMENTS
+    # What an exam PC must have to sit this exam (V3): bridge.services.venue.envchecks.REQUIREMENTS
     env_requirements: Mapped[Optional[dict]] = mapped_column(JSON)
 
     course = relationship("Course")

@@ -2,7 +2,7 @@
 
 ``PackKey``: the X25519 key pair kiosks seal their packs to. The private half is stored
 sealed (AES-256-GCM under a key derived from the bridge's SECRET_KEY, see
-``bridge.services.pack_keys``) and is shown by no page. ``PackImport``: one row per pack
+``bridge.services.delivery.pack_keys``) and is shown by no page. ``PackImport``: one row per pack
 file accepted for import, keyed by the sha256 of the file, so a replayed pack is reported
 as already imported and changes nothing.
 """

@@ -62,7 +62,7 @@ class ExamSession(TimestampMixin, db.Model):
     exam_code: Mapped[Optional[str]] = mapped_column(String(6), unique=True)  # remote sitting (C1)
     # The item gate of a session without sittings (made in the course, authorized by the
     # teacher who made it). Once the session is placed at a site, each candidate's items wait
-    # for the exam authorization of the candidate's sitting (bridge.services.authorization, V6).
+    # for the exam authorization of the candidate's sitting (bridge.services.venue.authorization, V6).
     authorized: Mapped[bool] = mapped_column(Boolean, default=True)
     # The session's number (场次号) in admission numbers, fixed at its first exam data build.
     number: Mapped[Optional[int]] = mapped_column(Integer)
@@ -78,7 +78,7 @@ class SessionCandidate(db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id", ondelete="CASCADE"))
-    # Where the room's exam data placed the candidate (bridge.services.exam_data, V4).
+    # Where the room's exam data placed the candidate (bridge.services.venue.exam_data, V4).
     room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     sequence: Mapped[Optional[int]] = mapped_column(Integer)  # 序号 within room and session
     seat_number: Mapped[Optional[int]] = mapped_column(Integer)

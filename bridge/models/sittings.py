@@ -30,14 +30,14 @@ class Sitting(TimestampMixin, db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"), index=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
     seat_order: Mapped[str] = mapped_column(String(10), default="in_order")
-    data: Mapped[Optional[dict]] = mapped_column(JSON)  # the signed package (bridge.services.exam_data)
+    data: Mapped[Optional[dict]] = mapped_column(JSON)  # the signed package (bridge.services.venue.exam_data)
     data_hash: Mapped[Optional[str]] = mapped_column(String(64))
     data_built_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     release_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     data_loaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     data_loaded_hash: Mapped[Optional[str]] = mapped_column(String(64))
     # The exam authorization (V6) and its verification (V8), given per session and site: every
-    # sitting of the session at the site at once (bridge.services.authorization).
+    # sitting of the session at the site at once (bridge.services.venue.authorization).
     authorized_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     authorized_by: Mapped[str] = mapped_column(String(255), default="")
     authorization_method: Mapped[str] = mapped_column(String(10), default="")  # online | file
@@ -95,7 +95,7 @@ class Violation(db.Model):
 
 class ViolationCode(db.Model):
     """The violation catalogue (P3), editable; ships with the national rules' list as default
-    (``bridge.services.console.DEFAULT_VIOLATIONS``)."""
+    (``bridge.services.proctoring.console.DEFAULT_VIOLATIONS``)."""
 
     __tablename__ = "violation_codes"
 

@@ -6,7 +6,7 @@ sessions, in the institution's time zone), or one sitting (a session in a room);
 **authority** issues authorization codes for one site, or for every site when ``site_id``
 is empty. A proctor grant may ask for the room's registered proctor station: the account
 then acts on the room only from the browser that holds that station's cookie. The global
-admin (``users.is_admin``) needs no grant. ``bridge.services.access`` reads these rows."""
+admin (``users.is_admin``) needs no grant. ``bridge.services.people.access`` reads these rows."""
 from __future__ import annotations
 
 import datetime as dt

@@ -10,7 +10,7 @@ name of the PC that belongs there, a note, and the kiosk bound to it once that P
 has announced itself. A seat may exist before its kiosk (added by hand or imported from a
 CSV file) and is bound when a kiosk from that address or computer name is scanned.
 ``kiosks.seat`` and ``kiosks.status`` repeat the binding for the hub's hot path (welcome,
-``show_seat``); only ``bridge.services.seats`` writes either.
+``show_seat``); only ``bridge.services.venue.seats`` writes either.
 """
 from __future__ import annotations
 

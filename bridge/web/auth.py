@@ -42,13 +42,14 @@ def require_user() -> User:
 
 
 def current_actor():
-    """The signed-in person as a scoped actor (``bridge.services.access.Actor``), once per
+    """The signed-in person as a scoped actor (``bridge.services.people.access.Actor``), once per
     request; None when nobody is signed in. A browser holding a room's registered proctor
     station cookie acts from that room's station."""
     cached = getattr(request, "_exambridge_actor", _UNSET)  # per request (an app context may span several)
     if cached is not _UNSET:
         return cached
-    from bridge.services import access, stations
+    from bridge.services.people import access
+    from bridge.services.venue import stations
 
     user = current_user()
     actor = None

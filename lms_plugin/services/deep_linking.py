@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from bridge import clock
 from bridge.errors import Invalid
 from bridge.models.users import Course
-from bridge.services import audit, exams
+from bridge.services import audit
+from bridge.services.exams import exams
 from lms_plugin.core import claims as C
 from lms_plugin.core import deep_linking as core
 from lms_plugin.core.keys import load_private

@@ -6,7 +6,7 @@ PASSWORD = "correct horse battery"
 
 def make_admin(app) -> None:
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")

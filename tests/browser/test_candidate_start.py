@@ -33,7 +33,7 @@ def _prepare(lms_world, students, *, start_in: dt.timedelta):
     ``start_in`` with ``students`` on it."""
     from bridge.db import transaction
     from bridge.models.users import Course, User
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     activity = lms_world.add_activity("Exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))
@@ -115,7 +115,8 @@ def test_two_candidates_on_the_countdown_both_reach_the_exam_at_the_start_time(l
 @pytest.mark.req("C5", "C6", "C7")
 def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_score_arrives(lms_world, chromium):
     from bridge.db import transaction
-    from bridge.services import exams, scoring
+    from bridge.services.delivery import scoring
+    from bridge.services.exams import exams
 
     activity, ids = _prepare(lms_world, (STUDENT1,), start_in=dt.timedelta(minutes=-1))
     bad: list[str] = []
@@ -190,7 +191,7 @@ def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_s
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
 
-        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+        def scored():  # the scorer scores right after the submit is stored (bridge.runtime.scorer)
             db.session.rollback()
             return db.session.get(Attempt, attempt_id).score is not None
         wait_until(scored, timeout=30)
@@ -205,7 +206,7 @@ def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_s
 @pytest.mark.req("C3", "P2")
 def test_a_candidate_waiting_for_the_proctors_allow_start_moves_on_by_itself(app, db_session, chromium):
     from bridge.bench.seed import SESSION_COOKIE, session_cookie
-    from bridge.services import console
+    from bridge.services.proctoring import console
     from tests.fixtures.servers import serve_wsgi
     from tests.venue.readiness_world import at, ready_room, session_row
 

@@ -11,7 +11,8 @@ import pytest
 
 from bridge import clock
 from bridge.models.authcodes import AuthRequest
-from bridge.services import attempts, authcodes
+from bridge.services.delivery import attempts
+from bridge.services.proctoring import authcodes
 from tests.browser.console_steps import enter_session, make_admin, sign_in
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import at, ready_room, session_row

@@ -16,7 +16,10 @@ from bridge import clock
 from bridge.models.devices import Kiosk, KioskCommand
 from bridge.models.packs import PackImport
 from bridge.models.sittings import Sitting
-from bridge.services import attempts, authcodes, devices, seats
+from bridge.services.delivery import attempts
+from bridge.services.kiosks import devices
+from bridge.services.proctoring import authcodes
+from bridge.services.venue import seats
 from tests.browser.console_steps import PASSWORD, enter_session, make_admin, sign_in
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, at, ready_room, session_row
@@ -44,7 +47,7 @@ def exported_pack(w, attempt, tmp_path) -> bytes:
     from kiosk_agent.journal import Journal
 
     from bridge.models.bank import Question
-    from bridge.services import pack_keys
+    from bridge.services.delivery import pack_keys
     from tests.delivery.factories import sample_response
 
     key = generate_device_key()

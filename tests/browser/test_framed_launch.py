@@ -20,7 +20,7 @@ def _prepare(lms_world):
     """An activity placed with an exam whose session started a minute ago, Sam on it."""
     from bridge.db import transaction
     from bridge.models.users import Course, User
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     activity = lms_world.add_activity("Framed exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))

@@ -25,7 +25,7 @@ def _sat_and_submitted(lms_world):
     from bridge.db import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     teacher = lms_world.browser()
     activity, line_item = lms_world.place_exam(teacher, "Midterm", 30)

@@ -96,7 +96,7 @@ def _t(locale: str, en: str, zh: str) -> str:
 @pytest.mark.req("C3", "C5", "C6", "C7", "C10", "L3", "L4", "L5", "L6", "P1")
 @pytest.mark.parametrize("locale", ["en", "zh_CN"])
 def test_the_readme_story_walked_in_chromium(lms_world, chromium, tmp_path, locale):
-    from bridge import runner
+    from bridge.runtime import runner
 
     walk = Walk(lms_world, chromium, locale, tmp_path)
     background = runner.start_background(lms_world.app)   # the outbox sender and the sweeper, as `make run`

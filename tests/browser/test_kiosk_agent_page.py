@@ -26,7 +26,7 @@ TIMEOUT = 20_000
 def kiosk(lms_world, tmp_path):
     """A room, and a registered agent reaching the bridge through a proxy."""
     from bridge.db import transaction
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
 
     app = lms_world.app
     with app.app_context(), transaction() as s:

@@ -24,7 +24,8 @@ def _prepare(lms_world):
     exam with one answer, Sid in the exam and locked (blur), Sam never logged in."""
     from bridge.db import transaction
     from bridge.models.users import Course, User
-    from bridge.services import answers, attempts, papers, sittings
+    from bridge.services.delivery import answers, attempts
+    from bridge.services.exams import papers, sittings
 
     activity = lms_world.add_activity("Exam")
     for who in (TEACHER, STUDENT1, STUDENT2, STUDENT3):
@@ -60,7 +61,7 @@ def _row(page, ids, who):
 def test_the_board_of_a_remote_session_is_live(lms_world, chromium):
     from bridge.db import transaction
     from bridge.models.attempts import Attempt
-    from bridge.services import answers, attempts
+    from bridge.services.delivery import answers, attempts
 
     activity, ids = _prepare(lms_world)
     page = chromium().new_page()

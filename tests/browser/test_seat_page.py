@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.services import devices, seats, venues
+from bridge.services.kiosks import devices
+from bridge.services.venue import seats, venues
 from tests.fixtures.servers import serve_wsgi
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -15,7 +16,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 @pytest.mark.req("V1", "V2")
 def test_the_seat_page_scans_kiosks_and_confirms_a_deletion(app, db_session, chromium):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password="correct horse battery", actor="test")

@@ -20,7 +20,7 @@ def _prepare(lms_world):
     started a minute ago with Sam on it."""
     from bridge.db import transaction
     from bridge.models.users import Course, User
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     activity = lms_world.add_activity("Exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))
@@ -95,7 +95,7 @@ def test_a_candidate_sits_a_whole_exam_in_chromium(lms_world, chromium):
     with lms_world.app.app_context():
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
-        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+        def scored():  # the scorer scores right after the submit is stored (bridge.runtime.scorer)
             db.session.rollback()
             return db.session.scalars(select(Attempt).where(Attempt.score.is_not(None))).first()
 

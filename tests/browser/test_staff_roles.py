@@ -29,7 +29,9 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def two_sites(app, db_session):
-    from bridge.services import accounts, exam_data, papers, sittings, venues
+    from bridge.services.exams import papers, sittings
+    from bridge.services.people import accounts
+    from bridge.services.venue import exam_data, venues
     from tests.exams import factories as f
 
     s, secret = db_session, app.config["SECRET_KEY"]
@@ -122,7 +124,8 @@ def test_staff_see_their_own_site_and_room_only(app, two_sites, chromium, locale
             # the proctor asks for an extra-time code; the authority of site A reads it out or approves it
             from bridge.db import transaction
             from bridge.models.users import User
-            from bridge.services import access, authcodes, staff
+            from bridge.services.people import access, staff
+            from bridge.services.proctoring import authcodes
             from sqlalchemy import select
 
             with transaction() as tx:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge import clock
-from bridge.services import envchecks, exam_data, seats, stations
+from bridge.services.venue import envchecks, exam_data, seats, stations
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, answer_env_checks, good_check, heartbeat, make_world, measured
 
@@ -27,7 +27,7 @@ def real_time():
 @pytest.mark.req("V3", "V4", "V7")
 def test_environment_check_report_and_sealing_check_in_the_browser(app, db_session, chromium, tmp_path):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")

@@ -9,7 +9,8 @@ import pytest
 from bridge import clock
 from bridge.errors import InvalidState
 from bridge.models.authcodes import AuthRequest
-from bridge.services import authcodes, venues
+from bridge.services.proctoring import authcodes
+from bridge.services.venue import venues
 from tests.fixtures.cli import run_cli
 
 CANDIDATES = ["20261450301R0101001"]

@@ -9,7 +9,9 @@ import pytest
 from bridge import clock
 from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.models.authcodes import AuthRequest
-from bridge.services import attempts, authcodes, console, seats
+from bridge.services.delivery import attempts
+from bridge.services.proctoring import authcodes, console
+from bridge.services.venue import seats
 from tests.venue.readiness_world import at, ready_room, session_row
 
 
@@ -247,7 +249,8 @@ def test_record_verification_backup_then_a_resumable_upload(room):
     import zipfile
     from xml.etree import ElementTree
 
-    from bridge.services import signing, xlsx
+    from bridge.exports import xlsx
+    from bridge.services import signing
 
     w, sid = room, room.sitting_id
     first, second, third = w.candidates
@@ -397,7 +400,7 @@ def test_single_machine_collection_needs_the_pack_and_in_a_formal_exam_the_early
 @pytest.mark.req("P14")
 def test_mock_extras_log_in_answer_and_collect_only_at_a_mock_site(room):
     from bridge.models.attempts import AnswerEvent
-    from bridge.services import venues
+    from bridge.services.venue import venues
 
     w, sid = room, room.sitting_id
     with pytest.raises(Forbidden, match="mock"):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bridge import clock
 from bridge.models.authcodes import AuthRequest
-from bridge.services import attempts
+from bridge.services.delivery import attempts
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 from tests.venue.readiness_world import at, ready_room, session_row
@@ -30,7 +30,7 @@ def real_time():
 @pytest.fixture
 def console(app, db_session):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")

@@ -10,7 +10,9 @@ import pytest
 
 from bridge import clock
 from bridge.models.bank import Question
-from bridge.services import answers, attempts, console, devices
+from bridge.services.delivery import answers, attempts
+from bridge.services.kiosks import devices
+from bridge.services.proctoring import console
 from tests.delivery.factories import sample_response
 from tests.venue.readiness_world import at, ready_room, session_row
 

@@ -12,7 +12,9 @@ import pytest
 from bridge import clock
 from bridge.errors import NotFound
 from bridge.models.attempts import Attempt
-from bridge.services import answers, attempts, console, papers, sittings
+from bridge.services.delivery import answers, attempts
+from bridge.services.exams import papers, sittings
+from bridge.services.proctoring import console
 from tests.exams import factories as f
 
 

@@ -10,7 +10,7 @@ from tests.delivery import factories
 
 @pytest.fixture
 def writer(app):
-    from bridge.writer import get_writer, stop_writer
+    from bridge.runtime.writer import get_writer, stop_writer
 
     yield get_writer(app)
     stop_writer(app)

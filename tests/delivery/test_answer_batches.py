@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bridge.errors import Invalid
 from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
-from bridge.services import answers
+from bridge.services.delivery import answers
 from tests.delivery import factories
 from tests.delivery.factories import question
 
@@ -157,8 +157,8 @@ def test_the_early_submission_rule_holds_for_grouped_submits(writer, db_session,
 
 def test_the_scorer_scores_what_was_submitted_and_the_sweeper_what_it_missed(app, writer, db_session, sitting,
                                                                              clock_reset):
-    from bridge import scorer
-    from bridge.services import attempts as attempt_service
+    from bridge.runtime import scorer
+    from bridge.services.delivery import attempts as attempt_service
 
     q = question(sitting, "truefalse")
     scored_id, _u = factories.attempt(db_session, sitting)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bridge.errors import Invalid
 from bridge.models.attempts import AnswerEvent, AttemptLog
-from bridge.services import answers
+from bridge.services.delivery import answers
 from tests.delivery import factories
 from tests.delivery.factories import question
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from bridge.writer import stop_writer
+from bridge.runtime.writer import stop_writer
 from tests.delivery import factories
 from tests.delivery.factories import question
 from tests.fixtures.servers import serve_wsgi

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from bridge import clock
-from bridge.services.answers import writer_heads
-from bridge.writer import stop_writer
+from bridge.services.delivery.answers import writer_heads
+from bridge.runtime.writer import stop_writer
 from tests.delivery import factories
 from tests.delivery.factories import question
 from tests.fixtures.servers import serve_wsgi

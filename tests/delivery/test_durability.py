@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from bridge.models.attempts import AnswerEvent
-from bridge.services import answers
+from bridge.services.delivery import answers
 from tests.delivery import factories
 from tests.fixtures.apps import BACKENDS, _pg_exec, _pg_url
 from tests.test_serve import Bridge, clean_env

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from bridge.models.attempts import AnswerEvent, AttemptLog
 from bridge.models.audit import AuditEntry
 from bridge.models.packs import PackImport, PackKey
-from bridge.services import answers, devices, pack_keys, packs
+from bridge.services.delivery import answers, pack_keys, packs
+from bridge.services.kiosks import devices
 from kiosk_agent.answer_pack import generate_bridge_key, generate_device_key, open_pack, public_key_b64
 from kiosk_agent.answer_pack import model as pack_model
 from kiosk_agent.journal import Journal

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from bridge import clock
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
-from bridge.services import answers, devices
+from bridge.services.delivery import answers
+from bridge.services.kiosks import devices
 from bridge.web.api import fast
-from bridge.writer import stop_writer
+from bridge.runtime.writer import stop_writer
 from tests.delivery import factories
 from tests.delivery.factories import question
 from tests.fixtures.servers import serve_wsgi

@@ -1,4 +1,4 @@
-"""Where a candidate stands in an exam (``bridge.services.standing``), as the course page and
+"""Where a candidate stands in an exam (``bridge.services.delivery.standing``), as the course page and
 the exam's page show it: not yet in a session, scheduled, waiting, in the exam, submitted
 (with the score only once released) or absent (the login closed and they never came)."""
 from __future__ import annotations
@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 
 from bridge import clock
-from bridge.services import attempts, console, standing
+from bridge.services.delivery import attempts, standing
+from bridge.services.proctoring import console
 from tests.exams import factories as f
 from tests.venue.readiness_world import at, ready_room, session_row
 

@@ -9,7 +9,8 @@ import datetime as dt
 import pytest
 
 from bridge import clock
-from bridge.services import attempts, console
+from bridge.services.delivery import attempts
+from bridge.services.proctoring import console
 from tests.venue.readiness_world import at, ready_room, session_row
 
 

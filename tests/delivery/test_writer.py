@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from bridge.models.attempts import AttemptLog
-from bridge.writer import GroupWriter, WriterStopped
+from bridge.runtime.writer import GroupWriter, WriterStopped
 
 pytestmark = pytest.mark.req("C5", "C7")
 
@@ -133,7 +133,7 @@ GEVENT_SCRIPT = textwrap.dedent("""
     from gevent import monkey; monkey.patch_all()
     import gevent
     from sqlalchemy import text
-    from bridge.writer import GroupWriter, gevent_active
+    from bridge.runtime.writer import GroupWriter, gevent_active
 
     assert gevent_active()
     writer = GroupWriter(sys.argv[1])

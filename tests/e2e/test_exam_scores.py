@@ -19,7 +19,7 @@ def test_released_scores_reach_the_sandbox_gradebook(lms_world):
     from bridge.db import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
     from lms_plugin.services import outbox
 
     teacher = lms_world.browser()

@@ -136,7 +136,7 @@ def test_platform_added_by_cli_launches(app, sandbox_lms):
 @pytest.mark.req("L2")
 def test_admin_page_registers_and_disables_a_platform(app, sandbox_lms):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="root", password="correct horse battery", actor="test")

@@ -13,7 +13,8 @@ from bridge import clock
 from bridge.errors import Forbidden, InvalidState, NotFound
 from bridge.models.attempts import AnswerEvent, AttemptLog, ItemGrade
 from bridge.models.bank import QuestionCategory
-from bridge.services import attempts, papers, scoring, sittings
+from bridge.services.delivery import attempts, scoring
+from bridge.services.exams import papers, sittings
 from tests.exams import factories as f
 
 
@@ -185,7 +186,7 @@ def test_the_sweeper_submits_attempts_whose_time_is_up(world):
 def test_periodic_runs_and_stops(app):
     import threading
 
-    from bridge import periodic
+    from bridge.runtime import periodic
 
     ran = threading.Event()
     stop = periodic.start(app, "test", ran.set, every=0.01)
@@ -195,7 +196,7 @@ def test_periodic_runs_and_stops(app):
 
 @pytest.mark.req("C3", "C7")
 def test_early_submission_opens_after_the_papers_minutes(world):
-    from bridge.services import answers
+    from bridge.services.delivery import answers
 
     papers.update_settings(world.s, world.exam, actor_id=world.teacher.id, early_submit_minutes=20)
     a = _into_exam(world, world.sam)                     # 1 minute after the start

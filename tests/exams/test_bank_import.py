@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bridge.errors import Invalid
 from bridge.models.bank import Question, QuestionCategory, QuestionMedia
-from bridge.services import bank
+from bridge.services.exams import bank
 from tests.exams import factories as f
 from tests.fixtures.cli import run_cli
 

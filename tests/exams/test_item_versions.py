@@ -11,7 +11,8 @@ from bridge.models.attempts import AnswerEvent, Attempt
 from bridge.models.bank import Question, QuestionMedia
 from bridge.models.papers import Paper, PaperItem
 from bridge.models.users import Course
-from bridge.services import bank_items, scoring
+from bridge.services.delivery import scoring
+from bridge.services.exams import bank_items
 
 pytestmark = pytest.mark.req("C1", "C10")
 

@@ -3,7 +3,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from bridge.services.scoring import score_item
+from bridge.services.delivery.scoring import score_item
 
 SINGLE = NS(qtype="single", choices=[{"id": "a", "fraction": 0}, {"id": "b", "fraction": 1}])
 MULTI = NS(qtype="multiple", choices=[{"id": "a", "fraction": 0.5}, {"id": "b", "fraction": 0.5},

@@ -160,7 +160,7 @@ class BridgeWorld:
         from bridge.extensions import db
         from bridge.migrate import upgrade
         from bridge.models.users import User
-        from bridge.services import devices
+        from bridge.services.kiosks import devices
         from tests.delivery import factories
 
         self.tmp = tmp_path

@@ -1,7 +1,7 @@
 """A broadcast's database side, on SQLite and PostgreSQL: ``kiosk_commands.issue_batch``
 (one ``INSERT … SELECT`` for any number of kiosks), ``bridge.db.in_many`` and
 ``fetch_rows`` (thousands of ids / rows without a parameter or a step each), and
-``bridge.gcpause`` (the collector held off during a burst, nesting counted)."""
+``bridge.runtime.gcpause`` (the collector held off during a burst, nesting counted)."""
 from __future__ import annotations
 
 import gc
@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bridge.db import fetch_rows, in_many
 from bridge.errors import NotFound
-from bridge.gcpause import gc_paused
+from bridge.runtime.gcpause import gc_paused
 from bridge.models.devices import Kiosk, KioskCommand
-from bridge.services import devices, kiosk_commands
+from bridge.services.kiosks import devices, kiosk_commands
 
 
 @pytest.fixture

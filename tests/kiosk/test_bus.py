@@ -132,7 +132,7 @@ def test_a_command_issued_on_worker_a_reaches_a_kiosk_on_worker_b(pg_database, r
     from bridge.migrate import upgrade
     from bridge.models.devices import KioskCommand
     from bridge.models.users import User
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
     from kiosk_agent import protocol as P
     from tests.test_serve import clean_env, local_session
 
@@ -217,8 +217,8 @@ def test_redis_down_kiosks_still_connect_and_commands_wait_in_the_database(app_w
     from bridge.bench.kiosk_client import KioskClient
     from bridge.extensions import db
     from bridge.hub import issue_commands, stop_hub
-    from bridge.services import devices
-    from bridge.writer import stop_writer
+    from bridge.services.kiosks import devices
+    from bridge.runtime.writer import stop_writer
     from kiosk_agent import protocol as P
     from tests.fixtures.servers import serve_wsgi
 

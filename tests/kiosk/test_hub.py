@@ -17,7 +17,7 @@ from bridge.bench.kiosk_client import ClientError, KioskClient
 from bridge.hub import get_hub, issue_commands, stop_hub
 from bridge.models.attempts import AnswerEvent, Attempt
 from bridge.models.devices import Kiosk, KioskAttempt, KioskCommand, KioskReport
-from bridge.services import devices
+from bridge.services.kiosks import devices
 from kiosk_agent import protocol as P
 from tests.delivery import factories
 from tests.fixtures.servers import serve_wsgi
@@ -26,7 +26,7 @@ from tests.fixtures.servers import serve_wsgi
 @pytest.fixture
 def live(app):
     """The app served on 127.0.0.1:0 (threaded), its writer and hub stopped afterwards."""
-    from bridge.writer import stop_writer
+    from bridge.runtime.writer import stop_writer
 
     with serve_wsgi(app) as server:
         server.ws_url = server.url.replace("http://", "ws://") + "/ws/kiosk"
@@ -307,7 +307,7 @@ def test_bad_commands_are_refused_before_anything_is_queued(app, db_session, roo
         issue_commands(app, [1], "lock", {"colour": "red"})
     with pytest.raises(NotFound):
         issue_commands(app, [424242], "unlock")
-    from bridge.writer import stop_writer
+    from bridge.runtime.writer import stop_writer
 
     stop_writer(app)
 
@@ -335,7 +335,7 @@ def proxied_app(make_app):
 @pytest.mark.req("K1")
 def test_the_same_key_from_a_second_address_is_refused(proxied_app, clients):
     from bridge.extensions import db
-    from bridge.writer import stop_writer
+    from bridge.runtime.writer import stop_writer
 
     app = proxied_app
     with app.app_context():
@@ -454,7 +454,7 @@ def test_the_first_kiosk_to_forward_carries_the_attempt_and_epoch(live, room, cl
 def test_welcome_heads_end_where_the_stream_has_a_hole(live, room, clients, db_session, app):
     """A lost message, then a later one stored: the heads stop before the hole, so the agent
     resends from there (everything up to ``seq`` is stored, ``head`` is the hash at ``seq``)."""
-    from bridge.services import answers
+    from bridge.services.delivery import answers
 
     sitting = factories.sitting(db_session)
     attempt_id, _user = factories.attempt(db_session, sitting)
@@ -483,7 +483,8 @@ def test_welcome_heads_end_where_the_stream_has_a_hole(live, room, clients, db_s
 @pytest.mark.req("K6")
 def test_wipe_carries_the_bridges_own_heads_and_waits_for_the_end_of_the_attempt(db_session):
     from bridge.errors import InvalidState
-    from bridge.services import answers, kiosk_commands
+    from bridge.services.delivery import answers
+    from bridge.services.kiosks import kiosk_commands
 
     sitting = factories.sitting(db_session)
     attempt_id, _user = factories.attempt(db_session, sitting)
@@ -532,7 +533,7 @@ def test_room_cli_creates_lists_and_shows_the_code(app):
 @pytest.mark.req("K6")
 def test_results_of_a_burst_are_recorded_together_first_answer_wins(app, db_session, room):
     from bridge.errors import Invalid, NotFound
-    from bridge.services import kiosk_commands
+    from bridge.services.kiosks import kiosk_commands
 
     secret = app.config["SECRET_KEY"]
     kiosks = [devices.register_kiosk(db_session, room_code="R101", code=room[1], public_key=f"{n}" * 43,
@@ -651,7 +652,7 @@ def test_wrong_enrolment_codes_never_reach_the_writer_and_are_braked_per_address
     """Review M5: a register with a wrong code is refused from a plain read (the group writer
     sees no job), and after 10 wrong codes from one address within 5 minutes that address is
     refused outright (``too_many_attempts``, socket closed), even with the right code."""
-    from bridge.writer import get_writer
+    from bridge.runtime.writer import get_writer
 
     writer = get_writer(app)
     jobs = []
@@ -693,7 +694,7 @@ def test_failure_window_forgets_after_its_seconds(monkeypatch):
 def test_a_batch_that_fails_whole_runs_again_item_by_item(app):
     """Review M4: one item that breaks the batched job fails only its own caller."""
     from bridge.hub.batch import Batcher
-    from bridge.writer import stop_writer
+    from bridge.runtime.writer import stop_writer
 
     def job(session, items):
         if "bad" in items:

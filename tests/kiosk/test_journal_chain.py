@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.services import answers
+from bridge.services.delivery import answers
 from kiosk_agent.answer_pack import model
 from kiosk_agent.journal import Journal
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from bridge import clock
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
-from bridge.services import answers, devices
+from bridge.services.delivery import answers
+from bridge.services.kiosks import devices
 from kiosk_agent import protocol as P
 from tests.delivery import factories
 from tests.kiosk.test_hub import clients, live, registered, room  # noqa: F401  (fixtures)

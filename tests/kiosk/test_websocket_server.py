@@ -1,7 +1,7 @@
 """``bridge.hub.websocket``: the hub's own RFC 6455 server side, over real sockets.
 
 A small Flask app (echo, hold, blast) served two ways: by the production gevent server
-(``bridge.server.make_server`` in a monkey-patched subprocess) and by the threaded werkzeug
+(``bridge.runtime.server.make_server`` in a monkey-patched subprocess) and by the threaded werkzeug
 server the in-process tests use. A raw-socket client writes the frames itself, so the tests
 can send what a well-behaved library never would: unmasked frames, reserved bits and
 opcodes, bad close codes, text that is not UTF-8, oversized messages, fragments with
@@ -31,8 +31,8 @@ import json, sys
 from gevent import monkey; monkey.patch_all()
 import gevent
 from tests.kiosk.test_websocket_server import make_app
-from bridge.runner import write_port_file
-from bridge.server import listen, make_server
+from bridge.runtime.runner import write_port_file
+from bridge.runtime.server import listen, make_server
 
 sock = listen("127.0.0.1", 0)
 server = make_server(make_app(gevent.spawn), sock)

@@ -1,4 +1,4 @@
-"""Least privilege in the services (bridge.services.access): each role reaches its own
+"""Least privilege in the services (bridge.services.people.access): each role reaches its own
 ground and no further, whichever view, socket or command calls the service; and over a real
 server, the proctor of room A is refused room B's live board at the socket's door."""
 from __future__ import annotations
@@ -11,7 +11,9 @@ from sqlalchemy import select
 from bridge import clock, timezones
 from bridge.errors import Forbidden
 from bridge.models.staff import StaffGrant
-from bridge.services import access, authcodes, console, exam_data, seats, site_backup, staff, stations, venues
+from bridge.services.people import access, staff
+from bridge.services.proctoring import authcodes, console
+from bridge.services.venue import exam_data, seats, site_backup, stations, venues
 from tests.fixtures.cli import run_cli as _cli
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
@@ -29,7 +31,8 @@ def real_time():
 def ground(app, db_session):
     """Two sites, each a room with a sitting of one exam session; the proctor of room A, the
     site admin and the authority of site A, and the admin."""
-    from bridge.services import accounts, papers, sittings
+    from bridge.services.exams import papers, sittings
+    from bridge.services.people import accounts
     from tests.exams import factories as f
 
     s, secret = db_session, app.config["SECRET_KEY"]

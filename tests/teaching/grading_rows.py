@@ -31,7 +31,8 @@ def submitted_attempt(teach, exam_id: int, user_id: int, ids: dict[str, int], *,
     from bridge.models.exams import Exam
     from bridge.models.papers import ExamSession
     from bridge.models.users import Course
-    from bridge.services import answers as answer_service, attempts, scoring, sittings
+    from bridge.services.delivery import answers as answer_service, attempts, scoring
+    from bridge.services.exams import sittings
     from lms_plugin.services import service_token
 
     chosen = dict(ANSWERS if answers is None else answers)

@@ -139,7 +139,8 @@ def _submitted_essay(teach, exam_id, user_id, text="Because of causes."):
     from bridge.models.attempts import AnswerEvent
     from bridge.models.exams import Exam
     from bridge.models.users import Course
-    from bridge.services import answers, attempts, scoring, sittings
+    from bridge.services.delivery import answers, attempts, scoring
+    from bridge.services.exams import sittings
     from lms_plugin.services import service_token
 
     def run(s):

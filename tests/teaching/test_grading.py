@@ -93,7 +93,7 @@ def test_an_override_needs_a_reason_is_audited_and_is_what_release_sends(teach):
 def test_candidates_who_never_sat_are_listed_as_absent(teach):
     from bridge.models.attempts import Attempt
     from bridge.models.papers import ExamSession
-    from bridge.services import sittings
+    from bridge.services.exams import sittings
 
     ids, exam = _exam_with_paper(teach, ("single", "essay"))
     _b, sam = teach.candidate("5", "Sam Student")

@@ -1,6 +1,6 @@
-"""The teacher's checklist of an exam (bridge.services.exam_readiness), session edits and
-deletes until the session starts (bridge.services.sittings), and the warning when a site
-places a session that is already under way (bridge.services.exam_data)."""
+"""The teacher's checklist of an exam (bridge.services.exams.exam_readiness), session edits and
+deletes until the session starts (bridge.services.exams.sittings), and the warning when a site
+places a session that is already under way (bridge.services.venue.exam_data)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +10,8 @@ import pytest
 from bridge import clock
 from bridge.errors import Conflict
 from bridge.models.papers import ExamSession
-from bridge.services import attempts, exam_readiness, papers, sittings
+from bridge.services.delivery import attempts
+from bridge.services.exams import exam_readiness, papers, sittings
 from tests.exams import factories as f
 
 
@@ -50,7 +51,7 @@ def test_next_step_walks_from_paper_to_release(db_session):
     sittings.assign(s, sess, [sue.id], actor_id=teacher.id)
     assert step().next_step == "proctor"
     proctor = f.member(s, c, name="Pat")
-    from bridge.services import courses
+    from bridge.services.exams import courses
     courses.designate_proctor(s, c.id, proctor.id, on=True, actor_id=teacher.id)
     r = step()
     assert r.row("candidates").facts["course"] == 2                     # a proctor is no candidate
@@ -116,7 +117,7 @@ def test_a_session_is_edited_and_deleted_only_before_it_starts(db_session):
 
 @pytest.mark.req("V4")
 def test_placing_a_started_session_with_a_submitted_attempt_needs_a_confirmation(app, db_session):
-    from bridge.services import exam_data
+    from bridge.services.venue import exam_data
     from tests.venue.readiness_world import make_world
 
     w = make_world(app, db_session, start_in=dt.timedelta(minutes=-10), candidates=2)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from bridge import clock
 from bridge.models.papers import ExamSession
-from bridge.services import devices, kiosk_commands, papers, sittings, venues
+from bridge.services.exams import papers, sittings
+from bridge.services.kiosks import devices, kiosk_commands
+from bridge.services.venue import venues
 from kiosk_agent.envcheck import run_check
 from tests.exams import factories as f
 
@@ -101,7 +103,7 @@ def good_check(tmp: Path) -> dict:
 def seal(w: VenueWorld, tmp: Path, addresses=("10.0.0.1", "10.0.0.2", "10.0.0.3")) -> dict:
     """Every step of the workflow, each one passing: the site sealed for the session.
     Returns the kiosk ids, the sitting id and the station token."""
-    from bridge.services import authorization, envchecks, exam_data, sealing, seats, stations
+    from bridge.services.venue import authorization, envchecks, exam_data, sealing, seats, stations
 
     s, secret = w.s, w.secret
     kiosks = [announce(w, n, address) for n, address in enumerate(addresses, start=1)]
@@ -127,7 +129,7 @@ def ready_room(app, s, *, candidates: int = 3, start_in: dt.timedelta = dt.timed
     """A room ready for its session: seats (from ``seats_csv``, or one per candidate), the
     session placed there, its data built and loaded, the session authorized at the site.
     Returns the world with ``sitting_id`` set."""
-    from bridge.services import authorization, exam_data, seats
+    from bridge.services.venue import authorization, exam_data, seats
 
     w = make_world(app, s, mode=mode, candidates=candidates, start_in=start_in)
     seats.import_csv(s, w.room.id, seats_csv if seats_csv is not None else "".join(

@@ -17,7 +17,7 @@ from bridge.models.papers import ExamSession, PaperItem, SessionCandidate
 from bridge.models.sittings import Sitting
 from bridge.models.users import Course, CourseMember
 from bridge.models.venues import Seat, Site
-from bridge.services import devices
+from bridge.services.kiosks import devices
 from lms_plugin.sandbox import Sandbox
 from lms_plugin.sandbox.course import COURSE_ID
 from tests.fixtures.sandbox import _shared_platform_key
@@ -91,7 +91,7 @@ def test_the_demo_places_its_room_in_a_mock_site_with_a_session_of_the_demo_exam
 @pytest.fixture
 def console(app):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password="correct horse battery", actor="test")

@@ -35,7 +35,7 @@ def page(world, path: str, data: dict | None = None) -> requests.Response:
 def test_a_real_agent_answers_the_rooms_environment_check(world, tmp_path):
     from bridge.models.devices import Room
     from bridge.models.exams import Exam
-    from bridge.services import venues
+    from bridge.services.venue import venues
 
     with Session(world.engine) as s, s.begin():
         site = venues.create_site(s, code="T01", name="测试考点", mode="mock", actor="test")

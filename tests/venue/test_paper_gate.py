@@ -12,7 +12,8 @@ import re
 import pytest
 
 from bridge import clock
-from bridge.services import authorization, console, exam_data, seats
+from bridge.services.proctoring import console
+from bridge.services.venue import authorization, exam_data, seats
 from tests.delivery.factories import SESSION_COOKIE, session_cookie
 from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import SECRET_MARK, at, make_world, session_row

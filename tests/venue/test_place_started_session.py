@@ -8,7 +8,7 @@ import pytest
 
 from bridge import clock
 from bridge.models.sittings import Sitting
-from bridge.services import attempts
+from bridge.services.delivery import attempts
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 from tests.venue.readiness_world import make_world
@@ -25,7 +25,7 @@ def real_time():
 @pytest.mark.req("V4")
 def test_placing_a_started_session_warns_and_asks_for_a_confirmation(app, db_session):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")

@@ -15,7 +15,9 @@ from sqlalchemy import select
 from bridge import clock
 from bridge.errors import Conflict, Forbidden, Invalid, InvalidState
 from bridge.models.papers import SessionCandidate
-from bridge.services import attempts, authorization, console, envchecks, exam_data, sealing, seats, stations
+from bridge.services.delivery import attempts
+from bridge.services.proctoring import console
+from bridge.services.venue import authorization, envchecks, exam_data, sealing, seats, stations
 from tests.venue.readiness_world import announce, answer_env_checks, at, heartbeat, make_world, measured, session_row
 
 
@@ -129,7 +131,7 @@ def test_a_site_goes_from_empty_to_sealed_and_a_broken_condition_is_named(app, d
 def test_items_open_only_to_candidates_whose_sitting_is_authorized(app, db_session):
     """Two sites share a session: one site's authorization opens its own room only; a
     candidate without a seat stays out; site init never reopens the session."""
-    from bridge.services import site_backup, venues
+    from bridge.services.venue import site_backup, venues
 
     w = make_world(app, db_session, start_in=dt.timedelta(minutes=20), candidates=3)
     s, secret = w.s, w.secret
@@ -170,7 +172,7 @@ def test_an_offline_site_imports_a_signed_authorization_file(app, db_session):
     exam_data.place(s, w.site.id, w.session_id, w.room.id, actor="user:1")
     s.commit()
     document = authorization.export_file(s, w.session_id, site_id=w.site.id, secret_key=secret, actor="admin")
-    other = __import__("bridge.services.venues", fromlist=["x"]).create_site(s, code="9990001", name="别的考点")
+    other = __import__("bridge.services.venue.venues", fromlist=["x"]).create_site(s, code="9990001", name="别的考点")
     with pytest.raises(Invalid, match="another site"):
         authorization.import_file(s, document, site_id=other.id, secret_key=secret)
     forged = json.loads(document)

@@ -12,8 +12,10 @@ import pytest
 from bridge import clock
 from bridge.errors import Conflict, Invalid, InvalidState
 from bridge.models.papers import SessionCandidate
-from bridge.services import devices, envchecks, exam_data, sealing, seats, signing, site_backup, sittings, stations, \
-    venues
+from bridge.services import signing
+from bridge.services.exams import sittings
+from bridge.services.kiosks import devices
+from bridge.services.venue import envchecks, exam_data, sealing, seats, site_backup, stations, venues
 from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import announce, make_world, seal, session_row
 

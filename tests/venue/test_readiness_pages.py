@@ -10,7 +10,7 @@ import re
 import pytest
 
 from bridge import clock
-from bridge.services import envchecks, exam_data, stations
+from bridge.services.venue import envchecks, exam_data, stations
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 from tests.venue.readiness_world import announce, answer_env_checks, at, good_check, heartbeat, make_world, measured
@@ -27,7 +27,7 @@ def real_time():
 @pytest.fixture
 def console(app):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password=PASSWORD, actor="test")

@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from bridge.errors import Conflict, Invalid, NotFound
 from bridge.models.devices import Kiosk
-from bridge.services import audit, devices, seats, venues
+from bridge.services import audit
+from bridge.services.kiosks import devices
+from bridge.services.venue import seats, venues
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from bridge.models.devices import Kiosk, Room
 from bridge.models.papers import SessionCandidate
 from bridge.models.sittings import SealingCheck, Sitting
 from bridge.models.venues import Seat, Site, StationRegistration
-from bridge.services import envchecks, site_backup, stations
+from bridge.services.venue import envchecks, site_backup, stations
 from tests.venue.readiness_world import at, make_world, seal, session_row
 
 
@@ -77,7 +77,7 @@ def test_a_backup_restored_into_an_empty_database_gives_the_same_site(app, make_
 
     with empty.app_context():
         # that database has a session with the same row id, but it is another exam's session
-        from bridge.services import sittings
+        from bridge.services.exams import sittings
         from tests.exams import factories as f
 
         c = f.course(db.session)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bridge.services import devices
+from bridge.services.kiosks import devices
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 
@@ -13,7 +13,7 @@ from tests.fixtures.world import Browser
 @pytest.fixture
 def console(app):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="site", password="correct horse battery", actor="test")

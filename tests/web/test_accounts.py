@@ -12,7 +12,7 @@ from tests.fixtures.world import Browser
 
 def _admin(app, username="root", password="correct horse battery"):
     from bridge.db import transaction
-    from bridge.services import accounts
+    from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username=username, password=password, actor="test")

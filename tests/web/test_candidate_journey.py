@@ -29,7 +29,7 @@ def real_time():
 
 def _setup(lti_env, *, start_in=dt.timedelta(minutes=5)):
     from bridge.db import transaction
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     lti_env.launch(role="Instructor", sub="3", **{AGS: {"scope": [AGS_SCORE], "lineitems": LINEITEMS}})
     student = lti_env.browser()
@@ -123,7 +123,8 @@ def test_an_unloading_exam_page_is_logged_not_locked(lti_env):
 @pytest.mark.req("C7", "C10")
 def test_the_course_page_tells_where_the_candidate_stands_and_the_released_score(lti_env):
     from bridge.db import transaction
-    from bridge.services import exams, scoring
+    from bridge.services.delivery import scoring
+    from bridge.services.exams import exams
 
     student, ids = _setup(lti_env)
     course_url = f"/course/{ids['course']}"
@@ -151,7 +152,7 @@ def test_the_course_page_tells_where_the_candidate_stands_and_the_released_score
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
 
-        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+        def scored():  # the scorer scores right after the submit is stored (bridge.runtime.scorer)
             db.session.rollback()
             return db.session.get(Attempt, attempt_id).score is not None
 

@@ -25,7 +25,7 @@ def _remote_session(lti_env):
     """Tess teaches; Sam, Sue and Nora (a learner Tess makes proctor) launched; a remote
     session in 5 minutes with Sam and Sue on it. Sam opens the exam (logs in); Sue never comes."""
     from bridge.db import transaction
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     lti_env.launch(role="Instructor", sub="3")
     sam, sue, nora = lti_env.browser(), lti_env.browser(), lti_env.browser()

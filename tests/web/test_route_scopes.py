@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bridge import clock
 from bridge.models.staff import StaffGrant
-from bridge.services import access
+from bridge.services.people import access
 
 PASSWORD = "correct horse battery"
 PEOPLE = ("nobody", "candidate", "teacher", "proctor", "site_admin", "authority", "admin")
@@ -119,7 +119,11 @@ BY_METHOD = {
 # --- the world: two sites, two courses ------------------------------------------------------
 @pytest.fixture
 def two_sites(app, db_session):
-    from bridge.services import accounts, attempts, authcodes, exam_data, papers, seats, sittings, staff, venues
+    from bridge.services.delivery import attempts
+    from bridge.services.exams import papers, sittings
+    from bridge.services.people import accounts, staff
+    from bridge.services.proctoring import authcodes
+    from bridge.services.venue import exam_data, seats, venues
     from tests.exams import factories as f
 
     s, secret = db_session, app.config["SECRET_KEY"]

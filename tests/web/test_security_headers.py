@@ -79,7 +79,8 @@ def problems(resp, endpoint: str | None, platforms: set[str]) -> list[str]:
 def world(app, db_session):
     from bridge.models.papers import PaperItem
     from bridge.models.venues import Seat
-    from bridge.services import accounts, attempts
+    from bridge.services.delivery import attempts
+    from bridge.services.people import accounts
     from lms_plugin.services import platforms
     from tests.venue.readiness_world import ready_room
 

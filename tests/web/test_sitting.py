@@ -24,7 +24,7 @@ def real_time():
 
 def _setup(lti_env, *, remote=False):
     from bridge.db import transaction
-    from bridge.services import papers, sittings
+    from bridge.services.exams import papers, sittings
 
     teacher = lti_env.launch(role="Instructor", sub="3")
     student = lti_env.browser()
@@ -98,7 +98,7 @@ def test_a_candidate_sits_the_exam(lti_env):
         from bridge.extensions import db
         from bridge.models.attempts import Attempt
 
-        def scored():  # the scorer scores right after the submit is stored (bridge.scorer)
+        def scored():  # the scorer scores right after the submit is stored (bridge.runtime.scorer)
             db.session.rollback()
             return db.session.get(Attempt, attempt_id).score is not None
 

@@ -61,7 +61,7 @@ def test_a_printout_renders_without_any_request_leaving():
     prefetch, a meta refresh) names a loopback server that must see nothing."""
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         pytest.skip("needs chromium (make test installs Debian's chromium)")
-    from bridge.services import pdf
+    from bridge.exports import pdf
 
     _Hits.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hits)

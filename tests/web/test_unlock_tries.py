@@ -69,7 +69,7 @@ def test_the_count_outlives_a_void_that_was_undone(lti_env):
     the tries were committed on their own: the right code stays refused."""
     from bridge.db import transaction
     from bridge.models.attempts import Attempt
-    from bridge.services import attempts
+    from bridge.services.delivery import attempts
 
     student, _ids, attempt_id, code = _locked_with_code(lti_env)
     with lti_env.app.app_context():

@@ -1,4 +1,4 @@
-"""Staff accounts page: HTTP only (``bridge.services.staff``)."""
+"""Staff accounts page: HTTP only (``bridge.services.people.staff``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +11,8 @@ from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.i18n import N_
-from bridge.services import exam_data, staff, venues
+from bridge.services.people import staff
+from bridge.services.venue import exam_data, venues
 from bridge.web.admin.views import _require_admin
 from bridge.web.auth import current_actor
 

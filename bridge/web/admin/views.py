@@ -7,7 +7,8 @@ from flask_babel import gettext as _, ngettext
 from bridge.db import transaction
 from bridge.errors import DomainError, Forbidden
 from bridge.extensions import db
-from bridge.services import accounts, audit
+from bridge.services import audit
+from bridge.services.people import accounts
 from bridge.web.auth import current_actor, current_user, home_for, require_staff, sign_in
 
 PLATFORM_FIELDS = ("name", "issuer", "client_id", "deployment_ids", "auth_login_url",
@@ -134,7 +135,7 @@ def audit_log():
 def authcodes_page():
     """The authority's page (P15): open requests of the rooms of their sites; approve one
     online, or read its code out on the phone."""
-    from bridge.services import authcodes
+    from bridge.services.proctoring import authcodes
 
     if current_user() is None:
         return redirect(url_for("admin.login"))
@@ -149,7 +150,7 @@ def authcodes_page():
 
 
 def approve_authcode(request_id: int):
-    from bridge.services import authcodes
+    from bridge.services.proctoring import authcodes
 
     if current_user() is None:
         return redirect(url_for("admin.login"))

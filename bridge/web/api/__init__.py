@@ -1,6 +1,6 @@
 """The exam page's JSON API: autosave, submit and the attempt's state (C5, C7).
 
-Every write goes through the group writer (``bridge.writer``): a response comes back only
+Every write goes through the group writer (``bridge.runtime.writer``): a response comes back only
 after the transaction that holds the change has committed. CSRF: the page sends the
 session's token in ``X-CSRF-Token`` (``bridge.web.csrf``).
 """

@@ -36,11 +36,11 @@ from sqlalchemy import bindparam, select
 from bridge import clock
 from bridge.extensions import db
 from bridge.models.attempts import Attempt
-from bridge.scorer import get_scorer
-from bridge.services import answers
+from bridge.runtime.scorer import get_scorer
+from bridge.services.delivery import answers
 from bridge.web.api import views
 from bridge.web.security_headers import API_HEADERS  # Flask's after_request never sees these answers
-from bridge.writer import WriterStopped, get_writer
+from bridge.runtime.writer import WriterStopped, get_writer
 
 log = logging.getLogger(__name__)
 

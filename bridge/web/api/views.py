@@ -13,10 +13,10 @@ from bridge.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorize
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
-from bridge.services import answers
+from bridge.services.delivery import answers
 from bridge.web.auth import signed_in_user_id
-from bridge.scorer import get_scorer
-from bridge.writer import get_writer
+from bridge.runtime.scorer import get_scorer
+from bridge.runtime.writer import get_writer
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def save_answers(attempt_id: int):
 
 def submit_attempt(attempt_id: int):
     """POST {"key": "..."} → {"status": "submitted", "submitted_at", "reason", "duplicate"}.
-    Stored first, scored right after by the scorer (``bridge.scorer``)."""
+    Stored first, scored right after by the scorer (``bridge.runtime.scorer``)."""
     user_id = _require_owner(attempt_id)
     fields = {"key": _json_object().get("key"), "actor": f"user:{user_id}", "address": request.remote_addr or ""}
     result = get_writer(current_app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]

@@ -1,6 +1,6 @@
 """The proctor console (监考管理): ``/console/`` pages and the live board over
 ``/ws/console/<room>`` (P1–P16). A proctor sees the sittings of their room (or their one
-sitting), a site admin those of their sites, the admin all (``bridge.services.access``)."""
+sitting), a site admin those of their sites, the admin all (``bridge.services.people.access``)."""
 from flask import Blueprint
 
 bp = Blueprint("console", __name__)

@@ -1,4 +1,4 @@
-"""Proctor console pages: HTTP only (``bridge.services.console`` holds the rules)."""
+"""Proctor console pages: HTTP only (``bridge.services.proctoring.console`` holds the rules)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,9 @@ from bridge.models.devices import Room
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
-from bridge.services import access, accounts, authcodes, console, csv_export
+from bridge.exports import csv_export
+from bridge.services.people import access, accounts
+from bridge.services.proctoring import authcodes, console
 from bridge.web.auth import current_actor, current_user, require_staff
 
 #: how often a console's socket looks for a change on the board (seconds)
@@ -339,7 +341,7 @@ def candidate_log(sitting_id: int, attempt_id: int):
 def import_pack(sitting_id: int):
     """P6: an answer pack exported from a kiosk (USB), merged: newer data wins, nothing older
     overwrites newer."""
-    from bridge.services import packs
+    from bridge.services.delivery import packs
 
     user = _admin()
     _sitting(sitting_id)
@@ -361,7 +363,7 @@ def import_pack(sitting_id: int):
 
 def room_record(sitting_id: int):
     """P11: 考场情况记录单, as a page to print or a PDF."""
-    from bridge.services import pdf
+    from bridge.exports import pdf
 
     user = _admin()
     _sitting(sitting_id)
@@ -381,7 +383,7 @@ def verification(sitting_id: int):
 
 
 def results_export(sitting_id: int, fmt: str):
-    from bridge.services import xlsx
+    from bridge.exports import xlsx
 
     _admin()
     sitting = _sitting(sitting_id)
@@ -395,7 +397,7 @@ def results_export(sitting_id: int, fmt: str):
 
 
 def violations_xlsx(sitting_id: int):
-    from bridge.services import xlsx
+    from bridge.exports import xlsx
 
     _admin()
     sitting = _sitting(sitting_id)

@@ -19,7 +19,9 @@ from bridge.errors import NotFound
 from bridge.extensions import db
 from bridge.models.attempts import Attempt
 from bridge.models.papers import ExamSession
-from bridge.services import attempts, console, exams
+from bridge.services.delivery import attempts
+from bridge.services.exams import exams
+from bridge.services.proctoring import console
 from bridge.web.auth import require_course
 
 

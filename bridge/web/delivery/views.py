@@ -1,4 +1,4 @@
-"""Candidate pages: HTTP only; the attempt's rules live in bridge.services.attempts."""
+"""Candidate pages: HTTP only; the attempt's rules live in bridge.services.delivery.attempts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,11 +13,12 @@ from bridge.extensions import db
 from bridge.models.attempts import Attempt, InfoFormResponse
 from bridge.models.bank import Question, QuestionMedia
 from bridge.models.papers import ExamSession, Paper
-from bridge.services import attempt_steps as steps, attempts, exams, standing
-from bridge.services.attempts import StartNotOpen, TooManyTries
+from bridge.services.delivery import attempt_steps as steps, attempts, standing
+from bridge.services.exams import exams
+from bridge.services.delivery.attempts import StartNotOpen, TooManyTries
 from bridge.web.auth import current_user, require_user
 from bridge.web.media import file_response
-from bridge.writer import get_writer
+from bridge.runtime.writer import get_writer
 
 
 def _own(attempt_id: int) -> Attempt:
@@ -35,7 +36,7 @@ def _addr() -> str:
 
 
 def _step(fn, *args) -> dict:
-    """A candidate's step through the group writer (``bridge.services.attempt_steps``)."""
+    """A candidate's step through the group writer (``bridge.services.delivery.attempt_steps``)."""
     db.session.close()  # give the read connection back: the request waits on the writer next
     return get_writer(current_app).submit(fn, *args)
 
@@ -87,7 +88,7 @@ def attempt(attempt_id: int):
         Question.id.in_([i["question_id"] for i in a.items])))}
     from flask import session as web_session
 
-    from bridge.services.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
+    from bridge.services.kiosks.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
 
     # the token names the epoch of this sign-in: a page of the old seat after a resume stays fenced
     token = mint_forward_token(db.session, current_app.config["SECRET_KEY"], a.id,
@@ -150,7 +151,7 @@ def page_unloaded(attempt_id: int):
 
 def candidate_globals() -> dict:
     """``candidate_standing(exam)`` for the course page and the exam's page (main blueprint):
-    the signed-in person's standing in that exam (``bridge.services.standing``)."""
+    the signed-in person's standing in that exam (``bridge.services.delivery.standing``)."""
     def candidate_standing(exam):
         user = current_user()
         return standing.of(db.session, exam, user.id) if user is not None else None

@@ -11,7 +11,7 @@ from bridge.app import LOCALES
 from bridge.db import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
-from bridge.services import courses, exam_readiness, exams, sittings
+from bridge.services.exams import courses, exam_readiness, exams, sittings
 from bridge.web.auth import current_actor, current_user, home_for, require_course, require_user
 
 

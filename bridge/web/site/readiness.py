@@ -16,7 +16,8 @@ from bridge.web.auth import current_actor
 from bridge.i18n import N_
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
-from bridge.services import authorization, envchecks, exam_data, pdf, sealing, stations, venues
+from bridge.exports import pdf
+from bridge.services.venue import authorization, envchecks, exam_data, sealing, stations, venues
 from bridge.web.site.views import _admin, _room
 
 MAX_FILE_BYTES = 8 * 1024 * 1024

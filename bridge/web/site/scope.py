@@ -1,7 +1,7 @@
 """Before every site-console view: the person is a site admin (or the admin), the site in
 the address is one of theirs, and every id under it belongs to it. An id from another site
 is "not found" under this one; another site is "not allowed". The services check the site
-again with the actor (``bridge.services.access``)."""
+again with the actor (``bridge.services.people.access``)."""
 from __future__ import annotations
 
 from flask import request
@@ -10,7 +10,8 @@ from bridge.errors import NotFound
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.venues import Seat
-from bridge.services import access, exam_data, venues
+from bridge.services.people import access
+from bridge.services.venue import exam_data, venues
 from bridge.web.auth import require_staff
 
 #: pages every staff member may open (their own password)

@@ -1,5 +1,5 @@
 """Site console upkeep (V9): backup, restore, init with its guards, and the password.
-HTTP only; the rules live in ``bridge.services.site_backup`` and ``accounts``."""
+HTTP only; the rules live in ``bridge.services.venue.site_backup`` and ``accounts``."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -10,7 +10,8 @@ from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.web.auth import current_actor
-from bridge.services import accounts, site_backup, venues
+from bridge.services.people import accounts
+from bridge.services.venue import site_backup, venues
 from bridge.web.site.readiness import _download, _upload
 from bridge.web.site.views import _admin, list_sites
 

@@ -8,8 +8,9 @@ from bridge import clock
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.services import csv_export, seats, venues
-from bridge.services.console import OFFLINE_AFTER
+from bridge.exports import csv_export
+from bridge.services.venue import seats, venues
+from bridge.services.proctoring.console import OFFLINE_AFTER
 from bridge.web.auth import current_actor, require_staff
 
 MODE_LABELS = {"formal": "formal exam", "mock": "mock exam"}
@@ -117,7 +118,7 @@ def _room(site_id: str):
 
 
 def show_seats(site_id: str, room_id: int, report=None, error=None, status=200):
-    from bridge.services import devices
+    from bridge.services.kiosks import devices
 
     user = _admin()
     site, room = _room(site_id)
@@ -216,7 +217,7 @@ def display_seats(site_id: str, room_id: int):
 
     from bridge.hub import notify_commands
     from bridge.models.devices import Kiosk
-    from bridge.services import kiosk_commands
+    from bridge.services.kiosks import kiosk_commands
 
     user = _admin()
     _site, room = _room(site_id)

@@ -1,4 +1,4 @@
-"""Station registration pages: HTTP only (``bridge.services.stations``)."""
+"""Station registration pages: HTTP only (``bridge.services.venue.stations``)."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from bridge.db import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.services import stations
+from bridge.services.venue import stations
 from bridge.web.auth import STATION_COOKIE
 from bridge.web.site.readiness import _upload
 

@@ -9,14 +9,15 @@ from bridge.errors import Conflict, DomainError, Invalid, NotFound
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
-from bridge.scorer import score_unscored
-from bridge.services import courses, exams, papers, scoring, sittings
+from bridge.runtime.scorer import score_unscored
+from bridge.services.delivery import scoring
+from bridge.services.exams import courses, exams, papers, sittings
 from bridge.web.auth import require_course
-from bridge.services import bank_items as bank_store, exam_reads
+from bridge.services.exams import bank_items as bank_store, exam_reads
 from bridge.web.html import translate as tr
 from bridge.web.media import file_response
 from bridge.web.teaching import forms
-from bridge.writer import get_writer
+from bridge.runtime.writer import get_writer
 
 
 def _exam(course_id: int, exam_id: int):
@@ -233,7 +234,7 @@ def release(course_id: int, exam_id: int):
     user, course, exam = _exam(course_id, exam_id)
     unscored = scoring.unscored_attempts(db.session, exam.id)
     db.session.commit()  # end this read: the release below must see what the writer commits
-    if unscored:  # through the writer, so the scorer (bridge.scorer) never scores them at the same time
+    if unscored:  # through the writer, so the scorer (bridge.runtime.scorer) never scores them at the same time
         get_writer(current_app).submit(score_unscored, unscored)
     try:
         with transaction() as s:

@@ -1,7 +1,7 @@
 """Teacher forms → plain values, with errors keyed by the field that shows them.
 
 HTTP parsing only: the rules an item must follow are ``bridge.bank.model.validate``'s, the
-paper's are ``bridge.services.papers``'. Messages are marked with ``N_`` and translated when
+paper's are ``bridge.services.exams.papers``'. Messages are marked with ``N_`` and translated when
 the template renders them (``teaching/_form.html`` ``err``: a message, or (message, values)).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bridge.bank.mapping import auto_name
 from bridge.bank.model import CHOICE_TYPES, QTYPES, Blank, Choice, Item, validate
 from bridge.i18n import N_
 from bridge.models.bank import Question
-from bridge.services.papers import SETTINGS
+from bridge.services.exams.papers import SETTINGS
 
 MAX_CHOICES = 10
 MAX_BLANKS = 10

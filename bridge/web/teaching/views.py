@@ -12,9 +12,9 @@ from bridge.bank.model import QTYPES
 from bridge.db import transaction
 from bridge.errors import Invalid
 from bridge.extensions import db
-from bridge.services import bank
+from bridge.services.exams import bank
 from bridge.web.auth import require_course
-from bridge.services import bank_items as bank_store
+from bridge.services.exams import bank_items as bank_store
 from bridge.web.teaching import forms
 
 FORMATS = ("moodle-xml", "gift")

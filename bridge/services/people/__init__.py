@@ -1,0 +1,1 @@
+"""Local accounts, staff roles and their scope, sign-in throttles."""
