@@ -1,6 +1,6 @@
 """What an answer pack holds, and the hash chain it shares with the bridge.
 
-The chain is the bridge's (``bridge/services/answers.py``), implemented here again because
+The chain is the bridge's (``bridge/services/delivery/answers.py``), implemented here again because
 the agent never imports the bridge; ``tests/kiosk/test_journal_chain.py`` checks that both
 give the same hashes::
 

@@ -251,7 +251,7 @@ def test_redis_down_kiosks_still_connect_and_commands_wait_in_the_database(app_w
 
 @pytest.mark.req("K2")
 def test_redis_presence_touch_never_takes_a_kiosk_back_from_a_newer_connection(redis_client, prefix):
-    """Review L2: heartbeats of a socket that a newer connection (on another worker) took
+    """Heartbeats of a socket that a newer connection (on another worker) took
     over refresh nothing; the holder's own heartbeats refresh the key, also once expired."""
     import time as _time
 

@@ -1,4 +1,4 @@
-"""Sessions (场次) of an exam and the candidates assigned to them from the LMS roster (C3 §4)."""
+"""Sessions (场次) of an exam and the candidates assigned to them from the LMS roster (L4)."""
 from __future__ import annotations
 
 import datetime as dt
