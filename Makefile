@@ -1,5 +1,5 @@
 # ExamBridge: `make run` for the demo, `make test` for the whole suite. Nothing to install by hand.
-#   make setup        .venv with ExamBridge (editable) and the test tools
+#   make setup        .venv with ExamBridge (editable, extras [test]: postgres, redis, sandbox, test tools)
 #   make run          migrate instance/exambridge.db, start the bridge + sandbox LMS on 127.0.0.1
 #   make test         Debian packages, PostgreSQL + Redis, then the suite (scripts/test.sh)
 #   make bench        benchmarks at full size
@@ -15,6 +15,8 @@ LMS_PORT ?= 8081
 .PHONY: run test bench setup system-deps services clean translations
 
 # Re-installs when the package metadata changes; a fresh clone has no .venv at all.
+# The [test] extra holds the postgres, redis and sandbox extras (setup.cfg): `make test` needs
+# them all and `make run` the sandbox LMS. Exam PCs install packaging/kiosk instead (docs/kiosk.md).
 $(STAMP): setup.cfg pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/system-deps.sh python
 	$(PYTHON) -m venv $(VENV)
