@@ -24,6 +24,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from bridge import timezones
 
     timezones.init_app(app)
+    timezones.set_zone_source(_running_zone)
     register_error_handlers(app)
     from bridge.web import security_headers
     security_headers.init_app(app)  # before lms_plugin: its framing headers are kept
@@ -70,12 +71,23 @@ def _engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
+def _running_zone() -> str | None:
+    from flask import current_app, has_app_context
+
+    return current_app.config.get("EXAMBRIDGE_TIMEZONE") if has_app_context() else None
+
+
 def _init_extensions(app: Flask) -> None:
     import bridge.models  # noqa: F401  (registers every table)
+    import lms_plugin.models  # noqa: F401  (the plugin's tables, which the core's rows refer to)
 
     db.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    from flask_babel import get_locale
+    from flask_babel import get_locale, gettext
+
+    from bridge import i18n
+
+    i18n.set_translator(gettext)  # services' errors are translated without importing Flask
 
     app.jinja_env.globals["get_locale"] = get_locale
     from bridge.web.auth import staff_links

@@ -88,7 +88,7 @@ def platform() -> None:
 @click.option("--jwks-url", required=True, help="Platform key set (Moodle: …/mod/lti/certs.php).")
 @click.option("--name", default="", help="A name people recognise.")
 def platform_add(issuer, client_id, deployment_ids, auth_login_url, auth_token_url, jwks_url, name):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.services import platforms
 
     _app_ctx = _app().app_context()
@@ -124,7 +124,7 @@ def platform_list():
                   help="Issue a one-time dynamic registration URL to paste into the LMS.")
 @click.option("--hours", default=24, show_default=True, type=int)
 def platform_register_url(hours: int):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.services import registration
 
     app = _app()
@@ -141,7 +141,7 @@ def keys() -> None:
 @keys.command("rotate", cls=_AppCommand,
               help="Make a new signing key; the old public key stays in the JWKS for the grace period.")
 def keys_rotate():
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.services import tool_keys
 
     app = _app()
@@ -176,7 +176,7 @@ def admin() -> None:
 @click.option("--station-only", is_flag=True, help="The proctor acts only from the room's registered station.")
 def admin_create(username: str, password: str | None, name: str, role: str, site: str, room: str,
                  sitting: int | None, day, station_only: bool):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import staff
 
     if not password:
@@ -201,7 +201,7 @@ def room() -> None:
 @click.option("--name", default="", help="A name people recognise, e.g. 'Building A, room 101'.")
 @click.option("--site", "site_id", default=None, help="The site's id (for the later site node).")
 def room_create(code: str, name: str, site_id: str | None):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.kiosks import devices
 
     app = _app()
@@ -232,7 +232,7 @@ def room_list():
 @click.argument("code")
 @click.option("--rotate", is_flag=True, help="Make a new code; enrolled kiosks keep working.")
 def room_code(code: str, rotate: bool):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.kiosks import devices
 
     app = _app()
@@ -284,7 +284,7 @@ def site() -> None:
 def site_backup(code: str, out: str, note: str):
     import os
 
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.venues import Site
     from bridge.services.venue import site_backup as backups
 
@@ -309,7 +309,7 @@ def site_backup(code: str, out: str, note: str):
 @site.command("restore", cls=_AppCommand, help="Restore a site from a backup file (the site must not exist here).")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def site_restore(path: str):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.venue import site_backup as backups
 
     app = _app()
@@ -366,7 +366,7 @@ def bank() -> None:
 def bank_import(file: str, course_id: int, fmt: str | None, duplicates: str):
     from pathlib import Path
 
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.users import Course
     from bridge.services.exams import bank as bank_service
 
@@ -437,11 +437,12 @@ def pack() -> None:
 @pack.command("key", cls=_AppCommand, help="Print the bridge's pack public key (made on first use); kiosks "
               "seal packs to it.")
 def pack_key():
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.delivery import pack_keys
 
-    with _app().app_context(), transaction() as session:
-        key = pack_keys.active_key(session)
+    app = _app()
+    with app.app_context(), transaction() as session:
+        key = pack_keys.active_key(session, app.config["SECRET_KEY"])
         click.echo(f"{key.public_key}\tkey id {key.key_id}")
 
 

@@ -1,9 +1,8 @@
-"""Declarative base with named constraints, a timestamp mixin and ``transaction()``."""
+"""Declarative base with named constraints, a timestamp mixin and two query helpers (no Flask:
+models and services import this; ``transaction()`` is in ``bridge.extensions``)."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from typing import Iterator
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
@@ -40,20 +39,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # pragma: no cover - 
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-@contextlib.contextmanager
-def transaction() -> Iterator:
-    """One unit of work: commit on success, roll back on any error. Services only flush."""
-    from bridge.extensions import db
-
-    session = db.session
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def in_many(session, column, values: list[int]):

@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bridge import clock
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import Conflict, DomainError, NotFound
 from bridge.extensions import db
 

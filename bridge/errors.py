@@ -14,9 +14,9 @@ class DomainError(Exception):
 
     def translated(self) -> str:
         """The message in the request's language, its parameters filled in."""
-        from flask_babel import gettext
+        from bridge.i18n import translate
 
-        return gettext(self.message, **self.params)
+        return translate(self.message, **self.params)
 
 
 class Invalid(DomainError):

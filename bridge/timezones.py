@@ -81,13 +81,23 @@ def resolve(name: str | None) -> str:
     return validate(str(name))
 
 
+def _no_app() -> str | None:
+    return None
+
+
+_zone_source = _no_app
+
+
+def set_zone_source(source) -> None:
+    """The app factory hands a function returning the running app's zone (None outside an
+    app), so this module, which services import, never imports Flask."""
+    global _zone_source
+    _zone_source = source or _no_app
+
+
 def current_zone_name() -> str:
     """The running app's zone (UTC outside an app)."""
-    from flask import current_app, has_app_context
-
-    if has_app_context():
-        return current_app.config.get("EXAMBRIDGE_TIMEZONE") or UTC
-    return UTC
+    return _zone_source() or UTC
 
 
 def to_local(value: _dt.datetime | None, zone_name: str | None = None) -> _dt.datetime | None:

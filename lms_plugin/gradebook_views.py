@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services.exams import exams

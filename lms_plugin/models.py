@@ -9,11 +9,10 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 
-class Platform(TimestampMixin, db.Model):
+class Platform(TimestampMixin, Base):
     """An LMS the tool trusts: one (issuer, client_id) registration."""
 
     __tablename__ = "platforms"
@@ -34,7 +33,7 @@ class Platform(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("issuer", "client_id"),)
 
 
-class Deployment(TimestampMixin, db.Model):
+class Deployment(TimestampMixin, Base):
     __tablename__ = "deployments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,7 +45,7 @@ class Deployment(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
 
 
-class ToolKey(TimestampMixin, db.Model):
+class ToolKey(TimestampMixin, Base):
     """The tool's RSA signing keys. The newest unretired key signs; retired keys stay in the
     JWKS until ``retired_at`` + grace so platforms holding a cached JWKS keep verifying.
     The private key is kept sealed with the bridge's secret (``lms_plugin.services.tool_keys``),
@@ -60,7 +59,7 @@ class ToolKey(TimestampMixin, db.Model):
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
 
-class LoginState(db.Model):
+class LoginState(Base):
     """OIDC login state, server-side and single use, bound to the browser by a cookie whose
     value hashes to ``binding_hash``."""
 
@@ -75,7 +74,7 @@ class LoginState(db.Model):
     consumed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
 
-class UsedNonce(db.Model):
+class UsedNonce(Base):
     __tablename__ = "lti_used_nonces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,7 +85,7 @@ class UsedNonce(db.Model):
     __table_args__ = (UniqueConstraint("platform_id", "nonce"),)
 
 
-class ResourceLink(TimestampMixin, db.Model):
+class ResourceLink(TimestampMixin, Base):
     __tablename__ = "resource_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,7 +100,7 @@ class ResourceLink(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("course_id", "resource_link_id"),)
 
 
-class ScoreOutbox(TimestampMixin, db.Model):
+class ScoreOutbox(TimestampMixin, Base):
     """A score waiting to reach the LMS gradebook (L5). Rows are never deleted: a sent row
     records when it was delivered; a newer score for the same (exam, user) supersedes an
     unsent older one. ``idempotency_key`` makes publishing the same score twice a no-op."""
@@ -129,7 +128,7 @@ class ScoreOutbox(TimestampMixin, db.Model):
     exam = relationship("Exam")
 
 
-class RegistrationTicket(TimestampMixin, db.Model):
+class RegistrationTicket(TimestampMixin, Base):
     """A one-time dynamic-registration URL issued by an admin (production mode)."""
 
     __tablename__ = "lti_registration_tickets"
@@ -140,7 +139,7 @@ class RegistrationTicket(TimestampMixin, db.Model):
     platform_id: Mapped[Optional[int]] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"))
 
 
-class LaunchTicket(TimestampMixin, db.Model):
+class LaunchTicket(TimestampMixin, Base):
     """Single-use ticket that carries a login initiation into a new top-level window when the
     browser blocks the tool's cookies inside the LMS iframe (L6)."""
 

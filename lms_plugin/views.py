@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from bridge import clock
 from bridge.app import normalize_locale
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services import audit

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import bridge.models  # noqa: F401  (registers every table)
+import lms_plugin.models  # noqa: F401  (and the LMS plugin's)
 from bridge.db import Base
 
 config = context.config

@@ -66,7 +66,7 @@ def real_time():
 @pytest.fixture
 def hostile_room(app, db_session):
     """A room in its exam where every exported text field someone else controls is hostile."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

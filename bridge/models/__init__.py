@@ -1,4 +1,5 @@
-"""All mapped tables. Importing this package registers every model on ``Base.metadata``."""
+"""The core's mapped tables (the LMS plugin's are in ``lms_plugin.models``, which the app, the
+migrations and the plugin import). Importing this package registers them on ``Base.metadata``."""
 from bridge.models.users import User, CourseMember, Course  # noqa: F401
 from bridge.models.exams import Exam  # noqa: F401
 from bridge.models.audit import AuditEntry  # noqa: F401
@@ -14,7 +15,3 @@ from bridge.models.envchecks import EnvCheckResult, EnvCheckRun  # noqa: F401
 from bridge.models.sittings import SealingCheck, Sitting, Violation, ViolationCode  # noqa: F401
 from bridge.models.authcodes import AuthRequest  # noqa: F401
 from bridge.models.staff import StaffGrant  # noqa: F401
-from lms_plugin.models import (  # noqa: F401
-    Platform, Deployment, ToolKey, LoginState, UsedNonce, ResourceLink,
-    ScoreOutbox, RegistrationTicket, LaunchTicket,
-)

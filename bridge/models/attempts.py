@@ -15,13 +15,12 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 STATUSES = ("not_logged_in", "logged_in", "rules_read", "in_exam", "locked", "submitted", "absent", "voided")
 
 
-class Attempt(TimestampMixin, db.Model):
+class Attempt(TimestampMixin, Base):
     __tablename__ = "attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,7 +52,7 @@ class Attempt(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("exam_id", "user_id", "number"),)
 
 
-class AnswerEvent(db.Model):
+class AnswerEvent(Base):
     """One answer change. ``status``: applied | fenced (older epoch) | conflict (the key was
     reused with another payload; kept for audit, never applied)."""
 
@@ -76,7 +75,7 @@ class AnswerEvent(db.Model):
     __table_args__ = (UniqueConstraint("attempt_id", "writer", "seq"),)
 
 
-class AnswerHead(db.Model):
+class AnswerHead(Base):
     """Per (attempt, writer): the highest seq stored and the chain head (the hash of the
     writer's most recently accepted event). Kept by the batch that appends the events, so
     an autosave never scans the stream to find where a writer's chain ends."""
@@ -89,7 +88,7 @@ class AnswerHead(db.Model):
     head: Mapped[str] = mapped_column(String(64))
 
 
-class AnswerFile(TimestampMixin, db.Model):
+class AnswerFile(TimestampMixin, Base):
     """A file uploaded as the answer to an upload item; events refer to it by sha256."""
 
     __tablename__ = "answer_files"
@@ -104,7 +103,7 @@ class AnswerFile(TimestampMixin, db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class AttemptLog(db.Model):
+class AttemptLog(Base):
     """The candidate log (P7): time, address, action — logins, locks, unlocks, submits."""
 
     __tablename__ = "attempt_log"
@@ -118,7 +117,7 @@ class AttemptLog(db.Model):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class ItemGrade(db.Model):
+class ItemGrade(Base):
     """Points for one item of an attempt: automatic for objective items, a teacher's for the rest."""
 
     __tablename__ = "item_grades"
@@ -135,7 +134,7 @@ class ItemGrade(db.Model):
     __table_args__ = (UniqueConstraint("attempt_id", "question_id"),)
 
 
-class InfoFormResponse(TimestampMixin, db.Model):
+class InfoFormResponse(TimestampMixin, Base):
     """The pre-exam information form (C2), once per attempt."""
 
     __tablename__ = "info_form_responses"
@@ -145,7 +144,7 @@ class InfoFormResponse(TimestampMixin, db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class ThrottleCounter(db.Model):
+class ThrottleCounter(Base):
     """Failures per key (an exam code, an account, an address) in a fixed window."""
 
     __tablename__ = "throttle_counters"

@@ -12,13 +12,13 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.extensions import db
+from bridge.db import Base
 
 ACTIONS = ("delay_start", "late_resume", "extra_time", "re_exam")
 REQUEST_STATES = ("open", "used", "locked", "cancelled")
 
 
-class AuthRequest(db.Model):
+class AuthRequest(Base):
     __tablename__ = "auth_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)

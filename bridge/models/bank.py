@@ -7,14 +7,13 @@ from typing import Optional
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 QTYPES = ("single", "multiple", "truefalse", "fill", "essay", "upload")
 OBJECTIVE = frozenset({"single", "multiple", "truefalse", "fill"})
 
 
-class QuestionCategory(TimestampMixin, db.Model):
+class QuestionCategory(TimestampMixin, Base):
     __tablename__ = "question_categories"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -25,7 +24,7 @@ class QuestionCategory(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("course_id", "parent_id", "name"),)
 
 
-class Question(TimestampMixin, db.Model):
+class Question(TimestampMixin, Base):
     """One item. ``choices``: [{"id", "html", "fraction", "feedback"}]; ``blanks``:
     [{"accepted": [...], "case_sensitive", "ignore_spaces"}]; ``correct`` for true/false."""
 
@@ -56,7 +55,7 @@ class Question(TimestampMixin, db.Model):
     category = relationship("QuestionCategory")
 
 
-class QuestionMedia(TimestampMixin, db.Model):
+class QuestionMedia(TimestampMixin, Base):
     """An image (or other file) a stem refers to as ``@@PLUGINFILE@@/<name>``."""
 
     __tablename__ = "question_media"
@@ -71,7 +70,7 @@ class QuestionMedia(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("question_id", "name"),)
 
 
-class BankImportRecord(TimestampMixin, db.Model):
+class BankImportRecord(TimestampMixin, Base):
     """The report of one bank import, kept so the page after the import (a redirect) and a
     reload of it show the same report."""
 

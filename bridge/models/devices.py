@@ -14,14 +14,13 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 KIOSK_STATUSES = ("pending", "seated", "retired")
 COMMAND_STATUSES = ("queued", "sent", "done", "refused", "failed")
 
 
-class Room(TimestampMixin, db.Model):
+class Room(TimestampMixin, Base):
     __tablename__ = "rooms"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,7 +33,7 @@ class Room(TimestampMixin, db.Model):
     kiosk_enrolment_rotated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
 
 
-class Kiosk(TimestampMixin, db.Model):
+class Kiosk(TimestampMixin, Base):
     """One exam PC, known by its Ed25519 public key. ``pending`` until a proctor seats it."""
 
     __tablename__ = "kiosks"
@@ -59,7 +58,7 @@ class Kiosk(TimestampMixin, db.Model):
     env_checked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
 
-class KioskCommand(db.Model):
+class KioskCommand(Base):
     """A console command for one kiosk (K6). The row is the command; the bus only says
     "kiosk N has commands"."""
 
@@ -79,7 +78,7 @@ class KioskCommand(db.Model):
     __table_args__ = (Index("ix_kiosk_commands_kiosk_id_status", "kiosk_id", "status"),)
 
 
-class KioskReport(db.Model):
+class KioskReport(Base):
     """Something a kiosk reported (focus lost, forbidden process, environment check...)."""
 
     __tablename__ = "kiosk_reports"
@@ -91,7 +90,7 @@ class KioskReport(db.Model):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
 
 
-class KioskAttempt(db.Model):
+class KioskAttempt(Base):
     """Which kiosk carries an attempt in one epoch: bound by the first kiosk that forwards
     events for (attempt, epoch) with a valid forward token (``devices.bind_forward``). A second
     kiosk forwarding for the same attempt and epoch is refused (``wrong_kiosk``); a resume

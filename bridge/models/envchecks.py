@@ -15,12 +15,12 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.extensions import db
+from bridge.db import Base
 
 RUN_SCOPES = ("all", "failed")
 
 
-class EnvCheckRun(db.Model):
+class EnvCheckRun(Base):
     __tablename__ = "env_check_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,7 +33,7 @@ class EnvCheckRun(db.Model):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
 
 
-class EnvCheckResult(db.Model):
+class EnvCheckResult(Base):
     """One seat in one run: the kiosk asked and the command that carries its answer (none
     when the seat had no kiosk: that seat fails the run)."""
 

@@ -7,15 +7,14 @@ from typing import Optional
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 
 def new_public_id() -> str:
     return secrets.token_urlsafe(12)
 
 
-class Exam(TimestampMixin, db.Model):
+class Exam(TimestampMixin, Base):
     __tablename__ = "exams"
 
     id: Mapped[int] = mapped_column(primary_key=True)

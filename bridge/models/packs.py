@@ -15,11 +15,10 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 
-class PackKey(TimestampMixin, db.Model):
+class PackKey(TimestampMixin, Base):
     __tablename__ = "pack_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,7 +28,7 @@ class PackKey(TimestampMixin, db.Model):
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
 
-class PackImport(db.Model):
+class PackImport(Base):
     __tablename__ = "pack_imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,13 +7,12 @@ from typing import Optional
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 PARTIAL_RULES = ("all_or_nothing", "proportional", "proportional_with_penalty")
 
 
-class Paper(TimestampMixin, db.Model):
+class Paper(TimestampMixin, Base):
     """How the exam's items are chosen and the rules candidates sit it under.
     ``mode`` fixed: ``items`` in order; draw: per candidate from ``draws``
     ([{"category_id", "count", "points"}])."""
@@ -38,7 +37,7 @@ class Paper(TimestampMixin, db.Model):
     items = relationship("PaperItem", order_by="PaperItem.position", cascade="all, delete-orphan")
 
 
-class PaperItem(db.Model):
+class PaperItem(Base):
     __tablename__ = "paper_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,7 +49,7 @@ class PaperItem(db.Model):
     __table_args__ = (UniqueConstraint("paper_id", "question_id"),)
 
 
-class ExamSession(TimestampMixin, db.Model):
+class ExamSession(TimestampMixin, Base):
     """A session (场次) of an exam; its rooms are its sittings (``bridge.models.sittings``)."""
 
     __tablename__ = "exam_sessions"
@@ -71,7 +70,7 @@ class ExamSession(TimestampMixin, db.Model):
     candidates = relationship("SessionCandidate", cascade="all, delete-orphan")
 
 
-class SessionCandidate(db.Model):
+class SessionCandidate(Base):
     __tablename__ = "session_candidates"
 
     id: Mapped[int] = mapped_column(primary_key=True)

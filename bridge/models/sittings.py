@@ -16,13 +16,12 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 SEAT_ORDERS = ("in_order", "shuffled")
 
 
-class Sitting(TimestampMixin, db.Model):
+class Sitting(TimestampMixin, Base):
     __tablename__ = "sittings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,7 +55,7 @@ class Sitting(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("session_id", "room_id"),)
 
 
-class SealingCheck(db.Model):
+class SealingCheck(Base):
     """One sealing check (封场检测) of a session, for one room or (``room_id`` null) the
     whole site: each condition with its state, kept as it was found."""
 
@@ -73,7 +72,7 @@ class SealingCheck(db.Model):
     seats: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Violation(db.Model):
+class Violation(Base):
     """A violation registered against a candidate (P3): a code of the catalogue and what
     happened; cancelled with a reason (kept, not deleted)."""
 
@@ -93,7 +92,7 @@ class Violation(db.Model):
     cancel_reason: Mapped[str] = mapped_column(String(300), default="")
 
 
-class ViolationCode(db.Model):
+class ViolationCode(Base):
     """The violation catalogue (P3), editable; ships with the national rules' list as default
     (``bridge.services.proctoring.console.DEFAULT_VIOLATIONS``)."""
 

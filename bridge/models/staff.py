@@ -16,12 +16,12 @@ from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.extensions import db
+from bridge.db import Base
 
 STAFF_ROLES = ("site_admin", "proctor", "authority")
 
 
-class StaffGrant(db.Model):
+class StaffGrant(Base):
     __tablename__ = "staff_grants"
 
     id: Mapped[int] = mapped_column(primary_key=True)

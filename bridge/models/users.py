@@ -7,13 +7,12 @@ from typing import Optional
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 ROLES = ("admin", "teacher", "proctor", "candidate")
 
 
-class User(TimestampMixin, db.Model):
+class User(TimestampMixin, Base):
     """A person. LMS users are found by (platform, sub) through ``lti_identities``;
     local accounts (proctors, site admins, the first admin) have a username."""
 
@@ -40,7 +39,7 @@ class User(TimestampMixin, db.Model):
             or self.username or f"#{self.id}"
 
 
-class Course(TimestampMixin, db.Model):
+class Course(TimestampMixin, Base):
     """An LMS context seen through one deployment (LTI-NOTES: key on iss, deployment, context)."""
 
     __tablename__ = "courses"
@@ -61,7 +60,7 @@ class Course(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("deployment_id", "context_id"),)
 
 
-class CourseMember(TimestampMixin, db.Model):
+class CourseMember(TimestampMixin, Base):
     """A user's role in a course. ``role`` follows the LMS; ``designated_proctor`` is set by a
     teacher inside the tool, because Moodle cannot send a proctor role (LTI-NOTES)."""
 

@@ -21,13 +21,12 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge import clock
-from bridge.db import TimestampMixin
-from bridge.extensions import db
+from bridge.db import Base, TimestampMixin
 
 SITE_MODES = ("formal", "mock")
 
 
-class Site(TimestampMixin, db.Model):
+class Site(TimestampMixin, Base):
     __tablename__ = "sites"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -37,7 +36,7 @@ class Site(TimestampMixin, db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
 
 
-class Seat(TimestampMixin, db.Model):
+class Seat(TimestampMixin, Base):
     __tablename__ = "seats"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,7 +51,7 @@ class Seat(TimestampMixin, db.Model):
     __table_args__ = (UniqueConstraint("room_id", "number"),)
 
 
-class StationRegistration(TimestampMixin, db.Model):
+class StationRegistration(TimestampMixin, Base):
     """A room's registration code for one window and, once used, the proctor station bound
     with it (V5; seed 002 §3.2). The code is kept as a hash and, so the site admin can hand
     it to the room, sealed with the bridge's secret. A station holds a token (its cookie);

@@ -166,7 +166,7 @@ def start_background(app) -> list[Callable[[], None]]:
     (one sweeper at a time: a PostgreSQL advisory lock) and scores submitted attempts that
     a dead process left unscored (``bridge.runtime.scorer``)."""
     from bridge.runtime import periodic, scorer
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.delivery import attempts
     from lms_plugin.services.outbox import start_worker
 

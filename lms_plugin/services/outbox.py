@@ -102,6 +102,11 @@ def idempotency_key(*, exam_id: int, user_id: int, score_given: float, score_max
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def on_score_ready(session: Session, *, exam: Exam, user_id: int, score_given, actor: str) -> ScoreOutbox:
+    """``bridge.signals.score_ready``'s receiver: the released score goes to the outbox."""
+    return publish_score(session, exam, user_id, score_given=score_given, actor=actor)
+
+
 def publish_score(session: Session, exam: Exam, user_id: int, *, score_given, comment: str = "",
                   actor: str, activity_progress: str = "Completed",
                   grading_progress: str = "FullyGraded") -> ScoreOutbox:

@@ -5,7 +5,7 @@ PASSWORD = "correct horse battery"
 
 
 def make_admin(app) -> None:
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

@@ -31,7 +31,7 @@ def real_time():
 def _prepare(lms_world, students, *, start_in: dt.timedelta):
     """A course, an exam of four objective items (1 point each) and a session starting in
     ``start_in`` with ``students`` on it."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.users import Course, User
     from bridge.services.exams import papers, sittings
 
@@ -114,7 +114,7 @@ def test_two_candidates_on_the_countdown_both_reach_the_exam_at_the_start_time(l
 
 @pytest.mark.req("C5", "C6", "C7")
 def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_score_arrives(lms_world, chromium):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.delivery import scoring
     from bridge.services.exams import exams
 

@@ -54,7 +54,7 @@ def exported_pack(w, attempt, tmp_path) -> bytes:
     kiosk = devices.register_kiosk(w.s, room_code=w.room.code, code=w.enrolment, public_key=public_key_b64(key),
                                    machine="pack-pc", hostname="PC02", address="10.0.0.2", secret_key=w.secret)
     devices.bind_forward(w.s, attempt.id, attempt.epoch, kiosk.id)
-    bridge_key = pack_keys.public_key_b64(w.s)
+    bridge_key = pack_keys.public_key_b64(w.s, w.secret)
     w.s.commit()
     journal = Journal(tmp_path / "journal")
     events = [{"writer": "kiosk-2:tab-1", "seq": n, "question_id": item["question_id"],

@@ -25,7 +25,7 @@ def _framing_page(target: str):
 
 @pytest.mark.req("L6")
 def test_chromium_runs_no_injected_script_and_no_foreign_frame(app, playwright_driver):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.services import platforms
 
     with serve_wsgi(app) as bridge, serve_wsgi(_framing_page(f"{bridge.url}/admin/login"), host="localhost") as lms, \

@@ -18,7 +18,7 @@ TIMEOUT = 20_000
 
 def _prepare(lms_world):
     """An activity placed with an exam whose session started a minute ago, Sam on it."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.users import Course, User
     from bridge.services.exams import papers, sittings
 
@@ -39,7 +39,7 @@ def _prepare(lms_world):
 
 
 def _lock_counts(lms_world) -> list[int]:
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.attempts import Attempt
 
     with lms_world.app.app_context(), transaction() as s:

@@ -22,7 +22,7 @@ POINTS = {"single": 2.0, "multiple": 2.0, "truefalse": 2.0, "fill": 2.0, "essay"
 
 def _sat_and_submitted(lms_world):
     """An exam placed by deep linking, a paper of five types, Sam's answers through the API, submitted."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
     from bridge.services.exams import papers, sittings

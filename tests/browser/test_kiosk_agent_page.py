@@ -25,7 +25,7 @@ TIMEOUT = 20_000
 @pytest.fixture
 def kiosk(lms_world, tmp_path):
     """A room, and a registered agent reaching the bridge through a proxy."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.kiosks import devices
 
     app = lms_world.app

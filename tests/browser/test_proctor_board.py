@@ -22,7 +22,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 def _prepare(lms_world):
     """The exam (3 items, 45 min) with a remote session that started a minute ago; Sue in the
     exam with one answer, Sid in the exam and locked (blur), Sam never logged in."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.users import Course, User
     from bridge.services.delivery import answers, attempts
     from bridge.services.exams import papers, sittings
@@ -59,7 +59,7 @@ def _row(page, ids, who):
 
 @pytest.mark.req("P1", "P7", "C6")
 def test_the_board_of_a_remote_session_is_live(lms_world, chromium):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.attempts import Attempt
     from bridge.services.delivery import answers, attempts
 

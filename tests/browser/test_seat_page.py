@@ -15,7 +15,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 @pytest.mark.req("V1", "V2")
 def test_the_seat_page_scans_kiosks_and_confirms_a_deletion(app, db_session, chromium):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

@@ -18,7 +18,7 @@ TIMEOUT = 20_000
 def _prepare(lms_world):
     """A course (made by the teacher's first launch), an exam of every type, a session that
     started a minute ago with Sam on it."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.users import Course, User
     from bridge.services.exams import papers, sittings
 

@@ -122,7 +122,7 @@ def test_staff_see_their_own_site_and_room_only(app, two_sites, chromium, locale
             assert site_admin.goto(f"{base}/site/").status == 401
 
             # the proctor asks for an extra-time code; the authority of site A reads it out or approves it
-            from bridge.db import transaction
+            from bridge.extensions import transaction
             from bridge.models.users import User
             from bridge.services.people import access, staff
             from bridge.services.proctoring import authcodes

@@ -18,7 +18,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 @pytest.mark.req("C8", "V4", "L5")
 def test_the_readiness_checklist_leads_the_teacher_in_the_institutions_zone(lms_world, chromium, monkeypatch):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course
 

@@ -26,7 +26,7 @@ def real_time():
 
 @pytest.mark.req("V3", "V4", "V7")
 def test_environment_check_report_and_sealing_check_in_the_browser(app, db_session, chromium, tmp_path):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

@@ -29,7 +29,7 @@ def real_time():
 
 @pytest.fixture
 def console(app, db_session):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

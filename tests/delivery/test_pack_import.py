@@ -32,9 +32,15 @@ pytestmark = [pytest.mark.req("P6"), pytest.mark.req("K5")]
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _secret() -> str:
+    from flask import current_app
+
+    return current_app.config["SECRET_KEY"]
+
+
 @pytest.fixture
 def bridge_key(db_session):
-    key = pack_keys.public_key_b64(db_session)
+    key = pack_keys.public_key_b64(db_session, _secret())
     db_session.commit()
     return key
 
@@ -170,7 +176,7 @@ def test_the_kiosks_acked_grants_nothing(app, writer, db_session, sitting, attem
     heads = journal.heads(attempt_id)["kiosk-1:tab-1"]
     journal.mark_acked(attempt_id, "kiosk-1:tab-1", heads["seq"], heads["head"])  # forged: never acknowledged
     data = export(journal, attempt_id, sitting, device, bridge_key)
-    assert open_pack(data, pack_keys.private_keys(db_session))[0]["acked"]["kiosk-1:tab-1"]["seq"] == 3
+    assert open_pack(data, pack_keys.private_keys(db_session, _secret()))[0]["acked"]["kiosk-1:tab-1"]["seq"] == 3
     report = packs.import_pack(app, data, actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (1, 1, 1, 1)
     assert report.tail == {"kiosk-1:tab-1": [2]}
@@ -413,11 +419,11 @@ def test_the_old_seats_pack_after_a_resume_is_fenced_whatever_epoch_it_names(app
 
 # --- the pack key ----------------------------------------------------------------------------
 def test_the_pack_key_is_made_once_and_stored_sealed(app, db_session):
-    first = pack_keys.public_key_b64(db_session)
+    first = pack_keys.public_key_b64(db_session, _secret())
     db_session.commit()
-    assert pack_keys.public_key_b64(db_session) == first
+    assert pack_keys.public_key_b64(db_session, _secret()) == first
     row = db_session.scalars(select(PackKey)).one()
-    (kid, private), = pack_keys.private_keys(db_session).items()
+    (kid, private), = pack_keys.private_keys(db_session, _secret()).items()
     raw = private.private_bytes_raw()
     assert kid == row.key_id and public_key_b64(private) == first
     assert raw.hex() not in row.private_sealed and public_key_b64(raw) not in row.private_sealed
@@ -428,11 +434,11 @@ def test_the_pack_key_is_made_once_and_stored_sealed(app, db_session):
 def test_golden_packs_open_with_a_key_stored_in_the_database(app, writer, db_session):
     here = Path(golden.__file__).resolve().parent
     keys = json.loads((here / "keys.json").read_text())
-    pack_keys.import_key(db_session, bytes.fromhex(keys["bridge_private"]))
+    pack_keys.import_key(db_session, bytes.fromhex(keys["bridge_private"]), _secret())
     db_session.commit()
     data = (here / "v1-basic.epack").read_bytes()
     expected = json.loads((here / "v1-basic.expected.json").read_text(encoding="utf-8"))
-    assert open_pack(data, pack_keys.private_keys(db_session)) == (expected["manifest"], expected["events"])
+    assert open_pack(data, pack_keys.private_keys(db_session, _secret())) == (expected["manifest"], expected["events"])
     with pytest.raises(packs.PackRejected, match="does not have"):  # attempt 41 is not on this bridge
         packs.import_pack(app, data, actor="proctor:1")
 
@@ -476,13 +482,13 @@ def test_a_session_runs_the_whole_import_as_one_unit_of_work(app, db_session, si
                                                              bridge_key):
     journal.append(attempt_id, [kiosk_event(sitting, 1), kiosk_event(sitting, 2)])
     data = export(journal, attempt_id, sitting, device, bridge_key)
-    report = packs.import_pack(db_session, data, actor="proctor:1")
+    report = packs.import_pack(db_session, data, actor="proctor:1", secret_key=_secret())
     db_session.rollback()  # the caller owns the transaction: nothing stayed
     assert report.accepted == 2 and not stored(db_session, attempt_id)
-    packs.import_pack(db_session, data, actor="proctor:1")
+    packs.import_pack(db_session, data, actor="proctor:1", secret_key=_secret())
     db_session.commit()
     assert len(stored(db_session, attempt_id)) == 2
-    assert packs.import_pack(db_session, data, actor="proctor:1").status == "already_imported"
+    assert packs.import_pack(db_session, data, actor="proctor:1", secret_key=_secret()).status == "already_imported"
 
 
 @pytest.mark.req("P6")

@@ -16,7 +16,7 @@ from tests.fixtures.world import STUDENT1, TEACHER
 
 @pytest.mark.req("C10", "L5")
 def test_released_scores_reach_the_sandbox_gradebook(lms_world):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
     from bridge.services.exams import papers, sittings

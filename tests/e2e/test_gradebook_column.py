@@ -15,7 +15,7 @@ from tests.fixtures.world import STUDENT1, TEACHER
 
 
 def _publish_and_deliver(world, exam_id: int, score: float) -> None:
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import User
     from lms_plugin.services import outbox
@@ -42,7 +42,7 @@ def _scored_columns(world) -> dict[int, list[float]]:
 
 
 def _exam(world, title: str):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.exams import Exam
 
     with world.app.app_context(), transaction() as s:

@@ -72,7 +72,7 @@ def test_dynamic_registration_against_the_sandbox_then_launch(bridge_and_lms):
 
 @pytest.mark.req("L2")
 def test_ticket_mode_requires_a_one_time_url(make_app, sandbox_lms):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.services import registration
 
     app = make_app(DYNAMIC_REGISTRATION="ticket", REGISTRATION_ALLOW_NETWORKS="127.0.0.0/8 ::1")
@@ -135,7 +135,7 @@ def test_platform_added_by_cli_launches(app, sandbox_lms):
 
 @pytest.mark.req("L2")
 def test_admin_page_registers_and_disables_a_platform(app, sandbox_lms):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

@@ -127,7 +127,7 @@ def test_a_command_issued_on_worker_a_reaches_a_kiosk_on_worker_b(pg_database, r
     from bridge import create_app
     from bridge.bench.kiosk_client import KioskClient
     from bridge.bench.seed import session_cookie
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.extensions import db
     from bridge.migrate import upgrade
     from bridge.models.devices import KioskCommand

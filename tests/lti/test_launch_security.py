@@ -175,7 +175,7 @@ def test_replayed_nonce_under_a_new_state_is_refused(env):
 
 @pytest.mark.req("L1")
 def test_used_nonce_table_refuses_a_second_use(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.errors import LaunchRejected
     from lms_plugin.models import Platform
     from lms_plugin.services.launches import _use_nonce
@@ -275,7 +275,7 @@ def test_old_login_states_and_nonces_are_purged(env):
     import datetime as dt
 
     from bridge import clock
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from lms_plugin.models import LoginState, UsedNonce
 
     old = clock.utcnow_naive() - dt.timedelta(days=2)

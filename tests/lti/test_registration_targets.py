@@ -115,7 +115,7 @@ def test_production_requires_https_targets(make_app):
 
 @pytest.mark.req("L2")
 def test_a_ticketed_post_in_production_refuses_http(make_app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
 
     app = make_app(ENV="production", PUBLIC_URL="https://exams.example.edu")
     with app.app_context(), transaction() as s:

@@ -12,7 +12,7 @@ from bridge.services import audit
 
 @pytest.mark.req("P16")
 def test_concurrent_appends_keep_one_unbroken_chain(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.extensions import db
 
     errors = []
@@ -41,7 +41,7 @@ def test_concurrent_appends_keep_one_unbroken_chain(app):
 
 @pytest.mark.req("P16")
 def test_an_edited_row_breaks_the_chain(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.extensions import db
 
     with app.app_context():

@@ -35,7 +35,7 @@ class Teach:
 
     # rows
     def db(self, fn):
-        from bridge.db import transaction
+        from bridge.extensions import transaction
 
         with self.env.app.app_context(), transaction() as s:
             return fn(s)

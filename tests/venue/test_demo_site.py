@@ -32,7 +32,7 @@ def _count(s, model) -> int:
 
 
 def _announce(app, code: str, n: int) -> None:
-    from bridge.db import transaction
+    from bridge.extensions import transaction
 
     with app.app_context(), transaction() as s:
         devices.register_kiosk(s, room_code=demo.DEMO_ROOM, code=code, public_key=f"{n:043d}", machine=f"m{n}",
@@ -44,7 +44,7 @@ def test_the_demo_places_its_room_in_a_mock_site_with_a_session_of_the_demo_exam
     sandbox = Sandbox(LMS, private_key_pem=_shared_platform_key())
     # an older demo made room DEMO without a site, and one kiosk announced itself there
     with app.app_context():
-        from bridge.db import transaction
+        from bridge.extensions import transaction
 
         with transaction() as s:
             _info, old_code = devices.create_room(s, code=demo.DEMO_ROOM, name="old", secret_key=app.config["SECRET_KEY"])
@@ -90,7 +90,7 @@ def test_the_demo_places_its_room_in_a_mock_site_with_a_session_of_the_demo_exam
 
 @pytest.fixture
 def console(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

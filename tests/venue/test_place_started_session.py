@@ -24,7 +24,7 @@ def real_time():
 
 @pytest.mark.req("V4")
 def test_placing_a_started_session_warns_and_asks_for_a_confirmation(app, db_session):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

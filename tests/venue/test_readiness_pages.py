@@ -26,7 +26,7 @@ def real_time():
 
 @pytest.fixture
 def console(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

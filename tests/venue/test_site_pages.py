@@ -12,7 +12,7 @@ from tests.fixtures.world import Browser
 
 @pytest.fixture
 def console(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

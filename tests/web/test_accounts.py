@@ -11,7 +11,7 @@ from tests.fixtures.world import Browser
 
 
 def _admin(app, username="root", password="correct horse battery"):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

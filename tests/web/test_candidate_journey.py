@@ -28,7 +28,7 @@ def real_time():
 
 
 def _setup(lti_env, *, start_in=dt.timedelta(minutes=5)):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.exams import papers, sittings
 
     lti_env.launch(role="Instructor", sub="3", **{AGS: {"scope": [AGS_SCORE], "lineitems": LINEITEMS}})
@@ -122,7 +122,7 @@ def test_an_unloading_exam_page_is_logged_not_locked(lti_env):
 
 @pytest.mark.req("C7", "C10")
 def test_the_course_page_tells_where_the_candidate_stands_and_the_released_score(lti_env):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.delivery import scoring
     from bridge.services.exams import exams
 

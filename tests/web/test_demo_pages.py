@@ -24,7 +24,7 @@ def test_the_favicon_is_served_and_linked(app):
 
 
 def _admin(app):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     with app.app_context(), transaction() as s:

@@ -24,7 +24,7 @@ def real_time():
 def _remote_session(lti_env):
     """Tess teaches; Sam, Sue and Nora (a learner Tess makes proctor) launched; a remote
     session in 5 minutes with Sam and Sue on it. Sam opens the exam (logs in); Sue never comes."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.exams import papers, sittings
 
     lti_env.launch(role="Instructor", sub="3")

@@ -23,7 +23,7 @@ def real_time():
 
 
 def _setup(lti_env, *, remote=False):
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.services.exams import papers, sittings
 
     teacher = lti_env.launch(role="Instructor", sub="3")

@@ -67,7 +67,7 @@ def test_the_fifth_wrong_unlock_code_voids_it(lti_env):
 def test_the_count_outlives_a_void_that_was_undone(lti_env):
     """Even were the voiding lost with a failed unit of work (the code's hash back in place),
     the tries were committed on their own: the right code stays refused."""
-    from bridge.db import transaction
+    from bridge.extensions import transaction
     from bridge.models.attempts import Attempt
     from bridge.services.delivery import attempts
 

@@ -37,11 +37,11 @@ class PackKeyUnavailable(InvalidState):
 
 
 def _secret(secret_key: str | None) -> str:
-    if secret_key:
-        return secret_key
-    from flask import current_app
-
-    return current_app.config["SECRET_KEY"]
+    """The bridge's secret, which seals the private keys: callers pass it (services read no
+    app configuration)."""
+    if not secret_key:
+        raise ValueError("the bridge's secret key is needed to seal or open pack keys")
+    return secret_key
 
 
 def _seal_key(secret_key: str) -> bytes:

@@ -161,9 +161,10 @@ def unscored_attempts(session: Session, exam_id: int) -> list[int]:
 
 
 def release(session: Session, exam, *, actor_id: int) -> int:
-    """Publish every fully graded attempt's total to the LMS gradebook (through the outbox,
-    so an LMS outage delays, never loses). Returns how many were queued."""
-    from lms_plugin.services import outbox
+    """Release every fully graded attempt's total: ``signals.score_ready`` for each, which the
+    LMS plugin queues for the gradebook (its outbox: an LMS outage delays, never loses).
+    Returns how many a receiver took."""
+    from bridge.signals import score_ready
 
     paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first()
     if paper is None:
@@ -184,8 +185,9 @@ def release(session: Session, exam, *, actor_id: int) -> int:
     for attempt in done:
         maximum = sum(i["points"] for i in attempt.items) or total_points or 1
         scaled = round(attempt.score * exam.score_maximum / maximum, 4)
-        outbox.publish_score(session, exam, attempt.user_id, score_given=scaled, actor=f"user:{actor_id}")
-        queued += 1
+        taken = score_ready.send(session, exam=exam, user_id=attempt.user_id, score_given=scaled,
+                                 actor=f"user:{actor_id}")
+        queued += any(result is not None for _, result in taken)
     paper.scores_released = True
     audit.record(session, "scores.release", actor=f"user:{actor_id}", target=f"exam:{exam.id}",
                  detail={"queued": queued})

@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge import clock, timezones
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.i18n import N_

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, ngettext
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError, Forbidden
 from bridge.extensions import db
 from bridge.services import audit

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bridge import clock
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response

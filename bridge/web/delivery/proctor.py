@@ -14,7 +14,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import NotFound
 from bridge.extensions import db
 from bridge.models.attempts import Attempt

@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.models.attempts import Attempt, InfoFormResponse

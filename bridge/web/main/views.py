@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from bridge import clock
 from bridge.app import LOCALES
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.services.exams import courses, exam_readiness, exams, sittings

@@ -9,7 +9,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 
 from bridge import clock, timezones
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.web.auth import current_actor

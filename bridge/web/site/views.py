@@ -5,7 +5,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 
 from bridge import clock
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.exports import csv_export

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.services.venue import stations

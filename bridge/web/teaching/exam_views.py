@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import Conflict, DomainError, Invalid, NotFound
 from bridge.extensions import db
 from bridge.i18n import N_

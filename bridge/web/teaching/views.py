@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from bridge.bank.model import QTYPES
-from bridge.db import transaction
+from bridge.extensions import transaction
 from bridge.errors import Invalid
 from bridge.extensions import db
 from bridge.services.exams import bank
