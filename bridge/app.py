@@ -7,8 +7,8 @@ from flask import Flask, current_app, request, session
 
 from bridge import clock, config as config_module
 from bridge.extensions import babel, db
+from bridge.i18n import LOCALES, format_number, normalize_locale, plural_count
 
-LOCALES = ("zh_CN", "en")
 
 
 def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -97,32 +97,6 @@ def _init_extensions(app: Flask) -> None:
     app.jinja_env.filters["plural_count"] = plural_count
 
 
-def plural_count(value: Any) -> int:
-    """The count that picks a plural form for a number people read: gettext's plural rules
-    take whole numbers, and 1.5 points is plural in English (as '1.5' reads, not as 1)."""
-    try:
-        number = float(format_number(value))
-    except ValueError:
-        return 2
-    return int(number) if number.is_integer() else 2
-
-
-def format_number(value: Any) -> str:
-    """A number as people read it: at most two decimals, no trailing zeros ('94.44', '7.5', '10')."""
-    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
-    if value is None or value == "":
-        return ""
-    try:
-        rounded = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return str(value)
-    text = format(rounded, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def select_locale():
     """The launch's locale (kept in the session), else the browser's, else the default."""
     chosen = session.get("locale") if request else None
@@ -131,18 +105,6 @@ def select_locale():
         chosen = normalize_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
     # Babel expands zh_CN to zh_Hans_CN, the name of the catalogue's folder.
     return chosen
-
-
-def normalize_locale(value: str | None) -> str | None:
-    """Map an LMS locale ('en', 'en_US', 'zh-CN', 'zh_cn') to one we serve, or None."""
-    if not value:
-        return None
-    lower = value.replace("-", "_").lower()
-    if lower.startswith("zh"):
-        return "zh_CN"
-    if lower.startswith("en"):
-        return "en"
-    return None
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -156,7 +118,10 @@ def _register_blueprints(app: Flask) -> None:
     from bridge.web.station import bp as station_bp
     from bridge.web.console import bp as console_bp
 
+    from bridge.web.api.commands import bp as commands_bp
+
     app.register_blueprint(health_bp)
+    app.register_blueprint(commands_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(site_bp, url_prefix="/site")

@@ -455,13 +455,15 @@ def pack_key():
 def pack_import(file: str, allow_unregistered: bool, reason: str):
     from pathlib import Path
 
+    from bridge.runtime.writer import get_writer
     from bridge.services.delivery import packs
 
     app = _app()
     with app.app_context():
         try:
-            report = packs.import_pack(app, Path(file).read_bytes(), actor=f"cli:{getpass.getuser()}",
-                                       allow_unregistered=allow_unregistered, reason=reason)
+            report = packs.import_pack(get_writer(app), Path(file).read_bytes(), actor=f"cli:{getpass.getuser()}",
+                                       secret_key=app.config["SECRET_KEY"], allow_unregistered=allow_unregistered,
+                                       reason=reason)
         except packs.PackRejected as exc:
             raise click.ClickException(f"refused: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")) from None
     for line in report.lines():

@@ -19,6 +19,16 @@ NAMING_CONVENTION = {
 }
 
 
+# The contract between the group writer (bridge.runtime.writer) and the answer store
+# (bridge.services.delivery.answer_store), both keys of a ``Connection.info``:
+#: the writer's PostgreSQL transaction: "pending" (begun for SQLAlchemy, nothing sent yet),
+#: "open" (BEGIN sent) or "committed" (the store sent COMMIT with its last statement).
+PG_TX = "exambridge.pg_tx"
+#: set by the writer while the batch's last grouped run works: a store whose final statement
+#: ends the batch may send COMMIT with it and mark PG_TX "committed".
+COMMIT_WITH_LAST_WRITE = "exambridge.commit_with_last_write"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -8,7 +8,7 @@ from flask import (Blueprint, current_app, jsonify, make_response, redirect, ren
 from flask_babel import gettext as _
 
 from bridge import clock
-from bridge.app import normalize_locale
+from bridge.i18n import normalize_locale
 from bridge.extensions import transaction
 from bridge.errors import DomainError
 from bridge.extensions import db

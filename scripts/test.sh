@@ -17,9 +17,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   exit 1
 fi
 # The test tools themselves (make setup installs them; this repairs a venv made by hand).
-if ! "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, playwright, gunicorn' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, playwright, gunicorn, importlinter' 2>/dev/null; then
   echo "test.sh: installing the test dependencies (.[test])"
   "$VENV/bin/pip" install --quiet -e ".[test]"
+fi
+
+# The architecture first (a second): layers, no Flask below the web, no plugin in the core,
+# the agent apart from the server, no import cycles (.importlinter).
+if ! "$VENV/bin/lint-imports" --no-cache; then
+  echo "test.sh: FAILED: an import breaks a contract of .importlinter (see above)" >&2
+  exit 1
 fi
 
 mkdir -p build

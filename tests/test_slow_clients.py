@@ -232,6 +232,7 @@ class World:
         from bridge.extensions import db
         from bridge.migrate import upgrade
         from bridge.services.kiosks import devices
+        from bridge.services.delivery import forwarding
         from tests.delivery import factories
 
         self.tmp = tmp_path
@@ -250,7 +251,7 @@ class World:
             self.candidates = [Candidate(a, *factories.session_cookie(app, u), address=f"127.0.1.{i + 1}")
                                for i, (a, u) in enumerate(rows[:candidates])]
             self.kiosk_attempt = rows[-1][0]
-            self.tokens = {self.kiosk_attempt: devices.forward_token(self.secret, self.kiosk_attempt)}
+            self.tokens = {self.kiosk_attempt: forwarding.forward_token(self.secret, self.kiosk_attempt)}
             db.engine.dispose()
         self.instance = instance
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import FormatError  # noqa: F401  (the readers raise it as model.FormatError)
+
 QTYPES = ("single", "multiple", "truefalse", "fill", "essay", "upload")
 CHOICE_TYPES = ("single", "multiple")
 
@@ -21,10 +23,6 @@ _TAG = re.compile(r"<[^<>]*>")
 _MEDIA_TAG = re.compile(r"<(img|video|audio|object|embed)\b", re.IGNORECASE)
 # Fractions are compared with this slack: Moodle stores them with 7 decimals (0.3333333).
 _EPS = 1e-6
-
-
-class FormatError(Exception):
-    """The whole file is refused; the message tells the teacher what to fix."""
 
 
 @dataclass(frozen=True)

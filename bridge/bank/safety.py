@@ -11,7 +11,7 @@ import binascii
 import codecs
 import re
 
-from .model import FormatError
+from .errors import FormatError
 
 MiB = 1024 * 1024
 MAX_FILE_BYTES = 10 * MiB

@@ -84,6 +84,7 @@ def seed(instance: Path, url: str, secret: str, count: int) -> tuple[list[dict],
     from bridge.models.devices import Kiosk
     from bridge.models.users import User
     from bridge.services.kiosks import devices
+    from bridge.services.delivery import forwarding
     from kiosk_agent.protocol import public_key_text
 
     upgrade(url)
@@ -110,7 +111,7 @@ def seed(instance: Path, url: str, secret: str, count: int) -> tuple[list[dict],
                                                                    NoEncryption()).hex()}
             if i % EVENT_KIOSK_EVERY == 0 and i // EVENT_KIOSK_EVERY < len(attempts):
                 attempt_id = attempts[i // EVENT_KIOSK_EVERY][0]
-                spec.update(attempt_id=attempt_id, token=devices.mint_forward_token(session, secret, attempt_id),
+                spec.update(attempt_id=attempt_id, token=forwarding.mint_forward_token(session, secret, attempt_id),
                             question_id=single)
             specs.append(spec)
         session.commit()

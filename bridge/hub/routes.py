@@ -16,19 +16,19 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext as _
 
 from bridge import clock
-from bridge.errors import DomainError, Forbidden, Invalid, Unauthorized
+from bridge.errors import DomainError
 from bridge.extensions import db
-from bridge.hub import CHANNEL, get_hub, issue_commands
+from bridge.hub import CHANNEL, get_hub
 from bridge.hub.connection import Connection
 from bridge.hub.presence import ALIVE_SECONDS, Holder
 from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response
-from bridge.i18n import N_
 from bridge.services.delivery import answers
 from bridge.services.kiosks import devices, kiosk_commands
+from bridge.services.delivery import forwarding
 from bridge.runtime.writer import get_writer
 from kiosk_agent import protocol as P
 
@@ -174,7 +174,7 @@ class KioskSocket:
         self.welcome(envelope.id, info)
 
     def _welcome_reads(self, session, info: devices.KioskInfo):
-        heads = devices.welcome_heads(session, [info.attempt_id] if info.attempt_id else [])
+        heads = forwarding.welcome_heads(session, [info.attempt_id] if info.attempt_id else [])
         if self.hub.none_unfinished(session):
             return heads, []
         return heads, kiosk_commands.unfinished(session, info.id)
@@ -235,17 +235,17 @@ class KioskSocket:
     def on_events(self, envelope: P.Envelope, p: dict) -> None:
         attempt_id, kiosk_id = p["attempt_id"], self.conn.kiosk_id
         self.hub.presence.touch(kiosk_id, self.conn.holder)
-        grant = devices.read_forward_token(self.secret, attempt_id, p["token"])
+        grant = forwarding.read_forward_token(self.secret, attempt_id, p["token"])
         if grant is None:
             raise Refused("bad_token", _("The forward token does not belong to this attempt: reload the exam page."))
         if grant.expired(clock.timestamp()):
             raise Refused("bad_token", _("The forward token has expired: reload the exam page."))
         # the first kiosk that forwards for (attempt, epoch) carries it; cached per process,
         # so only the first message of a binding costs a write
-        bound = devices.known_binding(db.engine, attempt_id, grant.epoch)
+        bound = forwarding.known_binding(db.engine, attempt_id, grant.epoch)
         if bound is None:
-            bound = self.writer.submit(devices.bind_forward, attempt_id, grant.epoch, kiosk_id)
-            devices.remember_binding(db.engine, attempt_id, grant.epoch, bound)
+            bound = self.writer.submit(forwarding.bind_forward, attempt_id, grant.epoch, kiosk_id)
+            forwarding.remember_binding(db.engine, attempt_id, grant.epoch, bound)
         if bound != kiosk_id:
             raise Refused("wrong_kiosk", _("Another kiosk carries this attempt: the candidate's answers are "
                                            "saved from that PC (a proctor moves the candidate by a resume)."))
@@ -295,25 +295,3 @@ def kiosk_socket():
             stream.close()
     return websocket_response(environ, lambda ws: KioskSocket(ws, app, address).run(),
                               max_message_size=P.MAX_MESSAGE_BYTES)
-
-
-@bp.post("/hub/commands")
-def post_commands():
-    """``{"kiosks": [id, ...], "name": str, "args": {}}`` → ``{"commands": [id, ...]}``.
-    For administrators (the room console of the venue issue calls ``issue_commands`` too)."""
-    from bridge.web.auth import current_user
-
-    user = current_user()
-    if user is None:
-        raise Unauthorized(N_("Sign in first."))
-    if not user.is_admin:
-        raise Forbidden(N_("Only an administrator may send commands to kiosks here."))
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("kiosks"), list) \
-            or not all(isinstance(k, int) and not isinstance(k, bool) for k in body["kiosks"]):
-        raise Invalid(N_("Send {\"kiosks\": [id, ...], \"name\": ..., \"args\": {...}}."))
-    actor = f"user:{user.id}"
-    db.session.close()
-    ids = issue_commands(current_app._get_current_object(), body["kiosks"], body.get("name") or "",
-                         body.get("args"), issued_by=actor)
-    return jsonify(commands=ids)

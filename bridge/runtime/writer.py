@@ -61,6 +61,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bridge.db import COMMIT_WITH_LAST_WRITE, PG_TX  # the contract with the answer store
+
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "exambridge.writer"
@@ -155,12 +157,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-#: ``Connection.info`` key of the writer's PostgreSQL transaction: "pending" (begun for
-#: SQLAlchemy, nothing sent yet) or "open" (BEGIN sent). See ``make_engine``.
-PG_TX = "exambridge.pg_tx"
-#: Set while the batch's last grouped run works: a store whose final statement ends the
-#: batch may send COMMIT with it and mark PG_TX "committed" (``answer_store``).
-COMMIT_WITH_LAST_WRITE = "exambridge.commit_with_last_write"
 
 
 class WriterStats:

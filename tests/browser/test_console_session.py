@@ -18,6 +18,7 @@ from bridge.models.packs import PackImport
 from bridge.models.sittings import Sitting
 from bridge.services.delivery import attempts
 from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from bridge.services.proctoring import authcodes
 from bridge.services.venue import seats
 from tests.browser.console_steps import PASSWORD, enter_session, make_admin, sign_in
@@ -53,7 +54,7 @@ def exported_pack(w, attempt, tmp_path) -> bytes:
     key = generate_device_key()
     kiosk = devices.register_kiosk(w.s, room_code=w.room.code, code=w.enrolment, public_key=public_key_b64(key),
                                    machine="pack-pc", hostname="PC02", address="10.0.0.2", secret_key=w.secret)
-    devices.bind_forward(w.s, attempt.id, attempt.epoch, kiosk.id)
+    forwarding.bind_forward(w.s, attempt.id, attempt.epoch, kiosk.id)
     bridge_key = pack_keys.public_key_b64(w.s, w.secret)
     w.s.commit()
     journal = Journal(tmp_path / "journal")

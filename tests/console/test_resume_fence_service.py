@@ -12,6 +12,7 @@ from bridge import clock
 from bridge.models.bank import Question
 from bridge.services.delivery import answers, attempts
 from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from bridge.services.proctoring import console
 from tests.delivery.factories import sample_response
 from tests.venue.readiness_world import at, ready_room, session_row
@@ -35,16 +36,16 @@ def test_the_consoles_resume_fences_sessions_and_tokens_of_the_old_seat(app, db_
     attempts.start(w.s, a)
     w.s.commit()
     old_sign_in = clock.timestamp()
-    old_token = devices.check_forward_token(
-        w.secret, a.id, devices.mint_forward_token(w.s, w.secret, a.id, signed_in_at=old_sign_in))
+    old_token = forwarding.check_forward_token(
+        w.secret, a.id, forwarding.mint_forward_token(w.s, w.secret, a.id, signed_in_at=old_sign_in))
     at(w, session_row(w).starts_at + dt.timedelta(minutes=3))
     console.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret, actor="user:1")
     w.s.commit()
     new_sign_in = clock.timestamp() + 0.5
-    assert devices.check_forward_token(
-        w.secret, a.id, devices.mint_forward_token(w.s, w.secret, a.id, signed_in_at=new_sign_in)).epoch == 2
-    assert devices.check_forward_token(
-        w.secret, a.id, devices.mint_forward_token(w.s, w.secret, a.id, signed_in_at=old_sign_in)).epoch == 1
+    assert forwarding.check_forward_token(
+        w.secret, a.id, forwarding.mint_forward_token(w.s, w.secret, a.id, signed_in_at=new_sign_in)).epoch == 2
+    assert forwarding.check_forward_token(
+        w.secret, a.id, forwarding.mint_forward_token(w.s, w.secret, a.id, signed_in_at=old_sign_in)).epoch == 1
 
     q = a.items[0]["question_id"]
     item = w.s.get(Question, q)

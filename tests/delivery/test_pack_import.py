@@ -20,6 +20,7 @@ from bridge.models.audit import AuditEntry
 from bridge.models.packs import PackImport, PackKey
 from bridge.services.delivery import answers, pack_keys, packs
 from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from kiosk_agent.answer_pack import generate_bridge_key, generate_device_key, open_pack, public_key_b64
 from kiosk_agent.answer_pack import model as pack_model
 from kiosk_agent.journal import Journal
@@ -32,6 +33,13 @@ pytestmark = [pytest.mark.req("P6"), pytest.mark.req("K5")]
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _import(app, data, **kw):
+    """The pack through the app's group writer, as the console and the CLI import it."""
+    from bridge.runtime.writer import get_writer
+
+    return packs.import_pack(get_writer(app), data, secret_key=app.config["SECRET_KEY"], **kw)
+
+
 def _secret() -> str:
     from flask import current_app
 
@@ -50,7 +58,7 @@ def device(db_session, attempt_id):
     """The key of a registered kiosk that carried the attempt (it forwarded events for it)."""
     key = generate_device_key()
     kiosk_id = _kiosk(db_session, public_key_b64(key))
-    devices.bind_forward(db_session, attempt_id, 1, kiosk_id)
+    forwarding.bind_forward(db_session, attempt_id, 1, kiosk_id)
     db_session.commit()
     return key
 
@@ -96,7 +104,7 @@ def test_an_offline_journal_is_imported_and_flagged(app, writer, db_session, sit
                                                     bridge_key):
     events = [kiosk_event(sitting, 1), kiosk_event(sitting, 2, qtype="essay"), kiosk_event(sitting, 3)]
     journal.append(attempt_id, events)
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.status, report.accepted, report.duplicate, report.refused, report.flagged) == \
         ("imported", 3, 0, 0, 3)
     assert [(w, s) for w, s, _h in stored(db_session, attempt_id)] == [("kiosk-1:tab-1", 1), ("kiosk-1:tab-1", 2),
@@ -117,7 +125,7 @@ def test_acknowledged_events_are_duplicates_and_only_the_tail_is_flagged(app, wr
                                                                           attempt_id, journal, device, bridge_key):
     online(writer, journal, attempt_id, [kiosk_event(sitting, 1), kiosk_event(sitting, 2)])
     journal.append(attempt_id, [kiosk_event(sitting, 3), kiosk_event(sitting, 4)])  # the network is down
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (2, 2, 0, 2)
     assert len(stored(db_session, attempt_id)) == 4
     detail = db_session.scalars(select(AttemptLog.detail).where(AttemptLog.action == "pack_offline_tail")).one()
@@ -128,8 +136,8 @@ def test_a_replayed_pack_is_reported_as_already_imported(app, writer, db_session
                                                          device, bridge_key):
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
     data = export(journal, attempt_id, sitting, device, bridge_key)
-    first = packs.import_pack(app, data, actor="proctor:1")
-    again = packs.import_pack(app, data, actor="proctor:2")
+    first = _import(app, data, actor="proctor:1")
+    again = _import(app, data, actor="proctor:2")
     assert (first.status, again.status) == ("imported", "already_imported")
     assert "imported on" in again.messages[0] and again.accepted == 0
     db_session.rollback()
@@ -143,8 +151,8 @@ def test_an_older_pack_after_a_newer_one_changes_nothing(app, writer, db_session
     older = export(journal, attempt_id, sitting, device, bridge_key)
     journal.append(attempt_id, [kiosk_event(sitting, 3, n=2)])  # the candidate changed the answer again
     newer = export(journal, attempt_id, sitting, device, bridge_key)
-    assert packs.import_pack(app, newer, actor="proctor:1").accepted == 3
-    report = packs.import_pack(app, older, actor="proctor:1")
+    assert _import(app, newer, actor="proctor:1").accepted == 3
+    report = _import(app, older, actor="proctor:1")
     assert (report.status, report.older, report.accepted, report.duplicate) == ("imported", True, 0, 2)
     assert any("not newer" in m for m in report.messages)
     assert answers.current_answers(db_session, attempt_id) == {
@@ -157,7 +165,7 @@ def test_a_tail_that_does_not_continue_the_bridges_chain_is_refused(app, writer,
     writer.submit(functools.partial(answers.append, **kiosk_event(sitting, 1, n=2)), attempt_id)  # another answer
     journal.mark_acked(attempt_id, "kiosk-1:tab-1", 1, journal.heads(attempt_id)["kiosk-1:tab-1"]["head"])
     journal.append(attempt_id, [kiosk_event(sitting, 2), kiosk_event(sitting, 3)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (0, 0, 3, 0)  # seq 1: a conflict
     assert any("does not continue the chain the bridge stores" in m and "2-3" in m for m in report.messages)
     assert len(stored(db_session, attempt_id)) == 1
@@ -177,7 +185,7 @@ def test_the_kiosks_acked_grants_nothing(app, writer, db_session, sitting, attem
     journal.mark_acked(attempt_id, "kiosk-1:tab-1", heads["seq"], heads["head"])  # forged: never acknowledged
     data = export(journal, attempt_id, sitting, device, bridge_key)
     assert open_pack(data, pack_keys.private_keys(db_session, _secret()))[0]["acked"]["kiosk-1:tab-1"]["seq"] == 3
-    report = packs.import_pack(app, data, actor="proctor:1")
+    report = _import(app, data, actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (1, 1, 1, 1)
     assert report.tail == {"kiosk-1:tab-1": [2]}
     assert any("seq 3 were made after the deadline" in m for m in report.messages)
@@ -198,7 +206,7 @@ def test_an_event_without_epoch_chains_alike_on_the_bridge_and_in_the_pack(app, 
     assert db_session.scalars(select(AnswerEvent.status).where(AnswerEvent.attempt_id == attempt_id)).one() == \
         "applied"  # applied in the attempt's epoch, hashed as the event carries it
     journal.append(attempt_id, [dict(kiosk_event(sitting, 2), epoch=None)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (1, 1, 0, 1)
     assert answers.writer_heads(db_session, attempt_id)["kiosk-1:tab-1"]["head"] == \
         journal.heads(attempt_id)["kiosk-1:tab-1"]["head"]
@@ -211,7 +219,7 @@ def test_tail_events_made_after_the_deadline_are_refused(app, writer, db_session
     late = clock.timestamp() + 3 * 3600  # the attempt ends in 120 minutes
     journal.append(attempt_id, [kiosk_event(sitting, 1, client_time=clock.timestamp()),
                                 kiosk_event(sitting, 2, client_time=late)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.refused) == (1, 1)
     assert any("after the deadline" in m for m in report.messages)
 
@@ -226,7 +234,7 @@ def test_the_bridge_clock_estimate_rules_over_the_kiosk_wall_clock(app, writer, 
     journal = Journal(tmp_path / "j", monotonic=lambda: next(ticks))
     journal.note_server_time(attempt_id, clock.timestamp())
     journal.append(attempt_id, [kiosk_event(sitting, 1, client_time=clock.timestamp() + 10 * 3600)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.refused) == (1, 0)
 
 
@@ -235,7 +243,7 @@ def test_a_submitted_attempt_refuses_new_events_with_a_reason(app, writer, db_se
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
     factories.set_status(db_session, attempt_id, "submitted", submitted_at=dt.datetime(2026, 1, 1),
                          submit_reason="deadline")
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.status, report.accepted, report.refused) == ("imported", 0, 1)
     assert any("submitted" in m for m in report.messages)
 
@@ -283,7 +291,7 @@ def test_bad_packs_are_refused_and_change_nothing(app, writer, db_session, sitti
     elif case == "voided":
         factories.set_status(db_session, attempt_id, "voided")
     with pytest.raises(packs.PackRejected) as caught:
-        packs.import_pack(app, data, actor="proctor:1")
+        _import(app, data, actor="proctor:1")
     assert fragment in caught.value.message
     assert not stored(db_session, attempt_id)
     assert db_session.scalar(select(func.count()).select_from(PackImport)) == 0
@@ -320,10 +328,10 @@ def test_the_device_key_must_be_the_registered_kiosks(app, writer, db_session, s
     forged = journal.export_pack(attempt_id, device_private_key=generate_device_key(), bridge_public_key=bridge_key,
                                  kiosk_id=kiosk_id)
     with pytest.raises(packs.PackRejected, match="signed by another device"):
-        packs.import_pack(app, forged, actor="proctor:1")
+        _import(app, forged, actor="proctor:1")
     genuine = journal.export_pack(attempt_id, device_private_key=device, bridge_public_key=bridge_key,
                                   kiosk_id=kiosk_id)
-    report = packs.import_pack(app, genuine, actor="proctor:1")
+    report = _import(app, genuine, actor="proctor:1")
     assert (report.kiosk_id, report.accepted) == (kiosk_id, 1)
 
 
@@ -338,13 +346,13 @@ def test_an_unregistered_device_is_refused_unless_a_proctor_overrides(app, write
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
     data = export(journal, attempt_id, sitting, stranger, bridge_key)
     with pytest.raises(packs.PackRejected, match="not a registered kiosk"):
-        packs.import_pack(app, data, actor="proctor:1")
+        _import(app, data, actor="proctor:1")
     with pytest.raises(packs.PackRejected, match="needs a reason"):
-        packs.import_pack(app, data, actor="proctor:1", allow_unregistered=True, reason="  ")
+        _import(app, data, actor="proctor:1", allow_unregistered=True, reason="  ")
     assert not stored(db_session, attempt_id)
     assert [a.outcome for a in _audits(db_session, "pack.import")] == ["refused"]
 
-    report = packs.import_pack(app, data, actor="proctor:1", allow_unregistered=True,
+    report = _import(app, data, actor="proctor:1", allow_unregistered=True,
                                reason="seat 3's PC was replaced; pack from its disk")
     assert (report.accepted, report.override) == (1, "seat 3's PC was replaced; pack from its disk")
     assert any("not registered here" in m and "override" in m for m in report.messages)
@@ -365,9 +373,9 @@ def test_a_kiosk_that_did_not_carry_the_attempt_is_refused(app, writer, db_sessi
     journal.append(attempt_id, [kiosk_event(sitting, 1)])
     data = export(journal, attempt_id, sitting, other, bridge_key)
     with pytest.raises(packs.PackRejected, match="not known to have carried this attempt") as caught:
-        packs.import_pack(app, data, actor="proctor:1")
+        _import(app, data, actor="proctor:1")
     assert caught.value.detail == f"kiosk {other_id}, attempt {attempt_id}"
-    report = packs.import_pack(app, data, actor="proctor:2", allow_unregistered=True, reason="seat moved by hand")
+    report = _import(app, data, actor="proctor:2", allow_unregistered=True, reason="seat moved by hand")
     assert (report.kiosk_id, report.accepted) == (other_id, 1)
     assert [a.detail["reason"] for a in _audits(db_session, "pack.import_override")] == ["seat moved by hand"]
 
@@ -379,9 +387,9 @@ def test_a_kiosk_that_did_not_carry_the_attempt_is_refused(app, writer, db_sessi
     mine.append(second, [kiosk_event(sitting, 1)])
     pack = export(mine, second, sitting, late_kiosk, bridge_key)
     with pytest.raises(packs.PackRejected, match="not known to have carried this attempt"):
-        packs.import_pack(app, pack, actor="proctor:1")
+        _import(app, pack, actor="proctor:1")
     assert stored(db_session, second) == []
-    assert packs.import_pack(app, pack, actor="proctor:1", allow_unregistered=True,
+    assert _import(app, pack, actor="proctor:1", allow_unregistered=True,
                              reason="PC never reached the bridge").accepted == 1
 
 
@@ -399,7 +407,7 @@ def test_the_old_seats_pack_after_a_resume_is_fenced_whatever_epoch_it_names(app
     db_session.commit()
     journal.append(attempt_id, [kiosk_event(sitting, 1, n=1), dict(kiosk_event(sitting, 2, n=2), epoch=None),
                                 dict(kiosk_event(sitting, 3, n=3), epoch=2)])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert report.refused == 0 and report.accepted == 3
     db_session.rollback()
     rows = db_session.execute(select(AnswerEvent.seq, AnswerEvent.status, AnswerEvent.epoch).where(
@@ -408,11 +416,11 @@ def test_the_old_seats_pack_after_a_resume_is_fenced_whatever_epoch_it_names(app
     assert answers.current_answers(db_session, attempt_id) == {q: sample_response("single", 0)}
 
     new_key = generate_device_key()
-    devices.bind_forward(db_session, attempt_id, 2, _kiosk(db_session, public_key_b64(new_key)))
+    forwarding.bind_forward(db_session, attempt_id, 2, _kiosk(db_session, public_key_b64(new_key)))
     db_session.commit()
     mine = Journal(journal.directory.parent / "new-seat")
     mine.append(attempt_id, [dict(kiosk_event(sitting, 1, writer="kiosk-2:tab-1", n=3), epoch=2)])
-    assert packs.import_pack(app, export(mine, attempt_id, sitting, new_key, bridge_key),
+    assert _import(app, export(mine, attempt_id, sitting, new_key, bridge_key),
                              actor="proctor:1").accepted == 1
     assert answers.current_answers(db_session, attempt_id) == {q: sample_response("single", 3)}
 
@@ -440,7 +448,7 @@ def test_golden_packs_open_with_a_key_stored_in_the_database(app, writer, db_ses
     expected = json.loads((here / "v1-basic.expected.json").read_text(encoding="utf-8"))
     assert open_pack(data, pack_keys.private_keys(db_session, _secret())) == (expected["manifest"], expected["events"])
     with pytest.raises(packs.PackRejected, match="does not have"):  # attempt 41 is not on this bridge
-        packs.import_pack(app, data, actor="proctor:1")
+        _import(app, data, actor="proctor:1")
 
 
 # --- the command line -----------------------------------------------------------------------
@@ -470,7 +478,7 @@ def test_a_large_pack_is_merged_in_chunks_with_the_same_result(app, writer, db_s
     online(writer, journal, attempt_id, [kiosk_event(sitting, s) for s in (1, 2, 3)])
     journal.append(attempt_id, [kiosk_event(sitting, s) for s in (4, 5, 6, 7, 8)])
     journal.append(attempt_id, [kiosk_event(sitting, 1, writer="kiosk-1:tab-2", qtype="essay")])
-    report = packs.import_pack(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
+    report = _import(app, export(journal, attempt_id, sitting, device, bridge_key), actor="proctor:1")
     assert (report.accepted, report.duplicate, report.refused, report.flagged) == (6, 3, 0, 6)
     assert report.tail == {"kiosk-1:tab-1": [4, 5, 6, 7, 8], "kiosk-1:tab-2": [1]}
     heads = journal.heads(attempt_id)

@@ -20,6 +20,7 @@ from bridge import clock
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
 from bridge.services.delivery import answers
 from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from bridge.web.api import fast
 from bridge.runtime.writer import stop_writer
 from tests.delivery import factories
@@ -129,7 +130,7 @@ def test_the_old_seats_page_reloaded_after_the_resume_gets_an_old_token(app, db_
             s.update(user_id=user_id, signed_in_at=signed_in_at, _csrf="x")
         html = client.get(f"/attempt/{attempt_id}").get_data(as_text=True)
         token = re.search(r'data-forward-token="([^"]*)"', html).group(1)
-        pages[name] = devices.check_forward_token(secret, attempt_id, token).epoch
+        pages[name] = forwarding.check_forward_token(secret, attempt_id, token).epoch
     assert pages == {"old": 1, "new": 2}
 
 

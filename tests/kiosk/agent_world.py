@@ -161,6 +161,7 @@ class BridgeWorld:
         from bridge.migrate import upgrade
         from bridge.models.users import User
         from bridge.services.kiosks import devices
+        from bridge.services.delivery import forwarding
         from tests.delivery import factories
 
         self.tmp = tmp_path
@@ -178,7 +179,7 @@ class BridgeWorld:
             db.session.add(admin)
             db.session.commit()
             self.admin_cookie, self.admin_csrf = factories.session_cookie(app, admin.id)
-            self.tokens = {a: devices.forward_token(self.secret, a) for a, _ in self.attempts}
+            self.tokens = {a: forwarding.forward_token(self.secret, a) for a, _ in self.attempts}
             db.engine.dispose()
         self.cookie_name = factories.SESSION_COOKIE
         self.env = clean_env(tmp_path / "instance", DATABASE_URL=self.db_url, SECRET_KEY=self.secret)

@@ -18,6 +18,8 @@ from bridge.hub import get_hub, issue_commands, stop_hub
 from bridge.models.attempts import AnswerEvent, Attempt
 from bridge.models.devices import Kiosk, KioskAttempt, KioskCommand, KioskReport
 from bridge.services.kiosks import devices
+from bridge.services.venue import seats
+from bridge.services.delivery import forwarding
 from kiosk_agent import protocol as P
 from tests.delivery import factories
 from tests.fixtures.servers import serve_wsgi
@@ -95,7 +97,7 @@ def test_register_then_hello_on_a_new_socket(live, room, clients, db_session):
     assert row.public_key == first.public_key and row.status == "pending" and row.last_address == "127.0.0.1"
     first.close()
 
-    devices.seat_kiosk(db_session, kiosk_id, 7, actor="user:1")
+    seats.seat_kiosk(db_session, kiosk_id, 7, actor="user:1")
     db_session.commit()
     from bridge.services import audit
 
@@ -213,7 +215,7 @@ def _event(sitting, seq: int, n: int = 0) -> dict:
 def test_events_are_stored_through_the_writer_and_acked(live, room, clients, db_session, app):
     sitting = factories.sitting(db_session)
     attempt_id, _user = factories.attempt(db_session, sitting)
-    token = devices.forward_token(app.config["SECRET_KEY"], attempt_id)
+    token = forwarding.forward_token(app.config["SECRET_KEY"], attempt_id)
     client = registered(live, clients, room)
 
     acks = client.request(P.EVENTS, {"attempt_id": attempt_id, "token": token,
@@ -265,7 +267,7 @@ def test_reports_are_stored_and_env_check_kept(live, room, clients, db_session):
 @pytest.mark.req("K6", "P13")
 def test_commands_reach_the_kiosk_and_results_are_stored_once(live, room, clients, db_session, app):
     client = registered(live, clients, room)
-    devices.seat_kiosk(db_session, client.kiosk_id, 12)
+    seats.seat_kiosk(db_session, client.kiosk_id, 12)
     db_session.commit()
     [command_id] = issue_commands(app, [client.kiosk_id], "show_seat", issued_by="test")
     command = client.command()
@@ -382,17 +384,17 @@ def test_enrolment_code_is_hashed_readable_by_staff_and_rotatable(app, db_sessio
 
 @pytest.mark.req("K4")
 def test_forward_token_is_bound_to_secret_attempt_epoch_and_time():
-    token = devices.forward_token("s1", 5, epoch=2, expires=2_000_000_000)
-    assert devices.check_forward_token("s1", 5, token, now=1_900_000_000) == devices.ForwardGrant(2, 2_000_000_000)
-    assert not devices.check_forward_token("s1", 6, token, now=1_900_000_000)
-    assert not devices.check_forward_token("s2", 5, token, now=1_900_000_000)
-    assert not devices.check_forward_token("s1", 5, None)
-    assert not devices.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1",
+    token = forwarding.forward_token("s1", 5, epoch=2, expires=2_000_000_000)
+    assert forwarding.check_forward_token("s1", 5, token, now=1_900_000_000) == forwarding.ForwardGrant(2, 2_000_000_000)
+    assert not forwarding.check_forward_token("s1", 6, token, now=1_900_000_000)
+    assert not forwarding.check_forward_token("s2", 5, token, now=1_900_000_000)
+    assert not forwarding.check_forward_token("s1", 5, None)
+    assert not forwarding.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1",
                                            now=1_900_000_000)
-    assert not devices.check_forward_token("s1", 5, token.replace(".2.", ".3.", 1), now=1_900_000_000)  # epoch
-    assert not devices.check_forward_token("s1", 5, token.replace("2000000000", "2100000000"), now=1_900_000_000)
-    assert not devices.check_forward_token("s1", 5, token, now=2_000_000_000)  # expired
-    assert devices.read_forward_token("s1", 5, token).expired(2_000_000_000)
+    assert not forwarding.check_forward_token("s1", 5, token.replace(".2.", ".3.", 1), now=1_900_000_000)  # epoch
+    assert not forwarding.check_forward_token("s1", 5, token.replace("2000000000", "2100000000"), now=1_900_000_000)
+    assert not forwarding.check_forward_token("s1", 5, token, now=2_000_000_000)  # expired
+    assert forwarding.read_forward_token("s1", 5, token).expired(2_000_000_000)
     assert len(token) <= 100  # the agent and the protocol take up to 200 characters
 
 
@@ -402,10 +404,10 @@ def test_the_exam_page_token_carries_the_attempts_epoch_and_deadline(app, db_ses
     attempt_id, _user = factories.attempt(db_session, sitting)
     factories.set_status(db_session, attempt_id, "in_exam", epoch=3)
     row = db_session.get(Attempt, attempt_id)
-    grant = devices.check_forward_token(app.config["SECRET_KEY"], attempt_id,
-                                        devices.mint_forward_token(db_session, app.config["SECRET_KEY"], attempt_id))
+    grant = forwarding.check_forward_token(app.config["SECRET_KEY"], attempt_id,
+                                        forwarding.mint_forward_token(db_session, app.config["SECRET_KEY"], attempt_id))
     deadline = row.deadline_at.replace(tzinfo=dt.timezone.utc).timestamp()
-    assert grant == devices.ForwardGrant(3, int(deadline + devices.FORWARD_GRACE_SECONDS))
+    assert grant == forwarding.ForwardGrant(3, int(deadline + forwarding.FORWARD_GRACE_SECONDS))
 
 
 @pytest.mark.req("K4")
@@ -416,11 +418,11 @@ def test_the_first_kiosk_to_forward_carries_the_attempt_and_epoch(live, room, cl
     secret = app.config["SECRET_KEY"]
     sitting = factories.sitting(db_session)
     attempt_id, _user = factories.attempt(db_session, sitting)
-    token = devices.mint_forward_token(db_session, secret, attempt_id)
+    token = forwarding.mint_forward_token(db_session, secret, attempt_id)
     first, second = registered(live, clients, room), registered(live, clients, room)
     binds = []
-    real_bind = devices.bind_forward
-    monkeypatch.setattr(devices, "bind_forward", lambda *a: binds.append(a[1:]) or real_bind(*a))
+    real_bind = forwarding.bind_forward
+    monkeypatch.setattr(forwarding, "bind_forward", lambda *a: binds.append(a[1:]) or real_bind(*a))
 
     for seq in (1, 2, 3):
         acks = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": token, "events": [_event(sitting, seq)]})
@@ -434,7 +436,7 @@ def test_the_first_kiosk_to_forward_carries_the_attempt_and_epoch(live, room, cl
                              .where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.writer == "kiosk-8")) == 0
 
     factories.set_status(db_session, attempt_id, "in_exam", epoch=2)  # a resume moved the candidate
-    resumed = devices.mint_forward_token(db_session, secret, attempt_id)
+    resumed = forwarding.mint_forward_token(db_session, secret, attempt_id)
     moved = second.request(P.EVENTS, {"attempt_id": attempt_id, "token": resumed,
                                       "events": [dict(_event(sitting, 1), writer="kiosk-8", epoch=2)]})
     assert moved.type == P.ACKS and moved.payload["acks"][0]["status"] == "applied", moved
@@ -445,7 +447,7 @@ def test_the_first_kiosk_to_forward_carries_the_attempt_and_epoch(live, room, cl
     old_seat = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": resumed, "events": [_event(sitting, 4)]})
     assert old_seat.payload["code"] == "wrong_kiosk"
 
-    expired = devices.forward_token(secret, attempt_id, epoch=1, expires=time.time() - 1)
+    expired = forwarding.forward_token(secret, attempt_id, epoch=1, expires=time.time() - 1)
     late = first.request(P.EVENTS, {"attempt_id": attempt_id, "token": expired, "events": [_event(sitting, 4)]})
     assert late.type == P.ERROR and late.payload["code"] == "bad_token" and late.payload["message"]
 
@@ -469,7 +471,7 @@ def test_welcome_heads_end_where_the_stream_has_a_hole(live, room, clients, db_s
     db_session.commit()
     expected = {"holed": {"seq": 2, "head": acks[("holed", 2)].head},
                 "whole": {"seq": 3, "head": acks[("whole", 3)].head}}  # "late": seq 1 is missing
-    assert devices.stored_heads(db_session, attempt_id) == expected
+    assert forwarding.stored_heads(db_session, attempt_id) == expected
 
     client = registered(live, clients, room)
     client.heartbeat(status="in_exam", attempt_id=attempt_id)

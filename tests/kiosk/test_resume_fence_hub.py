@@ -18,6 +18,7 @@ from bridge import clock
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
 from bridge.services.delivery import answers
 from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from kiosk_agent import protocol as P
 from tests.delivery import factories
 from tests.kiosk.test_hub import clients, live, registered, room  # noqa: F401  (fixtures)
@@ -50,20 +51,20 @@ def test_the_old_kiosk_is_fenced_whatever_epoch_its_events_name(live, room, clie
     qid, qtype = sitting.questions[0]
     old_kiosk, new_kiosk = registered(live, clients, room), registered(live, clients, room)
     signed_in = clock.timestamp() - 60
-    old_token = devices.mint_forward_token(db_session, secret, attempt_id, signed_in_at=signed_in)
+    old_token = forwarding.mint_forward_token(db_session, secret, attempt_id, signed_in_at=signed_in)
     first = old_kiosk.request(P.EVENTS, {"attempt_id": attempt_id, "token": old_token,
                                          "events": [event(sitting, "old-tab", 1, 0, 1)]})
     assert first.type == P.ACKS and first.payload["acks"][0]["status"] == "applied", first
 
     assert resume(db_session, attempt_id) == 2
-    new_token = devices.mint_forward_token(db_session, secret, attempt_id, signed_in_at=clock.timestamp() + 1)
+    new_token = forwarding.mint_forward_token(db_session, secret, attempt_id, signed_in_at=clock.timestamp() + 1)
     moved = new_kiosk.request(P.EVENTS, {"attempt_id": attempt_id, "token": new_token,
                                          "events": [event(sitting, "new-tab", 1, 1, 2)]})
     assert moved.type == P.ACKS and moved.payload["acks"][0]["status"] == "applied", moved
 
     # the old seat's page, reloaded after the resume, gets a token of the old epoch only
-    reloaded = devices.mint_forward_token(db_session, secret, attempt_id, signed_in_at=signed_in)
-    assert devices.check_forward_token(secret, attempt_id, reloaded).epoch == 1
+    reloaded = forwarding.mint_forward_token(db_session, secret, attempt_id, signed_in_at=signed_in)
+    assert forwarding.check_forward_token(secret, attempt_id, reloaded).epoch == 1
     # the old kiosk keeps forwarding: no epoch, null, its own, the current one, a higher one
     sent = [event(sitting, "old-tab", 2, 2), event(sitting, "old-tab", 3, 2, None),
             event(sitting, "old-tab", 4, 3, 1), event(sitting, "old-tab", 5, 2, 2),

@@ -1,7 +1,7 @@
 """The `num` filter: numbers people read have at most two decimals and no trailing zeros."""
 import pytest
 
-from bridge.app import format_number
+from bridge.i18n import format_number
 
 
 @pytest.mark.req("C10")
@@ -18,6 +18,6 @@ def test_num_filter(value, shown):
 @pytest.mark.parametrize("value, count", [(1, 1), (1.0, 1), (1.001, 1), (1.5, 2), (2.0, 2), (0, 0), ("x", 2)])
 def test_plural_count_is_a_whole_number_for_gettext(value, count):
     """'1 point', '1.5 points': gettext's plural rules take whole numbers only."""
-    from bridge.app import plural_count
+    from bridge.i18n import plural_count
 
     assert plural_count(value) == count and isinstance(count, int)

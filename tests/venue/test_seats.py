@@ -170,13 +170,13 @@ def test_csv_round_trip_keeps_chinese_notes_and_reads_gb18030(db_session, room):
 @pytest.mark.req("V2", "K1")
 def test_seating_from_the_kiosk_side_goes_through_the_plan(app, db_session, room):
     kiosk = announce(app, db_session, room, 1, "10.0.0.8", "PC8")
-    info = devices.seat_kiosk(db_session, kiosk, 8)
+    info = seats.seat_kiosk(db_session, kiosk, 8)
     assert (info.status, info.seat) == ("seated", 8)
     assert numbers(db_session, room) == [(8, "10.0.0.8", "PC8", kiosk)]
     other = announce(app, db_session, room, 2, "10.0.0.9", "PC9")
     with pytest.raises(Conflict):
-        devices.seat_kiosk(db_session, other, 8)
-    devices.seat_kiosk(db_session, kiosk, 3)  # moved: seat 8 stays in the plan, free
+        seats.seat_kiosk(db_session, other, 8)
+    seats.seat_kiosk(db_session, kiosk, 3)  # moved: seat 8 stays in the plan, free
     assert numbers(db_session, room) == [(3, "10.0.0.8", "PC8", kiosk), (8, "10.0.0.8", "PC8", None)]
     devices.retire_kiosk(db_session, kiosk)
     assert numbers(db_session, room)[0][3] is None

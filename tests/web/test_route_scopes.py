@@ -55,7 +55,7 @@ ROUTES = {
     "main.logout": SIGNED_IN,
     # devices: the kiosk socket and the hub's command relay hold their own credentials
     "hub.kiosk_socket": DEVICE,
-    "hub.post_commands": _row({401}, {403}),  # the admin's command relay to kiosks
+    "commands.post_commands": _row({401}, {403}),  # the admin's command relay to kiosks
     # a candidate's attempt (another candidate's here)
     **{e: ATTEMPT for e in ("delivery.attempt", "delivery.gate", "delivery.lock", "delivery.media",
                             "delivery.page_unloaded", "delivery.read_rules", "delivery.save_info", "delivery.start",

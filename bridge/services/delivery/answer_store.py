@@ -28,7 +28,7 @@ from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from bridge.runtime.writer import COMMIT_WITH_LAST_WRITE, PG_TX
+from bridge.db import COMMIT_WITH_LAST_WRITE, PG_TX
 
 
 class AttemptState(NamedTuple):

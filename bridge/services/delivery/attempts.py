@@ -22,8 +22,8 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
 from bridge.services.exams import papers, sittings
 from bridge.services.people import throttle
-from bridge.services.proctoring import console
-from bridge.services.venue.authorization import items_open
+from bridge.services.exams import sitting_state
+from bridge.services.exams.sitting_state import items_open
 
 UNLOCK_CODE_LIFETIME = dt.timedelta(minutes=10)
 UNLOCK_CODE_TRIES = 5  # tries at one unlock code; a wrong fifth voids it (as authorization codes lock)
@@ -59,13 +59,13 @@ def log_in(session: Session, exam: Exam, user_id: int, *, address: str = "", mod
     paper = _paper(session, exam.id)
     attempt = current(session, exam.id, user_id)
     now = clock.utcnow_naive()
-    room = console.candidate_sitting(session, sitting, user_id)
+    room = sitting_state.candidate_sitting(session, sitting, user_id)
     if room is not None and (attempt is None or attempt.status == "not_logged_in") \
-            and not console.login_open(room, sitting, now):
+            and not sitting_state.login_open(room, sitting, now):
         raise Forbidden("The login of your room is not open yet. Wait for the proctor.")
     if attempt is not None and attempt.status == "absent":
         raise Forbidden("You were registered absent from this session. Ask the proctor.")
-    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    starts_at = sitting_state.room_start(room, sitting) if room is not None else sitting.starts_at
     if attempt is None:
         if now > starts_at + dt.timedelta(minutes=paper.late_login_minutes):
             message = (f"The login for this session closed {paper.late_login_minutes} minutes after its start. "
@@ -117,8 +117,8 @@ class StartGate:
 def start_gate(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> StartGate:
     sitting = session.get(ExamSession, attempt.session_id)
     now = now or clock.utcnow_naive()
-    room = console.candidate_sitting(session, sitting, attempt.user_id)
-    starts_at = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    room = sitting_state.candidate_sitting(session, sitting, attempt.user_id)
+    starts_at = sitting_state.room_start(room, sitting) if room is not None else sitting.starts_at
     remaining_ms = max(0, math.ceil((starts_at - now) / dt.timedelta(milliseconds=1)))
     if not items_open(session, sitting, attempt.user_id):
         reason = "authorization"

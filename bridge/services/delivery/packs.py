@@ -1,6 +1,6 @@
 """Importing answer packs (K5, P6; DESIGN "Answer pack"; docs/answer-pack.md).
 
-``import_pack(app_or_session, data, actor=, allow_unregistered=False, reason="")`` verifies a
+``import_pack(writer_or_session, data, actor=, secret_key=, allow_unregistered=False, reason="")`` verifies a
 ``.epack`` file and merges its events into the attempt's stream:
 
 1. A file imported before (same sha256) is reported ``already_imported``; nothing changes.
@@ -8,7 +8,7 @@
    ``PackRejected`` saying what is wrong), name an attempt of this bridge in the session and
    exam its manifest states, and that attempt must not be voided. The device key must be a
    registered kiosk's (the one the manifest names, when it names one), and that kiosk must
-   be known to have carried the attempt (``devices.carried``: it forwarded events for it
+   be known to have carried the attempt (``forwarding.carried``: it forwarded events for it
    with a valid forward token; a heartbeat naming the attempt is the kiosk's own word and
    does not count). Otherwise the pack is refused, unless a proctor overrides with
    ``allow_unregistered=True`` and a ``reason``: the override is audited
@@ -56,7 +56,7 @@ from bridge.models.packs import PackImport
 from bridge.models.devices import Kiosk
 from bridge.services import audit
 from bridge.services.delivery import answers, pack_keys
-from bridge.services.kiosks import devices
+from bridge.services.delivery import forwarding
 from kiosk_agent.answer_pack import PackError, open_pack
 from kiosk_agent.answer_pack.codec import unb64url
 
@@ -139,7 +139,7 @@ class _Plan:
                 yield writer, mine[start - 1]["seq"] if start else None, mine[start:start + size]
 
 
-def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str | None = None,
+def import_pack(session_or_writer: Any, data: bytes, *, actor: str, secret_key: str | None = None,
                 allow_unregistered: bool = False, reason: str = "") -> PackReport:
     """Verify and merge one pack; see the module docstring. Raises PackRejected.
 
@@ -148,7 +148,8 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
     carried the attempt.
 
     With a Session everything runs in that session (the caller commits: one unit of work).
-    With an app the work runs on the app's group writer as several short jobs: open and
+    With the app's group writer (``bridge.runtime.writer.get_writer``; anything with
+    ``submit(fn, *args)``) the work runs on it as several short jobs: open and
     check; merge at most ``CHUNK_EVENTS`` events per job (so the autosaves of a running exam
     are never held up by a large pack for more than one chunk); record. Should the process
     stop in between, importing the file again finishes the job: the events already merged
@@ -162,15 +163,10 @@ def import_pack(session_or_app: Any, data: bytes, *, actor: str, secret_key: str
         override = (reason or "").strip()[:500]
         if not override:
             raise PackRejected(N_("Importing a pack from an unregistered or unbound device needs a reason."))
-    if isinstance(session_or_app, (Session, scoped_session)):
-        return merge(session_or_app, data, digest, actor=actor, secret_key=pack_keys._secret(secret_key),
-                     override=override)
-
-    from bridge.runtime.writer import get_writer
-
-    app = session_or_app
-    secret = secret_key or app.config["SECRET_KEY"]
-    writer = get_writer(app)
+    secret = pack_keys._secret(secret_key)
+    if isinstance(session_or_writer, (Session, scoped_session)):
+        return merge(session_or_writer, data, digest, actor=actor, secret_key=secret, override=override)
+    writer = session_or_writer
     try:
         keys = writer.submit(_keys_unless_imported, digest, secret)
         if isinstance(keys, PackReport):
@@ -312,7 +308,7 @@ def _check_kiosk(session: Session, manifest: dict, report: PackReport, override:
                                f"imported on the proctor's override ({override}); its device key {device_key} is "
                                "recorded with this import")
         return None
-    bound = devices.bound_epochs(session, kiosk.id, report.attempt_id)
+    bound = forwarding.bound_epochs(session, kiosk.id, report.attempt_id)
     if not bound:
         if override is None:
             raise PackRejected(N_("This answer pack comes from a kiosk that is not known to have carried this "

@@ -17,7 +17,7 @@ from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
 from bridge.services.delivery import attempts
 from bridge.services.exams import sittings
-from bridge.services.proctoring import console
+from bridge.services.exams import sitting_state
 
 STATES = ("unscheduled", "scheduled", "open", "waiting", "in_exam", "submitted", "absent")
 
@@ -50,8 +50,8 @@ def released_score(attempt: Attempt, exam: Exam) -> Optional[float]:
 def _login_closes(session: Session, sitting: ExamSession, paper: Optional[Paper], user_id: int,
                   ends_at: dt.datetime) -> dt.datetime:
     """When a candidate who never logged in can no longer come (``attempts.log_in``'s cutoff)."""
-    room = console.candidate_sitting(session, sitting, user_id)
-    start = console.room_start(room, sitting) if room is not None else sitting.starts_at
+    room = sitting_state.candidate_sitting(session, sitting, user_id)
+    start = sitting_state.room_start(room, sitting) if room is not None else sitting.starts_at
     if paper is None:
         return ends_at
     return min(ends_at, start + dt.timedelta(minutes=paper.late_login_minutes))

@@ -10,7 +10,6 @@ from pathlib import PurePath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.bank import gift, moodle_xml
 from bridge.bank.model import (Blank, Choice, FormatError, ImportReport, Item, Media, Skipped, fingerprint,
                                validate)
@@ -19,6 +18,7 @@ from bridge.errors import Invalid
 from bridge.models.bank import BankImportRecord, Question, QuestionCategory, QuestionMedia
 from bridge.models.users import Course
 from bridge.services import audit
+from bridge.services.exams.bank_items import fill_question
 
 FORMATS = {"moodle-xml": moodle_xml.parse, "gift": gift.parse}
 
@@ -99,22 +99,6 @@ def _category(session: Session, course: Course, path: tuple[str, ...], cache: di
 
 _CONTENT = ("qtype", "name", "stem_html", "points", "choices", "blanks", "correct", "shuffle", "tags",
             "general_feedback_html", "upload_extensions", "upload_max_bytes", "category_id")
-
-
-def fill_question(q: Question, item: Item, category_id: int | None) -> Question:
-    """Copy an item's content into a bank row (an import's or the editor's)."""
-    q.category_id, q.qtype, q.name = category_id, item.qtype, item.name[:255]
-    q.stem_html, q.points = item.stem_html, item.points
-    q.choices = [{"id": chr(ord("a") + i) if i < 26 else f"c{i}", "html": c.text_html, "fraction": c.fraction,
-                  "feedback": c.feedback_html} for i, c in enumerate(item.choices)]
-    q.blanks = [{"accepted": list(b.accepted), "case_sensitive": b.case_sensitive, "ignore_spaces": b.ignore_spaces}
-                for b in item.blanks]
-    q.correct, q.shuffle, q.tags = item.correct, item.shuffle, list(item.tags)
-    q.general_feedback_html = item.general_feedback_html
-    q.upload_extensions, q.upload_max_bytes = list(item.upload_extensions), item.upload_max_bytes
-    q.idnumber = item.idnumber or q.idnumber or None
-    q.updated_at = clock.utcnow_naive()
-    return q
 
 
 def _row(item: Item, course: Course, category_id: int | None, source: str) -> Question:

@@ -15,7 +15,6 @@ from bridge.bank.model import Item
 from bridge.errors import NotFound
 from bridge.models.bank import Question, QuestionCategory, QuestionMedia
 from bridge.models.users import Course
-from bridge.services.exams.bank import fill_question
 from bridge.services import audit
 
 
@@ -129,4 +128,20 @@ def archive_question(session: Session, course_id: int, question_id: int, *, acto
     q.archived, q.updated_at = True, clock.utcnow_naive()
     session.flush()
     audit.record(session, "bank.archive", actor=f"user:{actor_id}", target=f"question:{q.id}")
+    return q
+
+
+def fill_question(q: Question, item: Item, category_id: int | None) -> Question:
+    """Copy an item's content into a bank row (an import's or the editor's)."""
+    q.category_id, q.qtype, q.name = category_id, item.qtype, item.name[:255]
+    q.stem_html, q.points = item.stem_html, item.points
+    q.choices = [{"id": chr(ord("a") + i) if i < 26 else f"c{i}", "html": c.text_html, "fraction": c.fraction,
+                  "feedback": c.feedback_html} for i, c in enumerate(item.choices)]
+    q.blanks = [{"accepted": list(b.accepted), "case_sensitive": b.case_sensitive, "ignore_spaces": b.ignore_spaces}
+                for b in item.blanks]
+    q.correct, q.shuffle, q.tags = item.correct, item.shuffle, list(item.tags)
+    q.general_feedback_html = item.general_feedback_html
+    q.upload_extensions, q.upload_max_bytes = list(item.upload_extensions), item.upload_max_bytes
+    q.idnumber = item.idnumber or q.idnumber or None
+    q.updated_at = clock.utcnow_naive()
     return q

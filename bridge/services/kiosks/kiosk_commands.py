@@ -172,7 +172,7 @@ def _wipe_args(session: Session, args: dict) -> dict:
     (``devices.stored_heads``), so the agent wipes only when the bridge holds everything its
     journal holds. Refused while the attempt is still running."""
     from bridge.models.attempts import Attempt
-    from bridge.services.kiosks.devices import stored_heads
+    from bridge.services.delivery.forwarding import stored_heads
 
     attempt_id = args.get("attempt_id")
     if type(attempt_id) is not int or attempt_id < 1:

@@ -10,7 +10,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import clock
 from bridge.errors import Conflict, DomainError, Invalid
 from bridge.i18n import N_
 from bridge.models.users import User

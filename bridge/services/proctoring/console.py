@@ -31,9 +31,9 @@ from bridge.models.venues import Seat
 from bridge.exports import csv_export
 from bridge.services import audit
 from bridge.services.people import access
+from bridge.services.exams.sitting_state import login_open, room_start, state
 from bridge.services.proctoring import authcodes
 
-LOGIN_LEAD = dt.timedelta(minutes=30)
 START_OPENS = dt.timedelta(minutes=15)      # "allow start" from a quarter of an hour before the start
 START_GRACE = dt.timedelta(minutes=5)       # ... and without a delay code until five minutes after it
 FREE_EXTRA_SECONDS = 600                    # extra time per candidate without a code (seed 001 §2.8)
@@ -62,42 +62,6 @@ def sitting_of(session: Session, sitting_id: int, actor: str = "") -> Sitting:
         raise NotFound(N_("That sitting does not exist."))
     access.check_sitting(session, actor, row)
     return row
-
-
-def candidate_sitting(session: Session, sess: ExamSession, user_id: int) -> Optional[Sitting]:
-    """The sitting of the candidate's room, for a session run by a site (None otherwise)."""
-    room_id = session.scalar(select(SessionCandidate.room_id).where(SessionCandidate.session_id == sess.id,
-                                                                     SessionCandidate.user_id == user_id))
-    if room_id is None:
-        return None
-    return session.scalar(select(Sitting).where(Sitting.session_id == sess.id, Sitting.room_id == room_id))
-
-
-def room_start(sitting: Sitting, sess: ExamSession) -> dt.datetime:
-    if sitting.start_allowed_at is not None and sitting.start_allowed_at > sess.starts_at:
-        return sitting.start_allowed_at.replace(microsecond=0)
-    return sess.starts_at
-
-
-def login_open(sitting: Sitting, sess: ExamSession, now: dt.datetime | None = None) -> bool:
-    """The room's login (a login reads no item: the start waits for the authorization)."""
-    now = now or clock.utcnow_naive()
-    return sitting.ended_at is None and (sitting.login_allowed_at is not None or now >= sess.starts_at - LOGIN_LEAD)
-
-
-def state(sitting: Sitting, sess: ExamSession, now: dt.datetime | None = None) -> str:
-    now = now or clock.utcnow_naive()
-    if sitting.uploaded_at:
-        return "uploaded"
-    if sitting.ended_at:
-        return "ended"
-    if sitting.start_allowed_at and now >= room_start(sitting, sess):
-        return "in_progress"
-    if sitting.start_allowed_at:
-        return "start_allowed"
-    if login_open(sitting, sess, now):
-        return "login_allowed"
-    return "scheduled"
 
 
 def _session_exam(session: Session, sitting: Sitting) -> tuple[ExamSession, Exam, Paper]:
@@ -567,7 +531,6 @@ def end_exam(session: Session, sitting_id: int, *, actor: str = "") -> Sitting:
     session.flush()
     audit.record(session, "console.end", actor=actor, target=f"sitting:{sitting.id}")
     return sitting
-
 
 
 # --- breakpoint resume (P4), screen lock and the candidate log (P7) -------------------------

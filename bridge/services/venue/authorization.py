@@ -27,7 +27,7 @@ from bridge import clock
 from bridge.errors import Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.exams import Exam
-from bridge.models.papers import ExamSession, SessionCandidate
+from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
 from bridge.services import audit, signing
 from bridge.services.people import access
@@ -66,19 +66,6 @@ def _site_sittings(session: Session, site_id: str, sess: ExamSession) -> list[Si
     if not rows:
         raise InvalidState(N_("This session is not placed in any room of this site."))
     return rows
-
-
-def items_open(session: Session, sess: ExamSession, user_id: int) -> bool:
-    """Whether this candidate may read the session's items (the start still waits for the
-    start time): the teacher's session, or the candidate's sitting is authorized."""
-    if sess.authorized and session.scalar(select(Sitting.id).where(Sitting.session_id == sess.id).limit(1)) is None:
-        return True
-    room_id = session.scalar(select(SessionCandidate.room_id).where(
-        SessionCandidate.session_id == sess.id, SessionCandidate.user_id == user_id))
-    if room_id is None:
-        return False  # no seat at any site yet
-    return session.scalar(select(Sitting.authorized_at).where(
-        Sitting.session_id == sess.id, Sitting.room_id == room_id)) is not None
 
 
 def authorize(session: Session, exam_session_id: int, *, site_id: str, actor: str = "",

@@ -32,6 +32,7 @@ from bridge.models.venues import Seat
 from bridge.exports import csv_export
 from bridge.services import audit
 from bridge.services.people import access
+from bridge.services.kiosks import devices
 from bridge.services.venue.venues import room_of
 
 MAX_SEAT = 9999
@@ -379,3 +380,15 @@ def import_csv(session: Session, room_id: int, data: bytes | str, *, actor: str 
     audit.record(session, "seat.import", actor=actor, target=f"room:{room.id}",
                  detail={"added": report.added, "updated": report.updated, "rows": len(wanted)})
     return report
+
+
+def seat_kiosk(session: Session, kiosk_id: int, seat: int, *, actor: str = "") -> devices.KioskInfo:
+    """Seat a kiosk (``pending`` → ``seated``, or move it to another seat of its room) by
+    ``assign``, which owns ``kiosks.seat``."""
+    if not isinstance(seat, int) or isinstance(seat, bool) or not 1 <= seat <= 9999:
+        raise Invalid(N_("A seat number is a whole number from 1 to 9999."))
+    row = session.get(Kiosk, kiosk_id)
+    if row is None or row.status == "retired":
+        raise devices.UnknownKiosk(N_("This kiosk is not enrolled (or was retired): register it again."))
+    assign(session, row.room_id, kiosk_id, seat, actor=actor)
+    return devices.kiosk(session, kiosk_id)

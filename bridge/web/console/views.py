@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -21,6 +21,7 @@ from bridge.models.sittings import Sitting
 from bridge.exports import csv_export
 from bridge.services.people import access, accounts
 from bridge.services.proctoring import authcodes, console
+from bridge.services.exams import sitting_state
 from bridge.web.auth import current_actor, current_user, require_staff
 
 #: how often a console's socket looks for a change on the board (seconds)
@@ -57,7 +58,7 @@ def home():
     actor = current_actor()
     rows = [r for r in rows if access.may_sitting(db.session, actor, r[0])][:200]
     sittings = [{"id": s.id, "room": code, "session": sess.name, "exam": title, "starts_at": sess.starts_at,
-                 "state": console.state(s, sess)} for s, sess, title, code in rows]
+                 "state": sitting_state.state(s, sess)} for s, sess, title, code in rows]
     return render_template("console/home.html", user=user, sittings=sittings)
 
 
@@ -341,6 +342,7 @@ def candidate_log(sitting_id: int, attempt_id: int):
 def import_pack(sitting_id: int):
     """P6: an answer pack exported from a kiosk (USB), merged: newer data wins, nothing older
     overwrites newer."""
+    from bridge.runtime.writer import get_writer
     from bridge.services.delivery import packs
 
     user = _admin()
@@ -351,8 +353,9 @@ def import_pack(sitting_id: int):
     data = f.read(packs.MAX_PACK_BYTES + 1)
     override = request.form.get("override") == "1"
     try:
-        report = packs.import_pack(current_app._get_current_object(), data, actor=_actor(user),
-                                   allow_unregistered=override, reason=request.form.get("reason", ""))
+        report = packs.import_pack(get_writer(current_app), data, actor=_actor(user),
+                                   secret_key=current_app.config["SECRET_KEY"], allow_unregistered=override,
+                                   reason=request.form.get("reason", ""))
     except DomainError as exc:
         return show(sitting_id, error=exc.translated(), status=exc.http_status)
     flash(_("Answer pack imported for attempt %(attempt)s: %(accepted)s answers stored, %(duplicate)s already held, "

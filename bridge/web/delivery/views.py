@@ -88,7 +88,7 @@ def attempt(attempt_id: int):
         Question.id.in_([i["question_id"] for i in a.items])))}
     from flask import session as web_session
 
-    from bridge.services.kiosks.devices import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
+    from bridge.services.delivery.forwarding import mint_forward_token  # the kiosk agent forwards with it (docs/kiosk.md)
 
     # the token names the epoch of this sign-in: a page of the old seat after a resume stays fenced
     token = mint_forward_token(db.session, current_app.config["SECRET_KEY"], a.id,

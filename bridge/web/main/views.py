@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from bridge import clock
-from bridge.app import LOCALES
+from bridge.i18n import LOCALES
 from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db

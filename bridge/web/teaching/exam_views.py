@@ -13,7 +13,8 @@ from bridge.runtime.scorer import score_unscored
 from bridge.services.delivery import scoring
 from bridge.services.exams import courses, exams, papers, sittings
 from bridge.web.auth import require_course
-from bridge.services.exams import bank_items as bank_store, exam_reads
+from bridge.services.exams import bank_items as bank_store
+from bridge.services.delivery import exam_reads
 from bridge.web.html import translate as tr
 from bridge.web.media import file_response
 from bridge.web.teaching import forms
