@@ -138,7 +138,7 @@ def test_every_csv_export_route_is_in_the_list(app):
 def test_no_module_writes_csv_past_the_one_writer():
     """``csv.writer``/``DictWriter`` or a ``text/csv`` response outside bridge.exports.csv_export
     is an export that escapes nothing."""
-    one = ROOT / "bridge" / "services" / "csv_export.py"
+    one = ROOT / "bridge" / "exports" / "csv_export.py"
     offenders = []
     for package in ("bridge", "lms_plugin"):
         for path in (ROOT / package).rglob("*.py"):
