@@ -256,7 +256,6 @@ def authcode(request_code: str):
     """Prints what the request would open (read it back to the proctor), then the code."""
     from bridge.extensions import db
     from bridge.services.proctoring import authcodes
-
     app = _app()
     with app.app_context():
         row = authcodes.get(db.session, request_code)

@@ -25,6 +25,9 @@ from bridge.exports import csv_export, xlsx
 from bridge.services import audit
 from bridge.services.delivery import attempts
 from bridge.services.proctoring import console
+from bridge.services.proctoring import room_records
+from bridge.services.proctoring import resumes
+from bridge.services.proctoring import incidents
 from bridge.services.venue import seats
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
@@ -83,9 +86,9 @@ def hostile_room(app, db_session):
     console.allow_start(s, sid, secret_key=w.secret)
     at(w, session_row(w).starts_at)
     attempts.start(s, a)
-    console.register_violation(s, sid, a.id, code="A101", description=HOSTILE["violation"], actor="user:1")
+    incidents.register_violation(s, sid, a.id, code="A101", description=HOSTILE["violation"], actor="user:1")
     at(w, session_row(w).starts_at + dt.timedelta(minutes=2))
-    console.resume(s, sid, [person.id], reason="power_cut", description=HOSTILE["resume"], secret_key=w.secret)
+    resumes.resume(s, sid, [person.id], reason="power_cut", description=HOSTILE["resume"], secret_key=w.secret)
     s.add(AttemptLog(attempt_id=a.id, address=HOSTILE["log"], action="page_unload", actor="candidate"))
     audit.record(s, "console.note", actor=HOSTILE["audit"], target=f"sitting:{sid}")
     s.commit()

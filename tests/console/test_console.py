@@ -11,6 +11,11 @@ from bridge.errors import Forbidden, Invalid, InvalidState, NotFound
 from bridge.models.authcodes import AuthRequest
 from bridge.services.delivery import attempts
 from bridge.services.proctoring import authcodes, console
+from bridge.services.proctoring import mock_acts
+from bridge.services.proctoring import room_records
+from bridge.services.proctoring import resumes
+from bridge.services.proctoring import incidents
+from bridge.services.proctoring import boards
 from bridge.services.venue import seats
 from tests.venue.readiness_world import at, ready_room, session_row
 
@@ -58,7 +63,7 @@ def test_enter_allow_login_allow_start_and_the_board_follows(room):
         console.enter(w.s, sid, admin_name="王管理", admin_phone="13800000000", proctors=[{"name": "李监考"}])
     console.enter(w.s, sid, admin_name="王管理", admin_phone="13800000000",
                   proctors=[{"name": "李监考", "phone": "13900000000"}], actor="user:1")
-    board = console.board(w.s, sid)
+    board = boards.board(w.s, sid)
     assert board.state == "login_allowed"  # by itself: the start is 20 min away (login opens 30 min before)
     assert board.counts["expected"] == 3 and board.counts["logged_in"] == 0
     assert [s.seat for s in board.seats] == [1, 2, 3] and all(s.status == "not_logged_in" for s in board.seats)
@@ -70,14 +75,14 @@ def test_enter_allow_login_allow_start_and_the_board_follows(room):
         console.allow_start(w.s, sid, secret_key=w.secret)  # 20 min before: too early
     at(w, session_row(w).starts_at - dt.timedelta(minutes=10))  # "allow start" opens 15 min before
     console.allow_start(w.s, sid, secret_key=w.secret, actor="user:1")
-    assert console.board(w.s, sid).state == "start_allowed"
+    assert boards.board(w.s, sid).state == "start_allowed"
     with pytest.raises(InvalidState, match="starts in"):
         attempts.start(w.s, a)  # the countdown
     at(w, session_row(w).starts_at + dt.timedelta(seconds=10))
     assert attempts.start(w.s, a).status == "in_exam"
     into_exam(w, second)
     w.s.commit()
-    board = console.board(w.s, sid)
+    board = boards.board(w.s, sid)
     assert board.state == "in_progress"
     assert (board.counts["logged_in"], board.counts["in_exam"]) == (2, 1)
 
@@ -98,7 +103,7 @@ def test_a_late_start_needs_a_delay_code_and_the_room_starts_then(room):
     w.s.rollback()
     console.allow_start(w.s, sid, secret_key=w.secret, request_id=made.id, code=code_for(w, made))
     w.s.commit()
-    board = console.board(w.s, sid)
+    board = boards.board(w.s, sid)
     assert board.room_start > session_row(w).starts_at + dt.timedelta(minutes=11)
     started = attempts.start(w.s, a)
     assert started.deadline_at == board.room_start + dt.timedelta(minutes=90)  # the room's full 90 minutes
@@ -110,27 +115,27 @@ def test_violations_are_registered_listed_exported_and_cancelled(room):
     at(w, session_row(w).starts_at)
     a = into_exam(w, w.candidates[0])
     w.s.commit()
-    codes = [c.code for c in console.catalogue(w.s)]
+    codes = [c.code for c in incidents.catalogue(w.s)]
     assert codes[0] == "A101" and len(codes) == 9
     with pytest.raises(Invalid, match="catalogue"):
-        console.register_violation(w.s, sid, a.id, code="Z999", description="x")
+        incidents.register_violation(w.s, sid, a.id, code="Z999", description="x")
     with pytest.raises(Invalid, match="Describe"):
-        console.register_violation(w.s, sid, a.id, code="A101", description=" ")
-    v = console.register_violation(w.s, sid, a.id, code="A101", description="携带纸条进入考场", actor="user:1")
+        incidents.register_violation(w.s, sid, a.id, code="A101", description=" ")
+    v = incidents.register_violation(w.s, sid, a.id, code="A101", description="携带纸条进入考场", actor="user:1")
     w.s.commit()
-    assert console.board(w.s, sid).counts["violation"] == 1
-    [listed] = console.violations(w.s, sid)
+    assert boards.board(w.s, sid).counts["violation"] == 1
+    [listed] = incidents.violations(w.s, sid)
     assert listed["code"] == "A101" and listed["admission_number"].endswith("01001")
-    exported = console.violations_csv(w.s, sid)
+    exported = incidents.violations_csv(w.s, sid)
     assert exported.startswith("\ufeff") and "携带纸条进入考场" in exported
     with pytest.raises(Invalid, match="why"):
-        console.cancel_violation(w.s, sid, v.id, reason="")
-    console.cancel_violation(w.s, sid, v.id, reason="登记错误", actor="user:1")
+        incidents.cancel_violation(w.s, sid, v.id, reason="")
+    incidents.cancel_violation(w.s, sid, v.id, reason="登记错误", actor="user:1")
     w.s.commit()
-    assert console.violations(w.s, sid) == [] and console.board(w.s, sid).counts["violation"] == 0
-    assert console.violations(w.s, sid, include_cancelled=True)[0]["cancel_reason"] == "登记错误"
+    assert incidents.violations(w.s, sid) == [] and boards.board(w.s, sid).counts["violation"] == 0
+    assert incidents.violations(w.s, sid, include_cancelled=True)[0]["cancel_reason"] == "登记错误"
     with pytest.raises(InvalidState):
-        console.cancel_violation(w.s, sid, v.id, reason="again")
+        incidents.cancel_violation(w.s, sid, v.id, reason="again")
 
 
 @pytest.mark.req("P5", "P15")
@@ -139,28 +144,28 @@ def test_extra_time_free_to_600_s_then_by_code_and_never_past_the_duration(room)
     [a] = started(w, sid, w.candidates[0])
     w.s.commit()
     with pytest.raises(Invalid, match="reason"):
-        console.extra_time(w.s, sid, a.id, seconds=200, reason="", secret_key=w.secret)
+        incidents.extra_time(w.s, sid, a.id, seconds=200, reason="", secret_key=w.secret)
     deadline = a.deadline_at
-    assert console.extra_time(w.s, sid, a.id, seconds=200, reason="鼠标无法使用", secret_key=w.secret) == 200
-    assert console.extra_time(w.s, sid, a.id, seconds=400, reason="again", secret_key=w.secret) == 400
+    assert incidents.extra_time(w.s, sid, a.id, seconds=200, reason="鼠标无法使用", secret_key=w.secret) == 200
+    assert incidents.extra_time(w.s, sid, a.id, seconds=400, reason="again", secret_key=w.secret) == 400
     assert a.deadline_at == deadline + dt.timedelta(seconds=600)
     w.s.commit()
     with pytest.raises(Forbidden, match="authorization code"):
-        console.extra_time(w.s, sid, a.id, seconds=60, reason="more", secret_key=w.secret)
-    number = console.board(w.s, sid).seats[0].admission_number
+        incidents.extra_time(w.s, sid, a.id, seconds=60, reason="more", secret_key=w.secret)
+    number = boards.board(w.s, sid).seats[0].admission_number
     made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="extra_time",
                              candidates=[number], parameter=9000)
     w.s.commit()
     # asked for far more than the exam lasts: the reply says what was really added
-    added = console.extra_time(w.s, sid, a.id, seconds=9000, reason="停电", secret_key=w.secret,
+    added = incidents.extra_time(w.s, sid, a.id, seconds=9000, reason="停电", secret_key=w.secret,
                                request_id=made.id, code=code_for(w, made))
     assert added == 90 * 60 - 600 and a.extra_seconds == 90 * 60
     w.s.commit()
     with pytest.raises(InvalidState, match="duration"):
-        console.extra_time(w.s, sid, a.id, seconds=1, reason="x", secret_key=w.secret)
+        incidents.extra_time(w.s, sid, a.id, seconds=1, reason="x", secret_key=w.secret)
     other = into_exam(w, w.candidates[1])  # logged in, not in the exam
     with pytest.raises(InvalidState, match="in the exam"):
-        console.extra_time(w.s, sid, other.id, seconds=10, reason="x", secret_key=w.secret)
+        incidents.extra_time(w.s, sid, other.id, seconds=10, reason="x", secret_key=w.secret)
 
 
 @pytest.mark.req("P9", "P10")
@@ -170,25 +175,25 @@ def test_absence_after_the_cutoff_and_the_end_only_when_everyone_is_done(room):
     [a] = started(w, sid, first)
     w.s.commit()
     with pytest.raises(InvalidState, match="late login closes"):
-        console.register_absent(w.s, sid, [second.id, third.id])
+        incidents.register_absent(w.s, sid, [second.id, third.id])
     at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
     with pytest.raises(InvalidState, match="never logged in"):
-        console.register_absent(w.s, sid, [first.id])
+        incidents.register_absent(w.s, sid, [first.id])
     with pytest.raises(NotFound):
-        console.register_absent(w.s, sid, [999999])
-    assert console.register_absent(w.s, sid, [second.id, third.id], actor="user:1") == 2
+        incidents.register_absent(w.s, sid, [999999])
+    assert incidents.register_absent(w.s, sid, [second.id, third.id], actor="user:1") == 2
     w.s.commit()
     with pytest.raises(Forbidden, match="absent"):
         attempts.log_in(w.s, w.exam, second.id)
     w.s.rollback()
-    assert [s.admission_number for s in console.end_blockers(w.s, sid)] == [console.board(w.s, sid).seats[0].admission_number]
+    assert [s.admission_number for s in console.end_blockers(w.s, sid)] == [boards.board(w.s, sid).seats[0].admission_number]
     with pytest.raises(InvalidState, match="neither submitted"):
         console.end_exam(w.s, sid)
     attempts.submit(w.s, a, reason="candidate")
     w.s.commit()
     ended = console.end_exam(w.s, sid, actor="user:1")
-    assert ended.ended_at is not None and console.board(w.s, sid).state == "ended"
-    board = console.board(w.s, sid)
+    assert ended.ended_at is not None and boards.board(w.s, sid).state == "ended"
+    board = boards.board(w.s, sid)
     assert (board.counts["submitted"], board.counts["absent"]) == (1, 2)
 
 
@@ -204,38 +209,38 @@ def test_breakpoint_resume_fences_the_old_seat_and_a_late_arrival_needs_a_code(r
     w.s.get(Kiosk, kiosk_id).attempt_id = a.id  # the heartbeat says which attempt the PC carries
     w.s.commit()
     with pytest.raises(Invalid, match="reason"):
-        console.resume(w.s, sid, [first.id], reason="bored", description="", secret_key=w.secret)
+        resumes.resume(w.s, sid, [first.id], reason="bored", description="", secret_key=w.secret)
     with pytest.raises(Invalid, match="200"):
-        console.resume(w.s, sid, [first.id], reason="other", description="x" * 201, secret_key=w.secret)
+        resumes.resume(w.s, sid, [first.id], reason="other", description="x" * 201, secret_key=w.secret)
     at(w, session_row(w).starts_at + dt.timedelta(minutes=3))
-    done = console.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret,
+    done = resumes.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret,
                           actor="user:1")
     w.s.commit()
     assert a.epoch == 2 and done.lost_seconds[a.id] >= 170
     [close] = done.close_on
     assert w.s.get(KioskCommand, close).name == "close_client"  # the old seat's client is forced out
-    assert "resumed" in console.board(w.s, sid).seats[0].flags
+    assert "resumed" in boards.board(w.s, sid).seats[0].flags
     assert attempts.log_in(w.s, w.exam, first.id).status == "in_exam"  # on any seat, with its answers
     # the screen lock goes to the PC that carries the attempt, with the message
-    [lock] = console.lock_screen(w.s, sid, a.id, message="请举手示意监考员", actor="user:1")
+    [lock] = incidents.lock_screen(w.s, sid, a.id, message="请举手示意监考员", actor="user:1")
     assert w.s.get(KioskCommand, lock).args == {"message": "请举手示意监考员"}
     w.s.commit()
-    log = console.candidate_log(w.s, sid, a.id)
+    log = room_records.candidate_log(w.s, sid, a.id)
     actions = [r["action"] for r in log]
     assert actions[-1] == "screen_lock" and actions.index("breakpoint_resume") < actions.index("screen_lock")
-    assert "breakpoint_resume" in console.candidate_log_csv(w.s, sid, a.id)
+    assert "breakpoint_resume" in room_records.candidate_log_csv(w.s, sid, a.id)
     # a candidate arriving after the late login cutoff of a formal site: only with a code
     at(w, session_row(w).starts_at + dt.timedelta(minutes=35))
     with pytest.raises(Forbidden):
         attempts.log_in(w.s, w.exam, second.id)
     w.s.rollback()
     with pytest.raises(Forbidden, match="late-resume"):
-        console.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret)
-    number = next(s.admission_number for s in console.board(w.s, sid).seats if s.user_id == second.id)
+        resumes.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret)
+    number = next(s.admission_number for s in boards.board(w.s, sid).seats if s.user_id == second.id)
     made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id,
                              action="late_resume", candidates=[number])
     w.s.commit()
-    done = console.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret,
+    done = resumes.resume(w.s, sid, [second.id], reason="late_arrival", description="迟到", secret_key=w.secret,
                           request_id=made.id, code=code_for(w, made))
     w.s.commit()
     assert list(done.lost_seconds.values())[0] >= 35 * 60
@@ -255,26 +260,26 @@ def test_record_verification_backup_then_a_resumable_upload(room):
     w, sid = room, room.sitting_id
     first, second, third = w.candidates
     a, b = started(w, sid, first, second)
-    console.extra_time(w.s, sid, a.id, seconds=120, reason="键盘故障", secret_key=w.secret)
-    console.register_violation(w.s, sid, b.id, code="A104", description="交头接耳")
+    incidents.extra_time(w.s, sid, a.id, seconds=120, reason="键盘故障", secret_key=w.secret)
+    incidents.register_violation(w.s, sid, b.id, code="A104", description="交头接耳")
     w.s.commit()
     with pytest.raises(InvalidState, match="End the exam"):
-        console.results_backup(w.s, sid, secret_key=w.secret)
+        room_records.results_backup(w.s, sid, secret_key=w.secret)
     at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
-    console.register_absent(w.s, sid, [third.id])
+    incidents.register_absent(w.s, sid, [third.id])
     attempts.submit(w.s, a, reason="candidate")
     attempts.submit(w.s, b, reason="candidate")
     console.end_exam(w.s, sid)
     w.s.commit()
-    rec = console.record(w.s, sid)
+    rec = room_records.record(w.s, sid)
     assert rec["present"] == 2 and [s.user_id for s in rec["absent"]] == [third.id]
     assert rec["violations"][0]["code"] == "A104" and rec["extra"][0][1][0]["added"] == 120
-    table = console.verification(w.s, sid)
+    table = room_records.verification(w.s, sid)
     assert table["totals"] == {"total": 3, "sat": 2, "absent": 1, "collected": 3, "not_collected": 0,
                                "extra_time": 1, "violation": 1}
     with pytest.raises(InvalidState, match="Back the results up"):
-        console.upload_step(w.s, sid)
-    backup = console.results_backup(w.s, sid, secret_key=w.secret)
+        room_records.upload_step(w.s, sid)
+    backup = room_records.results_backup(w.s, sid, secret_key=w.secret)
     w.s.commit()
     document = signing.read(w.secret, backup, "room-results", site_id=w.site.id)
     assert [c["status"] for c in document["payload"]["candidates"]] == ["submitted", "submitted", "absent"]
@@ -282,18 +287,18 @@ def test_record_verification_backup_then_a_resumable_upload(room):
     for a_ in (a, b):
         a_.score = None  # as if the scorer had not run yet
     w.s.commit()
-    first_step = console.upload_step(w.s, sid, batch=1)
+    first_step = room_records.upload_step(w.s, sid, batch=1)
     w.s.commit()
     assert (first_step["done"], first_step["left"], first_step["uploaded"]) == (2, 1, False)
-    last = console.upload_step(w.s, sid, batch=1)
+    last = room_records.upload_step(w.s, sid, batch=1)
     w.s.commit()
     assert last == {"total": 3, "done": 3, "left": 0, "uploaded": True}
-    assert console.board(w.s, sid).state == "uploaded"
-    book = zipfile.ZipFile(io.BytesIO(xlsx.workbook(console.results_table(w.s, sid), sheet="results")))
+    assert boards.board(w.s, sid).state == "uploaded"
+    book = zipfile.ZipFile(io.BytesIO(xlsx.workbook(room_records.results_table(w.s, sid), sheet="results")))
     sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
     texts = [t.text for t in sheet.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}t")]
     assert "admission_number" in texts and table["rows"][0].admission_number in texts
-    assert json.loads(json.dumps(console.board(w.s, sid).as_dict()))["counts"]["submitted"] == 2
+    assert json.loads(json.dumps(boards.board(w.s, sid).as_dict()))["counts"]["submitted"] == 2
 
 
 @pytest.mark.req("P13", "P16")
@@ -319,10 +324,10 @@ def test_remote_control_and_the_sittings_audit_trail(room):
     assert sorted(w.s.get(KioskCommand, c).kiosk_id for c in every) == sorted(kiosks)
     console.enter(w.s, sid, admin_name="王", admin_phone="1", proctors=[{"name": "李", "phone": "2"}], actor="user:1")
     w.s.commit()
-    trail = console.audit_trail(w.s, sid)
+    trail = room_records.audit_trail(w.s, sid)
     assert [e.action for e in trail][-3:] == ["console.remote", "console.remote", "console.enter"]
     assert {e.action for e in trail} >= {"sitting.place", "sitting.build", "sitting.load"}
-    assert "console.enter" in console.audit_csv(w.s, sid)
+    assert "console.enter" in room_records.audit_csv(w.s, sid)
     everything = list(w.s.scalars(__import__("sqlalchemy").select(AuditEntry).order_by(AuditEntry.id)))
     assert audit.verify_chain(everything) is None
     edited = trail[-3]
@@ -341,7 +346,7 @@ def test_re_exam_needs_understanding_a_code_and_a_second_confirmation(room):
     w.s.add(AnswerEvent(attempt_id=a.id, writer="tab-1", seq=1, question_id=a.items[0]["question_id"],
                         response={"choice": "b"}, payload_hash="0" * 64, hash="1" * 64))
     w.s.commit()
-    number = console.board(w.s, sid).seats[0].admission_number
+    number = boards.board(w.s, sid).seats[0].admission_number
     args = dict(secret_key=w.secret, actor="user:1")
     with pytest.raises(Invalid, match="I understand"):
         console.re_exam(w.s, sid, a.id, understood=False, confirmed=True, request_id=None, code=None, **args)
@@ -394,7 +399,7 @@ def test_single_machine_collection_needs_the_pack_and_in_a_formal_exam_the_early
         console.collect(w.s, sid, a.id)  # a formal site, 0 minutes into the exam
     at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
     assert console.collect(w.s, sid, a.id, actor="user:1").status == "submitted"
-    assert console.candidate_log(w.s, sid, a.id)[-1]["action"] == "collected_from_pack"
+    assert room_records.candidate_log(w.s, sid, a.id)[-1]["action"] == "collected_from_pack"
 
 
 @pytest.mark.req("P14")
@@ -404,50 +409,50 @@ def test_mock_extras_log_in_answer_and_collect_only_at_a_mock_site(room):
 
     w, sid = room, room.sitting_id
     with pytest.raises(Forbidden, match="mock"):
-        console.mock_login(w.s, sid)  # this site is formal
+        mock_acts.mock_login(w.s, sid)  # this site is formal
     w.s.rollback()
     venues.update_site(w.s, w.site.id, name=w.site.name, mode="mock")
     w.s.commit()
-    assert console.mock_login(w.s, sid, actor="user:1") == 3
-    assert {s.status for s in console.board(w.s, sid).seats} == {"rules_read"}
+    assert mock_acts.mock_login(w.s, sid, actor="user:1") == 3
+    assert {s.status for s in boards.board(w.s, sid).seats} == {"rules_read"}
     at(w, session_row(w).starts_at - dt.timedelta(minutes=10))
     console.allow_start(w.s, sid, secret_key=w.secret)
     at(w, session_row(w).starts_at)
-    for s in console.board(w.s, sid).seats:
+    for s in boards.board(w.s, sid).seats:
         attempts.start(w.s, w.s.get(__import__("bridge.models.attempts", fromlist=["x"]).Attempt, s.attempt_id))
     w.s.commit()
-    stored = console.mock_answer(w.s, sid, seed=7, actor="user:1")
+    stored = mock_acts.mock_answer(w.s, sid, seed=7, actor="user:1")
     w.s.commit()
     assert stored == 3 * 2  # each candidate's single-choice and true/false items
     assert w.s.query(AnswerEvent).filter_by(writer="mock").count() == 6
-    assert console.mock_collect(w.s, sid, actor="user:1") == 3
+    assert mock_acts.mock_collect(w.s, sid, actor="user:1") == 3
     w.s.commit()
-    assert console.board(w.s, sid).counts["submitted"] == 3
+    assert boards.board(w.s, sid).counts["submitted"] == 3
 
 
 @pytest.mark.req("P3", "P4")
 def test_the_violation_catalogue_is_editable_and_the_resume_log_exports(room):
     w, sid = room, room.sitting_id
     with pytest.raises(Invalid, match="code"):
-        console.save_violation_code(w.s, "a 1", "x", active=True)
+        incidents.save_violation_code(w.s, "a 1", "x", active=True)
     with pytest.raises(Invalid, match="Describe"):
-        console.save_violation_code(w.s, "B201", " ", active=True)
-    console.save_violation_code(w.s, "b201", "携带与考试内容相关的材料", active=True, actor="user:1")
-    console.save_violation_code(w.s, "A109", "其他违规行为", active=False, actor="user:1")
+        incidents.save_violation_code(w.s, "B201", " ", active=True)
+    incidents.save_violation_code(w.s, "b201", "携带与考试内容相关的材料", active=True, actor="user:1")
+    incidents.save_violation_code(w.s, "A109", "其他违规行为", active=False, actor="user:1")
     w.s.commit()
-    codes = {c.code: (c.text, c.active) for c in console.catalogue(w.s)}
+    codes = {c.code: (c.text, c.active) for c in incidents.catalogue(w.s)}
     assert codes["B201"] == ("携带与考试内容相关的材料", True) and codes["A109"] == ("其他违规行为", False)
     [a] = started(w, sid, w.candidates[0])
     w.s.commit()
     with pytest.raises(Invalid, match="catalogue"):  # an inactive code is not offered
-        console.register_violation(w.s, sid, a.id, code="A109", description="x")
+        incidents.register_violation(w.s, sid, a.id, code="A109", description="x")
     w.s.rollback()
     at(w, session_row(w).starts_at + dt.timedelta(minutes=2))
-    console.resume(w.s, sid, [w.candidates[0].id], reason="power_cut", description="停电", secret_key=w.secret)
+    resumes.resume(w.s, sid, [w.candidates[0].id], reason="power_cut", description="停电", secret_key=w.secret)
     w.s.commit()
-    [row] = console.resume_log(w.s, sid)
+    [row] = resumes.resume_log(w.s, sid)
     assert (row["reason"], row["description"]) == ("power_cut", "停电") and row["admission_number"]
-    assert "power_cut" in console.resume_log_csv(w.s, sid)
+    assert "power_cut" in resumes.resume_log_csv(w.s, sid)
 
 
 @pytest.mark.req("P8", "P9")
@@ -456,7 +461,7 @@ def test_a_re_examined_candidate_who_leaves_can_be_registered_absent(room):
 
     w, sid = room, room.sitting_id
     [a] = started(w, sid, w.candidates[0])
-    number = console.board(w.s, sid).seats[0].admission_number
+    number = boards.board(w.s, sid).seats[0].admission_number
     made = authcodes.request(w.s, room_id=w.room.id, session_id=w.session_id, subject=w.exam.id, action="re_exam",
                              candidates=[number])
     w.s.commit()
@@ -464,7 +469,7 @@ def test_a_re_examined_candidate_who_leaves_can_be_registered_absent(room):
                             code=code_for(w, made), secret_key=w.secret)
     w.s.commit()
     at(w, session_row(w).starts_at + dt.timedelta(minutes=31))
-    console.register_absent(w.s, sid, [w.candidates[0].id, w.candidates[1].id, w.candidates[2].id])
+    incidents.register_absent(w.s, sid, [w.candidates[0].id, w.candidates[1].id, w.candidates[2].id])
     w.s.commit()
     assert w.s.get(Attempt, fresh.id).status == "absent"
     assert console.end_blockers(w.s, sid) == []

@@ -1,4 +1,4 @@
-"""The proctor's real breakpoint resume (``console.resume``) fences the credentials of the old
+"""The proctor's real breakpoint resume (``resumes.resume``) fences the credentials of the old
 seat in the answer stream (DESIGN "Epochs"): a browser session signed in before the resume
 and the old kiosk's forward token are stamped with the old epoch, whatever their events name;
 a session signed in after it writes the answer."""
@@ -14,6 +14,7 @@ from bridge.services.delivery import answers, attempts
 from bridge.services.kiosks import devices
 from bridge.services.delivery import forwarding
 from bridge.services.proctoring import console
+from bridge.services.proctoring import resumes
 from tests.delivery.factories import sample_response
 from tests.venue.readiness_world import at, ready_room, session_row
 
@@ -39,7 +40,7 @@ def test_the_consoles_resume_fences_sessions_and_tokens_of_the_old_seat(app, db_
     old_token = forwarding.check_forward_token(
         w.secret, a.id, forwarding.mint_forward_token(w.s, w.secret, a.id, signed_in_at=old_sign_in))
     at(w, session_row(w).starts_at + dt.timedelta(minutes=3))
-    console.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret, actor="user:1")
+    resumes.resume(w.s, sid, [first.id], reason="pc_failure", description="黑屏", secret_key=w.secret, actor="user:1")
     w.s.commit()
     new_sign_in = clock.timestamp() + 0.5
     assert forwarding.check_forward_token(

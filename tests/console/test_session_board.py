@@ -15,6 +15,7 @@ from bridge.models.attempts import Attempt
 from bridge.services.delivery import answers, attempts
 from bridge.services.exams import papers, sittings
 from bridge.services.proctoring import console
+from bridge.services.proctoring import boards
 from tests.exams import factories as f
 
 
@@ -52,7 +53,7 @@ def _started(w, user):
 def test_the_board_of_a_remote_session_lists_every_assigned_candidate(remote):
     w = remote
     assert w.sess.exam_code and not w.sess.candidates[0].room_id           # remote, placed in no room
-    before = console.session_board(w.s, w.sess.id)
+    before = boards.session_board(w.s, w.sess.id)
     assert before.state == "scheduled" and before.exam_code == w.sess.exam_code
     assert [(x.name, x.status) for x in before.seats] == [("Ann", "not_logged_in"), ("Ben", "not_logged_in"),
                                                          ("Cal", "not_logged_in"), ("Dee", "not_logged_in")]
@@ -73,7 +74,7 @@ def test_the_board_of_a_remote_session_lists_every_assigned_candidate(remote):
     clock.set_offset(10 * 60 + 65)                                           # a minute later
     w.s.commit()
 
-    board = console.session_board(w.s, w.sess.id)
+    board = boards.session_board(w.s, w.sess.id)
     rows = {x.name: x for x in board.seats}
     assert board.state == "in_progress" and board.sitting_id is None
     assert [x.name for x in board.seats] == ["Ann", "Ben", "Cal", "Dee"]
@@ -97,6 +98,6 @@ def test_the_board_of_a_remote_session_lists_every_assigned_candidate(remote):
 @pytest.mark.req("P1")
 def test_a_session_board_of_an_unknown_session_is_not_found(db_session):
     with pytest.raises(NotFound):
-        console.session_board(db_session, 999999)
+        boards.session_board(db_session, 999999)
     with pytest.raises(NotFound):
-        console.session_board(db_session, "1")
+        boards.session_board(db_session, "1")

@@ -13,6 +13,8 @@ from bridge.errors import Forbidden
 from bridge.models.staff import StaffGrant
 from bridge.services.people import access, staff
 from bridge.services.proctoring import authcodes, console
+from bridge.services.proctoring import room_records
+from bridge.services.proctoring import boards
 from bridge.services.venue import exam_data, seats, site_backup, stations, venues
 from tests.fixtures.cli import run_cli as _cli
 from tests.fixtures.servers import serve_wsgi
@@ -66,11 +68,11 @@ def ground(app, db_session):
 def test_a_proctor_runs_their_room_and_no_other(app, ground):
     s, sites, rooms, sitting, *_, actor = ground
     proctor = actor("proctor")
-    assert console.board(s, sitting["A"].id, actor=proctor).sitting_id == sitting["A"].id
+    assert boards.board(s, sitting["A"].id, actor=proctor).sitting_id == sitting["A"].id
     for act in (lambda: console.allow_login(s, sitting["B"].id, actor=proctor),
-                lambda: console.board(s, sitting["B"].id, actor=proctor),
-                lambda: console.audit_trail(s, sitting["B"].id, actor=proctor),
-                lambda: console.results_table(s, sitting["B"].id, actor=proctor),
+                lambda: boards.board(s, sitting["B"].id, actor=proctor),
+                lambda: room_records.audit_trail(s, sitting["B"].id, actor=proctor),
+                lambda: room_records.results_table(s, sitting["B"].id, actor=proctor),
                 lambda: authcodes.request(s, room_id=rooms["B"].id, session_id=sitting["B"].session_id, subject=1,
                                           action="extra_time", candidates=[], parameter=60, actor=proctor),
                 lambda: venues.get_site(s, sites["A"].id, actor=proctor),  # a proctor is no site admin
@@ -78,7 +80,7 @@ def test_a_proctor_runs_their_room_and_no_other(app, ground):
         with pytest.raises(Forbidden):
             act()
     # an internal caller (the sweeper, the CLI) acts for the institution: no scope to check
-    assert console.board(s, sitting["B"].id, actor="system").sitting_id == sitting["B"].id
+    assert boards.board(s, sitting["B"].id, actor="system").sitting_id == sitting["B"].id
 
 
 @pytest.mark.req("P1")
@@ -128,7 +130,7 @@ def test_a_site_admin_cannot_see_export_restore_or_initialise_another_site(app, 
         site_backup.restore(s, backup_b, secret_key=secret, actor=mine)
     s.rollback()
     assert [x.code for x in venues.list_sites(s)] == ["A01"]
-    assert console.board(s, sitting["A"].id, actor=mine).sitting_id == sitting["A"].id  # their own site's rooms
+    assert boards.board(s, sitting["A"].id, actor=mine).sitting_id == sitting["A"].id  # their own site's rooms
 
 
 @pytest.mark.req("P15")

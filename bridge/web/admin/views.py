@@ -136,7 +136,6 @@ def authcodes_page():
     """The authority's page (P15): open requests of the rooms of their sites; approve one
     online, or read its code out on the phone."""
     from bridge.services.proctoring import authcodes
-
     if current_user() is None:
         return redirect(url_for("admin.login"))
     actor = require_staff("authority")
@@ -151,7 +150,6 @@ def authcodes_page():
 
 def approve_authcode(request_id: int):
     from bridge.services.proctoring import authcodes
-
     if current_user() is None:
         return redirect(url_for("admin.login"))
     actor = require_staff("authority")

@@ -8,6 +8,7 @@ from flask import request
 
 from bridge.extensions import db
 from bridge.services.proctoring import console
+from bridge.services.proctoring import basics
 from bridge.web.auth import current_actor, require_staff
 
 SOCKETS = {"console.socket", "console.session_socket"}
@@ -19,4 +20,4 @@ def check() -> None:
     require_staff("site_admin", "proctor")
     sitting_id = (request.view_args or {}).get("sitting_id")
     if sitting_id is not None:
-        console.sitting_of(db.session, sitting_id, current_actor())
+        basics.sitting_of(db.session, sitting_id, current_actor())

@@ -21,6 +21,12 @@ from bridge.models.sittings import Sitting
 from bridge.exports import csv_export
 from bridge.services.people import access, accounts
 from bridge.services.proctoring import authcodes, console
+from bridge.services.proctoring import mock_acts
+from bridge.services.proctoring import room_records
+from bridge.services.proctoring import resumes
+from bridge.services.proctoring import incidents
+from bridge.services.proctoring import boards
+from bridge.services.proctoring import basics
 from bridge.services.exams import sitting_state
 from bridge.web.auth import current_actor, current_user, require_staff
 
@@ -46,7 +52,7 @@ def _actor(user) -> str:
 
 
 def _sitting(sitting_id: int) -> Sitting:
-    return console.sitting_of(db.session, sitting_id, current_actor())
+    return basics.sitting_of(db.session, sitting_id, current_actor())
 
 
 def home():
@@ -65,7 +71,7 @@ def home():
 def show(sitting_id: int, error=None, status=200, request_info=None):
     user = _admin()
     sitting = _sitting(sitting_id)
-    board = console.board(db.session, sitting.id, actor=current_actor())
+    board = boards.board(db.session, sitting.id, actor=current_actor())
     if not sitting.staff:
         return render_template("console/enter.html", user=user, board=board, error=error), status
     from bridge.models.venues import Site
@@ -73,7 +79,7 @@ def show(sitting_id: int, error=None, status=200, request_info=None):
     site = db.session.get(Site, sitting.site_id) if sitting.site_id else None
     return render_template("console/board.html", user=user, board=board, room_id=sitting.room_id,
                            mock=site is not None and site.mode == "mock",
-                           catalogue=console.catalogue(db.session), free_extra=current_app.config["FREE_EXTRA_SECONDS"],
+                           catalogue=incidents.catalogue(db.session), free_extra=current_app.config["FREE_EXTRA_SECONDS"],
                            open_requests=authcodes.open_requests(db.session, room_id=sitting.room_id),
                            request_info=request_info, now=clock.utcnow_naive(), error=error), status
 
@@ -105,7 +111,7 @@ def enter(sitting_id: int):
 def board_json(sitting_id: int):
     _admin()
     _sitting(sitting_id)
-    return jsonify(console.board(db.session, sitting_id, actor=current_actor()).as_dict())
+    return jsonify(boards.board(db.session, sitting_id, actor=current_actor()).as_dict())
 
 
 def _request_id():
@@ -149,31 +155,31 @@ def violations(sitting_id: int):
     _sitting(sitting_id)
     if request.method == "POST":
         form = request.form
-        return _act(sitting_id, lambda s, actor: console.register_violation(
+        return _act(sitting_id, lambda s, actor: incidents.register_violation(
             s, sitting_id, _number(form.get("attempt_id")) or 0, code=form.get("code", ""),
             description=form.get("description", ""), actor=actor), _("Violation registered."))
-    return render_template("console/violations.html", user=user, board=console.board(db.session, sitting_id,
+    return render_template("console/violations.html", user=user, board=boards.board(db.session, sitting_id,
                                                                                      actor=current_actor()),
-                           rows=console.violations(db.session, sitting_id, include_cancelled=True,
+                           rows=incidents.violations(db.session, sitting_id, include_cancelled=True,
                                                    actor=current_actor()))
 
 
 def violations_csv(sitting_id: int):
     _admin()
-    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    body = console.violations_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8")
+    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    body = incidents.violations_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8")
     return Response(body, mimetype=csv_export.MIME, headers={
         "Content-Disposition": f'attachment; filename="violations-{board.room_code}-{clock.utcnow_naive():%Y%m%d}.csv"'})
 
 
 def cancel_violation(sitting_id: int, violation_id: int):
-    return _act(sitting_id, lambda s, actor: console.cancel_violation(
+    return _act(sitting_id, lambda s, actor: incidents.cancel_violation(
         s, sitting_id, violation_id, reason=request.form.get("reason", ""), actor=actor), _("Violation cancelled."))
 
 
 def extra_time(sitting_id: int):
     form = request.form
-    return _act(sitting_id, lambda s, actor: console.extra_time(
+    return _act(sitting_id, lambda s, actor: incidents.extra_time(
         s, sitting_id, _number(form.get("attempt_id")) or 0, seconds=_number(form.get("seconds")) or 0,
         reason=form.get("reason", ""), secret_key=current_app.config["SECRET_KEY"], request_id=_request_id(),
         code=form.get("code", ""), actor=actor, free_seconds=int(current_app.config["FREE_EXTRA_SECONDS"])),
@@ -182,7 +188,7 @@ def extra_time(sitting_id: int):
 
 def absent(sitting_id: int):
     users = [n for n in map(_number, request.form.getlist("user_id")) if n is not None]
-    return _act(sitting_id, lambda s, actor: console.register_absent(s, sitting_id, users, actor=actor),
+    return _act(sitting_id, lambda s, actor: incidents.register_absent(s, sitting_id, users, actor=actor),
                 lambda count: _("%(count)s candidate(s) registered absent.", count=count))
 
 
@@ -192,11 +198,11 @@ def end(sitting_id: int):
     sitting = _sitting(sitting_id)
     blockers = console.end_blockers(db.session, sitting.id, actor=current_actor())
     if request.method == "GET":
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id,
+        return render_template("console/end.html", user=user, board=boards.board(db.session, sitting.id,
                                                                                   actor=current_actor()),
                                blockers=blockers, error=None)
     if not accounts.check_password(user, request.form.get("password", "")):
-        return render_template("console/end.html", user=user, board=console.board(db.session, sitting.id,
+        return render_template("console/end.html", user=user, board=boards.board(db.session, sitting.id,
                                                                                   actor=current_actor()),
                                blockers=blockers, error=_("Your password is wrong; ending the exam needs it again.")), 403
     return _act(sitting_id, lambda s, actor: console.end_exam(s, sitting_id, actor=actor), _("The exam has ended."))
@@ -217,11 +223,11 @@ def socket(room_id: int):
         return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
     if not access.may_sitting(db.session, actor, sitting):
         return Response("your account does not cover this room\n", status=403, mimetype="text/plain")
-    return _board_stream(lambda s: console.board(s, sitting_id, actor=actor))
+    return _board_stream(lambda s: boards.board(s, sitting_id, actor=actor))
 
 
 def session_socket(session_id: int):
-    """The live board of a whole session (``console.session_board``) for the exam's proctor
+    """The live board of a whole session (``boards.session_board``) for the exam's proctor
     page: a teacher or proctor of the exam's course (a designated proctor too), or an admin.
 
     The same socket as a room's console rather than a JSON poll: the page already shares
@@ -241,7 +247,7 @@ def session_socket(session_id: int):
     except HTTPException as exc:
         return Response("sign in as a teacher or proctor of this course\n", status=exc.code or 403,
                         mimetype="text/plain")
-    return _board_stream(lambda s: console.session_board(s, session_id))
+    return _board_stream(lambda s: boards.session_board(s, session_id))
 
 
 def _board_stream(produce):
@@ -292,7 +298,7 @@ def resume(sitting_id: int):
     _sitting(sitting_id)
     try:
         with transaction() as s:
-            done = console.resume(s, sitting_id, users, reason=form.get("reason", ""),
+            done = resumes.resume(s, sitting_id, users, reason=form.get("reason", ""),
                                   description=form.get("description", ""), secret_key=current_app.config["SECRET_KEY"],
                                   request_id=_request_id(), code=form.get("code", ""), actor=_actor(user))
     except DomainError as exc:
@@ -313,9 +319,9 @@ def lock_screen(sitting_id: int):
     try:
         with transaction() as s:
             if unlock:
-                ids = console.unlock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0, actor=_actor(user))
+                ids = incidents.unlock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0, actor=_actor(user))
             else:
-                ids = console.lock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0,
+                ids = incidents.lock_screen(s, sitting_id, _number(form.get("attempt_id")) or 0,
                                           message=form.get("message", ""), actor=_actor(user))
     except DomainError as exc:
         if exc.http_status == 404:
@@ -328,11 +334,11 @@ def lock_screen(sitting_id: int):
 
 def candidate_log(sitting_id: int, attempt_id: int):
     user = _admin()
-    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    rows = console.candidate_log(db.session, sitting_id, attempt_id, actor=current_actor())
+    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    rows = room_records.candidate_log(db.session, sitting_id, attempt_id, actor=current_actor())
     seat = next((s for s in board.seats if s.attempt_id == attempt_id), None)
     if request.path.endswith(".csv"):
-        body = console.candidate_log_csv(db.session, sitting_id, attempt_id, actor=current_actor()).encode("utf-8")
+        body = room_records.candidate_log_csv(db.session, sitting_id, attempt_id, actor=current_actor()).encode("utf-8")
         return Response(body, mimetype=csv_export.MIME, headers={
             "Content-Disposition": f'attachment; filename="candidate-log-{seat.admission_number if seat else attempt_id}.csv"'})
     return render_template("console/candidate_log.html", user=user, board=board, seat=seat, rows=rows,
@@ -370,7 +376,7 @@ def room_record(sitting_id: int):
 
     user = _admin()
     _sitting(sitting_id)
-    data = console.record(db.session, sitting_id, actor=current_actor())
+    data = room_records.record(db.session, sitting_id, actor=current_actor())
     html = render_template("console/record.html", user=user, now=clock.utcnow_naive(), **data)
     if request.path.endswith(".pdf"):
         return Response(pdf.html_to_pdf(html), mimetype="application/pdf", headers={
@@ -382,7 +388,7 @@ def verification(sitting_id: int):
     user = _admin()
     sitting = _sitting(sitting_id)
     return render_template("console/verification.html", user=user, sitting=sitting,
-                           **console.verification(db.session, sitting.id, actor=current_actor()))
+                           **room_records.verification(db.session, sitting.id, actor=current_actor()))
 
 
 def results_export(sitting_id: int, fmt: str):
@@ -390,8 +396,8 @@ def results_export(sitting_id: int, fmt: str):
 
     _admin()
     sitting = _sitting(sitting_id)
-    rows = console.results_table(db.session, sitting.id, actor=current_actor())
-    name = f"results-{console.board(db.session, sitting.id, actor=current_actor()).room_code}"
+    rows = room_records.results_table(db.session, sitting.id, actor=current_actor())
+    name = f"results-{boards.board(db.session, sitting.id, actor=current_actor()).room_code}"
     if fmt == "xlsx":
         return Response(xlsx.workbook(rows, sheet="results"), mimetype=xlsx.MIME,
                         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
@@ -406,7 +412,7 @@ def violations_xlsx(sitting_id: int):
     sitting = _sitting(sitting_id)
     rows = [["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]]
     rows += [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in console.violations(db.session, sitting.id,
+              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in incidents.violations(db.session, sitting.id,
                                                                                           actor=current_actor())]
     return Response(xlsx.workbook(rows, sheet="violations"), mimetype=xlsx.MIME,
                     headers={"Content-Disposition": 'attachment; filename="violations.xlsx"'})
@@ -417,12 +423,12 @@ def backup(sitting_id: int):
     sitting = _sitting(sitting_id)
     try:
         with transaction() as s:
-            body = console.results_backup(s, sitting.id, secret_key=current_app.config["SECRET_KEY"],
+            body = room_records.results_backup(s, sitting.id, secret_key=current_app.config["SECRET_KEY"],
                                           actor=_actor(user))
     except DomainError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("console.verification", sitting_id=sitting_id))
-    room = console.board(db.session, sitting_id, actor=current_actor()).room_code
+    room = boards.board(db.session, sitting_id, actor=current_actor()).room_code
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="room-results-{room}-{clock.utcnow_naive():%Y%m%d-%H%M}.json"'})
 
@@ -433,7 +439,7 @@ def upload_step(sitting_id: int):
     _sitting(sitting_id)
     try:
         with transaction() as s:
-            progress = console.upload_step(s, sitting_id, actor=_actor(user))
+            progress = room_records.upload_step(s, sitting_id, actor=_actor(user))
     except DomainError as exc:
         return jsonify(error=exc.code, message=exc.translated()), exc.http_status
     return jsonify(progress)
@@ -463,14 +469,14 @@ def audit_trail(sitting_id: int):
     from bridge.services import audit
 
     user = _admin()
-    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
     if request.path.endswith(".csv"):
-        return Response(console.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
+        return Response(room_records.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
                         mimetype=csv_export.MIME,
                         headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
     broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     return render_template("console/audit.html", user=user, board=board,
-                           entries=console.audit_trail(db.session, sitting_id, actor=current_actor()), broken=broken)
+                           entries=room_records.audit_trail(db.session, sitting_id, actor=current_actor()), broken=broken)
 
 
 def re_exam(sitting_id: int):
@@ -491,9 +497,9 @@ def collect(sitting_id: int):
 
 def mock(sitting_id: int, act: str):
     """P14: a mock exam's extras (refused at a formal site)."""
-    acts = {"login": (console.mock_login, _("%(count)s candidate(s) logged in.")),
-            "answer": (console.mock_answer, _("%(count)s objective answer(s) given.")),
-            "collect": (console.mock_collect, _("%(count)s attempt(s) collected."))}
+    acts = {"login": (mock_acts.mock_login, _("%(count)s candidate(s) logged in.")),
+            "answer": (mock_acts.mock_answer, _("%(count)s objective answer(s) given.")),
+            "collect": (mock_acts.mock_collect, _("%(count)s attempt(s) collected."))}
     fn, message = acts[act]
     return _act(sitting_id, lambda s, actor: fn(s, sitting_id, actor=actor), lambda count: message % {"count": count})
 
@@ -506,21 +512,21 @@ def violation_codes():
         form = request.form
         try:
             with transaction() as s:
-                console.save_violation_code(s, form.get("code", ""), form.get("text", ""),
+                incidents.save_violation_code(s, form.get("code", ""), form.get("text", ""),
                                             active=form.get("active") == "1", actor=_actor(user))
             flash(_("Violation code saved."))
             return redirect(url_for("console.violation_codes"))
         except DomainError as exc:
             error, status = exc.translated(), exc.http_status
     with transaction() as s:
-        codes = [(c.code, c.text, c.active) for c in console.catalogue(s)]
+        codes = [(c.code, c.text, c.active) for c in incidents.catalogue(s)]
     return render_template("console/violation_codes.html", user=user, codes=codes, error=error), status
 
 
 def resume_log_csv(sitting_id: int):
     _admin()
-    board = console.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    return Response(console.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
+    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
+    return Response(resumes.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
                     mimetype=csv_export.MIME,
                     headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
 

@@ -3,8 +3,8 @@ sessions (exam code, phones and own PCs) and sessions placed in no room included
 every assigned candidate, and unlocking a locked attempt by a button or by a one-time code
 the proctor reads out. A teacher or proctor of the course (a designated proctor too) opens it.
 
-The board is the room console's (``console.session_board``, the same rows as a room's
-``console.board``), painted by the same script (static/console.js) from the same kind of
+The board is the room console's (``boards.session_board``, the same rows as a room's
+``boards.board``), painted by the same script (static/console.js) from the same kind of
 socket (``/ws/proctor/<session>``, bridge.web.console.views.session_socket)."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from bridge.models.attempts import Attempt
 from bridge.models.papers import ExamSession
 from bridge.services.delivery import attempts
 from bridge.services.exams import exams
-from bridge.services.proctoring import console
+from bridge.services.proctoring import boards
 from bridge.web.auth import require_course
 
 
@@ -47,8 +47,8 @@ def page(exam_id: int):
     with transaction() as s:
         for a in rows:
             attempts.settle(s, a)
-    boards = [console.session_board(db.session, sess.id) for sess in sessions]
-    return render_template("delivery/proctor.html", user=user, exam=exam, sessions=sessions, boards=boards,
+    session_boards = [boards.session_board(db.session, sess.id) for sess in sessions]
+    return render_template("delivery/proctor.html", user=user, exam=exam, sessions=sessions, boards=session_boards,
                            duration=dt.timedelta(minutes=exam.duration_minutes))
 
 

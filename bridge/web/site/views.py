@@ -10,7 +10,7 @@ from bridge.errors import DomainError
 from bridge.extensions import db
 from bridge.exports import csv_export
 from bridge.services.venue import seats, venues
-from bridge.services.proctoring.console import OFFLINE_AFTER
+from bridge.services.proctoring.basics import OFFLINE_AFTER
 from bridge.web.auth import current_actor, require_staff
 
 MODE_LABELS = {"formal": "formal exam", "mock": "mock exam"}
