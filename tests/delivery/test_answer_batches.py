@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bridge.errors import Invalid
 from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
 from bridge.services.delivery import answers
+from bridge.services.delivery import submits
 from tests.delivery import factories
 from tests.delivery.factories import question
 
@@ -103,7 +104,7 @@ def test_an_attempt_submitted_in_the_same_batch_refuses_the_saves_after_it(write
     import functools
 
     q = question(sitting, "truefalse")
-    submit = functools.partial(answers.submit, reason="proctor", idempotency_key=None)
+    submit = functools.partial(submits.submit, reason="proctor", idempotency_key=None)
     outcomes = writer.submit_many([(functools.partial(answers.append, writer="tab-1", seq=1, question_id=q,
                                                       response={"value": True}, client_time=None, epoch=None),
                                     (attempt_id,)),
@@ -128,12 +129,12 @@ def test_grouped_submits_store_once_and_leave_scoring_to_the_scorer(writer, db_s
     first, _u = factories.attempt(db_session, sitting)
     second, _u = factories.attempt(db_session, sitting)
     never, _u = factories.attempt(db_session, sitting, status="logged_in")
-    results = writer.submit_grouped(answers.submit_many, [
+    results = writer.submit_grouped(submits.submit_many, [
         (first, submit_fields()), (second, submit_fields()), (first, submit_fields("again")),
         (never, submit_fields()), (424242, submit_fields()), (second, {"key": ["not", "text"]})])
     assert [getattr(r, "code", None) or ("dup" if r.duplicate else "ok") for r in results] == \
         ["ok", "ok", "dup", "not_in_exam", "not_found", "invalid"]
-    later = writer.submit_grouped(answers.submit_many, [(first, submit_fields())])[0]
+    later = writer.submit_grouped(submits.submit_many, [(first, submit_fields())])[0]
     assert later.duplicate and later.submitted_at == results[0].submitted_at
     db_session.rollback()
     rows = {a.id: a for a in db_session.scalars(select(Attempt).where(Attempt.id.in_([first, second, never])))}
@@ -151,7 +152,7 @@ def test_the_early_submission_rule_holds_for_grouped_submits(writer, db_session,
     db_session.add(Paper(exam_id=sitting.exam_id, early_submit_minutes=30))
     db_session.commit()
     attempt_id, _u = factories.attempt(db_session, sitting)
-    result = writer.submit_grouped(answers.submit_many, [(attempt_id, submit_fields())])[0]
+    result = writer.submit_grouped(submits.submit_many, [(attempt_id, submit_fields())])[0]
     assert result.code == "too_early"
 
 
@@ -165,7 +166,7 @@ def test_the_scorer_scores_what_was_submitted_and_the_sweeper_what_it_missed(app
     missed_id, _u = factories.attempt(db_session, sitting)
     for attempt_id in (scored_id, missed_id):
         writer.submit_grouped(answers.append_many, [(attempt_id, event(q, 1, {"value": True}))])
-    writer.submit_grouped(answers.submit_many, [(scored_id, submit_fields()), (missed_id, submit_fields())])
+    writer.submit_grouped(submits.submit_many, [(scored_id, submit_fields()), (missed_id, submit_fields())])
     assert writer.submit(scorer.score_unscored, [scored_id]) == 1
     db_session.rollback()
     assert db_session.get(Attempt, scored_id).score is not None

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bridge.errors import Invalid
 from bridge.models.attempts import AnswerEvent, AttemptLog
 from bridge.services.delivery import answers
+from bridge.services.delivery import submits
 from tests.delivery import factories
 from tests.delivery.factories import question
 
@@ -204,7 +205,7 @@ def test_every_item_type_accepts_its_shape(writer, db_session, sitting, attempt_
 
 # --- submit ----------------------------------------------------------------------------------
 def do_submit(writer, attempt_id, key="k1", reason="candidate"):
-    return writer.submit(functools.partial(answers.submit, reason=reason, idempotency_key=key), attempt_id)
+    return writer.submit(functools.partial(submits.submit, reason=reason, idempotency_key=key), attempt_id)
 
 
 @pytest.mark.req("C7")

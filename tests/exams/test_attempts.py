@@ -197,15 +197,16 @@ def test_periodic_runs_and_stops(app):
 @pytest.mark.req("C3", "C7")
 def test_early_submission_opens_after_the_papers_minutes(world):
     from bridge.services.delivery import answers
+    from bridge.services.delivery import submits
 
     papers.update_settings(world.s, world.exam, actor_id=world.teacher.id, early_submit_minutes=20)
     a = _into_exam(world, world.sam)                     # 1 minute after the start
     world.s.commit()
     with pytest.raises(answers.TooEarly, match="20 minutes"):
-        answers.submit(world.s, a.id, reason="candidate", idempotency_key="k")
+        submits.submit(world.s, a.id, reason="candidate", idempotency_key="k")
     world.s.rollback()
     clock.set_offset(clock.offset() + 20 * 60)
-    assert answers.submit(world.s, a.id, reason="candidate", idempotency_key="k").status == "submitted"
+    assert submits.submit(world.s, a.id, reason="candidate", idempotency_key="k").status == "submitted"
 
 
 @pytest.mark.req("C6")

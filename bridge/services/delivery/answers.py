@@ -40,16 +40,13 @@ only flush.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import importlib.util
 import json
 import logging
 import re
-import weakref
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -57,8 +54,8 @@ from bridge import clock
 from bridge.errors import Conflict, DomainError, Invalid, InvalidState, NotFound
 from bridge.i18n import N_
 from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
-from bridge.models.bank import Question
 from bridge.services.delivery import answer_store
+from bridge.services.delivery import responses
 from kiosk_agent.answer_pack import model as pack_model
 
 log = logging.getLogger(__name__)
@@ -67,32 +64,18 @@ DEADLINE_GRACE_SECONDS = 5.0  # saves in flight when the time runs out still cou
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_WRITER_LENGTH = 64
 MAX_SEQ = 2**31 - 1
-SUBMIT_REASONS = ("candidate", "locks", "deadline", "proctor")
 _WRITER_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-QUESTION_CACHE_SECONDS = 60.0  # item definitions do not change under a running exam
 
 # Autosave is the hot path (issue 3: 1,000 saves/s on 2 cores): a batch of events costs a
 # constant number of statements (``answer_store``), never ORM objects.
 _attempts = Attempt.__table__
 _log = AttemptLog.__table__
-_questions = Question.__table__
-# Per database (engine): two apps in one process (tests, a site node beside a central bridge)
-# must never see each other's questions under the same id.
-_question_cache: "weakref.WeakKeyDictionary[object, dict[int, tuple[float, Row | None]]]" = weakref.WeakKeyDictionary()
-_items_cache: "weakref.WeakKeyDictionary[object, dict[int, frozenset]]" = weakref.WeakKeyDictionary()
 
 # Built once: a statement built per call costs more CPU than running it.
 _SELECT_ATTEMPT = (select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
                           _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
                    .where(_attempts.c.id == bindparam("attempt_id")).with_for_update())
-_SELECT_ITEMS = (select(_attempts.c.id, _attempts.c["items"])
-                 .where(_attempts.c.id.in_(bindparam("ids", expanding=True))))
-_SELECT_QUESTION = (select(_questions.c.qtype, _questions.c.choices, _questions.c.blanks)
-                    .where(_questions.c.id == bindparam("question_id")))
 _INSERT_LOG = insert(_log)
-_SUBMIT = (update(_attempts).where(_attempts.c.id == bindparam("attempt_id"))
-           .values(status="submitted", submitted_at=bindparam("now"), submit_reason=bindparam("reason")))
 
 
 # --- errors (codes are what the API reports per event) ---------------------------------
@@ -191,17 +174,6 @@ class Ack:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SubmitResult:
-    status: str
-    submitted_at: str  # ISO 8601, UTC
-    reason: str
-    duplicate: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # --- hashing: one implementation, the answer-pack format's (the kiosk chains the same way) ---
 canonical = pack_model.canonical
 payload_hash = pack_model.payload_hash
@@ -263,7 +235,7 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
     maybe_stored = [(attempt_id, f["writer"], f["seq"]) for _i, attempt_id, f, _d in pending
                     if f["seq"] <= heads.get((attempt_id, f["writer"]), _NO_HEAD).max_seq]
     stored = store.stored(conn, maybe_stored) if maybe_stored else {}
-    questions = _attempt_questions(conn, [a for a, state in attempts.items() if state.status == "in_exam"])
+    questions = responses.attempt_questions(conn, [a for a, state in attempts.items() if state.status == "in_exam"])
     resumed = {attempt_id for i, attempt_id, _f, _d in pending if i in carriers and carriers[i].epoch is None
                and attempt_id in attempts and attempts[attempt_id].epoch > 1}
     began = epoch_began(conn, sorted(resumed)) if resumed else {}
@@ -291,7 +263,7 @@ def append_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[Ack
             epoch = proven if f["epoch"] is None else min(f["epoch"], proven)
             if epoch > attempt.epoch or (proven >= attempt.epoch and (f["epoch"] or 0) > attempt.epoch):
                 raise Invalid(N_("The event's epoch is newer than the attempt's: reload the exam page."))
-            _check_response(conn, questions.get(attempt_id, frozenset()), f["question_id"], f["response"])
+            responses.check_response(conn, questions.get(attempt_id, frozenset()), f["question_id"], f["response"])
         except DomainError as exc:
             results[index] = exc
             continue
@@ -410,132 +382,6 @@ def _check_open(attempt, now: dt.datetime) -> None:
             raise DeadlinePassed(N_("The time for this exam is over; this answer was not saved."))
 
 
-# --- responses by item type --------------------------------------------------------------
-def _check_response(conn: Connection, question_ids: frozenset, question_id: int, response: dict) -> None:
-    if question_id not in question_ids:
-        raise Invalid(N_("That question is not part of this exam."))
-    question = _question(conn, question_id)
-    if question is None:
-        raise Invalid(N_("That question no longer exists."))
-    body = dict(response)
-    flagged = body.pop("flagged", False)
-    if not isinstance(flagged, bool):
-        raise Invalid(N_("flagged must be true or false."))
-    problem = _SHAPES.get(question.qtype, _unknown_type)(question, body)
-    if problem:
-        raise Invalid(problem)
-
-
-def _attempt_questions(conn: Connection, attempt_ids: list[int]) -> dict[int, frozenset]:
-    """The question ids of started attempts, cached: an attempt's items are drawn once,
-    before it starts, and never change after."""
-    cache = _items_cache.setdefault(conn.engine, {})
-    missing = [a for a in attempt_ids if a not in cache]
-    if missing:
-        if len(cache) > 200_000:
-            cache.clear()
-        for attempt_id, items in conn.execute(_SELECT_ITEMS, {"ids": missing}):
-            cache[attempt_id] = frozenset(int(item["question_id"]) for item in items or ())
-    return {a: cache[a] for a in attempt_ids if a in cache}
-
-
-def _question(conn: Connection, question_id: int) -> Row | None:
-    """The item's type, options and blanks, cached for a minute (read once per item, not per save)."""
-    now = clock.timestamp()
-    cache = _question_cache.setdefault(conn.engine, {})
-    hit = cache.get(question_id)
-    if hit is not None and now - hit[0] < QUESTION_CACHE_SECONDS:
-        return hit[1]
-    row = conn.execute(_SELECT_QUESTION, {"question_id": question_id}).first()
-    if len(cache) > 50_000:
-        cache.clear()
-    cache[question_id] = (now, row)
-    return row
-
-
-def _keys(body: dict, required: set[str], optional: set[str] = frozenset()) -> str | None:
-    if not required <= body.keys() or not body.keys() <= required | optional:
-        names = ", ".join(sorted(required | optional))
-        return N_("The response for this kind of question has the fields: %(names)s.") % {"names": names}
-    return None
-
-
-def _choice_ids(question: Row) -> set[str]:
-    return {str(choice.get("id")) for choice in question.choices or ()}
-
-
-def _is_id(value: Any) -> bool:
-    return (type(value) is int) or (isinstance(value, str) and 0 < len(value) <= 64)
-
-
-def _single(question: Row, body: dict) -> str | None:
-    choice = body.get("choice")
-    if problem := _keys(body, {"choice"}):
-        return problem
-    if choice is not None and not (_is_id(choice) and str(choice) in _choice_ids(question)):
-        return N_("That option is not one of this question's options.")
-    return None
-
-
-def _multiple(question: Row, body: dict) -> str | None:
-    choices = body.get("choices")
-    if problem := _keys(body, {"choices"}):
-        return problem
-    if not isinstance(choices, list) or not all(_is_id(c) for c in choices):
-        return N_("choices must be a list of option ids.")
-    given = [str(c) for c in choices]
-    if len(set(given)) != len(given) or not set(given) <= _choice_ids(question):
-        return N_("The chosen options must be distinct options of this question.")
-    return None
-
-
-def _truefalse(question: Row, body: dict) -> str | None:
-    if problem := _keys(body, {"value"}):
-        return problem
-    if not (body["value"] is None or isinstance(body["value"], bool)):
-        return N_("value must be true, false or null.")
-    return None
-
-
-def _fill(question: Row, body: dict) -> str | None:
-    blanks = body.get("blanks")
-    if problem := _keys(body, {"blanks"}):
-        return problem
-    expected = len(question.blanks or ()) or None
-    if not isinstance(blanks, list) or not all(b is None or isinstance(b, str) for b in blanks):
-        return N_("blanks must be a list of texts (or null for an empty blank).")
-    if expected is not None and len(blanks) != expected:
-        return N_("This question has %(n)d blank(s).") % {"n": expected}
-    return None
-
-
-def _essay(question: Row, body: dict) -> str | None:
-    if problem := _keys(body, {"text"}, {"format"}):
-        return problem
-    if not isinstance(body["text"], str) or body.get("format", "html") not in ("html", "plain"):
-        return N_("text must be a text and format html or plain.")
-    return None
-
-
-def _upload(question: Row, body: dict) -> str | None:
-    if problem := _keys(body, {"sha256"}, {"name"}):
-        return problem
-    digest = body["sha256"]
-    if digest is not None and not (isinstance(digest, str) and _SHA256_RE.match(digest)):
-        return N_("sha256 must be the uploaded file's SHA-256 in hex (or null to remove it).")
-    if not isinstance(body.get("name", ""), str):
-        return N_("name must be a text.")
-    return None
-
-
-def _unknown_type(question: Row, body: dict) -> str | None:
-    return N_("This question's type cannot be answered here.")
-
-
-_SHAPES = {"single": _single, "multiple": _multiple, "truefalse": _truefalse, "fill": _fill,
-           "essay": _essay, "upload": _upload}
-
-
 # --- reading the stream ------------------------------------------------------------------
 def current_answers(session: Session, attempt_id: int) -> dict[int, dict]:
     """The current response per question (see the module docstring for "newest")."""
@@ -561,114 +407,3 @@ def writer_heads(session: Session, attempt_id: int) -> dict[str, dict[str, Any]]
     return {writer: {"max_seq": max_seq, "head": head} for writer, max_seq, head in rows}
 
 
-# --- submit -------------------------------------------------------------------------------
-def submit(session: Session, attempt_id: int, *, reason: str, idempotency_key: str | None,
-           actor: str = "", address: str = "") -> SubmitResult:
-    """Submit the attempt once. A second submit (a retry, another tab) returns the first
-    result with ``duplicate=True`` and changes nothing. Scores objective items when the
-    scoring service is installed (``bridge.services.delivery.scoring``)."""
-    if reason not in SUBMIT_REASONS:
-        raise Invalid(N_("Unknown reason for submitting."))
-    if idempotency_key is not None and (not isinstance(idempotency_key, str) or len(idempotency_key) > 100):
-        raise Invalid(N_("The submit key must be a text of at most 100 characters."))
-    conn = session.connection()
-    attempt = _lock_attempt(conn, attempt_id)
-    if attempt.status == "submitted":
-        return SubmitResult("submitted", _iso(attempt.submitted_at), attempt.submit_reason, True)
-    if attempt.status not in ("in_exam", "locked"):
-        raise NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
-    now = clock.utcnow_naive()
-    if reason == "candidate":
-        _check_early_submission(session, attempt_id, now)
-    conn.execute(_SUBMIT, {"attempt_id": attempt_id, "now": now, "reason": reason})
-    conn.execute(_INSERT_LOG, {"attempt_id": attempt_id, "at": now, "action": "submit", "actor": actor or reason,
-                               "address": address, "detail": {"reason": reason, "key": idempotency_key}})
-    _score(session, attempt_id)
-    return SubmitResult("submitted", _iso(now), reason, False)
-
-
-def submit_many(session: Session, items: Sequence[tuple[int, dict]]) -> list[SubmitResult | DomainError]:
-    """The candidates' own submits, a batch at a time (the group writer's grouped path): each
-    ``(attempt_id, {"key", "actor", "address"})`` gets what ``submit(reason="candidate")``
-    would give, in a constant number of statements per batch. Scoring is left to the caller
-    (``bridge.runtime.scorer`` scores right after the commit; the sweeper catches what a crash left
-    unscored), so a burst of submits is stored first."""
-    results: list[Any] = [None] * len(items)
-    wanted = []
-    for index, (attempt_id, fields) in enumerate(items):
-        key = fields.get("key")
-        if key is not None and (not isinstance(key, str) or len(key) > 100):
-            results[index] = Invalid(N_("The submit key must be a text of at most 100 characters."))
-            continue
-        wanted.append((index, attempt_id, fields))
-    if not wanted:
-        return results
-    conn = session.connection()
-    store = answer_store.store_for(conn)
-    states = store.load_for_submit(conn, sorted({attempt_id for _i, attempt_id, _f in wanted}))
-    now = clock.utcnow_naive()
-    done: dict[int, SubmitResult] = {}
-    logs: list[dict] = []
-    for index, attempt_id, fields in wanted:
-        state = states.get(attempt_id)
-        if attempt_id in done:
-            results[index] = SubmitResult("submitted", _iso(now), "candidate", True)
-        elif state is None:
-            results[index] = NotFound(N_("That attempt does not exist."))
-        elif state.status == "submitted":
-            results[index] = SubmitResult("submitted", _iso(state.submitted_at), state.submit_reason, True)
-        elif state.status not in ("in_exam", "locked"):
-            results[index] = NotInExam(N_("This exam is not in progress, so it cannot be submitted."))
-        elif state.early_submit_minutes and now < state.starts_at + dt.timedelta(minutes=state.early_submit_minutes):
-            results[index] = TooEarly(N_("Submitting opens %(n)d minutes after the start; keep working until then.")
-                                      % {"n": state.early_submit_minutes})
-        else:
-            done[attempt_id] = results[index] = SubmitResult("submitted", _iso(now), "candidate", False)
-            logs.append({"attempt_id": attempt_id, "at": now, "action": "submit",
-                         "actor": fields.get("actor") or "candidate", "address": fields.get("address") or "",
-                         "detail": {"reason": "candidate", "key": fields.get("key")}})
-    if done:
-        store.mark_submitted(conn, sorted(done), now, "candidate")
-        store.insert_logs(conn, logs)
-    return results
-
-
-def _check_early_submission(session: Session, attempt_id: int, now: dt.datetime) -> None:
-    """The paper's early-submission time (C3): a candidate submits no earlier than that many
-    minutes after the session's start. Locks, the deadline and the proctor are not bound by it."""
-    from bridge.models.papers import ExamSession, Paper
-
-    row = session.execute(select(ExamSession.starts_at, Paper.early_submit_minutes)
-                          .join(Attempt, Attempt.session_id == ExamSession.id)
-                          .join(Paper, Paper.exam_id == Attempt.exam_id)
-                          .where(Attempt.id == attempt_id)).first()
-    if row is None or not row.early_submit_minutes:
-        return
-    opens = row.starts_at + dt.timedelta(minutes=row.early_submit_minutes)
-    if now < opens:
-        raise TooEarly(N_("Submitting opens %(n)d minutes after the start; keep working until then.")
-                       % {"n": row.early_submit_minutes})
-
-
-@functools.lru_cache(maxsize=1)
-def _scoring_module():
-    """``bridge.services.delivery.scoring`` if installed, looked up once (a miss scans sys.path)."""
-    if importlib.util.find_spec("bridge.services.delivery.scoring") is None:
-        return None
-    return importlib.import_module("bridge.services.delivery.scoring")
-
-
-def _score(session: Session, attempt_id: int) -> None:
-    """Objective scoring belongs to ``bridge.services.delivery.scoring`` (another module, maybe not
-    installed yet). A scoring failure never undoes the submission: it is logged and the
-    attempt stays unscored for a later run."""
-    scoring = _scoring_module()
-    if scoring is None:
-        return
-
-    try:
-        with session.begin_nested():
-            attempt = session.get(Attempt, attempt_id, populate_existing=True)
-            scoring.score_attempt(session, attempt)
-    except Exception:
-        log.exception("scoring attempt %s failed; the submission stands", attempt_id)

@@ -197,13 +197,13 @@ def settle(session: Session, attempt: Attempt) -> Attempt:
 def submit(session: Session, attempt: Attempt, *, reason: str, address: str = "", actor: str = "") -> Attempt:
     """Submitted once, whatever the number of calls; objective items are scored then. One
     implementation for every path (the page's submit, the N-th lock, the deadline, the
-    proctor): ``answers.submit``."""
-    from bridge.services.delivery import answers
+    proctor): ``submits.submit``."""
+    from bridge.services.delivery import submits
 
     if attempt.status == "submitted":
         return attempt
-    answers.submit(session, attempt.id, reason=reason, idempotency_key=None, actor=actor, address=address)
-    session.refresh(attempt)  # answers.submit writes through Core: reload what it changed
+    submits.submit(session, attempt.id, reason=reason, idempotency_key=None, actor=actor, address=address)
+    session.refresh(attempt)  # submits.submit writes through Core: reload what it changed
     return attempt
 
 

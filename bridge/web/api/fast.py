@@ -38,6 +38,7 @@ from bridge.extensions import db
 from bridge.models.attempts import Attempt
 from bridge.runtime.scorer import get_scorer
 from bridge.services.delivery import answers
+from bridge.services.delivery import submits
 from bridge.web.api import views
 from bridge.web.security_headers import API_HEADERS  # Flask's after_request never sees these answers
 from bridge.runtime.writer import WriterStopped, get_writer
@@ -128,7 +129,7 @@ class AutosaveFastPath:
         user_id, payload, _signed_in_at = caller
         fields = {"key": payload.get("key"), "actor": f"user:{user_id}", "address": environ.get("REMOTE_ADDR") or ""}
         try:
-            result = get_writer(self.app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]
+            result = get_writer(self.app).submit_grouped(submits.submit_many, [(attempt_id, fields)])[0]
         except WriterStopped:
             return None
         if isinstance(result, BaseException):

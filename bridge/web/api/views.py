@@ -14,6 +14,7 @@ from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.services.delivery import answers
+from bridge.services.delivery import submits
 from bridge.web.auth import signed_in_user_id
 from bridge.runtime.scorer import get_scorer
 from bridge.runtime.writer import get_writer
@@ -89,7 +90,7 @@ def submit_attempt(attempt_id: int):
     Stored first, scored right after by the scorer (``bridge.runtime.scorer``)."""
     user_id = _require_owner(attempt_id)
     fields = {"key": _json_object().get("key"), "actor": f"user:{user_id}", "address": request.remote_addr or ""}
-    result = get_writer(current_app).submit_grouped(answers.submit_many, [(attempt_id, fields)])[0]
+    result = get_writer(current_app).submit_grouped(submits.submit_many, [(attempt_id, fields)])[0]
     if isinstance(result, BaseException):
         raise result
     if not result.duplicate:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask import request
 
 from bridge.extensions import db
-from bridge.services.proctoring import console
 from bridge.services.proctoring import basics
 from bridge.web.auth import current_actor, require_staff
 

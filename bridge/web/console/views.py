@@ -1,10 +1,9 @@
 """Proctor console pages: HTTP only (``bridge.services.proctoring.console`` holds the rules)."""
 from __future__ import annotations
 
-import json
 import re
 
-from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -12,26 +11,20 @@ from bridge import clock
 from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
-from bridge.hub.websocket import HandshakeError, check_upgrade, websocket_response
 from bridge.i18n import N_
 from bridge.models.devices import Room
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession
 from bridge.models.sittings import Sitting
-from bridge.exports import csv_export
 from bridge.services.people import access, accounts
 from bridge.services.proctoring import authcodes, console
 from bridge.services.proctoring import mock_acts
-from bridge.services.proctoring import room_records
 from bridge.services.proctoring import resumes
 from bridge.services.proctoring import incidents
 from bridge.services.proctoring import boards
 from bridge.services.proctoring import basics
 from bridge.services.exams import sitting_state
 from bridge.web.auth import current_actor, current_user, require_staff
-
-#: how often a console's socket looks for a change on the board (seconds)
-BOARD_EVERY = 1.0
 
 
 def _admin():
@@ -164,14 +157,6 @@ def violations(sitting_id: int):
                                                    actor=current_actor()))
 
 
-def violations_csv(sitting_id: int):
-    _admin()
-    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    body = incidents.violations_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8")
-    return Response(body, mimetype=csv_export.MIME, headers={
-        "Content-Disposition": f'attachment; filename="violations-{board.room_code}-{clock.utcnow_naive():%Y%m%d}.csv"'})
-
-
 def cancel_violation(sitting_id: int, violation_id: int):
     return _act(sitting_id, lambda s, actor: incidents.cancel_violation(
         s, sitting_id, violation_id, reason=request.form.get("reason", ""), actor=actor), _("Violation cancelled."))
@@ -206,82 +191,6 @@ def end(sitting_id: int):
                                                                                   actor=current_actor()),
                                blockers=blockers, error=_("Your password is wrong; ending the exam needs it again.")), 403
     return _act(sitting_id, lambda s, actor: console.end_exam(s, sitting_id, actor=actor), _("The exam has ended."))
-
-
-def socket(room_id: int):
-    """The live board: the whole board as JSON at once and after every change (the socket
-    looks each ``BOARD_EVERY`` seconds), so a console that reconnects has caught up with
-    its first message."""
-    actor = current_actor()
-    if actor is None:
-        return Response("sign in as this room's proctor\n", status=401, mimetype="text/plain")
-    if not actor.is_staff:
-        return Response("sign in as this room's proctor\n", status=403, mimetype="text/plain")
-    sitting_id = request.args.get("sitting", type=int)
-    sitting = db.session.get(Sitting, sitting_id) if sitting_id else None
-    if sitting is None or sitting.room_id != room_id:
-        return Response("no such sitting in this room\n", status=404, mimetype="text/plain")
-    if not access.may_sitting(db.session, actor, sitting):
-        return Response("your account does not cover this room\n", status=403, mimetype="text/plain")
-    return _board_stream(lambda s: boards.board(s, sitting_id, actor=actor))
-
-
-def session_socket(session_id: int):
-    """The live board of a whole session (``boards.session_board``) for the exam's proctor
-    page: a teacher or proctor of the exam's course (a designated proctor too), or an admin.
-
-    The same socket as a room's console rather than a JSON poll: the page already shares
-    console.js with the console, the server sends a board only when it changed (a poll would
-    cost a whole request through Flask every second per open page), and a page that
-    reconnects catches up with its first message."""
-    from werkzeug.exceptions import HTTPException
-
-    from bridge.web.auth import require_course
-
-    sess = db.session.get(ExamSession, session_id)
-    if sess is None:
-        return Response("no such session\n", status=404, mimetype="text/plain")
-    exam = db.session.get(Exam, sess.exam_id)
-    try:
-        require_course(exam.course_id, "teacher", "proctor")
-    except HTTPException as exc:
-        return Response("sign in as a teacher or proctor of this course\n", status=exc.code or 403,
-                        mimetype="text/plain")
-    return _board_stream(lambda s: boards.session_board(s, session_id))
-
-
-def _board_stream(produce):
-    """Serve ``produce(session)``'s board over this request's WebSocket: sent at once, then
-    each time it changes (looked at every ``BOARD_EVERY`` seconds)."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
-        # the session cookie is SameSite=None: another site's page must not read the board
-        return Response("the console's socket answers the bridge's own pages only\n", status=403, mimetype="text/plain")
-    environ = request.environ
-    try:
-        check_upgrade(environ)
-    except HandshakeError as exc:
-        return Response(str(exc) + "\n", status=exc.status, mimetype="text/plain")
-    app = current_app._get_current_object()
-    db.session.remove()
-
-    def run(ws) -> None:
-        last = None
-        while ws.connected:
-            with app.app_context():
-                try:
-                    body = json.dumps(produce(db.session).as_dict(), ensure_ascii=False)
-                finally:
-                    db.session.remove()
-            if body != last:
-                try:
-                    ws.send(body)
-                except (ConnectionError, OSError):
-                    return
-                last = body
-            ws.receive(timeout=BOARD_EVERY)  # the console sends nothing; this waits, and sees a close
-
-    return websocket_response(environ, run, max_message_size=4096)
 
 
 def _notify(command_ids: list[int]) -> None:
@@ -332,19 +241,6 @@ def lock_screen(sitting_id: int):
     return redirect(url_for("console.show", sitting_id=sitting_id))
 
 
-def candidate_log(sitting_id: int, attempt_id: int):
-    user = _admin()
-    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    rows = room_records.candidate_log(db.session, sitting_id, attempt_id, actor=current_actor())
-    seat = next((s for s in board.seats if s.attempt_id == attempt_id), None)
-    if request.path.endswith(".csv"):
-        body = room_records.candidate_log_csv(db.session, sitting_id, attempt_id, actor=current_actor()).encode("utf-8")
-        return Response(body, mimetype=csv_export.MIME, headers={
-            "Content-Disposition": f'attachment; filename="candidate-log-{seat.admission_number if seat else attempt_id}.csv"'})
-    return render_template("console/candidate_log.html", user=user, board=board, seat=seat, rows=rows,
-                           attempt_id=attempt_id)
-
-
 def import_pack(sitting_id: int):
     """P6: an answer pack exported from a kiosk (USB), merged: newer data wins, nothing older
     overwrites newer."""
@@ -370,81 +266,6 @@ def import_pack(sitting_id: int):
     return redirect(url_for("console.show", sitting_id=sitting_id))
 
 
-def room_record(sitting_id: int):
-    """P11: 考场情况记录单, as a page to print or a PDF."""
-    from bridge.exports import pdf
-
-    user = _admin()
-    _sitting(sitting_id)
-    data = room_records.record(db.session, sitting_id, actor=current_actor())
-    html = render_template("console/record.html", user=user, now=clock.utcnow_naive(), **data)
-    if request.path.endswith(".pdf"):
-        return Response(pdf.html_to_pdf(html), mimetype="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="room-record-{data["board"].room_code}.pdf"'})
-    return html
-
-
-def verification(sitting_id: int):
-    user = _admin()
-    sitting = _sitting(sitting_id)
-    return render_template("console/verification.html", user=user, sitting=sitting,
-                           **room_records.verification(db.session, sitting.id, actor=current_actor()))
-
-
-def results_export(sitting_id: int, fmt: str):
-    from bridge.exports import xlsx
-
-    _admin()
-    sitting = _sitting(sitting_id)
-    rows = room_records.results_table(db.session, sitting.id, actor=current_actor())
-    name = f"results-{boards.board(db.session, sitting.id, actor=current_actor()).room_code}"
-    if fmt == "xlsx":
-        return Response(xlsx.workbook(rows, sheet="results"), mimetype=xlsx.MIME,
-                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-    return Response(csv_export.encoded(rows), mimetype=csv_export.MIME,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-
-
-def violations_xlsx(sitting_id: int):
-    from bridge.exports import xlsx
-
-    _admin()
-    sitting = _sitting(sitting_id)
-    rows = [["admission_number", "name", "code", "code_text", "description", "registered_at", "registered_by"]]
-    rows += [[v["admission_number"], v["name"], v["code"], v["code_text"], v["description"],
-              v["at"].strftime("%Y-%m-%d %H:%M:%S"), v["by"]] for v in incidents.violations(db.session, sitting.id,
-                                                                                          actor=current_actor())]
-    return Response(xlsx.workbook(rows, sheet="violations"), mimetype=xlsx.MIME,
-                    headers={"Content-Disposition": 'attachment; filename="violations.xlsx"'})
-
-
-def backup(sitting_id: int):
-    user = _admin()
-    sitting = _sitting(sitting_id)
-    try:
-        with transaction() as s:
-            body = room_records.results_backup(s, sitting.id, secret_key=current_app.config["SECRET_KEY"],
-                                          actor=_actor(user))
-    except DomainError as exc:
-        flash(exc.translated(), "error")
-        return redirect(url_for("console.verification", sitting_id=sitting_id))
-    room = boards.board(db.session, sitting_id, actor=current_actor()).room_code
-    return Response(body, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="room-results-{room}-{clock.utcnow_naive():%Y%m%d-%H%M}.json"'})
-
-
-def upload_step(sitting_id: int):
-    """One step of the upload; the page calls it until ``uploaded`` (its progress bar)."""
-    user = _admin()
-    _sitting(sitting_id)
-    try:
-        with transaction() as s:
-            progress = room_records.upload_step(s, sitting_id, actor=_actor(user))
-    except DomainError as exc:
-        return jsonify(error=exc.code, message=exc.translated()), exc.http_status
-    return jsonify(progress)
-
-
 def remote(sitting_id: int):
     """P13: the chosen seats (list view) or every PC of the room, after the page's confirmation."""
     user = _admin()
@@ -461,22 +282,6 @@ def remote(sitting_id: int):
     _notify(ids)
     flash(_("Sent to %(count)s exam PC(s).", count=len(ids)))
     return redirect(url_for("console.show", sitting_id=sitting_id))
-
-
-def audit_trail(sitting_id: int):
-    """P16: the sitting's audit entries, and whether the whole chain still verifies."""
-    from bridge.models.audit import AuditEntry
-    from bridge.services import audit
-
-    user = _admin()
-    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    if request.path.endswith(".csv"):
-        return Response(room_records.audit_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
-                        mimetype=csv_export.MIME,
-                        headers={"Content-Disposition": f'attachment; filename="audit-{board.room_code}.csv"'})
-    broken = audit.verify_chain(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
-    return render_template("console/audit.html", user=user, board=board,
-                           entries=room_records.audit_trail(db.session, sitting_id, actor=current_actor()), broken=broken)
 
 
 def re_exam(sitting_id: int):
@@ -521,14 +326,6 @@ def violation_codes():
     with transaction() as s:
         codes = [(c.code, c.text, c.active) for c in incidents.catalogue(s)]
     return render_template("console/violation_codes.html", user=user, codes=codes, error=error), status
-
-
-def resume_log_csv(sitting_id: int):
-    _admin()
-    board = boards.board(db.session, _sitting(sitting_id).id, actor=current_actor())
-    return Response(resumes.resume_log_csv(db.session, sitting_id, actor=current_actor()).encode("utf-8"),
-                    mimetype=csv_export.MIME,
-                    headers={"Content-Disposition": f'attachment; filename="resumes-{board.room_code}.csv"'})
 
 
 def cancel_request(sitting_id: int, request_id: int):
