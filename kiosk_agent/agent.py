@@ -38,7 +38,8 @@ from kiosk_agent.envcheck import free_disk_mb, run_check
 from kiosk_agent.errors import AgentError, DiskFullError, EnrolmentError
 from kiosk_agent.files import read_json, write_json
 from kiosk_agent.identity import Identity
-from kiosk_agent.journal import Journal, JournalConflict, JournalCorrupt, JournalError, JournalFull, JournalInvalid
+from kiosk_agent.journal import Journal
+from kiosk_agent.errors import JournalConflict, JournalCorrupt, JournalError, JournalFull, JournalInvalid
 from kiosk_agent.packs import export_pack
 from kiosk_agent.uploader import MAX_BATCH, Uploader
 from kiosk_agent.local_endpoint import LocalError

@@ -265,7 +265,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from kiosk_agent.journal import Journal, JournalError
+    from kiosk_agent.journal import Journal
+    from kiosk_agent.errors import JournalError
 
     data_dir = Path(args.data_dir or default_data_dir()).absolute()
     identity = read_json(data_dir / "identity.json") or {}

@@ -39,3 +39,27 @@ class AlreadyRunning(AgentError):
 class LockdownError(AgentError):
     """A lockdown backend cannot do what it was asked (wrong OS, missing browser, ...)."""
     exit_code = 7
+
+
+# The journal's refusals stand apart from AgentError: the exam page's local endpoint answers
+# each with its own reply (kiosk_agent.local_endpoint), the agent never exits on one.
+class JournalError(Exception):
+    """Nothing was written; the message says why."""
+
+
+class JournalInvalid(JournalError):
+    """An event is malformed (the exam page sent something the bridge would refuse too)."""
+
+
+class JournalConflict(JournalError):
+    """(attempt, writer, seq) is already journaled with another payload: the stored one is kept."""
+
+
+class JournalFull(JournalError):
+    """The disk (or the file-size limit) is full: the new records were not written, the
+    earlier ones are intact."""
+
+
+class JournalCorrupt(JournalError):
+    """The attempt's journal file is damaged in the middle (not a torn tail): it is read up
+    to the damage and never written again."""

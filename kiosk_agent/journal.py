@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk_agent.answer_pack import model as pack_model
+from kiosk_agent.errors import JournalConflict, JournalCorrupt, JournalError, JournalFull, JournalInvalid
 
 MAX_SEQ = 2**31 - 1
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -50,28 +51,6 @@ _WRITER_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _FILE_RE = re.compile(r"^attempt-(\d+)\.jsonl$")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 EVENT_FIELDS = ("writer", "seq", "question_id", "response", "client_time", "epoch")
-
-
-class JournalError(Exception):
-    """Nothing was written; the message says why."""
-
-
-class JournalInvalid(JournalError):
-    """An event is malformed (the exam page sent something the bridge would refuse too)."""
-
-
-class JournalConflict(JournalError):
-    """(attempt, writer, seq) is already journaled with another payload: the stored one is kept."""
-
-
-class JournalFull(JournalError):
-    """The disk (or the file-size limit) is full: the new records were not written, the
-    earlier ones are intact."""
-
-
-class JournalCorrupt(JournalError):
-    """The attempt's journal file is damaged in the middle (not a torn tail): it is read up
-    to the damage and never written again."""
 
 
 def _boot_id() -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 from kiosk_agent import __version__
 from kiosk_agent.errors import AgentError
 from kiosk_agent.identity import Identity
-from kiosk_agent.journal import Journal, JournalError
+from kiosk_agent.journal import Journal
+from kiosk_agent.errors import JournalError
 
 
 def export_pack(data_dir: Path, journal: Journal, identity: Identity, attempt_id: int, directory: Path | None,

@@ -27,7 +27,8 @@ import time
 from typing import Any, Callable
 
 from kiosk_agent import protocol as P
-from kiosk_agent.journal import Journal, JournalError
+from kiosk_agent.journal import Journal
+from kiosk_agent.errors import JournalError
 
 log = logging.getLogger("kiosk_agent")
 MAX_BATCH = P.MAX_EVENTS

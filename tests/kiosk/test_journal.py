@@ -177,7 +177,8 @@ def test_a_file_size_limit_in_a_real_process_is_journal_full(tmp_path):
     SIGXFSZ and the records written before stay readable."""
     script = textwrap.dedent(f"""
         import json, resource, sys
-        from kiosk_agent.journal import Journal, JournalFull
+        from kiosk_agent.journal import Journal
+        from kiosk_agent.errors import JournalFull
         j = Journal({str(tmp_path)!r})
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         seq = 0
@@ -251,7 +252,7 @@ def test_export_pack_carries_the_journal_and_acks(tmp_path):
 
 
 def test_export_pack_errors_are_journal_errors(tmp_path):
-    from kiosk_agent.journal import JournalError
+    from kiosk_agent.errors import JournalError
 
     j = Journal(tmp_path)
     j.append(7, [ev(1)])
