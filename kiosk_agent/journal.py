@@ -207,12 +207,6 @@ class Journal:
         with self._lock:
             return [s for s in self._state(attempt_id).order.get(writer, ()) if s > after_seq]
 
-    def hash_at(self, attempt_id: int, writer: str, seq: int) -> str | None:
-        """The chain hash of the writer's event ``seq`` (None when it is not journaled)."""
-        with self._lock:
-            event = self._state(attempt_id).events.get((writer, seq))
-            return None if event is None else event["hash"]
-
     def acked_head_at(self, attempt_id: int, writer: str, seq: int) -> str | None:
         """The head the bridge acknowledged for the writer's ``seq`` (None when it never
         acknowledged exactly that seq)."""

@@ -211,10 +211,6 @@ class Hub:
         self._last_sent = sent
         return len(sent)
 
-    def note_sent(self, command_ids: list[int]) -> None:
-        with self._sent_lock:
-            self._sent.extend(command_ids)
-
     def _mark_sent_loop(self) -> None:
         from bridge.services.kiosks import kiosk_commands
         from bridge.runtime.writer import get_writer

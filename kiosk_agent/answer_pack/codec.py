@@ -278,10 +278,6 @@ def peek_manifest(data: bytes) -> dict:
     return _verify(_parse(data))
 
 
-def device_key_of(data: bytes) -> str:
-    return peek_manifest(data)["device_key"]
-
-
 def open_pack(data: bytes, bridge_private_key: KeyLike | Mapping[str, KeyLike]) -> tuple[dict, list[dict]]:
     """(manifest, events) of a pack sealed to ``bridge_private_key`` (or to one of a
     {key_id: key} mapping). Raises a PackError subclass saying what is wrong."""

@@ -50,7 +50,3 @@ def get_exam(session: Session, exam_id: int) -> Exam:
     if exam is None:
         raise NotFound("That exam does not exist (it may have been removed).")
     return exam
-
-
-def by_public_id(session: Session, public_id: str) -> Exam | None:
-    return session.scalars(select(Exam).where(Exam.public_id == public_id)).first()

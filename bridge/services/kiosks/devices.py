@@ -242,12 +242,6 @@ def kiosk(session: Session, kiosk_id: int, *, allow_retired: bool = False) -> Ki
     return KioskInfo(*row)
 
 
-def room_kiosks(session: Session, room_id: int) -> list[KioskInfo]:
-    rows = session.execute(select(Kiosk, Room.code).join(Room, Room.id == Kiosk.room_id)
-                           .where(Kiosk.room_id == room_id).order_by(Kiosk.seat, Kiosk.id))
-    return [_info(k, code) for k, code in rows]
-
-
 def retire_kiosk(session: Session, kiosk_id: int, *, actor: str = "") -> KioskInfo:
     row = session.get(Kiosk, kiosk_id)
     if row is None:
