@@ -250,7 +250,7 @@ def room_code(code: str, rotate: bool):
 
 
 # --- authorization codes ----------------------------------------------------------------
-@cli.command("authcode", cls=_AppCommand, help="The authority's code for a console's request code (P15).")
+@cli.command("authcode", cls=_AppCommand, help="The authority's code for a console's request code.")
 @click.argument("request_code")
 def authcode(request_code: str):
     """Prints what the request would open (read it back to the proctor), then the code."""
@@ -270,7 +270,7 @@ def authcode(request_code: str):
 
 
 # --- sites ----------------------------------------------------------------------------
-@cli.group(help="Exam sites: backup and restore of everything a site holds (V9).")
+@cli.group(help="Exam sites: backup and restore of everything a site holds.")
 def site() -> None:
     pass
 
@@ -384,7 +384,7 @@ def bank_import(file: str, course_id: int, fmt: str | None, duplicates: str):
 
 
 # --- benchmarks -----------------------------------------------------------------------
-@cli.group(help="Load benchmarks against a real bridge process (issue 3, Performance).")
+@cli.group(help="Load benchmarks against a real bridge process (docs/performance.md).")
 def bench() -> None:
     pass
 
@@ -428,7 +428,7 @@ def bench_kiosks(count: int, seconds: float, database_url: str | None, load_proc
 
 
 # --- answer packs ---------------------------------------------------------------------
-@cli.group(help="Answer packs (.epack) exported from kiosks (K5, P6; docs/answer-pack.md).")
+@cli.group(help="Answer packs (.epack) exported from kiosks (docs/answer-pack.md).")
 def pack() -> None:
     pass
 

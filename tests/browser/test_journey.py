@@ -23,6 +23,7 @@ from tests.fixtures.waiting import wait_until
 from tests.fixtures.world import NONEDITING, STUDENT1, STUDENT2, STUDENT3, TEACHER
 
 TIMEOUT = 20_000
+COUNTDOWN_MS = 20_000  # how long before the start the clock is set: the students wait through it
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 EXAM = "Algebra midterm"
 BANK = """\
@@ -109,7 +110,7 @@ def test_the_readme_story_walked_in_chromium(lms_world, chromium, tmp_path, loca
         sam, sue, nora = walk.person(), walk.person(), walk.person()
         for page, who in ((sam, STUDENT1), (sue, STUDENT2), (nora, NONEDITING)):
             walk.launch(page, who)
-        clock.set_offset((starts_at - clock.utcnow_naive()).total_seconds() - 20)
+        clock.set_offset((starts_at - clock.utcnow_naive()).total_seconds() - COUNTDOWN_MS / 1000)
         _two_students_wait_and_start(walk, exam_id, (sam, sue))
         _sue_reloads_mid_exam(walk, sue)
         _proctor_sees_all_three(walk, exam_id, nora)
@@ -206,7 +207,7 @@ def _two_students_wait_and_start(walk: Walk, exam_id: int, pages) -> None:
         assert not p.locator("#start").is_visible(), "the start button shows during the countdown"
     walk.look(pages[0], "waiting")
     for p in pages:                                    # the page opens the exam by itself
-        p.locator("#exam").wait_for(timeout=TIMEOUT)
+        p.locator("#exam").wait_for(timeout=COUNTDOWN_MS + TIMEOUT)  # the countdown, then a page load
         assert "/attempt/" in p.url
     from bridge.models.attempts import Attempt
     from bridge.models.papers import ExamSession
