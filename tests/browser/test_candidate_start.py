@@ -142,7 +142,7 @@ def test_a_reload_keeps_the_answers_and_is_no_lock_leaving_still_locks_and_the_s
         return send.apply(this, arguments); }; }""")
     page.reload()
     page.locator("#exam").wait_for(timeout=TIMEOUT)
-    page.wait_for_function("document.querySelectorAll('.item')[3].querySelectorAll('.blank')[1].value === '北京'",
+    page.wait_for_function("() => document.querySelectorAll('.item')[3].querySelectorAll('.blank')[1].value === '北京'",
                            timeout=TIMEOUT)
     assert items.nth(0).get_by_label("B. 4").is_checked() and items.nth(2).get_by_label("False").is_checked()
     assert items.nth(3).locator(".blank").nth(0).input_value() == "Paris"

@@ -237,7 +237,7 @@ def _sue_reloads_mid_exam(walk: Walk, sue) -> None:
     _answer_all(sue)
     sue.reload()
     sue.locator("#exam").wait_for(timeout=TIMEOUT)
-    sue.wait_for_function("document.querySelectorAll('.item')[3].querySelector('.blank').value === 'Paris'",
+    sue.wait_for_function("() => document.querySelectorAll('.item')[3].querySelector('.blank').value === 'Paris'",
                           timeout=TIMEOUT)
     assert sue.locator("#lock-overlay").is_hidden()
     from bridge.models.attempts import Attempt

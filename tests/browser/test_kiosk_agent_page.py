@@ -19,7 +19,7 @@ from tests.fixtures.world import STUDENT1
 from tests.kiosk.agent_world import Proxy, wait_until
 
 pytestmark = pytest.mark.timeout(240)
-TIMEOUT = 20_000
+TIMEOUT = 45_000
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def test_a_candidate_sits_a_whole_exam_in_chromium(lms_world, chromium):
 
     page.reload()                                                            # resumes where it was
     page.locator("#exam").wait_for(timeout=TIMEOUT)
-    page.wait_for_function("document.querySelectorAll('.item')[3].querySelectorAll('.blank')[1].value === '北京'",
+    page.wait_for_function("() => document.querySelectorAll('.item')[3].querySelectorAll('.blank')[1].value === '北京'",
                            timeout=TIMEOUT)
     assert items.nth(0).get_by_label("B. 4").is_checked() and items.nth(2).get_by_label("True").is_checked()
     assert items.nth(4).locator(".essay").input_value() == "An essay answer."

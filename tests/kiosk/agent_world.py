@@ -33,7 +33,7 @@ from tests.test_serve import Bridge, clean_env
 MACHINE_ID = "integration-machine"
 
 
-def wait_until(predicate, what: str, timeout: float = 20.0, every: float = 0.05):
+def wait_until(predicate, what: str, timeout: float = 60.0, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -286,15 +286,16 @@ class AgentProc:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def wait_online(self, timeout: float = 30.0) -> dict:
+    def wait_online(self, timeout: float = 60.0) -> dict:
         def ready():
             if self.popen.poll() is not None:
                 raise AssertionError(f"the agent exited ({self.popen.returncode}):\n{self.log()}")
             state = self.state()
-            return state if state.get("online") and state.get("local_port") else None
+            ours = state.get("pid") == self.popen.pid  # not a state file an earlier run left behind
+            return state if ours and state.get("online") and state.get("local_port") else None
         return wait_until(ready, "agent online", timeout)
 
-    def wait_offline(self, timeout: float = 20.0) -> dict:
+    def wait_offline(self, timeout: float = 60.0) -> dict:
         return wait_until(lambda: (s := self.state()) and not s.get("online") and s, "agent offline", timeout)
 
     def log(self) -> str:

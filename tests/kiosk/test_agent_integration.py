@@ -89,7 +89,7 @@ def test_an_unreachable_bridge_is_retried_and_said(world, tmp_path):
     world.proxy.cut()
     proc = AgentProc(world, tmp_path / "kiosk", code=world.code, name="unreachable")
     try:
-        wait_until(lambda: "cannot reach the bridge" in proc.log(), "the retry message", 20)
+        wait_until(lambda: "cannot reach the bridge" in proc.log(), "the retry message", 60)
         assert proc.popen.poll() is None
         world.proxy.restore()
         proc.wait_online()
