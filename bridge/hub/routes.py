@@ -254,17 +254,7 @@ class KioskSocket:
         carrier = answers.Carrier(epoch=grant.epoch)
         results = self.writer.submit_grouped(answers.append_many,
                                              [(attempt_id, event, carrier) for event in p["events"]])
-        acks = []
-        for event, result in zip(p["events"], results):
-            seq = event.get("seq") if isinstance(event, dict) else None
-            if isinstance(result, answers.Ack):
-                acks.append(result.as_dict())
-            elif isinstance(result, DomainError):
-                acks.append({"seq": seq, "error": result.code, "message": _(result.message)})
-            else:
-                log.error("saving a forwarded answer failed: %r", result)
-                acks.append({"seq": seq, "error": "unavailable",
-                             "message": _("Not saved: the server is busy. Send it again.")})
+        acks = [answers.outcome(event, result) for event, result in zip(p["events"], results)]
         self.conn.send(P.message(P.ACKS, {"acks": acks}, ref=envelope.id), direct=True)
 
     def on_report(self, envelope: P.Envelope, p: dict) -> None:

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from bridge import clock
 from bridge.errors import Conflict, DomainError, Invalid, InvalidState, NotFound
-from bridge.i18n import N_
+from bridge.i18n import N_, translate
 from bridge.models.attempts import AnswerEvent, AnswerHead, Attempt, AttemptLog
 from bridge.services.delivery import answer_store
 from bridge.services.delivery import responses
@@ -172,6 +172,18 @@ class Ack:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outcome(event: Any, result: Any) -> dict:
+    """One event's entry in an ``acks`` list, the same on every path (the exam page's HTTP
+    view and fast path, the kiosk hub): the ack, or ``{"seq", "error", "message"}``."""
+    seq = event.get("seq") if isinstance(event, dict) else None
+    if isinstance(result, Ack):
+        return result.as_dict()
+    if isinstance(result, DomainError):
+        return {"seq": seq, "error": result.code, "message": result.translated()}
+    log.error("saving an answer failed: %r", result)
+    return {"seq": seq, "error": "unavailable", "message": translate(N_("Not saved: the server is busy. Send it again."))}
 
 
 # --- hashing: one implementation, the answer-pack format's (the kiosk chains the same way) ---

@@ -17,12 +17,13 @@ and hands everything else to Flask unchanged:
   handled, so the per-event messages are rendered inside a request context of this request
   (the candidate's language), without running the view again.
 
-The checks are the same as the view's: ``bridge.web.auth.signed_in_user_id`` (expiry),
-``bridge.web.csrf`` (token), ``views._require_owner`` (ownership). Tests exercise both paths.
+The checks are the view's own functions: the token compared by ``bridge.web.csrf.matches``,
+the owner read by ``bridge.web.api.owners.owner_of``, the same expiry as
+``bridge.web.auth.signed_in_user_id``; acks formatted by ``answers.outcome``. Tests exercise
+both paths.
 """
 from __future__ import annotations
 
-import hmac
 import io
 import json
 import logging
@@ -31,15 +32,14 @@ import time
 
 from werkzeug.http import parse_cookie
 
-from sqlalchemy import bindparam, select
 
 from bridge import clock
 from bridge.extensions import db
-from bridge.models.attempts import Attempt
 from bridge.runtime.scorer import get_scorer
 from bridge.services.delivery import answers
 from bridge.services.delivery import submits
-from bridge.web.api import views
+from bridge.web import csrf
+from bridge.web.api import owners, views
 from bridge.web.security_headers import API_HEADERS  # Flask's after_request never sees these answers
 from bridge.runtime.writer import WriterStopped, get_writer
 
@@ -47,9 +47,7 @@ log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/api/attempts/([1-9][0-9]{0,17})/(answers|submit)$")
 _MAX_BODY = 8 * 1024 * 1024
-_SELECT_OWNER = select(Attempt.user_id).where(Attempt.id == bindparam("attempt_id"))
-_SELECT_OWNERS_IN_PROGRESS = select(Attempt.id, Attempt.user_id).where(Attempt.status.in_(("in_exam", "locked")))
-BULK_OWNER_SECONDS = 10.0  # at most one read of every attempt in progress this often  # 100 events of at most 64 KiB each, with room for the envelope
+  # 100 events of at most 64 KiB each, with room for the envelope
 
 
 class AutosaveFastPath:
@@ -60,7 +58,6 @@ class AutosaveFastPath:
         self.session_seconds = float(app.config["EXAMBRIDGE_SESSION_HOURS"]) * 3600
         self._serializer = None
         self._engine = None
-        self._bulk_loaded_at = -BULK_OWNER_SECONDS
         self.cookie_seconds = int(app.permanent_session_lifetime.total_seconds())
         # cookie value -> (signed at, session): a candidate's cookie does not change during
         # an exam, so its signature is checked once, not on every save
@@ -114,10 +111,10 @@ class AutosaveFastPath:
             return None  # Flask's view answers the shutdown the usual way
         if all(isinstance(result, answers.Ack) for result in results):
             acks = [result.as_dict() for result in results]
-        else:
+        else:  # a refusal is translated: in the candidate's language, from their request
             environ["wsgi.input"] = io.BytesIO(body)
             with self.app.request_context(environ):
-                acks = [views._outcome(event, result) for event, result in zip(events, results)]
+                acks = [answers.outcome(event, result) for event, result in zip(events, results)]
         return _json(start_response, {"acks": acks})
 
     def _submit(self, environ, attempt_id: int, body: bytes, start_response):
@@ -139,28 +136,10 @@ class AutosaveFastPath:
         return _json(start_response, result.as_dict())
 
     def _owner(self, attempt_id: int) -> int | None:
-        """The attempt's candidate, from the views' cache or one read (an attempt never
-        changes hands; a whole room's first saves after a restart all miss at once)."""
-        owners = self.app.extensions.setdefault("exambridge_attempt_owners", {})
-        owner = owners.get(attempt_id)
-        if owner is None:
-            if self._engine is None:
-                with self.app.app_context():
-                    self._engine = db.engine
-            if len(owners) > 200_000:
-                owners.clear()
-            now = time.monotonic()
-            with self._engine.connect() as conn:
-                if now - self._bulk_loaded_at > BULK_OWNER_SECONDS:
-                    # candidates arrive by the room: one read answers all their first saves
-                    self._bulk_loaded_at = now
-                    owners.update(conn.execute(_SELECT_OWNERS_IN_PROGRESS).all())
-                    owner = owners.get(attempt_id)
-                if owner is None:
-                    owner = conn.execute(_SELECT_OWNER, {"attempt_id": attempt_id}).scalar()
-            if owner is not None:
-                owners[attempt_id] = owner
-        return owner
+        if self._engine is None:
+            with self.app.app_context():
+                self._engine = db.engine
+        return owners.owner_of(self.app, self._engine, attempt_id)
 
     def _session(self, environ) -> dict | None:
         raw = environ.get("HTTP_COOKIE")
@@ -191,9 +170,7 @@ class AutosaveFastPath:
 
     @staticmethod
     def _csrf_ok(environ, session: dict) -> bool:
-        sent = environ.get("HTTP_X_CSRF_TOKEN") or ""
-        expected = session.get("_csrf") or ""
-        return bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
+        return csrf.matches(environ.get("HTTP_X_CSRF_TOKEN"), session.get("_csrf"))
 
 
 def _json(start_response, value) -> list[bytes]:

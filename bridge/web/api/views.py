@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import current_app, jsonify, request, session
-from flask_babel import gettext as _
-from sqlalchemy import select
 
 from bridge import clock
-from bridge.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from bridge.errors import Forbidden, Invalid, NotFound, Unauthorized
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.attempts import Attempt
 from bridge.services.delivery import answers
 from bridge.services.delivery import submits
+from bridge.web.api import owners
 from bridge.web.auth import signed_in_user_id
 from bridge.runtime.scorer import get_scorer
 from bridge.runtime.writer import get_writer
@@ -24,28 +22,14 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 100
 
 
-#: attempt id → its candidate's user id. An attempt never changes hands, so once read this
-#: needs no database round trip on the autosave path.
-def _owners() -> dict[int, int]:
-    """Attempt id → its candidate, per app (an attempt's owner never changes)."""
-    return current_app.extensions.setdefault("exambridge_attempt_owners", {})
-
-
 def _require_owner(attempt_id: int) -> int:
     """The signed-in user's id, if they are the attempt's candidate (401 / 404 / 403 otherwise)."""
     user_id = signed_in_user_id()
     if user_id is None:
         raise Unauthorized(N_("Your sign-in has expired. Open the exam again from your course."))
-    owners = _owners()
-    owner = owners.get(attempt_id)
+    owner = owners.owner_of(current_app, db.engine, attempt_id)
     if owner is None:
-        owner = db.session.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
-        db.session.close()  # give the connection back now: the request may wait on the writer next
-        if owner is None:
-            raise NotFound(N_("That attempt does not exist."))
-        if len(owners) > 200_000:
-            owners.clear()
-        owners[attempt_id] = owner
+        raise NotFound(N_("That attempt does not exist."))
     if owner != user_id:
         raise Forbidden(N_("This attempt belongs to another candidate."))
     return user_id
@@ -60,16 +44,6 @@ def _json_object() -> dict:
     return body
 
 
-def _outcome(event: Any, result: Any) -> dict:
-    seq = event.get("seq") if isinstance(event, dict) else None
-    if isinstance(result, answers.Ack):
-        return result.as_dict()
-    if isinstance(result, DomainError):
-        return {"seq": seq, "error": result.code, "message": _(result.message)}
-    log.error("saving an answer failed: %r", result)
-    return {"seq": seq, "error": "unavailable", "message": _("Not saved: the server is busy. Send it again.")}
-
-
 def save_answers(attempt_id: int):
     """POST {"events": [...]} → {"acks": [...]}: one entry per event, in order, either an
     ack or {"seq", "error", "message"}."""
@@ -81,7 +55,7 @@ def save_answers(attempt_id: int):
     carrier = answers.Carrier(signed_in_at=session.get("signed_in_at"))
     results = get_writer(current_app).submit_grouped(answers.append_many,
                                                      [(attempt_id, event, carrier) for event in events])
-    outcomes = [_outcome(event, result) for event, result in zip(events, results)]
+    outcomes = [answers.outcome(event, result) for event, result in zip(events, results)]
     return jsonify(acks=outcomes)
 
 
