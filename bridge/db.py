@@ -3,6 +3,7 @@ models and services import this; ``transaction()`` is in ``bridge.extensions``).
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
@@ -19,14 +20,60 @@ NAMING_CONVENTION = {
 }
 
 
-# The contract between the group writer (bridge.runtime.writer) and the answer store
-# (bridge.services.delivery.answer_store), both keys of a ``Connection.info``:
-#: the writer's PostgreSQL transaction: "pending" (begun for SQLAlchemy, nothing sent yet),
-#: "open" (BEGIN sent) or "committed" (the store sent COMMIT with its last statement).
-PG_TX = "exambridge.pg_tx"
-#: set by the writer while the batch's last grouped run works: a store whose final statement
-#: ends the batch may send COMMIT with it and mark PG_TX "committed".
-COMMIT_WITH_LAST_WRITE = "exambridge.commit_with_last_write"
+class WriterTransaction:
+    """The group writer's PostgreSQL transaction on one connection: the whole contract between
+    the writer (``bridge.runtime.writer``), which owns BEGIN and COMMIT, and the answer store
+    (``bridge.services.delivery.answer_store``), which may send the BEGIN with a batch's first
+    statement and the COMMIT with its last, two round trips fewer per batch. Its state lives in
+    ``Connection.info`` (it must follow the pooled connection), but only this class reads it.
+
+    States: *pending* (begun for SQLAlchemy, nothing sent), *open* (BEGIN sent), *committed*
+    (the store sent COMMIT with its last statement, so the writer's commit sends nothing)."""
+
+    _STATE = "exambridge.writer_tx"
+    _LAST_WRITE = "exambridge.writer_tx.last_write"
+
+    def __init__(self, conn) -> None:
+        self._info = conn.info  # a Connection's, or its pool entry's: the same dict
+
+    # --- the writer's side
+    def begin(self) -> None:
+        """SQLAlchemy began a transaction: nothing is sent until the first statement."""
+        self._info[self._STATE] = "pending"
+
+    def forget(self) -> None:
+        """A new or replaced connection carries no transaction."""
+        self._info.pop(self._STATE, None)
+
+    def end(self) -> bool:
+        """The commit or rollback: whether a BEGIN was sent and the writer must finish it."""
+        return self._info.pop(self._STATE, None) == "open"
+
+    @contextmanager
+    def last_write(self):
+        """While the batch's last grouped run works: its final statement may carry the COMMIT."""
+        self._info[self._LAST_WRITE] = True
+        try:
+            yield
+        finally:
+            self._info.pop(self._LAST_WRITE, None)
+
+    # --- either side
+    def claim_begin(self) -> bool:
+        """Whether the caller's statement must carry the BEGIN (the first of the transaction);
+        once claimed, it is open."""
+        if self._info.get(self._STATE) != "pending":
+            return False
+        self._info[self._STATE] = "open"
+        return True
+
+    # --- the store's side
+    def may_commit_with_this_write(self) -> bool:
+        return bool(self._info.get(self._LAST_WRITE)) and self._info.get(self._STATE) == "open"
+
+    def committed(self) -> None:
+        """The store sent COMMIT with its statement."""
+        self._info[self._STATE] = "committed"
 
 
 class Base(DeclarativeBase):

@@ -166,6 +166,7 @@ def start_background(app) -> list[Callable[[], None]]:
     (one sweeper at a time: a PostgreSQL advisory lock) and scores submitted attempts that
     a dead process left unscored (``bridge.runtime.scorer``)."""
     from bridge.runtime import periodic, scorer
+    from bridge.services.delivery import scoring
     from bridge.extensions import transaction
     from bridge.services.delivery import attempts
     from lms_plugin.services.outbox import start_worker
@@ -174,7 +175,7 @@ def start_background(app) -> list[Callable[[], None]]:
         with transaction() as session:
             attempts.sweep(session)
         with transaction() as session:
-            scorer.score_left_over(session)
+            scoring.score_left_over(session)
 
     stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0),
              lambda: scorer.stop_scorer(app)]

@@ -3,7 +3,7 @@
 A candidate's submit is acknowledged once the submission is durable; scoring its objective
 items (loading the paper, the answers and the questions, writing a grade per item) costs
 several times more than storing it. At the end of an exam every candidate submits within a
-few seconds, so the API stores the submits first (``answers.submit_many``) and hands the
+few seconds, so the API stores the submits first (``submits.submit_many``) and hands the
 attempt ids here: one scorer per app collects them and scores them in small batches through
 the group writer, between the other writes. Scoring is idempotent, and the deadline sweeper
 scores any submitted attempt still unscored (a process that died before its scorer ran), so
@@ -15,47 +15,13 @@ import logging
 import threading
 import weakref
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bridge.models.attempts import Attempt
+from bridge.services.delivery import scoring
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "exambridge.scorer"
 CHUNK = 20            # attempts per writer job: short jobs keep saves and submits flowing
 COLLECT_SECONDS = 0.2
-
-
-def score_unscored(session: Session, attempt_ids: list[int]) -> int:
-    """Score each submitted, unscored attempt of ``attempt_ids``; a failure leaves that one
-    unscored (logged) for the sweeper. Returns how many were scored."""
-    from bridge.services.delivery import scoring
-
-    scored = 0
-    for attempt in session.scalars(select(Attempt).where(Attempt.id.in_(attempt_ids),
-                                                          Attempt.status == "submitted",
-                                                          Attempt.score.is_(None))):
-        try:
-            with session.begin_nested():
-                scoring.score_attempt(session, attempt)
-            scored += 1
-        except Exception:
-            log.exception("scoring attempt %s failed; the sweeper will try again", attempt.id)
-    return scored
-
-
-def score_left_over(session: Session, *, older_than_seconds: float = 60.0, limit: int = 50) -> int:
-    """The sweeper's part: score submitted attempts still unscored a minute after their
-    submit (their process died before its scorer ran)."""
-    import datetime as dt
-
-    from bridge import clock
-
-    cutoff = clock.utcnow_naive() - dt.timedelta(seconds=older_than_seconds)
-    ids = list(session.scalars(select(Attempt.id).where(Attempt.status == "submitted", Attempt.score.is_(None),
-                                                        Attempt.submitted_at <= cutoff).limit(limit)))
-    return score_unscored(session, ids) if ids else 0
 
 
 class Scorer:
@@ -118,7 +84,7 @@ class Scorer:
                 if self._stopped:
                     return  # shutting down: the sweeper of the next start scores the rest
                 try:
-                    get_writer(self.app).submit(score_unscored, sorted(set(ids[start:start + CHUNK])))
+                    get_writer(self.app).submit(scoring.score_submitted, sorted(set(ids[start:start + CHUNK])))
                 except WriterStopped:
                     return
                 except Exception:

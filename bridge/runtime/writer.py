@@ -54,6 +54,7 @@ import sys
 import threading
 import time
 import weakref
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import create_engine, event, text
@@ -61,7 +62,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bridge.db import COMMIT_WITH_LAST_WRITE, PG_TX  # the contract with the answer store
+from bridge.db import WriterTransaction  # the contract with the answer store
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +111,25 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it would cost a round trip per batch. A connection the server dropped fails
     # its batch with a disconnect error, SQLAlchemy replaces it, and the jobs run again alone.
-    # The driver runs in autocommit and the transaction is ours (PG_TX), so the first statement
+    # The driver runs in autocommit and the transaction is ours (WriterTransaction), so the first statement
     # of a batch can carry its BEGIN in the same round trip (answer_store's load); psycopg on its
     # own sends BEGIN alone, a round trip that waits a turn of the gevent loop.
     engine = create_engine(url, pool_size=2, max_overflow=0, isolation_level="AUTOCOMMIT")
 
     @event.listens_for(engine, "connect")
     def _sync_commit(dbapi_connection, record):
-        record.info.pop(PG_TX, None)
+        WriterTransaction(record).forget()  # the pool entry shares its info with the connection
         cursor = dbapi_connection.cursor()
         cursor.execute("SET synchronous_commit = on")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _deferred_begin(conn):
-        conn.info[PG_TX] = "pending"
+        WriterTransaction(conn).begin()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_first(conn, cursor, statement, parameters, context, executemany):
-        if conn.info.get(PG_TX) == "pending":
-            conn.info[PG_TX] = "open"
+        if WriterTransaction(conn).claim_begin():
             try:
                 cursor.execute("BEGIN")
             except Exception as exc:  # sent past SQLAlchemy: tell it when the connection died
@@ -141,14 +141,14 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "commit")
     def _commit(conn):
-        if conn.info.pop(PG_TX, None) == "open":
+        if WriterTransaction(conn).end():
             conn.connection.driver_connection.execute("COMMIT")
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):
         if conn.invalidated:  # the connection is gone, and its transaction with it
             return
-        if conn.info.pop(PG_TX, None) == "open":
+        if WriterTransaction(conn).end():
             try:
                 conn.connection.driver_connection.execute("ROLLBACK")
             except Exception:  # a dropped connection: SQLAlchemy invalidates it anyway
@@ -388,15 +388,13 @@ class GroupWriter:
 
     @staticmethod
     def _run_group(session: Session, run: list[_Job], *, last: bool) -> None:
-        info = session.connection().info
-        if last:  # nothing of this batch follows: its last write may carry the COMMIT (PostgreSQL)
-            info[COMMIT_WITH_LAST_WRITE] = True
+        # nothing of this batch follows the last run: its last write may carry the COMMIT (PostgreSQL)
+        tx = WriterTransaction(session.connection())
         try:
-            results = run[0].fn(session, [job.args[0] for job in run])
+            with tx.last_write() if last else nullcontext():
+                results = run[0].fn(session, [job.args[0] for job in run])
         except Exception as exc:
             raise _GroupFailed(f"{run[0].fn.__name__} failed") from exc
-        finally:
-            info.pop(COMMIT_WITH_LAST_WRITE, None)
         for job, result in zip(run, results):
             if isinstance(result, BaseException):
                 job.value, job.error = None, result

@@ -158,7 +158,7 @@ def test_the_early_submission_rule_holds_for_grouped_submits(writer, db_session,
 
 def test_the_scorer_scores_what_was_submitted_and_the_sweeper_what_it_missed(app, writer, db_session, sitting,
                                                                              clock_reset):
-    from bridge.runtime import scorer
+    from bridge.services.delivery import scoring
     from bridge.services.delivery import attempts as attempt_service
 
     q = question(sitting, "truefalse")
@@ -167,13 +167,13 @@ def test_the_scorer_scores_what_was_submitted_and_the_sweeper_what_it_missed(app
     for attempt_id in (scored_id, missed_id):
         writer.submit_grouped(answers.append_many, [(attempt_id, event(q, 1, {"value": True}))])
     writer.submit_grouped(submits.submit_many, [(scored_id, submit_fields()), (missed_id, submit_fields())])
-    assert writer.submit(scorer.score_unscored, [scored_id]) == 1
+    assert writer.submit(scoring.score_submitted, [scored_id]) == 1
     db_session.rollback()
     assert db_session.get(Attempt, scored_id).score is not None
     assert db_session.get(Attempt, missed_id).score is None
-    assert scorer.score_left_over(db_session) == 0  # not a minute old yet
+    assert scoring.score_left_over(db_session) == 0  # not a minute old yet
     clock_reset.set_offset(clock_reset.offset() + 120)
-    assert scorer.score_left_over(db_session) == 1
+    assert scoring.score_left_over(db_session) == 1
     db_session.commit()
     assert db_session.get(Attempt, missed_id).score is not None
     assert attempt_service.sweep(db_session) == 0

@@ -28,7 +28,7 @@ from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from bridge.db import COMMIT_WITH_LAST_WRITE, PG_TX
+from bridge.db import WriterTransaction
 
 
 class AttemptState(NamedTuple):
@@ -182,10 +182,9 @@ class _Postgres:
         """The load, carrying the writer's BEGIN when the batch has sent nothing yet: one round
         trip instead of two (``bridge.runtime.writer.make_engine``). The ids are whole numbers written
         into the statement, as the simple query protocol that allows two statements needs."""
-        if conn.info.get(PG_TX) != "pending":
+        if not WriterTransaction(conn).claim_begin():
             return list(conn.exec_driver_sql(self.LOAD, (attempt_ids,)))
         ids = "{" + ",".join(str(int(a)) for a in attempt_ids) + "}"
-        conn.info[PG_TX] = "open"
         try:
             with conn.connection.driver_connection.cursor() as cursor:
                 cursor.execute("BEGIN; " + self.LOAD.replace("%s", f"'{ids}'::int[]"))
@@ -206,7 +205,8 @@ class _Postgres:
                  "stt": e.status, "pv": e.prev_hash, "h": e.hash} for e in events]
         moved = [{"a": a, "w": w, "m": h.max_seq, "h": h.head} for (a, w), h in heads]
         values = (json.dumps(rows, ensure_ascii=False), json.dumps(moved, ensure_ascii=False))
-        if not (conn.info.get(COMMIT_WITH_LAST_WRITE) and conn.info.get(PG_TX) == "open"):
+        tx = WriterTransaction(conn)
+        if not tx.may_commit_with_this_write():
             conn.exec_driver_sql(self.APPEND, values)
             return
         # The batch's last write: the COMMIT goes with it, one round trip instead of two. Two
@@ -224,7 +224,7 @@ class _Postgres:
         except Exception as exc:
             _invalidate_if_gone(conn, exc)
             raise
-        conn.info[PG_TX] = "committed"  # the writer's commit sends nothing more
+        tx.committed()  # the writer's commit sends nothing more
 
     SUBMIT_LOAD = ("SELECT a.id, a.status, a.submitted_at, a.submit_reason, s.starts_at, p.early_submit_minutes "
                    "FROM attempts a JOIN exam_sessions s ON s.id = a.session_id "

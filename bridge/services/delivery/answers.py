@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bridge import clock
@@ -72,11 +72,7 @@ _attempts = Attempt.__table__
 _log = AttemptLog.__table__
 
 # Built once: a statement built per call costs more CPU than running it.
-_SELECT_ATTEMPT = (select(_attempts.c.id, _attempts.c.status, _attempts.c.epoch, _attempts.c.deadline_at,
-                          _attempts.c["items"], _attempts.c.submitted_at, _attempts.c.submit_reason)
-                   .where(_attempts.c.id == bindparam("attempt_id")).with_for_update())
 _INSERT_LOG = insert(_log)
-
 
 # --- errors (codes are what the API reports per event) ---------------------------------
 class AttemptLocked(InvalidState):
@@ -357,15 +353,6 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
-
-
-def _lock_attempt(conn: Connection, attempt_id: int) -> Row:
-    """The attempt's row, locked for this transaction on PostgreSQL (SQLite's writer is
-    already alone)."""
-    row = conn.execute(_SELECT_ATTEMPT, {"attempt_id": attempt_id}).first()
-    if row is None:
-        raise NotFound(N_("That attempt does not exist."))
-    return row
 
 
 def _replay(attempt_id: int, writer: str, stored: "answer_store.Stored", digest: str, logs: list[dict]):

@@ -11,6 +11,8 @@ Responses, by item type (what the exam page sends):
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import math
 import re
 import unicodedata
@@ -26,6 +28,8 @@ from bridge.models.attempts import Attempt, ItemGrade
 from bridge.models.bank import OBJECTIVE, Question
 from bridge.models.papers import Paper
 from bridge.services import audit
+
+log = logging.getLogger(__name__)
 
 
 def _norm(text: str, *, case_sensitive: bool, ignore_spaces: bool) -> str:
@@ -158,6 +162,33 @@ def unscored_attempts(session: Session, exam_id: int) -> list[int]:
     """Submitted attempts of the exam whose objective items are not scored yet."""
     return list(session.scalars(select(Attempt.id).where(Attempt.exam_id == exam_id, Attempt.status == "submitted",
                                                          Attempt.score.is_(None))))
+
+
+def score_submitted(session: Session, attempt_ids: list[int]) -> int:
+    """Score each submitted, unscored attempt of ``attempt_ids``: the one scoring path, taken
+    by the scorer after a candidate's submit is stored, by the other submits (locks, deadline,
+    proctor) in their own unit of work, and by the sweeper. A failure never undoes a
+    submission: that attempt stays unscored (logged) for the sweeper. Returns how many were scored."""
+    scored = 0
+    for attempt in session.scalars(select(Attempt).where(Attempt.id.in_(attempt_ids), Attempt.status == "submitted",
+                                                          Attempt.score.is_(None))
+                                   .execution_options(populate_existing=True)):  # a submit wrote through Core
+        try:
+            with session.begin_nested():
+                score_attempt(session, attempt)
+            scored += 1
+        except Exception:
+            log.exception("scoring attempt %s failed; the submission stands and the sweeper tries again", attempt.id)
+    return scored
+
+
+def score_left_over(session: Session, *, older_than_seconds: float = 60.0, limit: int = 50) -> int:
+    """The sweeper's part: score submitted attempts still unscored a minute after their
+    submit (their process died before its scorer ran)."""
+    cutoff = clock.utcnow_naive() - dt.timedelta(seconds=older_than_seconds)
+    ids = list(session.scalars(select(Attempt.id).where(Attempt.status == "submitted", Attempt.score.is_(None),
+                                                        Attempt.submitted_at <= cutoff).limit(limit)))
+    return score_submitted(session, ids) if ids else 0
 
 
 def release(session: Session, exam, *, actor_id: int) -> int:

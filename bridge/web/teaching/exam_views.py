@@ -9,7 +9,7 @@ from bridge.errors import Conflict, DomainError, Invalid, NotFound
 from bridge.extensions import db
 from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
-from bridge.runtime.scorer import score_unscored
+from bridge.services.delivery.scoring import score_submitted
 from bridge.services.delivery import scoring
 from bridge.services.exams import courses, exams, papers, sittings
 from bridge.web.auth import require_course
@@ -236,7 +236,7 @@ def release(course_id: int, exam_id: int):
     unscored = scoring.unscored_attempts(db.session, exam.id)
     db.session.commit()  # end this read: the release below must see what the writer commits
     if unscored:  # through the writer, so the scorer (bridge.runtime.scorer) never scores them at the same time
-        get_writer(current_app).submit(score_unscored, unscored)
+        get_writer(current_app).submit(score_submitted, unscored)
     try:
         with transaction() as s:
             queued = scoring.release(s, exam, actor_id=user.id)
