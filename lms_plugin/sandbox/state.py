@@ -10,18 +10,17 @@ import hashlib
 import hmac
 import json
 import secrets
-import string
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-import jwt
 import requests
 
 from . import keys
 from .course import USERS, User, find_user
+from .gradebook import Gradebook
+from .one_time_values import HintError, OneTimeValues, RegistrationTokenError
 from .persistence import read_json, write_json_atomically
 from .records import (
     AccessToken,
@@ -34,11 +33,16 @@ from .records import (
     from_dict,
     to_dict,
 )
+from .state_shared import CONTAINERS, current_time, new_client_id, require_http_url
 from .urls import MoodleUrls
-from .vocab import DEEP_LINKING_REQUEST, RESOURCE_LINK_REQUEST, SERVICE_SCOPES
+from .vocab import SERVICE_SCOPES
+
+# HintError and RegistrationTokenError (one_time_values.py), CONTAINERS and new_client_id
+# (state_shared.py) stay importable from here, where their users have always found them.
+__all__ = ["CONTAINERS", "LOGIN_METHODS", "STALE_SCORE_MODES", "STATE_FORMAT", "HintError",
+           "RegistrationTokenError", "Sandbox", "SandboxStateError", "ToolKeySetError", "new_client_id"]
 
 STATE_FORMAT = 1
-CONTAINERS = ("window", "iframe")
 STALE_SCORE_MODES = ("ignore", "moodle")
 LOGIN_METHODS = ("get", "post")
 
@@ -47,47 +51,13 @@ class SandboxStateError(RuntimeError):
     """The state file cannot be read; the sandbox refuses to start rather than overwrite it."""
 
 
-class HintError(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class RegistrationTokenError(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 class ToolKeySetError(Exception):
     """The tool's JWKS could not be fetched or is not a key set."""
 
 
-def _now() -> float:
-    return time.time()
+class Sandbox(Gradebook, OneTimeValues):
+    """The whole sandbox LMS state; the gradebook and the one-time values are its mixins."""
 
-
-def new_client_id() -> str:
-    """15 random letters and digits, like Moodle's ``random_string(15)``."""
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(15))
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _require_http_url(value: str, what: str) -> str:
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{what} must be an http(s) URL, not {value!r}")
-    return value
-
-
-class Sandbox:
-    HINT_TTL = 3600
-    ACCESS_TOKEN_TTL = 3600
-    REGISTRATION_TOKEN_TTL = 3600  # Moodle: one hour
     TOOL_JWKS_TTL = 300
 
     def __init__(self, issuer: str, state_path: str | Path | None = None, *,
@@ -168,7 +138,7 @@ class Sandbox:
                                     "move the file away to start afresh") from exc
 
     def _prune(self) -> None:
-        now = _now()
+        now = current_time()
         day = 86400
         self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
         self._seen_jtis = {k: exp for k, exp in self._seen_jtis.items() if exp > now}
@@ -273,17 +243,17 @@ class Sandbox:
         URLs; ``scopes`` to every service scope the sandbox offers."""
         if not (name or "").strip():
             raise ValueError("a tool needs a name")
-        _require_http_url(login_url, "login_url")
-        _require_http_url(launch_url, "launch_url")
-        _require_http_url(jwks_url, "jwks_url")
+        require_http_url(login_url, "login_url")
+        require_http_url(launch_url, "launch_url")
+        require_http_url(jwks_url, "jwks_url")
         if deeplink_url:
-            _require_http_url(deeplink_url, "deeplink_url")
+            require_http_url(deeplink_url, "deeplink_url")
         if redirect_uris is None:
             redirect_uris = [launch_url] + ([deeplink_url] if deeplink_url and deeplink_url != launch_url else [])
         if not redirect_uris:
             raise ValueError("a tool needs at least one redirect URI")
         for uri in redirect_uris:
-            _require_http_url(uri, "redirect URI")
+            require_http_url(uri, "redirect URI")
         scopes = list(SERVICE_SCOPES) if scopes is None else [s for s in SERVICE_SCOPES if s in scopes]
         if default_container not in CONTAINERS:
             raise ValueError(f"default_container must be one of {CONTAINERS}")
@@ -300,7 +270,7 @@ class Sandbox:
                 description=description, domain=domain or urlsplit(launch_url).netloc,
                 custom={str(k): str(v) for k, v in (custom or {}).items()},
                 send_name=send_name, send_email=send_email, default_container=default_container,
-                registered_by=registered_by, logo_uri=logo_uri, created_at=_now())
+                registered_by=registered_by, logo_uri=logo_uri, created_at=current_time())
             self._tools[client_id] = tool
             self._save()
             return copy.deepcopy(tool)
@@ -337,7 +307,7 @@ class Sandbox:
         """The tool's JWKS, fetched from its ``jwks_uri`` and cached for a few minutes;
         ``refresh`` forces a refetch (used once when a JWT names an unknown ``kid``)."""
         cached = self._jwks_cache.get(tool.client_id)
-        if cached and not refresh and cached[0] > _now():
+        if cached and not refresh and cached[0] > current_time():
             return cached[1]
         try:
             resp = self._http_get(tool.jwks_url, timeout=5, headers={"Accept": "application/json"})
@@ -347,153 +317,8 @@ class Sandbox:
         if getattr(resp, "status_code", 200) != 200 or not isinstance(key_set, dict) \
                 or not isinstance(key_set.get("keys"), list):
             raise ToolKeySetError(f"{tool.jwks_url} did not answer a JWK set")
-        self._jwks_cache[tool.client_id] = (_now() + self.TOOL_JWKS_TTL, key_set)
+        self._jwks_cache[tool.client_id] = (current_time() + self.TOOL_JWKS_TTL, key_set)
         return key_set
-
-    # ------------------------------------------------------------------ activities -----
-    def add_activity(self, tool_client_id: str, title: str, custom: dict[str, str] | None = None,
-                     line_item: dict[str, Any] | float | None = None, *, url: str | None = None,
-                     description: str = "", container: str | None = None,
-                     created_by: str = "api") -> Activity:
-        """Place a resource link of a registered tool in the course. ``line_item`` is an AGS
-        ``lineItem`` dict (``scoreMaximum`` required; ``label``, ``resourceId``, ``tag``) or
-        just the maximum; the line item is bound to the new activity."""
-        if not (title or "").strip():
-            raise ValueError("an activity needs a title")
-        if url:
-            _require_http_url(url, "activity url")
-        if container is not None and container not in CONTAINERS:
-            raise ValueError(f"container must be one of {CONTAINERS}")
-        if line_item is not None and not isinstance(line_item, dict):
-            line_item = {"scoreMaximum": line_item}
-        if line_item is not None:
-            maximum = line_item.get("scoreMaximum")
-            if isinstance(maximum, bool) or not isinstance(maximum, (int, float)) or maximum <= 0:
-                raise ValueError("lineItem.scoreMaximum must be a number > 0")
-        with self._lock:
-            tool = self._tools.get(tool_client_id)
-            if tool is None:
-                raise KeyError(f"unknown tool {tool_client_id!r}")
-            activity = Activity(
-                id=self._next("activity"), type_id=tool.type_id, client_id=tool.client_id,
-                title=title.strip(), url=url or None, description=description,
-                custom={str(k): str(v) for k, v in (custom or {}).items()}, container=container,
-                created_by=created_by, created_at=_now())
-            self._activities[activity.id] = activity
-            if line_item is not None:
-                self._create_line_item_locked(
-                    type_id=tool.type_id, label=str(line_item.get("label") or activity.title),
-                    score_maximum=float(line_item["scoreMaximum"]),
-                    resource_id=str(line_item.get("resourceId") or ""), tag=str(line_item.get("tag") or ""),
-                    activity_id=activity.id, created_by=created_by)
-            self._save()
-            return copy.deepcopy(activity)
-
-    @property
-    def activities(self) -> list[Activity]:
-        with self._lock:
-            return [copy.deepcopy(a) for a in sorted(self._activities.values(), key=lambda a: a.id)]
-
-    def activity(self, activity_id) -> Activity | None:
-        try:
-            key = int(str(activity_id))
-        except (TypeError, ValueError):
-            return None
-        with self._lock:
-            activity = self._activities.get(key)
-            return copy.deepcopy(activity) if activity else None
-
-    # ------------------------------------------------------------------ line items -----
-    def _create_line_item_locked(self, **fields) -> LineItem:
-        item = LineItem(id=self._next("line_item"), created_at=_now(), **fields)
-        self._line_items[item.id] = item
-        return item
-
-    def create_line_item(self, *, type_id: int, label: str, score_maximum: float, resource_id: str = "",
-                         tag: str = "", activity_id: int | None = None, start_date_time: str | None = None,
-                         end_date_time: str | None = None, created_by: str = "api") -> LineItem:
-        with self._lock:
-            item = self._create_line_item_locked(
-                type_id=type_id, label=label, score_maximum=float(score_maximum), resource_id=resource_id,
-                tag=tag, activity_id=activity_id, start_date_time=start_date_time,
-                end_date_time=end_date_time, created_by=created_by)
-            self._save()
-            return copy.deepcopy(item)
-
-    def update_line_item(self, line_item_id: int, **fields) -> LineItem:
-        with self._lock:
-            item = self._line_items[line_item_id]
-            for name, value in fields.items():
-                if not hasattr(item, name) or name in ("id", "type_id", "created_at"):
-                    raise AttributeError(name)
-                setattr(item, name, value)
-            self._save()
-            return copy.deepcopy(item)
-
-    def delete_line_item(self, line_item_id: int) -> None:
-        with self._lock:
-            self._line_items.pop(line_item_id)
-            self._scores = [s for s in self._scores if s.line_item_id != line_item_id]
-            self._save()
-
-    @property
-    def line_items(self) -> list[LineItem]:
-        with self._lock:
-            return [copy.deepcopy(li) for li in sorted(self._line_items.values(), key=lambda li: li.id)]
-
-    def line_item(self, line_item_id) -> LineItem | None:
-        try:
-            key = int(str(line_item_id))
-        except (TypeError, ValueError):
-            return None
-        with self._lock:
-            item = self._line_items.get(key)
-            return copy.deepcopy(item) if item else None
-
-    def activity_line_items(self, activity_id: int) -> list[LineItem]:
-        return [li for li in self.line_items if li.activity_id == activity_id]
-
-    # ------------------------------------------------------------------ scores ---------
-    def record_score(self, score: Score) -> str:
-        """Store a validated score. Returns ``applied``, ``ignored`` (older than the score
-        on record; spec behaviour) or ``refused`` (``moodle`` mode: not newer, 409)."""
-        with self._lock:
-            if score.line_item_id not in self._line_items:
-                raise KeyError(score.line_item_id)
-            current = self._current_score_locked(score.line_item_id, score.user_id)
-            outcome = "applied"
-            if current is not None:
-                new, old = score.timestamp_dt, current.timestamp_dt
-                if self.stale_score_mode == "moodle":
-                    if int(new.timestamp()) <= int(old.timestamp()):
-                        outcome = "refused"
-                elif new < old:
-                    outcome = "ignored"
-            score.applied = outcome == "applied"
-            score.received_at = _now()
-            self._scores.append(score)
-            self._save()
-            return outcome
-
-    def _current_score_locked(self, line_item_id: int, user_id: str) -> Score | None:
-        for s in reversed(self._scores):
-            if s.line_item_id == line_item_id and s.user_id == user_id and s.applied:
-                return s
-        return None
-
-    def scores(self, line_item_id: int) -> list[Score]:
-        """The score on record per user for a line item (the latest applied post)."""
-        with self._lock:
-            users = sorted({s.user_id for s in self._scores if s.line_item_id == line_item_id},
-                           key=lambda u: (len(u), u))
-            current = [self._current_score_locked(line_item_id, u) for u in users]
-            return [copy.deepcopy(s) for s in current if s is not None]
-
-    def score_log(self, line_item_id: int | None = None) -> list[Score]:
-        """Every score post received, in arrival order, including ignored/refused ones."""
-        with self._lock:
-            return [copy.deepcopy(s) for s in self._scores
-                    if line_item_id is None or s.line_item_id == line_item_id]
 
     # ------------------------------------------------------------------ launches -------
     def launch_url(self, user_id: int, activity_id: int, container: str = "window") -> str:
@@ -507,123 +332,3 @@ class Sandbox:
         if container not in CONTAINERS:
             raise ValueError(f"container must be one of {CONTAINERS}")
         return self.urls.deep_link(user_id, tool_client_id, container)
-
-    def issue_launch_hint(self, *, user_id: int, client_id: str, message_type: str,
-                          activity_id: int | None, container: str) -> LaunchHint:
-        if message_type not in (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST):
-            raise ValueError(message_type)
-        with self._lock:
-            hint = LaunchHint(
-                launch_id=f"ltilaunch{activity_id or 0}_{secrets.randbelow(10**9)}{secrets.token_hex(4)}",
-                user_id=user_id, client_id=client_id, message_type=message_type,
-                activity_id=activity_id, container=container, sesskey=secrets.token_urlsafe(8),
-                created_at=_now())
-            self._hints[hint.launch_id] = hint
-            self._save()
-            return copy.deepcopy(hint)
-
-    def peek_launch_hint(self, launch_id: str) -> LaunchHint:
-        """The unused, unexpired hint for ``launch_id``; raises HintError otherwise."""
-        with self._lock:
-            hint = self._hints.get(launch_id)
-            if hint is None:
-                raise HintError("unknown")
-            if hint.used_at is not None:
-                raise HintError("already used")
-            if hint.created_at + self.HINT_TTL < _now():
-                raise HintError("expired")
-            return copy.deepcopy(hint)
-
-    def consume_launch_hint(self, launch_id: str) -> LaunchHint:
-        """Mark the hint used (atomically: a concurrent second use gets HintError)."""
-        with self._lock:
-            self.peek_launch_hint(launch_id)
-            hint = self._hints[launch_id]
-            hint.used_at = _now()
-            self._save()
-            return copy.deepcopy(hint)
-
-    # ------------------------------------------------------------------ OAuth ----------
-    def issue_access_token(self, client_id: str, scopes: list[str]) -> tuple[str, int]:
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._tokens[_hash_token(token)] = AccessToken(
-                token_hash=_hash_token(token), client_id=client_id, scopes=list(scopes),
-                expires_at=_now() + self.ACCESS_TOKEN_TTL)
-            self._save()
-        return token, self.ACCESS_TOKEN_TTL
-
-    def find_access_token(self, token: str) -> AccessToken | None:
-        with self._lock:
-            record = self._tokens.get(_hash_token(token or ""))
-            if record is None or record.expires_at <= _now():
-                return None
-            return copy.deepcopy(record)
-
-    def remember_jti(self, client_id: str, jti: str, keep_until: float) -> bool:
-        """False when this client already used ``jti`` (a replayed client assertion)."""
-        key = f"{client_id}\x1f{jti}"
-        with self._lock:
-            if self._seen_jtis.get(key, 0) > _now():
-                return False
-            self._seen_jtis[key] = keep_until
-            self._save()
-            return True
-
-    def remember_deep_link_nonce(self, client_id: str, nonce: str, keep_until: float) -> bool:
-        """False when this tool already used ``nonce`` in a deep-linking response."""
-        key = f"{client_id}\x1f{nonce}"
-        with self._lock:
-            if self._dl_nonces.get(key, 0) > _now():
-                return False
-            self._dl_nonces[key] = keep_until
-            self._save()
-            return True
-
-    # ------------------------------------------------------------------ registration ---
-    def issue_registration_token(self) -> tuple[str, RegistrationToken]:
-        """A dynamic-registration token as Moodle makes one: a JWT signed by the platform,
-        ``sub`` = the client id the tool will get, ``scope`` = ``reg``; single use."""
-        now = int(_now())
-        record = RegistrationToken(jti=secrets.token_urlsafe(12), client_id=new_client_id(),
-                                   expires_at=now + self.REGISTRATION_TOKEN_TTL)
-        token = jwt.encode({"sub": record.client_id, "scope": "reg", "iat": now, "exp": int(record.expires_at),
-                            "jti": record.jti, "iss": self.issuer},
-                           self._private_pem, algorithm="RS256", headers={"kid": self.kid})
-        with self._lock:
-            self._reg_tokens[record.jti] = record
-            self._save()
-        return token, copy.deepcopy(record)
-
-    def check_registration_token(self, token: str) -> RegistrationToken:
-        try:
-            claims = jwt.decode(token, self._public_pem, algorithms=["RS256"],
-                                options={"require": ["exp", "jti", "sub"], "verify_aud": False})
-        except jwt.PyJWTError as exc:
-            raise RegistrationTokenError(f"invalid registration token ({exc})") from exc
-        if claims.get("scope") != "reg":
-            raise RegistrationTokenError("not a registration token")
-        with self._lock:
-            record = self._reg_tokens.get(claims["jti"])
-            if record is None or record.client_id != claims["sub"]:
-                raise RegistrationTokenError("unknown registration token")
-            if record.used_at is not None:
-                raise RegistrationTokenError("token_already_used")
-            return copy.deepcopy(record)
-
-    def register_with_token(self, token: str, **tool_fields) -> ToolRegistration:
-        """Register a tool with a registration token, consuming the token atomically."""
-        with self._lock:
-            record = self.check_registration_token(token)
-            tool = self.register_tool(client_id=record.client_id, registered_by="dynamic", **tool_fields)
-            self._reg_tokens[record.jti].used_at = _now()
-            self._save()
-            return tool
-
-    def registration_token_status(self, jti: str) -> ToolRegistration | None:
-        """The tool registered with the token ``jti``, once it has been used."""
-        with self._lock:
-            record = self._reg_tokens.get(jti)
-            if record is None or record.used_at is None:
-                return None
-            return self.tool(record.client_id)
