@@ -219,7 +219,7 @@ def _demo_session(session, exam, teacher_id: int, students: list[int], site_id: 
     demo room."""
     from bridge.models.papers import ExamSession, SessionCandidate
     from bridge.models.sittings import Sitting
-    from bridge.services.exams import sittings
+    from bridge.services.exams import exam_sessions
     from bridge.services.venue import exam_data
 
     now = clock.utcnow_naive()
@@ -227,12 +227,12 @@ def _demo_session(session, exam, teacher_id: int, students: list[int], site_id: 
                           .order_by(ExamSession.starts_at.desc()).limit(1))
     if sess is None or now >= sess.starts_at + dt.timedelta(minutes=exam.duration_minutes):
         starts = (now + DEMO_START_IN).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        sess = sittings.create_session(session, exam, name="Demo session",
+        sess = exam_sessions.create_session(session, exam, name="Demo session",
                                        starts_at=starts, remote=False, actor_id=teacher_id)
     assigned = set(session.scalars(select(SessionCandidate.user_id).where(SessionCandidate.session_id == sess.id)))
     missing = [uid for uid in students if uid not in assigned]
     if missing:
-        sittings.assign(session, sess, missing, actor_id=teacher_id)
+        exam_sessions.assign(session, sess, missing, actor_id=teacher_id)
     if session.scalar(select(Sitting.id).where(Sitting.session_id == sess.id, Sitting.room_id == room_id)) is None:
         exam_data.place(session, site_id, sess.id, room_id, actor="demo")
     return sess

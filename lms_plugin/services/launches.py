@@ -213,13 +213,18 @@ def _upsert_user(session: Session, platform: Platform, ctx: LaunchContext) -> Us
     return user
 
 
+def _one_or_new(session: Session, model, **keys):
+    """The row with these key columns, or a new one added to the session."""
+    row = session.scalars(select(model).filter_by(**keys)).first()
+    if row is None:
+        row = model(**keys)
+        session.add(row)
+    return row
+
+
 def _upsert_course(session: Session, deployment: Deployment, ctx: LaunchContext) -> Course:
     cid = str(ctx.context["id"])
-    course = session.scalars(select(Course).where(Course.deployment_id == deployment.id,
-                                                  Course.context_id == cid)).first()
-    if course is None:
-        course = Course(deployment_id=deployment.id, context_id=cid)
-        session.add(course)
+    course = _one_or_new(session, Course, deployment_id=deployment.id, context_id=cid)
     course.label = str(ctx.context.get("label") or course.label or "")[:255]
     course.title = str(ctx.context.get("title") or course.title or "")[:500]
     nrps_url = ctx.nrps.get("context_memberships_url")
@@ -236,11 +241,7 @@ def _upsert_course(session: Session, deployment: Deployment, ctx: LaunchContext)
 
 
 def _upsert_member(session: Session, course: Course, user: User, role: str, ctx: LaunchContext) -> CourseMember:
-    member = session.scalars(select(CourseMember).where(CourseMember.course_id == course.id,
-                                                        CourseMember.user_id == user.id)).first()
-    if member is None:
-        member = CourseMember(course_id=course.id, user_id=user.id)
-        session.add(member)
+    member = _one_or_new(session, CourseMember, course_id=course.id, user_id=user.id)
     member.role = role
     member.lms_roles = list(ctx.roles)
     member.active = True
@@ -252,11 +253,7 @@ def _upsert_member(session: Session, course: Course, user: User, role: str, ctx:
 
 def _upsert_link(session: Session, course: Course, ctx: LaunchContext) -> ResourceLink:
     rlid = str(ctx.resource_link["id"])
-    link = session.scalars(select(ResourceLink).where(ResourceLink.course_id == course.id,
-                                                      ResourceLink.resource_link_id == rlid)).first()
-    if link is None:
-        link = ResourceLink(course_id=course.id, resource_link_id=rlid)
-        session.add(link)
+    link = _one_or_new(session, ResourceLink, course_id=course.id, resource_link_id=rlid)
     link.title = str(ctx.resource_link.get("title") or link.title or "")[:500]
     public_id = ctx.custom.get(C.CUSTOM_EXAM)
     if isinstance(public_id, str) and public_id:

@@ -33,7 +33,7 @@ def _prepare(lms_world, students, *, start_in: dt.timedelta):
     ``start_in`` with ``students`` on it."""
     from bridge.extensions import transaction
     from bridge.models.users import Course, User
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     activity = lms_world.add_activity("Exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))
@@ -48,9 +48,9 @@ def _prepare(lms_world, students, *, start_in: dt.timedelta):
         papers.set_fixed_items(s, exam, [(qs[k].id, 1.0) for k in ("single", "multiple", "truefalse", "fill")],
                                actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, shuffle_options=False)
-        sitting = sittings.create_session(s, exam, name="Morning session", starts_at=f.now() + start_in,
+        sitting = exam_sessions.create_session(s, exam, name="Morning session", starts_at=f.now() + start_in,
                                           remote=False, actor_id=tess.id)
-        sittings.assign(s, sitting, people, actor_id=tess.id)
+        exam_sessions.assign(s, sitting, people, actor_id=tess.id)
         return activity, dict(exam=exam.id, course=course.id, teacher=tess.id, starts_at=sitting.starts_at)
 
 

@@ -20,7 +20,7 @@ def _prepare(lms_world):
     """An activity placed with an exam whose session started a minute ago, Sam on it."""
     from bridge.extensions import transaction
     from bridge.models.users import Course, User
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     activity = lms_world.add_activity("Framed exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))
@@ -32,9 +32,9 @@ def _prepare(lms_world):
         qs = f.questions(s, course)
         exam = f.exam(s, course, minutes=45)
         papers.set_fixed_items(s, exam, [(qs["single"].id, 2.0), (qs["essay"].id, 2.0)], actor_id=tess.id)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
                                           remote=False, actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         return activity, exam.id
 
 

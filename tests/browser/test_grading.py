@@ -25,7 +25,7 @@ def _sat_and_submitted(lms_world):
     from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     teacher = lms_world.browser()
     activity, line_item = lms_world.place_exam(teacher, "Midterm", 30)
@@ -39,9 +39,9 @@ def _sat_and_submitted(lms_world):
         qs = f.questions(s, course)
         papers.set_fixed_items(s, exam, [(qs[k].id, p) for k, p in POINTS.items()], actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, shuffle_options=False)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
                                           remote=False, actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         ids = {k: q.id for k, q in qs.items()}
         exam_id, course_id = exam.id, course.id
     page = student.get(f"{lms_world.bridge}/exam/{exam_id}/sit")

@@ -25,7 +25,7 @@ def _prepare(lms_world):
     from bridge.extensions import transaction
     from bridge.models.users import Course, User
     from bridge.services.delivery import answers, attempts
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     activity = lms_world.add_activity("Exam")
     for who in (TEACHER, STUDENT1, STUDENT2, STUDENT3):
@@ -38,9 +38,9 @@ def _prepare(lms_world):
         tess = people[TEACHER]
         papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "truefalse", "essay")], actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, remote_allowed=True, shuffle_options=False)
-        sess = sittings.create_session(s, exam, name="Remote evening", starts_at=f.now() - dt.timedelta(minutes=1),
+        sess = exam_sessions.create_session(s, exam, name="Remote evening", starts_at=f.now() - dt.timedelta(minutes=1),
                                        remote=True, actor_id=tess.id)
-        sittings.assign(s, sess, [people[STUDENT1].id, people[STUDENT2].id, people[STUDENT3].id], actor_id=tess.id)
+        exam_sessions.assign(s, sess, [people[STUDENT1].id, people[STUDENT2].id, people[STUDENT3].id], actor_id=tess.id)
         sue, sid = (attempts.log_in(s, exam, people[n].id, mode="code") for n in (STUDENT2, STUDENT3))
         for a in (sue, sid):
             attempts.read_rules(s, a)

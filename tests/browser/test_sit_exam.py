@@ -20,7 +20,7 @@ def _prepare(lms_world):
     started a minute ago with Sam on it."""
     from bridge.extensions import transaction
     from bridge.models.users import Course, User
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     activity = lms_world.add_activity("Exam")
     Browser().get(lms_world.lms.state.launch_url(TEACHER, activity.id))
@@ -34,9 +34,9 @@ def _prepare(lms_world):
         order = ("single", "multiple", "truefalse", "fill", "essay")
         papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in order], actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, shuffle_options=False)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
                                           remote=False, actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         return activity, exam.id
 
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def two_sites(app, db_session):
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
     from bridge.services.people import accounts
     from bridge.services.venue import exam_data, venues
     from tests.exams import factories as f
@@ -44,7 +44,7 @@ def two_sites(app, db_session):
         teacher = f.member(s, c, "teacher")
         exam = f.exam(s, c)
         papers.set_fixed_items(s, exam, [(f.questions(s, c)["single"].id, 1.0)], actor_id=teacher.id)
-        sess = sittings.create_session(s, exam, name=f"{key}1", starts_at=f.now() + dt.timedelta(hours=3),
+        sess = exam_sessions.create_session(s, exam, name=f"{key}1", starts_at=f.now() + dt.timedelta(hours=3),
                                        remote=False, actor_id=teacher.id)
         placed[key] = (site, exam_data.place(s, site.id, sess.id, room.id, actor="test"))
     accounts.create_admin(s, username="root", password=PASSWORD, actor="test")

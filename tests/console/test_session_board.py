@@ -13,7 +13,7 @@ from bridge import clock
 from bridge.errors import NotFound
 from bridge.models.attempts import Attempt
 from bridge.services.delivery import answers, attempts
-from bridge.services.exams import papers, sittings
+from bridge.services.exams import papers, exam_sessions
 from bridge.services.proctoring import console
 from bridge.services.proctoring import boards
 from tests.exams import factories as f
@@ -36,9 +36,9 @@ def remote(db_session):
     exam = f.exam(s, c, minutes=60)
     papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "fill", "essay")], actor_id=teacher.id)
     papers.update_settings(s, exam, actor_id=teacher.id, lock_limit=5, remote_allowed=True)
-    sess = sittings.create_session(s, exam, name="Remote", starts_at=f.now() + dt.timedelta(minutes=10),
+    sess = exam_sessions.create_session(s, exam, name="Remote", starts_at=f.now() + dt.timedelta(minutes=10),
                                    remote=True, actor_id=teacher.id)
-    sittings.assign(s, sess, [ann.id, ben.id, cal.id, dee.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sess, [ann.id, ben.id, cal.id, dee.id], actor_id=teacher.id)
     s.commit()
     return type("W", (), dict(s=s, exam=exam, sess=sess, qs=qs, ann=ann, ben=ben, cal=cal, dee=dee))
 

@@ -19,7 +19,7 @@ def test_released_scores_reach_the_sandbox_gradebook(lms_world):
     from bridge.extensions import transaction
     from bridge.models.exams import Exam
     from bridge.models.users import Course, User
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
     from lms_plugin.services import outbox
 
     teacher = lms_world.browser()
@@ -33,9 +33,9 @@ def test_released_scores_reach_the_sandbox_gradebook(lms_world):
         tess = s.scalars(select(User).where(User.lti_sub == str(TEACHER))).one()
         qs = f.questions(s, course)
         papers.set_fixed_items(s, exam, [(qs["single"].id, 5.0), (qs["truefalse"].id, 5.0)], actor_id=tess.id)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=f.now() - dt.timedelta(minutes=1),
                                           remote=False, actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         exam_id, course_id, single, tf = exam.id, course.id, qs["single"].id, qs["truefalse"].id
 
     page = student.get(f"{lms_world.bridge}/exam/{exam_id}/sit")

@@ -14,7 +14,7 @@ from bridge.errors import Forbidden, InvalidState, NotFound
 from bridge.models.attempts import AnswerEvent, AttemptLog, ItemGrade
 from bridge.models.bank import QuestionCategory
 from bridge.services.delivery import attempts, scoring
-from bridge.services.exams import papers, sittings
+from bridge.services.exams import papers, exam_sessions
 from tests.exams import factories as f
 
 
@@ -35,9 +35,9 @@ def world(db_session):
     papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "multiple", "truefalse", "fill", "essay")],
                            actor_id=teacher.id)
     papers.update_settings(s, exam, actor_id=teacher.id, lock_limit=3, late_login_minutes=30, remote_allowed=True)
-    sitting = sittings.create_session(s, exam, name="Morning", starts_at=f.now() + dt.timedelta(minutes=10),
+    sitting = exam_sessions.create_session(s, exam, name="Morning", starts_at=f.now() + dt.timedelta(minutes=10),
                                       remote=True, actor_id=teacher.id)
-    sittings.assign(s, sitting, [sam.id, sue.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sitting, [sam.id, sue.id], actor_id=teacher.id)
     s.commit()
     return type("W", (), dict(s=s, course=c, teacher=teacher, sam=sam, sue=sue, qs=qs, exam=exam, sitting=sitting))
 

@@ -33,7 +33,7 @@ def real_time():
 def ground(app, db_session):
     """Two sites, each a room with a sitting of one exam session; the proctor of room A, the
     site admin and the authority of site A, and the admin."""
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
     from bridge.services.people import accounts
     from tests.exams import factories as f
 
@@ -47,7 +47,7 @@ def ground(app, db_session):
     teacher = f.member(s, c, "teacher")
     exam = f.exam(s, c)
     papers.set_fixed_items(s, exam, [(f.questions(s, c)["single"].id, 1.0)], actor_id=teacher.id)
-    sess = sittings.create_session(s, exam, name="S", starts_at=f.now() + dt.timedelta(hours=2), remote=False,
+    sess = exam_sessions.create_session(s, exam, name="S", starts_at=f.now() + dt.timedelta(hours=2), remote=False,
                                    actor_id=teacher.id)
     sitting = {k: exam_data.place(s, sites[k].id, sess.id, rooms[k].id, actor="test") for k in ("A", "B")}
     admin = accounts.create_admin(s, username="root", password=PASSWORD, actor="test")

@@ -32,7 +32,7 @@ def submitted_attempt(teach, exam_id: int, user_id: int, ids: dict[str, int], *,
     from bridge.models.papers import ExamSession
     from bridge.models.users import Course
     from bridge.services.delivery import answers as answer_service, attempts, scoring
-    from bridge.services.exams import sittings
+    from bridge.services.exams import exam_sessions
     from lms_plugin.services import service_token
 
     chosen = dict(ANSWERS if answers is None else answers)
@@ -46,9 +46,9 @@ def submitted_attempt(teach, exam_id: int, user_id: int, ids: dict[str, int], *,
         sitting_row = s.scalars(select(ExamSession).where(ExamSession.exam_id == exam_id,
                                                           ExamSession.name == (sitting or "Now"))).first()
         if sitting_row is None:
-            sitting_row = sittings.create_session(s, exam, name=sitting or "Now", remote=False, actor_id=user_id,
+            sitting_row = exam_sessions.create_session(s, exam, name=sitting or "Now", remote=False, actor_id=user_id,
                                                   starts_at=clock.utcnow_naive() - dt.timedelta(minutes=1))
-        sittings.assign(s, sitting_row, [user_id], actor_id=user_id)
+        exam_sessions.assign(s, sitting_row, [user_id], actor_id=user_id)
         a = attempts.log_in(s, exam, user_id)
         attempts.read_rules(s, a)
         attempts.start(s, a, seed=1)

@@ -140,7 +140,7 @@ def _submitted_essay(teach, exam_id, user_id, text="Because of causes."):
     from bridge.models.exams import Exam
     from bridge.models.users import Course
     from bridge.services.delivery import answers, attempts, scoring
-    from bridge.services.exams import sittings
+    from bridge.services.exams import exam_sessions
     from lms_plugin.services import service_token
 
     def run(s):
@@ -148,9 +148,9 @@ def _submitted_essay(teach, exam_id, user_id, text="Because of causes."):
         course.ags_lineitems_url = "https://lms.example/lineitems"
         course.ags_scopes = [service_token.SCOPE_SCORE]
         exam = s.get(Exam, exam_id)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=clock.utcnow_naive() - dt.timedelta(minutes=1),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=clock.utcnow_naive() - dt.timedelta(minutes=1),
                                           remote=False, actor_id=user_id)
-        sittings.assign(s, sitting, [user_id], actor_id=user_id)
+        exam_sessions.assign(s, sitting, [user_id], actor_id=user_id)
         a = attempts.log_in(s, exam, user_id)
         attempts.read_rules(s, a)
         attempts.start(s, a, seed=1)

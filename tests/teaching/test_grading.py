@@ -93,7 +93,7 @@ def test_an_override_needs_a_reason_is_audited_and_is_what_release_sends(teach):
 def test_candidates_who_never_sat_are_listed_as_absent(teach):
     from bridge.models.attempts import Attempt
     from bridge.models.papers import ExamSession
-    from bridge.services.exams import sittings
+    from bridge.services.exams import exam_sessions
 
     ids, exam = _exam_with_paper(teach, ("single", "essay"))
     _b, sam = teach.candidate("5", "Sam Student")
@@ -103,7 +103,7 @@ def test_candidates_who_never_sat_are_listed_as_absent(teach):
 
     def place(s):
         sitting = s.scalars(select(ExamSession).where(ExamSession.exam_id == exam)).one()
-        sittings.assign(s, sitting, [amy, reg], actor_id=sam)
+        exam_sessions.assign(s, sitting, [amy, reg], actor_id=sam)
         s.add(Attempt(exam_id=exam, session_id=sitting.id, user_id=reg, status="absent", items=[]))
 
     teach.db(place)

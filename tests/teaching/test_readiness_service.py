@@ -1,5 +1,5 @@
 """The teacher's checklist of an exam (bridge.services.exams.exam_readiness), session edits and
-deletes until the session starts (bridge.services.exams.sittings), and the warning when a site
+deletes until the session starts (bridge.services.exams.exam_sessions), and the warning when a site
 places a session that is already under way (bridge.services.venue.exam_data)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bridge import clock
 from bridge.errors import Conflict
 from bridge.models.papers import ExamSession
 from bridge.services.delivery import attempts
-from bridge.services.exams import exam_readiness, papers, sittings
+from bridge.services.exams import exam_readiness, papers, exam_sessions
 from tests.exams import factories as f
 
 
@@ -41,14 +41,14 @@ def test_next_step_walks_from_paper_to_release(db_session):
     papers.set_fixed_items(s, exam, [(qs["single"].id, 2.0), (qs["essay"].id, 7.5)], actor_id=teacher.id)
     assert step().row("paper").facts["items"] == 2 and step().row("paper").facts["points"] == 9.5
     assert step().next_step == "sessions"
-    sess = sittings.create_session(s, exam, name="Morning", starts_at=f.now() + dt.timedelta(hours=2), remote=False,
+    sess = exam_sessions.create_session(s, exam, name="Morning", starts_at=f.now() + dt.timedelta(hours=2), remote=False,
                                    actor_id=teacher.id)
     r = step()
     assert r.next_step == "candidates" and r.row("sessions").facts["next"].id == sess.id
-    sittings.assign(s, sess, [sam.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sess, [sam.id], actor_id=teacher.id)
     r = step()
     assert r.row("candidates").facts == {"assigned": 1, "unassigned": 1, "course": 2} and r.next_step == "candidates"
-    sittings.assign(s, sess, [sue.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sess, [sue.id], actor_id=teacher.id)
     assert step().next_step == "proctor"
     proctor = f.member(s, c, name="Pat")
     from bridge.services.exams import courses
@@ -56,7 +56,7 @@ def test_next_step_walks_from_paper_to_release(db_session):
     r = step()
     assert r.row("candidates").facts["course"] == 2                     # a proctor is no candidate
     assert r.next_step == "placement" and r.row("placement").facts["unplaced"] == 1
-    sittings.update_session(s, sess, name="Morning", starts_at=sess.starts_at, remote=True, actor_id=teacher.id)
+    exam_sessions.update_session(s, sess, name="Morning", starts_at=sess.starts_at, remote=True, actor_id=teacher.id)
     r = step()
     assert r.row("placement").state == "warn" and r.row("placement").facts["remote_blocked"]   # paper says no remote
     papers.update_settings(s, exam, actor_id=teacher.id, remote_allowed=True)
@@ -90,28 +90,28 @@ def test_a_session_is_edited_and_deleted_only_before_it_starts(db_session):
     qs = f.questions(s, c)
     papers.set_fixed_items(s, exam, [(qs["single"].id, 1.0)], actor_id=teacher.id)
     start = f.now() + dt.timedelta(hours=1)
-    sess = sittings.create_session(s, exam, name="A", starts_at=start, remote=False, actor_id=teacher.id)
-    assert sittings.ends_at(sess, exam) == start + dt.timedelta(minutes=45)
-    assert sittings.change_refusal(s, sess) is None
-    sittings.update_session(s, sess, name="B", starts_at=start + dt.timedelta(hours=1), remote=True,
+    sess = exam_sessions.create_session(s, exam, name="A", starts_at=start, remote=False, actor_id=teacher.id)
+    assert exam_sessions.ends_at(sess, exam) == start + dt.timedelta(minutes=45)
+    assert exam_sessions.change_refusal(s, sess) is None
+    exam_sessions.update_session(s, sess, name="B", starts_at=start + dt.timedelta(hours=1), remote=True,
                             actor_id=teacher.id)
     assert sess.name == "B" and len(sess.exam_code) == 6
-    sittings.update_session(s, sess, name="B", starts_at=sess.starts_at, remote=False, actor_id=teacher.id)
+    exam_sessions.update_session(s, sess, name="B", starts_at=sess.starts_at, remote=False, actor_id=teacher.id)
     assert sess.exam_code is None
     # an attempt (a candidate entered) freezes it
-    sittings.assign(s, sess, [sam.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sess, [sam.id], actor_id=teacher.id)
     attempts.log_in(s, exam, sam.id)
     with pytest.raises(Conflict, match="already entered"):
-        sittings.update_session(s, sess, name="C", starts_at=sess.starts_at, remote=False, actor_id=teacher.id)
+        exam_sessions.update_session(s, sess, name="C", starts_at=sess.starts_at, remote=False, actor_id=teacher.id)
     with pytest.raises(Conflict):
-        sittings.delete_session(s, sess, actor_id=teacher.id)
+        exam_sessions.delete_session(s, sess, actor_id=teacher.id)
     # a started session too, attempt or not
-    other = sittings.create_session(s, exam, name="Later", starts_at=start, remote=False, actor_id=teacher.id)
+    other = exam_sessions.create_session(s, exam, name="Later", starts_at=start, remote=False, actor_id=teacher.id)
     clock.set_offset(2 * 3600)
     with pytest.raises(Conflict, match="already started"):
-        sittings.delete_session(s, other, actor_id=teacher.id)
+        exam_sessions.delete_session(s, other, actor_id=teacher.id)
     clock.set_offset(0)
-    assert sittings.delete_session(s, other, actor_id=teacher.id) == "Later"
+    assert exam_sessions.delete_session(s, other, actor_id=teacher.id) == "Later"
     assert s.get(ExamSession, other.id) is None
 
 

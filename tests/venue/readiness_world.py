@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bridge import clock
 from bridge.models.papers import ExamSession
-from bridge.services.exams import papers, sittings
+from bridge.services.exams import papers, exam_sessions
 from bridge.services.kiosks import devices, kiosk_commands
 from bridge.services.venue import venues
 from kiosk_agent.envcheck import run_check
@@ -43,9 +43,9 @@ def make_world(app, s, *, mode: str = "formal", candidates: int = 5, start_in: d
     qs["single"].stem_html = f"<p>{SECRET_MARK}</p>"
     exam = f.exam(s, c, minutes=90)
     papers.set_fixed_items(s, exam, [(qs["single"].id, 2.0), (qs["truefalse"].id, 1.0)], actor_id=teacher.id)
-    sess = sittings.create_session(s, exam, name="第一场", starts_at=f.now() + start_in, remote=False,
+    sess = exam_sessions.create_session(s, exam, name="第一场", starts_at=f.now() + start_in, remote=False,
                                    actor_id=teacher.id)
-    sittings.assign(s, sess, [p.id for p in people], actor_id=teacher.id)
+    exam_sessions.assign(s, sess, [p.id for p in people], actor_id=teacher.id)
     s.commit()
     return VenueWorld(s, secret, site, room, enrolment, exam, sess.id, people, teacher)
 

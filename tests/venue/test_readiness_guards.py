@@ -13,7 +13,7 @@ from bridge import clock
 from bridge.errors import Conflict, Invalid, InvalidState
 from bridge.models.papers import SessionCandidate
 from bridge.services import signing
-from bridge.services.exams import sittings
+from bridge.services.exams import exam_sessions
 from bridge.services.kiosks import devices
 from bridge.services.venue import envchecks, exam_data, sealing, seats, site_backup, stations, venues
 from tests.fixtures.servers import loopback_session, serve_wsgi
@@ -106,10 +106,10 @@ def test_admission_numbers_handed_out_stay_when_an_earlier_session_comes(app, db
     before = sorted(s.scalars(SessionCandidate.__table__.select().with_only_columns(
         SessionCandidate.admission_number).where(SessionCandidate.session_id == w.session_id)))
     assert before[0].endswith("01001")
-    earlier = sittings.create_session(s, w.exam, name="加场", starts_at=session_row(w).starts_at - dt.timedelta(hours=4),
+    earlier = exam_sessions.create_session(s, w.exam, name="加场", starts_at=session_row(w).starts_at - dt.timedelta(hours=4),
                                       remote=False, actor_id=w.teacher.id)
     newcomer = __import__("tests.exams.factories", fromlist=["x"]).member(s, w.exam.course, name="新考生")
-    sittings.assign(s, earlier, [newcomer.id, w.candidates[0].id], actor_id=w.teacher.id)  # one moves over
+    exam_sessions.assign(s, earlier, [newcomer.id, w.candidates[0].id], actor_id=w.teacher.id)  # one moves over
     moved = s.query(SessionCandidate).filter_by(user_id=w.candidates[0].id).one()
     assert (moved.room_id, moved.admission_number) == (None, None)  # the old seat went with the move
     first = exam_data.place(s, w.site.id, earlier.id, w.room.id)

@@ -77,11 +77,11 @@ def test_a_backup_restored_into_an_empty_database_gives_the_same_site(app, make_
 
     with empty.app_context():
         # that database has a session with the same row id, but it is another exam's session
-        from bridge.services.exams import sittings
+        from bridge.services.exams import exam_sessions
         from tests.exams import factories as f
 
         c = f.course(db.session)
-        other = sittings.create_session(db.session, f.exam(db.session, c), name="别的场次",
+        other = exam_sessions.create_session(db.session, f.exam(db.session, c), name="别的场次",
                                         starts_at=f.now(), remote=False, actor_id=f.member(db.session, c).id)
         assert other.id == w.session_id
         db.session.commit()

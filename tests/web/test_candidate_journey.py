@@ -29,7 +29,7 @@ def real_time():
 
 def _setup(lti_env, *, start_in=dt.timedelta(minutes=5)):
     from bridge.extensions import transaction
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     lti_env.launch(role="Instructor", sub="3", **{AGS: {"scope": [AGS_SCORE], "lineitems": LINEITEMS}})
     student = lti_env.browser()
@@ -43,9 +43,9 @@ def _setup(lti_env, *, start_in=dt.timedelta(minutes=5)):
         papers.set_fixed_items(s, exam, [(qs[k].id, 1.0) for k in ("single", "truefalse", "multiple")],
                                actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, shuffle_options=False)
-        sitting = sittings.create_session(s, exam, name="Morning", starts_at=f.now() + start_in, remote=False,
+        sitting = exam_sessions.create_session(s, exam, name="Morning", starts_at=f.now() + start_in, remote=False,
                                           actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         ids = dict(exam=exam.id, course=course.id, teacher=tess.id, starts_at=sitting.starts_at,
                    single=qs["single"].id, truefalse=qs["truefalse"].id, multiple=qs["multiple"].id)
     return student, ids

@@ -25,7 +25,7 @@ def _remote_session(lti_env):
     """Tess teaches; Sam, Sue and Nora (a learner Tess makes proctor) launched; a remote
     session in 5 minutes with Sam and Sue on it. Sam opens the exam (logs in); Sue never comes."""
     from bridge.extensions import transaction
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     lti_env.launch(role="Instructor", sub="3")
     sam, sue, nora = lti_env.browser(), lti_env.browser(), lti_env.browser()
@@ -39,9 +39,9 @@ def _remote_session(lti_env):
         exam = f.exam(s, course, minutes=30)
         papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "fill")], actor_id=people["3"].id)
         papers.update_settings(s, exam, actor_id=people["3"].id, remote_allowed=True)
-        sess = sittings.create_session(s, exam, name="Remote", starts_at=f.now() + dt.timedelta(minutes=5),
+        sess = exam_sessions.create_session(s, exam, name="Remote", starts_at=f.now() + dt.timedelta(minutes=5),
                                        remote=True, actor_id=people["3"].id)
-        sittings.assign(s, sess, [people["5"].id, people["6"].id], actor_id=people["3"].id)
+        exam_sessions.assign(s, sess, [people["5"].id, people["6"].id], actor_id=people["3"].id)
         ids = dict(exam=exam.id, session=sess.id, course=course.id, nora=people["7"].id, code=sess.exam_code)
     assert lti_env.get(f"/exam/{ids['exam']}/sit", http=sam).status_code == 200       # Sam logs in
     return sam, nora, ids

@@ -120,7 +120,7 @@ BY_METHOD = {
 @pytest.fixture
 def two_sites(app, db_session):
     from bridge.services.delivery import attempts
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
     from bridge.services.people import accounts, staff
     from bridge.services.proctoring import authcodes
     from bridge.services.venue import exam_data, seats, venues
@@ -142,10 +142,10 @@ def two_sites(app, db_session):
     papers.set_fixed_items(s, exam_a, [(qa["single"].id, 2.0)], actor_id=teacher.id)
     papers.set_fixed_items(s, exam_b, [(qb["single"].id, 2.0)], actor_id=other_teacher.id)
     start = f.now() + dt.timedelta(minutes=2)
-    sess_a = sittings.create_session(s, exam_a, name="A1", starts_at=start, remote=False, actor_id=teacher.id)
-    sess_b = sittings.create_session(s, exam_b, name="B1", starts_at=start, remote=False, actor_id=other_teacher.id)
-    sittings.assign(s, sess_a, [candidate.id], actor_id=teacher.id)
-    sittings.assign(s, sess_b, [other_candidate.id], actor_id=other_teacher.id)
+    sess_a = exam_sessions.create_session(s, exam_a, name="A1", starts_at=start, remote=False, actor_id=teacher.id)
+    sess_b = exam_sessions.create_session(s, exam_b, name="B1", starts_at=start, remote=False, actor_id=other_teacher.id)
+    exam_sessions.assign(s, sess_a, [candidate.id], actor_id=teacher.id)
+    exam_sessions.assign(s, sess_b, [other_candidate.id], actor_id=other_teacher.id)
     sitting_a = exam_data.place(s, site_a.id, sess_a.id, room_a.id, actor="test")
     sitting_b = exam_data.place(s, site_b.id, sess_b.id, room_b.id, actor="test")
     attempts.log_in(s, exam_a, candidate.id)

@@ -24,7 +24,7 @@ def real_time():
 
 def _setup(lti_env, *, remote=False):
     from bridge.extensions import transaction
-    from bridge.services.exams import papers, sittings
+    from bridge.services.exams import papers, exam_sessions
 
     teacher = lti_env.launch(role="Instructor", sub="3")
     student = lti_env.browser()
@@ -37,9 +37,9 @@ def _setup(lti_env, *, remote=False):
         exam = f.exam(s, course, minutes=30)
         papers.set_fixed_items(s, exam, [(qs[k].id, 2.0) for k in ("single", "fill", "essay")], actor_id=tess.id)
         papers.update_settings(s, exam, actor_id=tess.id, lock_limit=5, remote_allowed=remote)
-        sitting = sittings.create_session(s, exam, name="Now", starts_at=f.now() + dt.timedelta(minutes=5),
+        sitting = exam_sessions.create_session(s, exam, name="Now", starts_at=f.now() + dt.timedelta(minutes=5),
                                           remote=remote, actor_id=tess.id)
-        sittings.assign(s, sitting, [sam.id], actor_id=tess.id)
+        exam_sessions.assign(s, sitting, [sam.id], actor_id=tess.id)
         ids = dict(exam=exam.id, single=qs["single"].id, fill=qs["fill"].id, essay=qs["essay"].id,
                    code=sitting.exam_code)
     return teacher, student, ids

@@ -20,7 +20,7 @@ from bridge.i18n import N_
 from bridge.models.attempts import Attempt, AttemptLog
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
-from bridge.services.exams import papers, sittings
+from bridge.services.exams import papers, exam_sessions
 from bridge.services.people import throttle
 from bridge.services.exams import sitting_state
 from bridge.services.exams.sitting_state import items_open
@@ -53,7 +53,7 @@ def current(session: Session, exam_id: int, user_id: int) -> Attempt | None:
 def log_in(session: Session, exam: Exam, user_id: int, *, address: str = "", mode: str = "lms") -> Attempt:
     """Open (or re-open) the candidate's attempt in their session; refused after the late-login
     cutoff for a candidate who never logged in."""
-    sitting = sittings.session_of(session, exam.id, user_id)
+    sitting = exam_sessions.session_of(session, exam.id, user_id)
     if sitting is None:
         raise Forbidden("You are not on the list of any session of this exam. Ask your teacher or proctor.")
     paper = _paper(session, exam.id)
@@ -329,7 +329,7 @@ def enter_by_code(session: Session, code: str, user_id: int, *, address: str) ->
         if len(code) == 6 and code.isdigit() else None
     exam = session.get(Exam, sitting.exam_id) if sitting else None
     paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first() if exam else None
-    assigned = sittings.session_of(session, exam.id, user_id) if exam else None
+    assigned = exam_sessions.session_of(session, exam.id, user_id) if exam else None
     if sitting is None or paper is None or not paper.remote_allowed or assigned is None or assigned.id != sitting.id:
         for kind, key in keys.items():
             throttle.fail(session, key, window=CODE_WINDOW)

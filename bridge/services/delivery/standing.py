@@ -16,7 +16,7 @@ from bridge.models.attempts import Attempt
 from bridge.models.exams import Exam
 from bridge.models.papers import ExamSession, Paper
 from bridge.services.delivery import attempts
-from bridge.services.exams import sittings
+from bridge.services.exams import exam_sessions
 from bridge.services.exams import sitting_state
 
 STATES = ("unscheduled", "scheduled", "open", "waiting", "in_exam", "submitted", "absent")
@@ -58,7 +58,7 @@ def _login_closes(session: Session, sitting: ExamSession, paper: Optional[Paper]
 
 
 def of(session: Session, exam: Exam, user_id: int) -> Standing:
-    sitting = sittings.session_of(session, exam.id, user_id)
+    sitting = exam_sessions.session_of(session, exam.id, user_id)
     attempt = attempts.current(session, exam.id, user_id)
     paper = session.scalars(select(Paper).where(Paper.exam_id == exam.id)).first()
     released = bool(paper and paper.scores_released)

@@ -11,7 +11,7 @@ from bridge.i18n import LOCALES
 from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
-from bridge.services.exams import courses, exam_readiness, exams, sittings
+from bridge.services.exams import courses, exam_readiness, exams, exam_sessions
 from bridge.web.auth import current_actor, current_user, home_for, require_course, require_user
 
 
@@ -41,7 +41,7 @@ def course_home(course_id: int):
                                exams=exams.list_exams(db.session, course.id))
     course_exams = exams.list_exams(db.session, course.id)
     return render_template("main/candidate.html", user=user, course=course, exams=course_exams,
-                           sittings={e.id: sittings.session_of(db.session, e.id, user.id) for e in course_exams})
+                           sittings={e.id: exam_sessions.session_of(db.session, e.id, user.id) for e in course_exams})
 
 
 def _next_steps(course_exams) -> dict[int, str]:
@@ -149,7 +149,7 @@ def exam_home(exam_id: int):
     return render_template("main/exam.html", user=user, course=course, exam=exam, role=role,
                            candidates=_gradebook_candidates(course.id) if staff else [], deliveries=deliveries,
                            readiness=readiness,
-                           sitting=sittings.session_of(db.session, exam.id, user.id) if role == "candidate" else None)
+                           sitting=exam_sessions.session_of(db.session, exam.id, user.id) if role == "candidate" else None)
 
 
 def exam_deliveries(exam_id: int):

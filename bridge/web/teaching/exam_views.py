@@ -11,7 +11,7 @@ from bridge.i18n import N_
 from bridge.models.papers import PARTIAL_RULES
 from bridge.services.delivery.scoring import score_submitted
 from bridge.services.delivery import scoring
-from bridge.services.exams import courses, exams, papers, sittings
+from bridge.services.exams import courses, exams, papers, exam_sessions
 from bridge.web.auth import require_course
 from bridge.services.exams import bank_items as bank_store
 from bridge.services.delivery import exam_reads
@@ -81,8 +81,8 @@ def sessions(course_id: int, exam_id: int, *, form=None, errors=None, status: in
     user, course, exam = _exam(course_id, exam_id)
     rows = exam_reads.sittings(db.session, exam.id)
     return render_template("teaching/sessions.html", user=user, course=course, exam=exam, sittings=rows,
-                           ends={s.id: sittings.ends_at(s, exam) for s, _n in rows},
-                           locked={s.id: sittings.change_refusal(db.session, s) for s, _n in rows},
+                           ends={s.id: exam_sessions.ends_at(s, exam) for s, _n in rows},
+                           locked={s.id: exam_sessions.change_refusal(db.session, s) for s, _n in rows},
                            placements=exam_reads.placements(db.session, exam.id),
                            candidates=[m for m in courses.members(db.session, course.id, role="candidate")
                                        if m.active and not m.is_proctor],
@@ -95,7 +95,7 @@ def create_sitting(course_id: int, exam_id: int):
     if errors:
         return sessions(course_id, exam.id, form=request.form, errors=errors, status=422)
     with transaction() as s:
-        sitting = sittings.create_session(s, exam, actor_id=user.id, **values)
+        sitting = exam_sessions.create_session(s, exam, actor_id=user.id, **values)
         name, code = sitting.name, sitting.exam_code
     flash(_("Session “%(name)s” created. Remote exam code: %(code)s", name=name, code=code) if code
           else _("Session “%(name)s” created.", name=name))
@@ -105,9 +105,9 @@ def create_sitting(course_id: int, exam_id: int):
 def edit_sitting(course_id: int, exam_id: int, session_id: int, *, form=None, errors=None, status: int = 200):
     user, course, exam = _exam(course_id, exam_id)
     sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
-    refusal = sittings.change_refusal(db.session, sitting)
+    refusal = exam_sessions.change_refusal(db.session, sitting)
     return render_template("teaching/session_edit.html", user=user, course=course, exam=exam, sitting=sitting,
-                           end=sittings.ends_at(sitting, exam), refusal=refusal, paper=papers.paper_for(db.session, exam),
+                           end=exam_sessions.ends_at(sitting, exam), refusal=refusal, paper=papers.paper_for(db.session, exam),
                            form=form or forms.sitting_values(sitting), errors=errors or {}), status
 
 
@@ -118,12 +118,12 @@ def update_sitting(course_id: int, exam_id: int, session_id: int):
     if not errors:
         try:
             with transaction() as s:
-                sittings.update_session(s, s.merge(sitting), actor_id=user.id, **values)
+                exam_sessions.update_session(s, s.merge(sitting), actor_id=user.id, **values)
         except (Invalid, Conflict) as exc:
             errors = {"form": exc.message}
     if errors:
         return edit_sitting(course_id, exam.id, session_id, form=request.form, errors=errors,
-                            status=409 if "form" in errors and sittings.change_refusal(db.session, sitting) else 422)
+                            status=409 if "form" in errors and exam_sessions.change_refusal(db.session, sitting) else 422)
     flash(_("Session “%(name)s” saved.", name=values["name"]))
     return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
 
@@ -132,7 +132,7 @@ def confirm_delete_sitting(course_id: int, exam_id: int, session_id: int):
     user, course, exam = _exam(course_id, exam_id)
     sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
     return render_template("teaching/session_delete.html", user=user, course=course, exam=exam, sitting=sitting,
-                           end=sittings.ends_at(sitting, exam), refusal=sittings.change_refusal(db.session, sitting),
+                           end=exam_sessions.ends_at(sitting, exam), refusal=exam_sessions.change_refusal(db.session, sitting),
                            assigned=len(sitting.candidates))
 
 
@@ -141,7 +141,7 @@ def delete_sitting(course_id: int, exam_id: int, session_id: int):
     sitting = exam_reads.get_sitting(db.session, exam.id, session_id)
     try:
         with transaction() as s:
-            name = sittings.delete_session(s, s.merge(sitting), actor_id=user.id)
+            name = exam_sessions.delete_session(s, s.merge(sitting), actor_id=user.id)
     except Conflict as exc:
         flash(_("The session was not deleted: %(why)s", why=tr(exc.message)), "error")
         return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
@@ -157,7 +157,7 @@ def assign_candidates(course_id: int, exam_id: int):
         return sessions(course_id, exam.id, errors={"assign": N_("Tick the candidates to put in the session.")},
                         status=422)
     with transaction() as s:
-        n = sittings.assign(s, sitting, ids, actor_id=user.id)
+        n = exam_sessions.assign(s, sitting, ids, actor_id=user.id)
     flash(_("%(n)d candidate(s) now sit in “%(name)s”.", n=n, name=sitting.name))
     return redirect(url_for("teaching.sessions", course_id=course.id, exam_id=exam.id))
 

@@ -78,16 +78,7 @@ def new_item(course_id: int):
 
 def create_item(course_id: int):
     user, course, _m = require_course(course_id, "teacher")
-    qtype = request.form.get("qtype", "")
-    parsed = forms.item_form(request.form, qtype)
-    if parsed.item is None:
-        return _editor(user, course, None, qtype, request.form, parsed.errors), 422
-    with transaction() as s:
-        q = bank_store.save_question(s, course, parsed.item, category_id=parsed.category_id,
-                                     new_category=parsed.new_category, actor_id=user.id)
-        qid = q.id
-    flash(_("Item saved. This is how candidates will see it."))
-    return redirect(url_for("teaching.preview_item", course_id=course.id, question_id=qid))
+    return _save_item(user, course, None)
 
 
 def edit_item(course_id: int, question_id: int):
@@ -99,8 +90,13 @@ def edit_item(course_id: int, question_id: int):
 
 def update_item(course_id: int, question_id: int):
     user, course, _m = require_course(course_id, "teacher")
-    q = bank_store.get_question(db.session, course.id, question_id)
-    qtype = request.form.get("qtype", "")
+    return _save_item(user, course, bank_store.get_question(db.session, course.id, question_id))
+
+
+def _save_item(user, course, q):
+    """The editor's form saved as a new item (``q`` None) or onto ``q``; an item candidates
+    were already given is saved as a new version, and the teacher is told."""
+    qtype, original_id = request.form.get("qtype", ""), q.id if q is not None else None
     parsed = forms.item_form(request.form, qtype)
     if parsed.item is None:
         return _editor(user, course, q, qtype, request.form, parsed.errors), 422
@@ -108,7 +104,7 @@ def update_item(course_id: int, question_id: int):
         saved = bank_store.save_question(s, course, parsed.item, category_id=parsed.category_id,
                                          new_category=parsed.new_category, question=q, actor_id=user.id)
         saved_id, version = saved.id, saved.version
-    if saved_id != question_id:
+    if original_id is not None and saved_id != original_id:
         flash(_("Candidates were already given this item, so the change is saved as version %(n)d; their "
                 "attempts keep the version they were given.", n=version))
     flash(_("Item saved. This is how candidates will see it."))

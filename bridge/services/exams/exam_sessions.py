@@ -33,76 +33,76 @@ def create_session(session: Session, exam: Exam, *, name: str, starts_at: dt.dat
         raise Invalid("Give the session a name (e.g. the date and time).")
     if not isinstance(starts_at, dt.datetime):
         raise Invalid("Give the session's start as a date and time.")
-    sitting = ExamSession(exam_id=exam.id, name=name[:200], starts_at=starts_at.replace(tzinfo=None),
+    exam_session = ExamSession(exam_id=exam.id, name=name[:200], starts_at=starts_at.replace(tzinfo=None),
                           exam_code=new_exam_code(session) if remote else None)
-    session.add(sitting)
+    session.add(exam_session)
     session.flush()
-    audit.record(session, "session.create", actor=f"user:{actor_id}", target=f"session:{sitting.id}",
-                 detail={"exam": exam.id, "starts_at": sitting.starts_at.isoformat(), "remote": remote})
-    return sitting
+    audit.record(session, "session.create", actor=f"user:{actor_id}", target=f"session:{exam_session.id}",
+                 detail={"exam": exam.id, "starts_at": exam_session.starts_at.isoformat(), "remote": remote})
+    return exam_session
 
 
-def ends_at(sitting: ExamSession, exam: Exam) -> dt.datetime:
+def ends_at(exam_session: ExamSession, exam: Exam) -> dt.datetime:
     """When the session's time is up: its start plus the exam's duration."""
-    return sitting.starts_at + dt.timedelta(minutes=exam.duration_minutes)
+    return exam_session.starts_at + dt.timedelta(minutes=exam.duration_minutes)
 
 
-def change_refusal(session: Session, sitting: ExamSession) -> str | None:
+def change_refusal(session: Session, exam_session: ExamSession) -> str | None:
     """Why the session can no longer be edited or deleted (None: it still can): once it has
     started, or once a candidate has an attempt in it, it is history."""
-    if session.scalar(select(Attempt.id).where(Attempt.session_id == sitting.id).limit(1)) is not None:
+    if session.scalar(select(Attempt.id).where(Attempt.session_id == exam_session.id).limit(1)) is not None:
         return N_("A candidate has already entered this session, so it can no longer be changed or deleted.")
-    if sitting.starts_at <= clock.utcnow_naive():
+    if exam_session.starts_at <= clock.utcnow_naive():
         return N_("This session has already started, so it can no longer be changed or deleted.")
     return None
 
 
-def _check_changeable(session: Session, sitting: ExamSession) -> None:
-    why = change_refusal(session, sitting)
+def _check_changeable(session: Session, exam_session: ExamSession) -> None:
+    why = change_refusal(session, exam_session)
     if why:
         raise Conflict(why)
 
 
-def update_session(session: Session, sitting: ExamSession, *, name: str, starts_at: dt.datetime, remote: bool,
+def update_session(session: Session, exam_session: ExamSession, *, name: str, starts_at: dt.datetime, remote: bool,
                    actor_id: int) -> ExamSession:
     """Rename, move or make remote (or not) a session that has not started."""
-    _check_changeable(session, sitting)
+    _check_changeable(session, exam_session)
     name = (name or "").strip()
     if not name:
         raise Invalid("Give the session a name (e.g. the date and time).")
     if not isinstance(starts_at, dt.datetime):
         raise Invalid("Give the session's start as a date and time.")
-    before = {"name": sitting.name, "starts_at": sitting.starts_at.isoformat(), "remote": bool(sitting.exam_code)}
-    sitting.name = name[:200]
-    sitting.starts_at = starts_at.replace(tzinfo=None)
-    if remote and not sitting.exam_code:
-        sitting.exam_code = new_exam_code(session)
+    before = {"name": exam_session.name, "starts_at": exam_session.starts_at.isoformat(), "remote": bool(exam_session.exam_code)}
+    exam_session.name = name[:200]
+    exam_session.starts_at = starts_at.replace(tzinfo=None)
+    if remote and not exam_session.exam_code:
+        exam_session.exam_code = new_exam_code(session)
     elif not remote:
-        sitting.exam_code = None
+        exam_session.exam_code = None
     session.flush()
-    audit.record(session, "session.update", actor=f"user:{actor_id}", target=f"session:{sitting.id}",
-                 detail={"before": before, "after": {"name": sitting.name, "starts_at": sitting.starts_at.isoformat(),
+    audit.record(session, "session.update", actor=f"user:{actor_id}", target=f"session:{exam_session.id}",
+                 detail={"before": before, "after": {"name": exam_session.name, "starts_at": exam_session.starts_at.isoformat(),
                                                      "remote": remote}})
-    return sitting
+    return exam_session
 
 
-def delete_session(session: Session, sitting: ExamSession, *, actor_id: int) -> str:
+def delete_session(session: Session, exam_session: ExamSession, *, actor_id: int) -> str:
     """Remove a session that has not started; its candidates become unassigned and its room
     placements go with it. Returns its name."""
-    _check_changeable(session, sitting)
-    name, detail = sitting.name, {"exam": sitting.exam_id, "name": sitting.name,
-                                  "starts_at": sitting.starts_at.isoformat(),
-                                  "candidates": len(sitting.candidates)}
-    session.delete(sitting)
+    _check_changeable(session, exam_session)
+    name, detail = exam_session.name, {"exam": exam_session.exam_id, "name": exam_session.name,
+                                  "starts_at": exam_session.starts_at.isoformat(),
+                                  "candidates": len(exam_session.candidates)}
+    session.delete(exam_session)
     session.flush()
-    audit.record(session, "session.delete", actor=f"user:{actor_id}", target=f"session:{sitting.id}", detail=detail)
+    audit.record(session, "session.delete", actor=f"user:{actor_id}", target=f"session:{exam_session.id}", detail=detail)
     return name
 
 
-def assign(session: Session, sitting: ExamSession, user_ids: list[int], *, actor_id: int) -> int:
+def assign(session: Session, exam_session: ExamSession, user_ids: list[int], *, actor_id: int) -> int:
     """Put active candidates of the exam's course into this session (each in one session of
     the exam: assigning moves them). Returns how many were assigned."""
-    exam = session.get(Exam, sitting.exam_id)
+    exam = session.get(Exam, exam_session.exam_id)
     members = {m.user_id for m in session.scalars(select(CourseMember).where(
         CourseMember.course_id == exam.course_id, CourseMember.active.is_(True), CourseMember.role == "candidate"))
         if not m.is_proctor}  # a proctor watches the exam, never sits it
@@ -114,12 +114,12 @@ def assign(session: Session, sitting: ExamSession, user_ids: list[int], *, actor
     for uid in user_ids:
         row = existing.get(uid)
         if row is None:
-            session.add(SessionCandidate(session_id=sitting.id, user_id=uid, exam_id=exam.id))
-        elif row.session_id != sitting.id:  # moved: the old session's seat and admission number go
-            row.session_id = sitting.id
+            session.add(SessionCandidate(session_id=exam_session.id, user_id=uid, exam_id=exam.id))
+        elif row.session_id != exam_session.id:  # moved: the old session's seat and admission number go
+            row.session_id = exam_session.id
             row.room_id = row.sequence = row.seat_number = row.admission_number = None
     session.flush()
-    audit.record(session, "session.assign", actor=f"user:{actor_id}", target=f"session:{sitting.id}",
+    audit.record(session, "session.assign", actor=f"user:{actor_id}", target=f"session:{exam_session.id}",
                  detail={"users": user_ids})
     return len(user_ids)
 
