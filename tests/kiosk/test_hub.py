@@ -1,88 +1,32 @@
 """``/ws/kiosk`` over real WebSockets: a protocol-level kiosk client (websocket-client +
 ``kiosk_agent.protocol``) against the bridge served on a port-0 socket, on SQLite and
-PostgreSQL. Handshake, heartbeat presence, answers through the group writer, reports,
-commands, fencing and duplicate refusal, and an ``error`` (never a crash) for malformed input.
+PostgreSQL. Handshake, the brake on wrong enrolment codes, heartbeat presence, answers through
+the group writer (forward tokens bound to the first kiosk, the heads in the welcome), reports,
+commands (and the administrators' endpoint that issues them), fencing and duplicate refusal,
+and an ``error`` (never a crash) for malformed input.
+
+Without a socket: the services behind the hub in test_hub_services.py, its queues and brakes
+in test_hub_internals.py. Fixtures in tests/kiosk/conftest.py, helpers in hub_helpers.py.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 
 import pytest
-import websocket
 from sqlalchemy import func, select
 
-from bridge.bench.kiosk_client import ClientError, KioskClient
+from bridge.bench.kiosk_client import KioskClient
 from bridge.hub import get_hub, issue_commands, stop_hub
-from bridge.models.attempts import AnswerEvent, Attempt
-from bridge.models.devices import Kiosk, KioskAttempt, KioskCommand, KioskReport
+from bridge.models.attempts import AnswerEvent
+from bridge.models.devices import KioskAttempt, KioskCommand, KioskReport
 from bridge.services.kiosks import devices
 from bridge.services.venue import seats
 from bridge.services.delivery import forwarding
 from kiosk_agent import protocol as P
 from tests.delivery import factories
 from tests.fixtures.servers import serve_wsgi
-
-
-@pytest.fixture
-def live(app):
-    """The app served on 127.0.0.1:0 (threaded), its writer and hub stopped afterwards."""
-    from bridge.runtime.writer import stop_writer
-
-    with serve_wsgi(app) as server:
-        server.ws_url = server.url.replace("http://", "ws://") + "/ws/kiosk"
-        yield server
-    stop_hub(app)
-    stop_writer(app)
-
-
-@pytest.fixture
-def room(app, db_session):
-    info, code = devices.create_room(db_session, code="R101", name="Room 101", secret_key=app.config["SECRET_KEY"])
-    db_session.commit()
-    return info, code
-
-
-@pytest.fixture
-def clients():
-    made: list[KioskClient] = []
-    yield made
-    for c in made:
-        c.close()
-
-
-def connect(live, clients, **kw) -> KioskClient:
-    client = KioskClient(live.ws_url, **kw)
-    clients.append(client)
-    return client
-
-
-def registered(live, clients, room) -> KioskClient:
-    client = connect(live, clients)
-    answer = client.register(room[0].code, room[1])
-    assert answer.type == P.WELCOME, answer
-    return client
-
-
-def kiosk_row(db_session, kiosk_id: int) -> Kiosk:
-    db_session.expire_all()
-    return db_session.get(Kiosk, kiosk_id)
-
-
-#: What reading a socket the bridge has closed raises (a recv time-out is NOT one of them:
-#: that would mean the socket stayed open).
-SOCKET_CLOSED = (ClientError, websocket.WebSocketConnectionClosedException, ConnectionError)
-
-
-def wait_until(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"no {what} within {timeout} s")
+from tests.kiosk.hub_helpers import SOCKET_CLOSED, connect, kiosk_row, registered, wait_until
 
 
 # --- identity -----------------------------------------------------------------------------
@@ -180,6 +124,34 @@ def test_silence_before_the_handshake_is_closed(live, room, clients, monkeypatch
         client.recv(timeout=5)
 
 
+@pytest.mark.req("K1")
+def test_wrong_enrolment_codes_never_reach_the_writer_and_are_braked_per_address(live, room, clients, app,
+                                                                                monkeypatch):
+    """Review M5: a register with a wrong code is refused from a plain read (the group writer
+    sees no job), and after 10 wrong codes from one address within 5 minutes that address is
+    refused outright (``too_many_attempts``, socket closed), even with the right code."""
+    from bridge.runtime.writer import get_writer
+
+    writer = get_writer(app)
+    jobs = []
+    real_submit = writer.submit
+    monkeypatch.setattr(writer, "submit", lambda fn, *a: (jobs.append(fn), real_submit(fn, *a))[1])
+    for n in range(10):
+        client = connect(live, clients)
+        wrong = client.request(P.REGISTER, {
+            "room": "R101", "code": f"WRONG-{n:04d}", "public_key": client.public_key, "machine": client.machine,
+            "signature": P.sign(client.key, client.nonce, client.public_key)})
+        assert wrong.payload["code"] == "bad_enrolment_code"
+    assert not [fn for fn in jobs if "register" in getattr(fn, "func", fn).__name__]
+    braked = connect(live, clients)
+    answer = braked.register("R101", room[1])
+    assert answer.type == P.ERROR and answer.payload["code"] == "too_many_attempts"
+    with pytest.raises(SOCKET_CLOSED):
+        braked.recv(timeout=5)
+    get_hub(app).enrolment_failures._failures.clear()  # the window passing
+    assert connect(live, clients).register("R101", room[1]).type == P.WELCOME
+
+
 # --- presence -----------------------------------------------------------------------------
 @pytest.mark.req("K2")
 def test_heartbeats_persist_only_changes(live, room, clients, db_session, app, monkeypatch):
@@ -247,167 +219,6 @@ def test_events_are_stored_through_the_writer_and_acked(live, room, clients, db_
     back = connect(live, clients, key=client.key)
     back.hello(client.kiosk_id)
     assert back.welcome["heads"] == {str(attempt_id): {"kiosk-7": {"seq": 2, "head": head}}}
-
-
-# --- reports ------------------------------------------------------------------------------
-@pytest.mark.req("K3", "K7")
-def test_reports_are_stored_and_env_check_kept(live, room, clients, db_session):
-    client = registered(live, clients, room)
-    ack = client.request(P.REPORT, {"kind": "focus_lost", "detail": {"window": "Calculator"}})
-    assert ack.type == P.REPORT_ACK
-    env = {"cpu_cores": 4, "memory_mb": 8192, "passed": True}
-    assert client.request(P.REPORT, {"kind": "env_check", "detail": env}).type == P.REPORT_ACK
-    kinds = db_session.scalars(select(KioskReport.kind).where(KioskReport.kiosk_id == client.kiosk_id)).all()
-    assert kinds == ["focus_lost", "env_check"]
-    row = kiosk_row(db_session, client.kiosk_id)
-    assert row.env_check == env and row.env_checked_at is not None
-
-
-# --- commands -----------------------------------------------------------------------------
-@pytest.mark.req("K6", "P13")
-def test_commands_reach_the_kiosk_and_results_are_stored_once(live, room, clients, db_session, app):
-    client = registered(live, clients, room)
-    seats.seat_kiosk(db_session, client.kiosk_id, 12)
-    db_session.commit()
-    [command_id] = issue_commands(app, [client.kiosk_id], "show_seat", issued_by="test")
-    command = client.command()
-    assert command.payload["command_id"] == command_id and command.payload["name"] == "show_seat"
-    assert command.payload["args"] == {"seat": 12} and abs(command.payload["issued_at"] - time.time()) < 5
-    wait_until(lambda: db_session.get(KioskCommand, command_id, populate_existing=True).status == "sent",
-               "command marked sent")
-
-    ack = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "done", "detail": {"shown": True}})
-    assert ack.type == P.COMMAND_RESULT_ACK and ack.payload["status"] == "done"
-    repeat = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "failed", "detail": {}})
-    assert repeat.payload["status"] == "done"
-    row = db_session.get(KioskCommand, command_id, populate_existing=True)
-    assert row.status == "done" and row.result == {"shown": True} and row.finished_at is not None
-
-    missing = client.request(P.COMMAND_RESULT, {"command_id": 10**6, "outcome": "done", "detail": {}})
-    assert missing.type == P.ERROR and missing.payload["code"] == "not_found"
-
-
-@pytest.mark.req("K6")
-def test_unfinished_commands_are_sent_again_after_welcome(live, room, clients, db_session, app):
-    client = registered(live, clients, room)
-    client.close()
-    ids = issue_commands(app, [client.kiosk_id], "lock", {"message": "Hands off"}, issued_by="test")
-    ids += issue_commands(app, [client.kiosk_id], "unlock", issued_by="test")
-    back = connect(live, clients, key=client.key)
-    back.hello(client.kiosk_id)
-    got = [back.command().payload for _ in ids]
-    assert [c["command_id"] for c in got] == ids and got[0]["args"] == {"message": "Hands off"}
-
-
-@pytest.mark.req("K6")
-def test_bad_commands_are_refused_before_anything_is_queued(app, db_session, room):
-    from bridge.errors import Invalid, NotFound
-
-    with pytest.raises(Invalid):
-        issue_commands(app, [1], "format_disk")
-    with pytest.raises(Invalid):
-        issue_commands(app, [1], "lock", {"colour": "red"})
-    with pytest.raises(NotFound):
-        issue_commands(app, [424242], "unlock")
-    from bridge.runtime.writer import stop_writer
-
-    stop_writer(app)
-
-
-# --- one key, one socket ------------------------------------------------------------------
-@pytest.mark.req("K1", "K2")
-def test_a_newer_hello_from_the_same_address_fences_the_older_socket(live, room, clients, app):
-    first = registered(live, clients, room)
-    second = connect(live, clients, key=first.key)
-    assert second.hello(first.kiosk_id).type == P.WELCOME
-    fenced = first.wait_for(lambda e: e.type == P.ERROR, "fence")
-    assert fenced.payload["code"] == "fenced"
-    with pytest.raises(SOCKET_CLOSED):
-        first.recv(timeout=5)
-    assert second.heartbeat().type == P.HEARTBEAT_ACK
-    [command_id] = issue_commands(app, [first.kiosk_id], "hide_seat")
-    assert second.command().payload["command_id"] == command_id
-
-
-@pytest.fixture
-def proxied_app(make_app):
-    return make_app(PROXY_HOPS=1)
-
-
-@pytest.mark.req("K1")
-def test_the_same_key_from_a_second_address_is_refused(proxied_app, clients):
-    from bridge.extensions import db
-    from bridge.runtime.writer import stop_writer
-
-    app = proxied_app
-    with app.app_context():
-        info, code = devices.create_room(db.session, code="R2", name="", secret_key=app.config["SECRET_KEY"])
-        db.session.commit()
-        db.session.remove()
-    with serve_wsgi(app) as server:
-        url = server.url.replace("http://", "ws://") + "/ws/kiosk"
-        first = KioskClient(url, headers=["X-Forwarded-For: 10.0.0.7"])
-        clients.append(first)
-        assert first.register("R2", code).type == P.WELCOME
-        second = KioskClient(url, key=first.key, headers=["X-Forwarded-For: 10.0.0.99"])
-        clients.append(second)
-        refused = second.hello(first.kiosk_id)
-        assert refused.type == P.ERROR and refused.payload["code"] == "duplicate_connection"
-        assert "10.0.0.7" in refused.payload["message"]
-        with pytest.raises(SOCKET_CLOSED):
-            second.recv(timeout=5)
-        assert first.heartbeat().type == P.HEARTBEAT_ACK  # the first socket is untouched
-    stop_hub(app)
-    stop_writer(app)
-
-
-# --- services -----------------------------------------------------------------------------
-@pytest.mark.req("K1")
-def test_enrolment_code_is_hashed_readable_by_staff_and_rotatable(app, db_session):
-    from bridge.models.devices import Room
-
-    secret = app.config["SECRET_KEY"]
-    info, code = devices.create_room(db_session, code="LAB-2", name="Lab 2", secret_key=secret)
-    row = db_session.get(Room, info.id)
-    assert code.replace("-", "") not in row.kiosk_enrolment_hash + row.kiosk_enrolment_sealed
-    assert devices.enrolment_code(db_session, info.id, secret_key=secret) == code
-    assert devices.enrolment_code(db_session, info.id, secret_key="another secret") is None
-    new = devices.rotate_enrolment_code(db_session, info.id, secret_key=secret)
-    assert new != code and devices.enrolment_code(db_session, info.id, secret_key=secret) == new
-    with pytest.raises(devices.BadEnrolmentCode):
-        devices.register_kiosk(db_session, room_code="LAB-2", code=code, public_key="k" * 43, machine="m",
-                               secret_key=secret)
-    made = devices.register_kiosk(db_session, room_code="LAB-2", code=new.lower(), public_key="k" * 43,
-                                  machine="m", secret_key=secret)
-    assert made.status == "pending"
-
-
-@pytest.mark.req("K4")
-def test_forward_token_is_bound_to_secret_attempt_epoch_and_time():
-    token = forwarding.forward_token("s1", 5, epoch=2, expires=2_000_000_000)
-    assert forwarding.check_forward_token("s1", 5, token, now=1_900_000_000) == forwarding.ForwardGrant(2, 2_000_000_000)
-    assert not forwarding.check_forward_token("s1", 6, token, now=1_900_000_000)
-    assert not forwarding.check_forward_token("s2", 5, token, now=1_900_000_000)
-    assert not forwarding.check_forward_token("s1", 5, None)
-    assert not forwarding.check_forward_token("s1", 5, token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1",
-                                           now=1_900_000_000)
-    assert not forwarding.check_forward_token("s1", 5, token.replace(".2.", ".3.", 1), now=1_900_000_000)  # epoch
-    assert not forwarding.check_forward_token("s1", 5, token.replace("2000000000", "2100000000"), now=1_900_000_000)
-    assert not forwarding.check_forward_token("s1", 5, token, now=2_000_000_000)  # expired
-    assert forwarding.read_forward_token("s1", 5, token).expired(2_000_000_000)
-    assert len(token) <= 100  # the agent and the protocol take up to 200 characters
-
-
-@pytest.mark.req("K4")
-def test_the_exam_page_token_carries_the_attempts_epoch_and_deadline(app, db_session):
-    sitting = factories.sitting(db_session)
-    attempt_id, _user = factories.attempt(db_session, sitting)
-    factories.set_status(db_session, attempt_id, "in_exam", epoch=3)
-    row = db_session.get(Attempt, attempt_id)
-    grant = forwarding.check_forward_token(app.config["SECRET_KEY"], attempt_id,
-                                        forwarding.mint_forward_token(db_session, app.config["SECRET_KEY"], attempt_id))
-    deadline = row.deadline_at.replace(tzinfo=dt.timezone.utc).timestamp()
-    assert grant == forwarding.ForwardGrant(3, int(deadline + forwarding.FORWARD_GRACE_SECONDS))
 
 
 @pytest.mark.req("K4")
@@ -482,81 +293,54 @@ def test_welcome_heads_end_where_the_stream_has_a_hole(live, room, clients, db_s
     assert back.welcome["heads"] == {str(attempt_id): expected}
 
 
-@pytest.mark.req("K6")
-def test_wipe_carries_the_bridges_own_heads_and_waits_for_the_end_of_the_attempt(db_session):
-    from bridge.errors import InvalidState
-    from bridge.services.delivery import answers
-    from bridge.services.kiosks import kiosk_commands
+# --- reports ------------------------------------------------------------------------------
+@pytest.mark.req("K3", "K7")
+def test_reports_are_stored_and_env_check_kept(live, room, clients, db_session):
+    client = registered(live, clients, room)
+    ack = client.request(P.REPORT, {"kind": "focus_lost", "detail": {"window": "Calculator"}})
+    assert ack.type == P.REPORT_ACK
+    env = {"cpu_cores": 4, "memory_mb": 8192, "passed": True}
+    assert client.request(P.REPORT, {"kind": "env_check", "detail": env}).type == P.REPORT_ACK
+    kinds = db_session.scalars(select(KioskReport.kind).where(KioskReport.kiosk_id == client.kiosk_id)).all()
+    assert kinds == ["focus_lost", "env_check"]
+    row = kiosk_row(db_session, client.kiosk_id)
+    assert row.env_check == env and row.env_checked_at is not None
 
-    sitting = factories.sitting(db_session)
-    attempt_id, _user = factories.attempt(db_session, sitting)
-    qid, qtype = sitting.questions[0]
-    for seq in (1, 2, 3):
-        last = answers.append(db_session, attempt_id, writer="tab-1", seq=seq, question_id=qid,
-                              response=factories.sample_response(qtype, seq), client_time=None, epoch=1)
-    room_info, code = devices.create_room(db_session, code="R-WIPE", name="", secret_key="s")
-    kiosk_id = devices.register_kiosk(db_session, room_code="R-WIPE", code=code, public_key="w" * 43, machine="m",
-                                      secret_key="s").id
-    forged = {"attempt_id": attempt_id, "heads": {"tab-1": {"seq": 99, "head": "x"}}}
-    with pytest.raises(InvalidState, match="submitted or closed"):
-        kiosk_commands.issue(db_session, [kiosk_id], "wipe", forged, issued_by="user:1")
+
+# --- commands -----------------------------------------------------------------------------
+@pytest.mark.req("K6", "P13")
+def test_commands_reach_the_kiosk_and_results_are_stored_once(live, room, clients, db_session, app):
+    client = registered(live, clients, room)
+    seats.seat_kiosk(db_session, client.kiosk_id, 12)
     db_session.commit()
-    factories.set_status(db_session, attempt_id, "submitted", submitted_at=dt.datetime(2026, 1, 1),
-                         submit_reason="candidate")
-    [command_id] = kiosk_commands.issue(db_session, [kiosk_id], "wipe", forged, issued_by="user:1")
-    assert kiosk_commands.get(db_session, command_id).args == {
-        "attempt_id": attempt_id, "heads": {"tab-1": {"seq": 3, "head": last.head}}}
+    [command_id] = issue_commands(app, [client.kiosk_id], "show_seat", issued_by="test")
+    command = client.command()
+    assert command.payload["command_id"] == command_id and command.payload["name"] == "show_seat"
+    assert command.payload["args"] == {"seat": 12} and abs(command.payload["issued_at"] - time.time()) < 5
+    wait_until(lambda: db_session.get(KioskCommand, command_id, populate_existing=True).status == "sent",
+               "command marked sent")
 
+    ack = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "done", "detail": {"shown": True}})
+    assert ack.type == P.COMMAND_RESULT_ACK and ack.payload["status"] == "done"
+    repeat = client.request(P.COMMAND_RESULT, {"command_id": command_id, "outcome": "failed", "detail": {}})
+    assert repeat.payload["status"] == "done"
+    row = db_session.get(KioskCommand, command_id, populate_existing=True)
+    assert row.status == "done" and row.result == {"shown": True} and row.finished_at is not None
 
-@pytest.mark.req("K1")
-def test_room_cli_creates_lists_and_shows_the_code(app):
-    from tests.fixtures.cli import run_cli
-
-    made = run_cli(app, "room", "create", "A101", "--name", "Building A, 101")
-    assert made.returncode == 0, made.stderr
-    code = made.stdout.strip().splitlines()[-1].split(": ")[1]
-    listed = run_cli(app, "room", "list")
-    assert "A101" in listed.stdout and "Building A, 101" in listed.stdout
-    shown = run_cli(app, "room", "code", "A101")
-    assert shown.stdout.strip().endswith(code)
-    twice = run_cli(app, "room", "create", "A101")
-    assert twice.returncode == 1 and "exists already" in twice.stderr
-    rotated = run_cli(app, "room", "code", "A101", "--rotate")
-    assert rotated.returncode == 0 and not rotated.stdout.strip().endswith(code)
-    from bridge.extensions import db
-    from bridge.services import audit
-
-    with app.app_context():
-        actions = [e.action for e in audit.recent(db.session, action_prefix="room.")]
-        db.session.remove()
-    assert actions == ["room.rotate_enrolment_code", "room.create"]
+    missing = client.request(P.COMMAND_RESULT, {"command_id": 10**6, "outcome": "done", "detail": {}})
+    assert missing.type == P.ERROR and missing.payload["code"] == "not_found"
 
 
 @pytest.mark.req("K6")
-def test_results_of_a_burst_are_recorded_together_first_answer_wins(app, db_session, room):
-    from bridge.errors import Invalid, NotFound
-    from bridge.services.kiosks import kiosk_commands
-
-    secret = app.config["SECRET_KEY"]
-    kiosks = [devices.register_kiosk(db_session, room_code="R101", code=room[1], public_key=f"{n}" * 43,
-                                     machine=f"m{n}", secret_key=secret).id for n in range(3)]
-    ids = kiosk_commands.issue(db_session, kiosks, "env_check", issued_by="test")
-    results = kiosk_commands.record_results(db_session, [
-        (kiosks[0], ids[0], "done", {"ok": 1}), (kiosks[1], ids[1], "refused", {"why": "policy"}),
-        (kiosks[0], ids[0], "failed", {}),           # a repeat in the same burst: the first wins
-        (kiosks[2], ids[1], "done", {}),             # not this kiosk's command
-        (kiosks[2], ids[2], "exploded", {})])        # no such outcome
-    assert [r.status if not isinstance(r, Exception) else type(r) for r in results] == \
-        ["done", "refused", "done", NotFound, Invalid]
-    again = kiosk_commands.record_results(db_session, [(kiosks[1], ids[1], "done", {})])
-    assert again[0].status == "refused" and again[0].result == {"why": "policy"}
-    assert [c.id for c in kiosk_commands.unfinished(db_session, kiosks[2])] == [ids[2]]
-    kiosk_commands.mark_sent(db_session, ids)
-    devices.record_presences(db_session, [(kiosks[0], {"agent_status": "ready", "attempt_id": 10**6}),
-                                          (kiosks[1], {"address": "10.0.0.1"}), (kiosks[2], {})])
-    rows = {k: kiosk_row(db_session, k) for k in kiosks}
-    assert rows[kiosks[0]].agent_status == "ready" and rows[kiosks[0]].attempt_id is None
-    assert rows[kiosks[1]].last_address == "10.0.0.1" and rows[kiosks[2]].last_seen_at is not None
+def test_unfinished_commands_are_sent_again_after_welcome(live, room, clients, db_session, app):
+    client = registered(live, clients, room)
+    client.close()
+    ids = issue_commands(app, [client.kiosk_id], "lock", {"message": "Hands off"}, issued_by="test")
+    ids += issue_commands(app, [client.kiosk_id], "unlock", issued_by="test")
+    back = connect(live, clients, key=client.key)
+    back.hello(client.kiosk_id)
+    got = [back.command().payload for _ in ids]
+    assert [c["command_id"] for c in got] == ids and got[0]["args"] == {"message": "Hands off"}
 
 
 @pytest.mark.req("P13", "K6")
@@ -598,116 +382,48 @@ def test_command_endpoint_is_for_administrators_and_says_what_is_wrong(app, db_s
     assert entry.detail["kiosks"] == [client.kiosk_id]
 
 
-class _SlowSocket:
-    """A stand-in for simple-websocket's Server (pure logic of the send queue): ``send``
-    blocks until released, like a peer that does not read."""
-
-    def __init__(self):
-        import threading
-
-        self.sent: list[str] = []
-        self.release = threading.Event()
-        self.connected = True
-        self.closed_with = None
-
-    def send(self, text):
-        self.release.wait(10)
-        self.sent.append(text)
-
-    def close(self, reason=None, message=None):
-        self.connected = False
-        self.closed_with = (reason, message)
+# --- one key, one socket ------------------------------------------------------------------
+@pytest.mark.req("K1", "K2")
+def test_a_newer_hello_from_the_same_address_fences_the_older_socket(live, room, clients, app):
+    first = registered(live, clients, room)
+    second = connect(live, clients, key=first.key)
+    assert second.hello(first.kiosk_id).type == P.WELCOME
+    fenced = first.wait_for(lambda e: e.type == P.ERROR, "fence")
+    assert fenced.payload["code"] == "fenced"
+    with pytest.raises(SOCKET_CLOSED):
+        first.recv(timeout=5)
+    assert second.heartbeat().type == P.HEARTBEAT_ACK
+    [command_id] = issue_commands(app, [first.kiosk_id], "hide_seat")
+    assert second.command().payload["command_id"] == command_id
 
 
-@pytest.mark.req("K2")
-def test_send_queue_is_bounded_ordered_and_closes_a_peer_that_does_not_read():
-    from bridge.hub import connection
-
-    ws = _SlowSocket()
-    conn = connection.Connection(ws, "10.0.0.1", "w")
-    ws.release.set()
-    assert conn.send("direct", direct=True) and ws.sent == ["direct"]  # idle: written at once
-    ws.release.clear()
-    assert conn.send("q0")  # a drainer takes it and blocks in send
-    wait_until(lambda: not conn._queue, "the drainer holding q0")
-    for n in range(1, connection.QUEUE_SIZE + 1):
-        assert conn.send(f"q{n}"), n
-    assert not conn.send("one too many")  # the peer does not read: closed, queue dropped
-    assert conn.closing and not conn.send("after")
-    ws.release.set()
-    wait_until(lambda: ws.closed_with is not None, "socket closed")
-    assert ws.sent == ["direct", "q0"]
-
-    ws2 = _SlowSocket()
-    ws2.release.set()
-    ordered = connection.Connection(ws2, "10.0.0.2", "w")
-    for n in range(20):
-        ordered.send(f"m{n}")
-    ordered.close("bye")
-    wait_until(lambda: ws2.closed_with is not None, "close after the queue")
-    assert ws2.sent == [f"m{n}" for n in range(20)] and ws2.closed_with == (1000, "bye")
+@pytest.fixture
+def proxied_app(make_app):
+    return make_app(PROXY_HOPS=1)
 
 
 @pytest.mark.req("K1")
-def test_wrong_enrolment_codes_never_reach_the_writer_and_are_braked_per_address(live, room, clients, app,
-                                                                                monkeypatch):
-    """Review M5: a register with a wrong code is refused from a plain read (the group writer
-    sees no job), and after 10 wrong codes from one address within 5 minutes that address is
-    refused outright (``too_many_attempts``, socket closed), even with the right code."""
-    from bridge.runtime.writer import get_writer
-
-    writer = get_writer(app)
-    jobs = []
-    real_submit = writer.submit
-    monkeypatch.setattr(writer, "submit", lambda fn, *a: (jobs.append(fn), real_submit(fn, *a))[1])
-    for n in range(10):
-        client = connect(live, clients)
-        wrong = client.request(P.REGISTER, {
-            "room": "R101", "code": f"WRONG-{n:04d}", "public_key": client.public_key, "machine": client.machine,
-            "signature": P.sign(client.key, client.nonce, client.public_key)})
-        assert wrong.payload["code"] == "bad_enrolment_code"
-    assert not [fn for fn in jobs if "register" in getattr(fn, "func", fn).__name__]
-    braked = connect(live, clients)
-    answer = braked.register("R101", room[1])
-    assert answer.type == P.ERROR and answer.payload["code"] == "too_many_attempts"
-    with pytest.raises(SOCKET_CLOSED):
-        braked.recv(timeout=5)
-    get_hub(app).enrolment_failures._failures.clear()  # the window passing
-    assert connect(live, clients).register("R101", room[1]).type == P.WELCOME
-
-
-def test_failure_window_forgets_after_its_seconds(monkeypatch):
-    from bridge.hub import FailureWindow
-
-    now = [1000.0]
-    monkeypatch.setattr("time.monotonic", lambda: now[0])
-    window = FailureWindow(limit=3, seconds=60, max_addresses=5)
-    for _ in range(3):
-        window.failed("10.0.0.9")
-    assert window.blocked("10.0.0.9") and not window.blocked("10.0.0.8")
-    now[0] += 61
-    assert not window.blocked("10.0.0.9")
-    for n in range(10):  # a flood of addresses does not grow it without bound
-        window.failed(f"10.1.0.{n}")
-    assert len(window._failures) <= 5
-
-
-@pytest.mark.req("K6")
-def test_a_batch_that_fails_whole_runs_again_item_by_item(app):
-    """Review M4: one item that breaks the batched job fails only its own caller."""
-    from bridge.hub.batch import Batcher
+def test_the_same_key_from_a_second_address_is_refused(proxied_app, clients):
+    from bridge.extensions import db
     from bridge.runtime.writer import stop_writer
 
-    def job(session, items):
-        if "bad" in items:
-            raise ValueError("this batch has a bad item")
-        return [f"ok {item}" for item in items]
-    batcher = Batcher(app, job, every=0.05, name="test")
-    try:
-        handles = {item: batcher.add(item) for item in ("a", "bad", "b")}
-        assert handles["a"].get(10) == "ok a" and handles["b"].get(10) == "ok b"
-        with pytest.raises(ValueError, match="bad item"):
-            handles["bad"].get(10)
-    finally:
-        batcher.stop()
-        stop_writer(app)
+    app = proxied_app
+    with app.app_context():
+        info, code = devices.create_room(db.session, code="R2", name="", secret_key=app.config["SECRET_KEY"])
+        db.session.commit()
+        db.session.remove()
+    with serve_wsgi(app) as server:
+        url = server.url.replace("http://", "ws://") + "/ws/kiosk"
+        first = KioskClient(url, headers=["X-Forwarded-For: 10.0.0.7"])
+        clients.append(first)
+        assert first.register("R2", code).type == P.WELCOME
+        second = KioskClient(url, key=first.key, headers=["X-Forwarded-For: 10.0.0.99"])
+        clients.append(second)
+        refused = second.hello(first.kiosk_id)
+        assert refused.type == P.ERROR and refused.payload["code"] == "duplicate_connection"
+        assert "10.0.0.7" in refused.payload["message"]
+        with pytest.raises(SOCKET_CLOSED):
+            second.recv(timeout=5)
+        assert first.heartbeat().type == P.HEARTBEAT_ACK  # the first socket is untouched
+    stop_hub(app)
+    stop_writer(app)

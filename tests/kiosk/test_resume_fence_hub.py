@@ -17,11 +17,10 @@ from sqlalchemy import select
 from bridge import clock
 from bridge.models.attempts import AnswerEvent, Attempt, AttemptLog
 from bridge.services.delivery import answers
-from bridge.services.kiosks import devices
 from bridge.services.delivery import forwarding
 from kiosk_agent import protocol as P
 from tests.delivery import factories
-from tests.kiosk.test_hub import clients, live, registered, room  # noqa: F401  (fixtures)
+from tests.kiosk.hub_helpers import registered
 
 
 def resume(db_session, attempt_id: int) -> int:
@@ -44,7 +43,7 @@ def event(sitting, writer: str, seq: int, n: int, epoch="absent") -> dict:
 
 
 @pytest.mark.req("P4", "K4")
-def test_the_old_kiosk_is_fenced_whatever_epoch_its_events_name(live, room, clients, db_session, app):  # noqa: F811
+def test_the_old_kiosk_is_fenced_whatever_epoch_its_events_name(live, room, clients, db_session, app):
     secret = app.config["SECRET_KEY"]
     sitting = factories.sitting(db_session)
     attempt_id, _user = factories.attempt(db_session, sitting)
