@@ -117,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
     from bridge.web.site import bp as site_bp
     from bridge.web.station import bp as station_bp
     from bridge.web.console import bp as console_bp
+    from bridge.web.registration import bp as registration_bp
 
     from bridge.web.api.commands import bp as commands_bp
 
@@ -130,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(teaching_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(registration_bp)
     from bridge.web.api import fast
 
     fast.init_app(app)  # autosave served before Flask's request machinery (hot path)

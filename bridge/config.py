@@ -50,6 +50,14 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_PER_ADDRESS": 64,  # such connections per client address (0: no cap)
     "PENDING_MAX": 4096,  # such connections in all (0: no cap)
     "PENDING_EXEMPT_ADDRESSES": "127.0.0.1 ::1",  # no per-address cap: a reverse proxy on this host
+    # mail to candidates (account verification, password reset): bridge.mail
+    "MAIL_FROM": "ExamBridge <no-reply@localhost>",
+    "SMTP_HOST": "",  # empty: mail is written to MAIL_DIR instead (the demo, a site without mail)
+    "SMTP_PORT": 25,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": False,
+    "MAIL_DIR": "",  # empty: <instance>/mail
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,

@@ -15,3 +15,6 @@ from bridge.models.envchecks import EnvCheckResult, EnvCheckRun  # noqa: F401
 from bridge.models.sittings import SealingCheck, Sitting, Violation, ViolationCode  # noqa: F401
 from bridge.models.authcodes import AuthRequest  # noqa: F401
 from bridge.models.staff import StaffGrant  # noqa: F401
+from bridge.models.registration import (  # noqa: F401
+    CandidateAccount, Offer, PeriodSite, Registration, RegistrationPeriod, RegistrationPhoto, RegistrationSubject,
+)

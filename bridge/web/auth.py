@@ -118,6 +118,7 @@ STAFF_LINKS = (
     ("console.home", N_("Proctor console"), {"admin", "site_admin", "proctor"}),
     ("admin.authcodes_page", N_("Authorization codes"), {"admin", "authority"}),
     ("admin.accounts", N_("Staff accounts"), {"admin"}),
+    ("admin.registration_periods", N_("Registration periods"), {"admin"}),
     ("admin.platforms", N_("LMS platforms"), {"admin"}),
     ("admin.audit_log", N_("Audit log"), {"admin"}),
     ("site.password", N_("Change password"), {"admin", "site_admin", "proctor", "authority"}),

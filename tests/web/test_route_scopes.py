@@ -104,6 +104,14 @@ ROUTES = {
         "resume_log_csv", "cancel_request", "socket") for e in [f"console.{e}"]},
     "console.home": _row({401}, {403}, proctor=ALLOWED, site_admin=ALLOWED),  # lists only their rooms
     "console.violation_codes": _row({401}, {403}, proctor=ALLOWED, site_admin=ALLOWED),  # reading; changing: admin
+    # registration: the public doors, and a person's own registration (nobody is sent to sign in)
+    **{e: OPEN for e in ("registration.home", "registration.sign_up", "registration.verify", "registration.sign_in",
+                         "registration.sign_out", "registration.reset_request", "registration.reset",
+                         "registration.resend")},
+    **{e: _row({302}, ANY, ANY) for e in ("registration.period", "registration.agree", "registration.details",
+                                          "registration.subjects", "registration.submit")},
+    **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
+                               "admin.add_offer")},
 }
 # where one method of a route differs from the row above, or the admin meets another refusal
 BY_METHOD = {
@@ -123,6 +131,7 @@ def two_sites(app, db_session):
     from bridge.services.exams import papers, exam_sessions
     from bridge.services.people import accounts, staff
     from bridge.services.proctoring import authcodes
+    from bridge.services.registration import periods
     from bridge.services.venue import exam_data, seats, venues
     from tests.exams import factories as f
 
@@ -155,6 +164,9 @@ def two_sites(app, db_session):
     request_a = authcodes.request(s, room_id=room_a.id, session_id=sess_a.id, subject=exam_a.id, action="extra_time",
                                   candidates=[], parameter=300, actor="user:0")
     admin = accounts.create_admin(s, username="root", password=PASSWORD, actor="test")
+    period = periods.create_period(s, name="Spring", opens_at=f.now() - dt.timedelta(days=1),
+                                   closes_at=f.now() + dt.timedelta(days=9), actor="test")
+    periods.add_site(s, period, "B01", reviews=True, actor="test")
     people = {"nobody": None, "candidate": candidate.id, "teacher": teacher.id, "admin": admin.id}
     for role, place in (("proctor", {"room": "RA"}), ("site_admin", {"site": "A01"}), ("authority", {"site": "A01"})):
         people[role] = staff.create_staff(s, username=role, password=PASSWORD, role=role,
@@ -165,7 +177,8 @@ def two_sites(app, db_session):
              "course_id": course_b.id, "exam_id": exam_b.id, "attempt_id": other_attempt.id,
              "question_id": qb["single"].id, "seat_id": seat_b.id, "request_id": request_b.id, "violation_id": 1,
              "user_id": people["proctor"], "grant_id": grant.id, "platform_id": 1, "report_id": 1, "file_id": 1,
-             "fmt": "csv", "act": "login", "code": "en", "name": "fig.png", "filename": "app.css"}
+             "fmt": "csv", "act": "login", "code": "en", "name": "fig.png", "filename": "app.css",
+             "period_id": period.id, "token": "not-a-token"}
     mine = {"request_a": request_a, "request_b": request_b}
     clock.set_offset(0)
     yield other, people, mine

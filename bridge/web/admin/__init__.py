@@ -22,3 +22,10 @@ bp.add_url_rule("/accounts", "accounts", accounts.accounts)
 bp.add_url_rule("/accounts", "create_account", accounts.create_account, methods=["POST"])
 bp.add_url_rule("/accounts/<int:user_id>/grants", "add_grant", accounts.add_grant, methods=["POST"])
 bp.add_url_rule("/grants/<int:grant_id>/delete", "remove_grant", accounts.remove_grant, methods=["POST"])
+
+from bridge.web.admin import registration  # noqa: E402
+
+bp.add_url_rule("/registration", "registration_periods", registration.registration_periods)
+bp.add_url_rule("/registration", "create_period", registration.create_period, methods=["POST"])
+bp.add_url_rule("/registration/<int:period_id>/sites", "add_period_site", registration.add_site, methods=["POST"])
+bp.add_url_rule("/registration/<int:period_id>/offers", "add_offer", registration.add_offer, methods=["POST"])

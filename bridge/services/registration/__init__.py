@@ -1,0 +1,1 @@
+"""Candidate registration for exam sittings: periods, registrations, photos, review, payment, documents."""

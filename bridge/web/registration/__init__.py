@@ -1,0 +1,22 @@
+"""Registration for exam sittings, the candidate's side (R1, R2; seed 003): a public
+candidate's account (sign up, verify, sign in, reset), and the registration itself:
+agreement, personal data, site and subjects, submission."""
+from flask import Blueprint
+
+bp = Blueprint("registration", __name__)
+
+from bridge.web.registration import accounts, views  # noqa: E402
+
+bp.add_url_rule("/register", "home", views.home)
+bp.add_url_rule("/register/account/new", "sign_up", accounts.sign_up, methods=["GET", "POST"])
+bp.add_url_rule("/register/account/verify/<token>", "verify", accounts.verify)
+bp.add_url_rule("/register/account/verify", "resend", accounts.resend, methods=["POST"])
+bp.add_url_rule("/register/sign-in", "sign_in", accounts.sign_in_page, methods=["GET", "POST"])
+bp.add_url_rule("/register/sign-out", "sign_out", accounts.sign_out, methods=["POST"])
+bp.add_url_rule("/register/account/reset", "reset_request", accounts.reset_request, methods=["GET", "POST"])
+bp.add_url_rule("/register/account/reset/<token>", "reset", accounts.reset, methods=["GET", "POST"])
+bp.add_url_rule("/register/<int:period_id>", "period", views.period)
+bp.add_url_rule("/register/<int:period_id>/agreement", "agree", views.agree, methods=["POST"])
+bp.add_url_rule("/register/<int:period_id>/details", "details", views.details, methods=["GET", "POST"])
+bp.add_url_rule("/register/<int:period_id>/subjects", "subjects", views.subjects, methods=["GET", "POST"])
+bp.add_url_rule("/register/<int:period_id>/submit", "submit", views.submit, methods=["POST"])

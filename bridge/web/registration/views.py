@@ -1,0 +1,162 @@
+"""The registration itself, the candidate's pages: HTTP only
+(``bridge.services.registration.registrations`` and ``periods``). Anyone signed in may
+register: a learner launched from the LMS, or a public candidate whose email is verified."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from bridge.errors import DomainError
+from bridge.extensions import db, transaction
+from bridge.models.registration import EDITABLE_STATES, GENDERS
+from bridge.services.registration import accounts, identity, periods, registrations
+from bridge.web.auth import current_user
+
+DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
+
+
+def _candidate():
+    """(user, None) for someone who may register; (None, redirect) otherwise."""
+    user = current_user()
+    if user is None:
+        return None, redirect(url_for("registration.sign_in"))
+    account = accounts.account_of_user(db.session, user.id)
+    if account is not None and account.verified_at is None:
+        flash(_("Confirm your email first: open the link we mailed to %(email)s.", email=account.email), "error")
+        return None, redirect(url_for("registration.home"))
+    return user, None
+
+
+def home():
+    user = current_user()
+    account = accounts.account_of_user(db.session, user.id) if user else None
+    mine = {}
+    if user is not None:
+        for p in periods.all_periods(db.session):
+            reg = registrations.of_user(db.session, p.id, user.id)
+            if reg is not None:
+                mine[p.id] = reg
+    return render_template("registration/home.html", user=user, account=account,
+                           periods=periods.open_periods(db.session), mine=mine,
+                           all_periods={p.id: p for p in periods.all_periods(db.session)},
+                           state_labels=registrations.STATE_LABELS)
+
+
+def period(period_id: int):
+    user, away = _candidate()
+    if away:
+        return away
+    p = periods.get_period(db.session, period_id)
+    reg = registrations.of_user(db.session, p.id, user.id)
+    if reg is None:
+        return render_template("registration/agreement.html", user=user, period=p, is_open=periods.is_open(p))
+    site_names = {ps.site_id: site for ps, site in periods.sites_of(db.session, p)}
+    return render_template("registration/status.html", user=user, period=p, reg=reg, site_names=site_names,
+                           editable=reg.status in EDITABLE_STATES and periods.is_open(p),
+                           duplicates=registrations.duplicates(db.session, reg),
+                           reviews=registrations.site_reviews(db.session, reg) if reg.site_id else False,
+                           has_photo=registrations.has_photo(db.session, reg), fee_text=periods.fee_text,
+                           id_labels=identity.ID_TYPE_LABELS, state_labels=registrations.STATE_LABELS)
+
+
+def agree(period_id: int):
+    user, away = _candidate()
+    if away:
+        return away
+    p = periods.get_period(db.session, period_id)
+    if request.form.get("decision") != "agree":
+        flash(_("You did not agree to the terms, so the registration stops here. You can come back while "
+                "registration is open."))
+        return redirect(url_for("registration.home"))
+    try:
+        with transaction() as s:
+            registrations.start(s, s.merge(p), s.merge(user), agreed=request.form.get("agreed") == "1")
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+        return redirect(url_for("registration.period", period_id=period_id))
+    return redirect(url_for("registration.details", period_id=period_id))
+
+
+def _registration(period_id: int):
+    user, away = _candidate()
+    if away:
+        return None, None, away
+    p = periods.get_period(db.session, period_id)
+    reg = registrations.of_user(db.session, p.id, user.id)
+    if reg is None:
+        return None, None, redirect(url_for("registration.period", period_id=period_id))
+    return user, reg, None
+
+
+def details(period_id: int):
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    if request.method == "GET":
+        form = {"name": reg.name, "gender": reg.gender, "birth_date": reg.birth_date.isoformat() if reg.birth_date
+                else "", "id_type": reg.id_type or "prc_id", "id_number": "", "phone": reg.phone,
+                "email": reg.email, "address": reg.address}
+        return _details_page(user, reg, form, None)
+    form = {k: request.form.get(k, "").strip() for k in DETAIL_FIELDS}
+    try:
+        birth = dt.date.fromisoformat(form["birth_date"]) if form["birth_date"] else None
+    except ValueError:
+        return _details_page(user, reg, form, _("The date of birth is a date like 2001-09-30."), 422)
+    data = registrations.PersonalData(name=form["name"], gender=form["gender"], birth_date=birth,
+                                      id_type=form["id_type"], id_number=form["id_number"], phone=form["phone"],
+                                      email=form["email"], address=form["address"])
+    try:
+        with transaction() as s:
+            registrations.save_details(s, s.merge(reg), data, secret=current_app.config["SECRET_KEY"])
+    except registrations.MissingFields as exc:
+        return _details_page(user, reg, form, _("Fill in the required fields: %(fields)s.",
+                                                fields=", ".join(_(f) for f in exc.fields)), 422)
+    except DomainError as exc:
+        return _details_page(user, reg, form, exc.translated(), exc.http_status)
+    return redirect(url_for("registration.subjects", period_id=period_id))
+
+
+def _details_page(user, reg, form, error, status=200):
+    return render_template("registration/details.html", user=user, reg=reg, period=reg.period, form=form,
+                           error=error, genders=GENDERS, id_types=identity.ID_TYPE_LABELS), status
+
+
+def subjects(period_id: int):
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    p = reg.period
+    site_id = request.values.get("site") or reg.site_id
+    if request.method == "POST":
+        chosen = [int(v) for v in request.form.getlist("offer") if v.isdigit()]
+        try:
+            with transaction() as s:
+                registrations.choose_subjects(s, s.merge(reg), site_id or "", chosen)
+        except DomainError as exc:
+            return _subjects_page(user, reg, p, site_id, chosen, exc.translated(), exc.http_status)
+        return redirect(url_for("registration.period", period_id=period_id) + "#submit")
+    chosen = [s.offer_id for s in reg.subjects] if site_id == reg.site_id else []
+    return _subjects_page(user, reg, p, site_id, chosen, None)
+
+
+def _subjects_page(user, reg, p, site_id, chosen, error, status=200):
+    return render_template("registration/subjects.html", user=user, reg=reg, period=p, site_id=site_id,
+                           sites=periods.sites_of(db.session, p), chosen=chosen, error=error,
+                           offers=periods.offers_at(db.session, p, site_id) if site_id else [],
+                           fee_text=periods.fee_text), status
+
+
+def submit(period_id: int):
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    try:
+        with transaction() as s:
+            registrations.submit(s, s.merge(reg), guaranteed=request.form.get("guarantee") == "1")
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+    else:
+        flash(_("Your registration is submitted."))
+    return redirect(url_for("registration.period", period_id=period_id))
