@@ -256,6 +256,21 @@ def _demo_staff(session, password: str) -> None:
                                **place)
 
 
+def _demo_registration(session, exam) -> None:
+    """An open registration period at the demo site offering the demo exam, reviewed by the
+    site (made on the first start): candidates register at /register."""
+    from bridge.models.registration import RegistrationPeriod
+    from bridge.services.registration import periods
+
+    if session.scalars(select(RegistrationPeriod)).first() is not None:
+        return
+    now = clock.utcnow_naive()
+    period = periods.create_period(session, name="Demo registration", opens_at=now - dt.timedelta(days=1),
+                                   closes_at=now + dt.timedelta(days=30), actor="demo")
+    periods.add_site(session, period, DEMO_SITE, reviews=True, actor="demo")
+    periods.add_offer(session, period, DEMO_SITE, exam.id, capacity=30, fee_cents=8000, actor="demo")
+
+
 def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.datetime]:
     """The demo site, room, course, exam and session (idempotent); returns the room's kiosk
     enrolment code and the session's name and start."""
@@ -268,6 +283,7 @@ def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.da
             sess = _demo_session(s, exam, teacher_id, students, site_id, room_id)
             session_name, starts_at = sess.name, sess.starts_at
             _demo_staff(s, _admin_password(Path(app.instance_path)))
+            _demo_registration(s, exam)
         db.session.remove()
     return code, session_name, starts_at
 
@@ -414,6 +430,7 @@ def banner(w: Wiring) -> str:
         f"{w.enrolment_code}; logs in instance/kiosks/",
         f"  {'Demo site ' + w.site + ':':<26} {w.bridge_url}/site/   (mock mode; sign in as \"site\", same password)",
         f"  {'Proctor console:':<26} {w.bridge_url}/console/   (sign in as \"proctor\"; codes: \"authority\")",
+        f"  {'Exam registration:':<26} {w.bridge_url}/register   (mail to candidates: instance/mail/*.eml)",
         f"  {w.exam + ':':<26} \"{w.session_name}\" in room {w.room}, starts "
         f"{w.session_starts_at:%Y-%m-%d %H:%M} UTC",
         "",

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.world",
     "tests.fixtures.traceability",
+    "tests.fixtures.mail",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures.mail import Mailbox
 from tests.fixtures.servers import serve_wsgi
 from tests.fixtures.world import Browser
 
@@ -27,16 +28,11 @@ def test_sign_up_mails_a_verification_link_that_opens_registration(mail_app, mai
         assert message["From"] == "Exams <exams@example.org>"
         signed_in = b.post(f"{srv.url}/register/sign-in", data={"email": "li.hua@example.com", "password": PASSWORD})
         assert "Confirm your email first" in signed_in.text                       # not verified yet
-        welcome = b.get(Mailbox_link(message, "/register/account/verify/"))
+        welcome = b.get(Mailbox.link(message, "/register/account/verify/"))
         assert welcome.status_code == 200 and "Your email is confirmed" in welcome.text
         assert "Confirm your email first" not in b.get(f"{srv.url}/register").text
         assert "not valid" in Browser().get(f"{srv.url}/register/account/verify/forged-token").text
 
-
-def Mailbox_link(message, part):
-    from tests.registration.conftest import Mailbox
-
-    return Mailbox.link(message, part)
 
 
 def test_sign_up_refuses_what_it_cannot_use_with_the_reason(mail_app, mailbox):
@@ -67,7 +63,7 @@ def test_sign_in_is_slowed_after_failures_and_a_reset_link_works_once(mail_app, 
         asked = b.post(f"{srv.url}/register/account/reset", data={"email": "li.hua@example.com"})
         nobody = b.post(f"{srv.url}/register/account/reset", data={"email": "nobody@example.com"})
         assert "If an account uses that email" in asked.text and "If an account uses that email" in nobody.text
-        link = Mailbox_link(mailbox.wait_for("li.hua@example.com", count=2), "/register/account/reset/")
+        link = Mailbox.link(mailbox.wait_for("li.hua@example.com", count=2), "/register/account/reset/")
         changed = Browser().post(link, data={"password": "a brand new secret", "confirm": "a brand new secret"})
         assert "Your password is changed" in changed.text
         again = Browser().post(link, data={"password": "yet another secret", "confirm": "yet another secret"})

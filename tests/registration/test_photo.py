@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data
 
 from bridge.errors import Invalid
+from tests.registration.photos import ORIENTATION, SIZE, astronaut, jpeg, padded
 from bridge.services.registration.photo import (
     FACE_CENTRE_X,
     FACE_MAX_SHARE,
@@ -27,42 +28,6 @@ from bridge.services.registration.photo import (
 )
 
 pytestmark = pytest.mark.req("R3")
-
-SIZE = (330, 480)  # width × height, 33:48
-ORIENTATION = 0x0112
-
-
-def astronaut(top: int = 4, left: int = 144, height: int = 232) -> Image.Image:
-    """A 33:48 crop of the astronaut picture, resized to 330×480; the defaults frame her face
-    as the seed asks (face centred, head about 2/3 of the height)."""
-    width = round(height * 33 / 48)
-    pixels = data.astronaut()[top:top + height, left:left + width]
-    assert pixels.shape[:2] == (height, width), "crop runs off the picture"
-    return Image.fromarray(pixels).resize(SIZE, Image.Resampling.LANCZOS)
-
-
-def jpeg(image: Image.Image, quality: int = 90, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, **options)
-    return out.getvalue()
-
-
-def padded(photo: bytes, size: int) -> bytes:
-    """``photo`` made exactly ``size`` bytes long with comment (COM) segments after SOI: still a
-    valid JPEG of the same pixels."""
-    missing = size - len(photo)
-    assert missing == 0 or missing >= 4
-    segments = []
-    while missing:
-        chunk = min(missing, 65535 + 2)  # marker (2) + length (2) + up to 65533 bytes
-        if 0 < missing - chunk < 4:
-            chunk -= 4
-        segments.append(b"\xff\xfe" + (chunk - 2).to_bytes(2, "big") + b"c" * (chunk - 4))
-        missing -= chunk
-    result = photo[:2] + b"".join(segments) + photo[2:]
-    assert len(result) == size
-    return result
-
 
 def refused(photo: bytes) -> Invalid:
     with pytest.raises(Invalid) as caught:

@@ -97,16 +97,18 @@ def test_subjects_at_least_one_at_most_the_limit_none_twice_none_full_only_the_s
     reg = regs[0]
     with pytest.raises(Invalid, match="at least one"):
         registrations.choose_subjects(w.s, reg, w.site["A"], [])
-    with pytest.raises(Invalid, match="At most 3"):
+    with pytest.raises(Invalid, match="At most") as too_many:
         registrations.choose_subjects(w.s, reg, w.site["A"], _offer_ids(w, "A", 0, 1, 2, 3))
+    assert too_many.value.params == {"n": 3}
     with pytest.raises(Invalid, match="only once"):
         registrations.choose_subjects(w.s, reg, w.site["A"], _offer_ids(w, "A", 0, 0))
     with pytest.raises(Invalid, match="offered at the site"):
         registrations.choose_subjects(w.s, reg, w.site["A"], _offer_ids(w, "B", 0))
     registrations.choose_subjects(w.s, reg, w.site["A"], _offer_ids(w, "A", 0, 1, 2))
     registrations.choose_subjects(w.s, regs[1], w.site["A"], _offer_ids(w, "A", 0))   # capacity 2: now full
-    with pytest.raises(Conflict, match="Subject 1 is full"):
+    with pytest.raises(Conflict, match="is full") as full:
         registrations.choose_subjects(w.s, regs[2], w.site["A"], _offer_ids(w, "A", 0))
+    assert full.value.params == {"subject": "Subject 1"}
     registrations.choose_subjects(w.s, reg, w.site["A"], _offer_ids(w, "A", 1))       # dropping frees the place
     registrations.choose_subjects(w.s, regs[2], w.site["A"], _offer_ids(w, "A", 0))
     left = {o.title: o.places_left for o in periods.offers_at(w.s, w.p, w.site["A"])}

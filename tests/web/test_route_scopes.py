@@ -109,7 +109,8 @@ ROUTES = {
                          "registration.sign_out", "registration.reset_request", "registration.reset",
                          "registration.resend")},
     **{e: _row({302}, ANY, ANY) for e in ("registration.period", "registration.agree", "registration.details",
-                                          "registration.subjects", "registration.submit")},
+                                          "registration.subjects", "registration.submit",
+                                          "registration.photo", "registration.photo_file")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
                                "admin.add_offer")},
 }

@@ -45,7 +45,7 @@ def normal_email(email: str) -> str:
 
 def _check_password(password: str, confirm: str) -> None:
     if len(password or "") < MIN_PASSWORD:
-        raise Invalid(N_("The password must have at least %(n)d characters.") % {"n": MIN_PASSWORD})
+        raise Invalid(N_("The password must have at least %(n)d characters."), params={"n": MIN_PASSWORD})
     if password != confirm:
         raise Invalid(N_("The two passwords differ; type the same password twice."))
 

@@ -88,7 +88,7 @@ def add_site(session: Session, period: RegistrationPeriod, site_code: str, *, re
              actor: str) -> PeriodSite:
     site = session.scalars(select(Site).where(Site.code == (site_code or "").strip())).first()
     if site is None:
-        raise NotFound(N_("There is no site with the code %(code)s.") % {"code": site_code})
+        raise NotFound(N_("There is no site with the code %(code)s."), params={"code": site_code})
     row = session.scalars(select(PeriodSite).where(PeriodSite.period_id == period.id,
                                                    PeriodSite.site_id == site.id)).first()
     if row is None:
@@ -105,8 +105,8 @@ def add_offer(session: Session, period: RegistrationPeriod, site_code: str, exam
               fee_cents: int, actor: str) -> Offer:
     site = session.scalars(select(Site).where(Site.code == (site_code or "").strip())).first()
     if site is None or site.id not in {s.site_id for s in period.sites}:
-        raise Invalid(N_("Add the site %(code)s to the period before offering subjects there.")
-                      % {"code": site_code})
+        raise Invalid(N_("Add the site %(code)s to the period before offering subjects there."),
+                      params={"code": site_code})
     if session.get(Exam, exam_id) is None:
         raise NotFound(N_("That exam does not exist."))
     if not 1 <= int(capacity) <= 100_000:

@@ -21,12 +21,12 @@ from bridge.models.registration import (EDITABLE_STATES, GENDERS, PeriodSite, Re
                                         RegistrationPhoto, RegistrationSubject)
 from bridge.models.users import User
 from bridge.services import audit
-from bridge.services.registration import identity, periods
+from bridge.services.registration import identity, periods, photo
 
 
 #: each state's name for people (translated where shown)
 STATE_LABELS = {
-    "draft": N_("Being filled in"), "submitted": N_("Submitted"), "pending_review": N_("Waiting for review"),
+    "draft": N_("Being filled in"), "submitted": N_("Registration submitted"), "pending_review": N_("Waiting for review"),
     "approved": N_("Approved: pay within the window"), "rejected": N_("Not approved: correct and submit again"),
     "paid": N_("Paid"), "confirmed": N_("Confirmed on site"), "lapsed": N_("Lapsed: not paid in time"),
 }
@@ -135,7 +135,7 @@ def choose_subjects(session: Session, reg: Registration, site_id: str, offer_ids
     if not offer_ids:
         raise Invalid(N_("Choose at least one subject."))
     if len(offer_ids) > period.subject_limit:
-        raise Invalid(N_("At most %(n)d subjects per person in this period.") % {"n": period.subject_limit})
+        raise Invalid(N_("At most %(n)d subjects per person in this period."), params={"n": period.subject_limit})
     offers = {o.id: o for o in period.offers if o.site_id == site_id}
     if any(oid not in offers for oid in offer_ids):
         raise Invalid(N_("Choose subjects offered at the site you chose."))
@@ -146,8 +146,8 @@ def choose_subjects(session: Session, reg: Registration, site_id: str, offer_ids
     held = periods.taken(session, [oid for oid in offer_ids if oid not in mine])
     for oid in offer_ids:
         if oid not in mine and held.get(oid, 0) >= offers[oid].capacity:
-            raise Conflict(N_("%(subject)s is full at this site; choose another subject or site.")
-                           % {"subject": offers[oid].exam.title})
+            raise Conflict(N_("%(subject)s is full at this site; choose another subject or site."),
+                           params={"subject": offers[oid].exam.title})
     for row in list(reg.subjects):
         if row.offer_id not in offer_ids:
             reg.subjects.remove(row)
@@ -178,6 +178,28 @@ def submit(session: Session, reg: Registration, *, guaranteed: bool) -> Registra
     session.flush()
     audit.record(session, "registration.submit", actor=f"user:{reg.user_id}", target=f"registration:{reg.id}")
     return reg
+
+
+def save_photo(session: Session, reg: Registration, data: bytes) -> RegistrationPhoto:
+    """Check the photo (``photo.check_photo``: JPEG, size, colour, proportions, one upright
+    face) and keep it in place of the one before; refused with the reason otherwise (R3)."""
+    _editable(reg)
+    checked = photo.check_photo(data)
+    row = session.get(RegistrationPhoto, reg.id)
+    if row is None:
+        row = RegistrationPhoto(registration_id=reg.id)
+        session.add(row)
+    row.jpeg, row.width, row.height, row.uploaded_at = checked.jpeg, checked.width, checked.height, clock.utcnow_naive()
+    if reg.status == "rejected":
+        reg.status = "draft"
+    session.flush()
+    audit.record(session, "registration.photo", actor=f"user:{reg.user_id}", target=f"registration:{reg.id}",
+                 detail={"bytes": len(checked.jpeg), "width": checked.width, "height": checked.height})
+    return row
+
+
+def photo_of(session: Session, reg: Registration) -> RegistrationPhoto | None:
+    return session.get(RegistrationPhoto, reg.id)
 
 
 def has_photo(session: Session, reg: Registration) -> bool:

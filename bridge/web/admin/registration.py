@@ -36,7 +36,7 @@ def _when(raw: str, label: str):
     try:
         return timezones.parse_local_input(raw)
     except ValueError:
-        raise Invalid(N_("%(field)s is a date and time like 2027-03-01 09:00.") % {"field": label}) from None
+        raise Invalid(N_("%(field)s is a date and time like 2027-03-01 09:00."), params={"field": label}) from None
 
 
 def _whole(raw: str, message: str) -> int:

@@ -12,6 +12,7 @@ from bridge.extensions import transaction
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db
 from bridge.services.exams import courses, exam_readiness, exams, exam_sessions
+from bridge.services.registration import periods
 from bridge.web.auth import current_actor, current_user, home_for, require_course, require_user
 
 
@@ -41,7 +42,8 @@ def course_home(course_id: int):
                                exams=exams.list_exams(db.session, course.id))
     course_exams = exams.list_exams(db.session, course.id)
     return render_template("main/candidate.html", user=user, course=course, exams=course_exams,
-                           sittings={e.id: exam_sessions.session_of(db.session, e.id, user.id) for e in course_exams})
+                           sittings={e.id: exam_sessions.session_of(db.session, e.id, user.id) for e in course_exams},
+                           registration_open=bool(periods.open_periods(db.session)))
 
 
 def _next_steps(course_exams) -> dict[int, str]:

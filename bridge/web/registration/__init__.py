@@ -20,3 +20,5 @@ bp.add_url_rule("/register/<int:period_id>/agreement", "agree", views.agree, met
 bp.add_url_rule("/register/<int:period_id>/details", "details", views.details, methods=["GET", "POST"])
 bp.add_url_rule("/register/<int:period_id>/subjects", "subjects", views.subjects, methods=["GET", "POST"])
 bp.add_url_rule("/register/<int:period_id>/submit", "submit", views.submit, methods=["POST"])
+bp.add_url_rule("/register/<int:period_id>/photo", "photo", views.photo_page, methods=["GET", "POST"])
+bp.add_url_rule("/register/<int:period_id>/photo.jpg", "photo_file", views.photo_file)

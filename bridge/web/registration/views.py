@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.errors import DomainError
@@ -160,3 +160,45 @@ def submit(period_id: int):
     else:
         flash(_("Your registration is submitted."))
     return redirect(url_for("registration.period", period_id=period_id))
+
+
+MAX_UPLOAD = 2 * 1024 * 1024  # far above the photo's 200 KB: the checker says what is wrong with it
+
+
+def photo_page(period_id: int):
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    if request.method == "GET":
+        return _photo_page(user, reg, None)
+    upload = request.files.get("photo")
+    data = upload.read(MAX_UPLOAD + 1) if upload else b""
+    if not data:
+        return _photo_page(user, reg, _("Choose a photo file to upload."), 422)
+    if len(data) > MAX_UPLOAD:
+        return _photo_page(user, reg, _("This file is far larger than 200 KB; choose the photo itself."), 422)
+    try:
+        with transaction() as s:
+            registrations.save_photo(s, s.merge(reg), data)
+    except DomainError as exc:
+        return _photo_page(user, reg, exc.translated(), exc.http_status)
+    flash(_("Photo saved. Check the preview: this is how it prints on your admission ticket."))
+    return redirect(url_for("registration.photo", period_id=period_id))
+
+
+def _photo_page(user, reg, error, status=200):
+    return render_template("registration/photo.html", user=user, reg=reg, period=reg.period, error=error,
+                           has_photo=registrations.has_photo(db.session, reg),
+                           editable=reg.status in EDITABLE_STATES and periods.is_open(reg.period)), status
+
+
+def photo_file(period_id: int):
+    """The candidate's own photo: never at a public address, never cached by a shared cache."""
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    row = registrations.photo_of(db.session, reg)
+    if row is None:
+        abort(404)
+    return row.jpeg, 200, {"Content-Type": "image/jpeg", "Cache-Control": "private, no-store",
+                           "X-Content-Type-Options": "nosniff"}

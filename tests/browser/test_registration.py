@@ -1,0 +1,195 @@
+"""A public candidate registers for a sitting in Debian's chromium, as seed 003 walks it: an
+account whose verification link arrives over real SMTP; the agreement (declined once, then
+accepted); the personal data with a wrong ID number refused and the right one accepted; a
+fourth subject refused; every kind of wrong photo refused with its reason and a good one
+accepted and previewed; "true and accurate" and the submission. The admin opened the period
+on its page first. Every page is watched (journey_checks.Watch): an unexpected error page,
+an error in the server log or, in Chinese, English interface text fails the walk."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from stdnum.cn import ric
+
+from tests.browser.journey_checks import Watch
+from tests.fixtures.servers import serve_wsgi
+from tests.fixtures.mail import Mailbox
+from tests.registration.photos import samples
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+PASSWORD = "correct horse battery"
+TIMEOUT = 20_000
+USER_TEXT = {"Spring 2027", "Site A", "A01", "Li Hua", "li.hua@example.com", "Subject 1", "Subject 2", "Subject 3",
+             "Subject 4", "Course", "Exam"}
+pytestmark = pytest.mark.timeout(240)
+
+# what each refused photo's message says, in each language (a word of it)
+PHOTO_REASONS = {
+    "png": ("not a JPEG", "JPEG"), "10kb": ("20 KB to 200 KB", "20 KB"), "300kb": ("20 KB to 200 KB", "20 KB"),
+    "greyscale": ("black-and-white", "黑白"), "small": ("192×144", "192×144"), "landscape": ("landscape", "横"),
+    "sideways": ("sideways", "侧"), "upside_down": ("upside down", "倒"), "no_face": ("No face", "人脸"),
+}
+
+
+def ric_number(seq: str = "123") -> str:
+    body = "110101" + "19900101" + seq
+    return body + ric.calc_check_digit(body + "0")
+
+
+def _admin_opens_the_period(page, base: str, lang: str) -> None:
+    page.goto(f"{base}/admin/login")
+    page.fill("#username", "root")
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{base}/admin/registration")
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    page.fill("#name", "Spring 2027")
+    page.fill("#opens_at", (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#closes_at", (now + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M"))
+    page.click("#new-period button[type=submit]")
+    section = page.locator("section[id^=period-]").first
+    section.locator("summary").first.click()
+    section.locator("select[name=site]").first.select_option("A01")
+    section.locator("form").first.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    for i in range(4):
+        section = page.locator("section[id^=period-]").first
+        details = section.locator("details").nth(1)
+        details.locator("summary").click()
+        details.locator("select[name=exam]").select_option(label=f"Subject {i + 1}")
+        details.locator("input[name=capacity]").fill("30")
+        details.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+    assert page.locator("section[id^=period-] .offers").inner_text().count("0 / 30") == 4
+    page.screenshot(path=str(SHOTS / f"registration-admin-{lang}.png"), full_page=True)
+
+
+@pytest.mark.req("R1", "R2", "R3")
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_a_public_candidate_registers_from_account_to_submission(make_app, mailbox, chromium, lang, tmp_path):
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port))
+    with app.app_context():
+        from bridge.extensions import db
+        _offer(db.session)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    zh = lang == "zh_CN"
+    watch = Watch(user_text=set(USER_TEXT))
+    look = watch.look_for_english if zh else (lambda page, where: None)
+    expected_refusals = []
+    try:
+        with serve_wsgi(app) as srv:
+            base = srv.url
+            admin = watch.watch(chromium(locale="zh-CN" if zh else "en-US")).new_page()
+            _admin_opens_the_period(admin, base, lang)
+            look(admin, "registration periods")
+
+            page = watch.watch(chromium(locale="zh-CN" if zh else "en-US")).new_page()
+            page.goto(f"{base}/register")
+            look(page, "registration home")
+            page.click("a[href$='/register/account/new']")
+            page.fill("#name", "Li Hua")
+            page.fill("#email", "li.hua@example.com")
+            page.fill("#password", PASSWORD)
+            page.fill("#confirm", PASSWORD)
+            page.click("#sign-up button[type=submit]")
+            page.wait_for_load_state()
+            look(page, "check your mail")
+            page.goto(Mailbox.link(mailbox.wait_for("li.hua@example.com"), "/register/account/verify/"))
+            page.locator("#periods").wait_for(timeout=TIMEOUT)
+            look(page, "verified")
+
+            page.click("#periods a >> nth=0")
+            page.click("#decline")                                        # declining stops
+            page.wait_for_load_state()
+            assert page.url.endswith("/register")
+            page.click("#periods a >> nth=0")
+            page.check("#agreed")
+            look(page, "agreement")
+            page.screenshot(path=str(SHOTS / f"registration-agreement-{lang}.png"), full_page=True)
+            page.click("#agree")
+            page.locator("#details").wait_for(timeout=TIMEOUT)
+
+            right = ric_number()
+            page.check("input[name=gender][value=male]")
+            page.fill("#birth_date", "1990-01-01")
+            page.fill("#phone", "13800138000")
+            page.fill("#id_number", right[:-1] + ("0" if right[-1] != "0" else "1"))   # a wrong check digit
+            page.click("#save-details")
+            error = page.locator("#details-error")
+            error.wait_for(timeout=TIMEOUT)
+            assert ("校验" in error.inner_text()) if zh else ("check digit" in error.inner_text())
+            expected_refusals.append("POST /details")
+            look(page, "details refused")
+            page.screenshot(path=str(SHOTS / f"registration-id-refused-{lang}.png"), full_page=True)
+            page.fill("#id_number", right)
+            page.click("#save-details")
+            page.locator("#subjects, #site-form").first.wait_for(timeout=TIMEOUT)
+
+            page.select_option("#site", label="A01 Site A")
+            page.click("#show-subjects")
+            for box in page.locator("#offers input[type=checkbox]").all():
+                box.check()                                               # four subjects: one too many
+            page.click("#save-subjects")
+            page.locator("#subjects-error").wait_for(timeout=TIMEOUT)
+            expected_refusals.append("POST /subjects")
+            look(page, "subjects refused")
+            page.locator("#offers input[type=checkbox]").nth(3).uncheck()
+            page.click("#save-subjects")
+            page.locator("#summary").wait_for(timeout=TIMEOUT)
+
+            page.click("#photo-link")
+            photos = samples()
+            for name, (en_word, zh_word) in PHOTO_REASONS.items():
+                path = tmp_path / f"{name}.jpg"                           # every file named .jpg
+                path.write_bytes(photos[name])
+                page.set_input_files("#photo", str(path))
+                page.click("#upload-photo")
+                reason = page.locator("#photo-error")
+                reason.wait_for(timeout=TIMEOUT)
+                text = reason.inner_text()
+                assert (zh_word if zh else en_word) in text, f"{name}: {text}"
+                expected_refusals.append(f"POST {name}")
+            look(page, "photo refused")
+            page.screenshot(path=str(SHOTS / f"registration-photo-refused-{lang}.png"), full_page=True)
+            good = tmp_path / "me.jpg"
+            good.write_bytes(photos["good"])
+            page.set_input_files("#photo", str(good))
+            page.click("#upload-photo")
+            preview = page.locator("#photo-preview")
+            preview.wait_for(timeout=TIMEOUT)
+            assert page.evaluate("() => document.getElementById('photo-preview').naturalWidth") == 330
+            look(page, "photo accepted")
+
+            page.click("a[href$='/register/1']")
+            page.check("#guarantee")
+            page.click("#submit-registration")
+            page.locator("#next-step").wait_for(timeout=TIMEOUT)
+            state = page.locator("#reg-state").inner_text()
+            assert state == ("报名已提交" if zh else "Registration submitted"), state
+            summary = page.locator("#summary").inner_text()
+            assert right not in summary and right[-4:] in summary              # the ID number masked
+            look(page, "submitted")
+            page.screenshot(path=str(SHOTS / f"registration-submitted-{lang}.png"), full_page=True)
+        # the refusals the walk asked for are not failures: 422 pages, one per wrong input
+        refused = [d for d in watch.bad_documents if d.startswith("422 POST")]
+        assert len(refused) == len(expected_refusals), refused
+        watch.bad_documents = [d for d in watch.bad_documents if not d.startswith("422 POST")]
+        watch.assert_clean()
+    finally:
+        watch.stop()
+
+
+def _offer(s) -> None:
+    from bridge.services.people import accounts
+    from bridge.services.venue import venues
+    from tests.exams import factories as f
+
+    venues.create_site(s, code="A01", name="Site A", actor="test")
+    c = f.course(s)
+    for i in range(4):
+        f.exam(s, c).title = f"Subject {i + 1}"
+    accounts.create_admin(s, username="root", password=PASSWORD, actor="test")
+    s.commit()
