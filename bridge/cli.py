@@ -6,28 +6,7 @@ import sys
 
 import click
 
-from bridge.errors import ConfigError, DomainError
-
-
-def _app():
-    from bridge import create_app
-
-    try:
-        return create_app()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-class _AppCommand(click.Command):
-    """Runs the command inside an app context and turns domain errors into clean exits."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except DomainError as exc:
-            raise click.ClickException(exc.message % exc.params if exc.params else exc.message) from None
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+from bridge.cli_support import _app, _AppCommand  # noqa: F401  (the commands below use both)
 
 
 @click.group(help="ExamBridge: proctored exams for your LMS, over LTI 1.3.")
@@ -467,3 +446,8 @@ def pack_import(file: str, allow_unregistered: bool, reason: str):
             raise click.ClickException(f"refused: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")) from None
     for line in report.lines():
         click.echo(line)
+
+
+from bridge.cli_registration import registration  # noqa: E402
+
+cli.add_command(registration)
