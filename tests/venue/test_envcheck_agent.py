@@ -73,7 +73,9 @@ def test_a_real_agent_answers_the_rooms_environment_check(world, tmp_path):
         assert 'id="env-passed">1<' in text and 'id="env-failed">0<' in text
         report = page(world, f"{base}/envcheck/report.html").text
         assert re.search(r'data-seat="1" data-state="passed"', report)
-        assert world.kiosk(kiosk_id).env_check["software"][0]["found"] is True  # the agent's own report too
+        # the agent's own report too: a message of its own, which may land after the command's result
+        wait_until(lambda: [x["found"] for x in world.kiosk(kiosk_id).env_check["software"]] == [True],
+                   "the agent's report of the re-test", 60)
         # V2: the seat number shown on the PC, through the hub
         assert page(world, f"{base}/seats/display", {"action": "show"}).status_code == 200
         from bridge.models.devices import KioskCommand
