@@ -167,6 +167,7 @@ def start_background(app) -> list[Callable[[], None]]:
     a dead process left unscored (``bridge.runtime.scorer``)."""
     from bridge.runtime import periodic, scorer
     from bridge.services.delivery import scoring
+    from bridge.services.registration import review
     from bridge.extensions import transaction
     from bridge.services.delivery import attempts
     from lms_plugin.services.outbox import start_worker
@@ -176,6 +177,8 @@ def start_background(app) -> list[Callable[[], None]]:
             attempts.sweep(session)
         with transaction() as session:
             scoring.score_left_over(session)
+        with transaction() as session:
+            review.lapse_unpaid(session)  # approvals unpaid past their window give their places back
 
     stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0),
              lambda: scorer.stop_scorer(app)]

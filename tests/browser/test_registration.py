@@ -53,6 +53,7 @@ def _admin_opens_the_period(page, base: str, lang: str) -> None:
     section = page.locator("section[id^=period-]").first
     section.locator("summary").first.click()
     section.locator("select[name=site]").first.select_option("A01")
+    section.locator("input[name=reviews]").check()                          # the site reviews registrations
     section.locator("form").first.locator("button[type=submit]").click()
     page.wait_for_load_state()
     for i in range(4):
@@ -67,7 +68,7 @@ def _admin_opens_the_period(page, base: str, lang: str) -> None:
     page.screenshot(path=str(SHOTS / f"registration-admin-{lang}.png"), full_page=True)
 
 
-@pytest.mark.req("R1", "R2", "R3")
+@pytest.mark.req("R1", "R2", "R3", "R4")
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_a_public_candidate_registers_from_account_to_submission(make_app, mailbox, chromium, lang, tmp_path):
     app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port))
@@ -173,6 +174,46 @@ def test_a_public_candidate_registers_from_account_to_submission(make_app, mailb
             assert right not in summary and right[-4:] in summary              # the ID number masked
             look(page, "submitted")
             page.screenshot(path=str(SHOTS / f"registration-submitted-{lang}.png"), full_page=True)
+
+            # the site's review: not approved with a reason, fixed, asked again, approved
+            page.click("#ask-review-button")
+            page.locator("#reg-state").wait_for(timeout=TIMEOUT)
+            with app.app_context():
+                from bridge.extensions import db
+                from bridge.models.venues import Site
+                site_id = db.session.query(Site.id).filter_by(code="A01").scalar()
+                db.session.remove()
+            admin.goto(f"{base}/site/{site_id}/registrations")
+            admin.locator("#registrations tbody tr").first.wait_for(timeout=TIMEOUT)
+            assert admin.locator("#registrations img").count() == 1              # the photo beside the data
+            look(admin, "review queue")
+            admin.screenshot(path=str(SHOTS / f"registration-review-queue-{lang}.png"), full_page=True)
+            admin.click("#registrations a >> nth=0")
+            admin.fill("#reason", "照片不是近期照片" if zh else "The photo is not recent")
+            admin.click("#reject")
+            admin.wait_for_load_state()
+            page.reload()
+            assert ("照片不是近期照片" if zh else "The photo is not recent") in page.locator("main").inner_text()
+            look(page, "rejected")
+            page.click("#photo-link")
+            page.set_input_files("#photo", str(good))
+            page.click("#upload-photo")
+            page.locator("#photo-preview").wait_for(timeout=TIMEOUT)
+            page.click("a[href$='/register/1']")
+            page.check("#guarantee")
+            page.click("#submit-registration")
+            page.click("#ask-review-button")
+            page.locator("#reg-state").wait_for(timeout=TIMEOUT)
+            admin.goto(f"{base}/site/{site_id}/registrations")
+            admin.locator("#registrations input[name=registration]").first.check()
+            admin.click("#approve-selected")                                  # bulk approval
+            admin.wait_for_load_state()
+            page.reload()
+            assert page.locator("#reg-state").inner_text() == ("审核通过：请在规定时间内缴费" if zh else
+                                                                "Approved: pay within the window")
+            assert page.locator("a[href$='/details']").count() == 0             # the data is locked now
+            look(page, "approved")
+            page.screenshot(path=str(SHOTS / f"registration-approved-{lang}.png"), full_page=True)
         # the refusals the walk asked for are not failures: 422 pages, one per wrong input
         refused = [d for d in watch.bad_documents if d.startswith("422 POST")]
         assert len(refused) == len(expected_refusals), refused

@@ -89,7 +89,8 @@ ROUTES = {
         "load_data", "seating_chart", "seating_chart_pdf", "authorize_session", "export_authorization",
         "import_authorization", "verify_session", "show_sealing", "run_sealing", "show_monitor", "show_stations",
         "new_station_code", "revoke_station", "site_info", "site_file", "show_upkeep", "download_backup",
-        "init_site") for e in [f"site.{e}"]},
+        "init_site", "registrations", "approve_registrations", "show_registration", "reject_registration",
+        "registration_photo") for e in [f"site.{e}"]},
     # the site console's own pages (no site in the address)
     "site.list_sites": _row({401}, {403}, site_admin=ALLOWED),  # lists only their sites
     "site.create_site": _row({401}, {403}),  # the admin creates sites
@@ -110,7 +111,8 @@ ROUTES = {
                          "registration.resend")},
     **{e: _row({302}, ANY, ANY) for e in ("registration.period", "registration.agree", "registration.details",
                                           "registration.subjects", "registration.submit",
-                                          "registration.photo", "registration.photo_file")},
+                                          "registration.photo", "registration.photo_file",
+                                          "registration.ask_review")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
                                "admin.add_offer")},
 }
@@ -179,7 +181,7 @@ def two_sites(app, db_session):
              "question_id": qb["single"].id, "seat_id": seat_b.id, "request_id": request_b.id, "violation_id": 1,
              "user_id": people["proctor"], "grant_id": grant.id, "platform_id": 1, "report_id": 1, "file_id": 1,
              "fmt": "csv", "act": "login", "code": "en", "name": "fig.png", "filename": "app.css",
-             "period_id": period.id, "token": "not-a-token"}
+             "period_id": period.id, "token": "not-a-token", "registration_id": 1}
     mine = {"request_a": request_a, "request_b": request_b}
     clock.set_offset(0)
     yield other, people, mine

@@ -97,7 +97,7 @@ def world(app, db_session):
     ids = {"attempt_id": attempt.id, "sitting_id": w.sitting_id, "course_id": w.exam.course_id, "exam_id": w.exam.id,
            "session_id": w.session_id, "site_id": w.site.id, "room_id": w.room.id, "question_id": question or 1,
            "seat_id": seat or 1, "report_id": 1, "file_id": 1, "fmt": "csv", "filename": "app.css",
-           "name": "fig.png", "period_id": 1, "token": "not-a-token"}
+           "name": "fig.png", "period_id": 1, "token": "not-a-token", "registration_id": 1}
     people = {"nobody": None, "candidate": w.candidates[0].id, "teacher": w.teacher.id, "admin": admin.id}
     yield ids, people
     clock.set_offset(0)

@@ -93,7 +93,7 @@ def add_site(session: Session, period: RegistrationPeriod, site_code: str, *, re
                                                    PeriodSite.site_id == site.id)).first()
     if row is None:
         row = PeriodSite(period_id=period.id, site_id=site.id)
-        session.add(row)
+        period.sites.append(row)  # through the collection: a period already loaded sees it
     row.reviews = bool(reviews)
     session.flush()
     audit.record(session, "registration.period_site", actor=actor, target=f"period:{period.id}",
@@ -117,7 +117,7 @@ def add_offer(session: Session, period: RegistrationPeriod, site_code: str, exam
                                                 Offer.exam_id == exam_id)).first()
     if offer is None:
         offer = Offer(period_id=period.id, site_id=site.id, exam_id=exam_id)
-        session.add(offer)
+        period.offers.append(offer)
     elif int(capacity) < taken(session, [offer.id]).get(offer.id, 0):
         raise Conflict(N_("More candidates have already chosen this subject than the new capacity."))
     offer.capacity, offer.fee_cents = int(capacity), int(fee_cents)

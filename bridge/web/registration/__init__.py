@@ -22,3 +22,4 @@ bp.add_url_rule("/register/<int:period_id>/subjects", "subjects", views.subjects
 bp.add_url_rule("/register/<int:period_id>/submit", "submit", views.submit, methods=["POST"])
 bp.add_url_rule("/register/<int:period_id>/photo", "photo", views.photo_page, methods=["GET", "POST"])
 bp.add_url_rule("/register/<int:period_id>/photo.jpg", "photo_file", views.photo_file)
+bp.add_url_rule("/register/<int:period_id>/review", "ask_review", views.ask_review, methods=["POST"])

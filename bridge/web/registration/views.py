@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from bridge.errors import DomainError
 from bridge.extensions import db, transaction
 from bridge.models.registration import EDITABLE_STATES, GENDERS
-from bridge.services.registration import accounts, identity, periods, registrations
+from bridge.services.registration import accounts, identity, periods, registrations, review
 from bridge.web.auth import current_user
 
 DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
@@ -202,3 +202,17 @@ def photo_file(period_id: int):
         abort(404)
     return row.jpeg, 200, {"Content-Type": "image/jpeg", "Cache-Control": "private, no-store",
                            "X-Content-Type-Options": "nosniff"}
+
+
+def ask_review(period_id: int):
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    try:
+        with transaction() as s:
+            review.request_review(s, s.merge(reg))
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+    else:
+        flash(_("The site will review your registration. Its answer appears on this page."))
+    return redirect(url_for("registration.period", period_id=period_id))

@@ -66,3 +66,13 @@ bp.add_url_rule("/<site_id>/backup", "download_backup", upkeep.download_backup, 
 bp.add_url_rule("/restore", "restore_backup", upkeep.restore_backup, methods=["POST"])
 bp.add_url_rule("/<site_id>/init", "init_site", upkeep.init_site, methods=["POST"])
 bp.add_url_rule("/password", "password", upkeep.password, methods=["GET", "POST"])
+
+from bridge.web.site import registrations  # noqa: E402
+
+bp.add_url_rule("/<site_id>/registrations", "registrations", registrations.registrations_page)
+bp.add_url_rule("/<site_id>/registrations/approve", "approve_registrations", registrations.approve, methods=["POST"])
+bp.add_url_rule("/<site_id>/registrations/<int:registration_id>", "show_registration", registrations.show)
+bp.add_url_rule("/<site_id>/registrations/<int:registration_id>/reject", "reject_registration", registrations.reject,
+                methods=["POST"])
+bp.add_url_rule("/<site_id>/registrations/<int:registration_id>/photo.jpg", "registration_photo",
+                registrations.photo)
