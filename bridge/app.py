@@ -132,6 +132,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(delivery_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(registration_bp)
+    if app.config["EXAMBRIDGE_PAYMENT_PROVIDER"] == "sandbox":
+        from bridge.payments.sandbox import bp as payment_sandbox_bp
+
+        app.register_blueprint(payment_sandbox_bp, url_prefix="/sandbox/alipay")
     from bridge.web.api import fast
 
     fast.init_app(app)  # autosave served before Flask's request machinery (hot path)

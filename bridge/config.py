@@ -58,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": "",
     "SMTP_STARTTLS": False,
     "MAIL_DIR": "",  # empty: <instance>/mail
+    # registration fees (bridge.payments): "" (none), "sandbox" (demo and tests), "alipay"
+    "PAYMENT_PROVIDER": "",
+    "ALIPAY_APP_ID": "",
+    "ALIPAY_APP_PRIVATE_KEY_FILE": "",  # the app's RSA private key (PEM)
+    "ALIPAY_PUBLIC_KEY_FILE": "",  # Alipay's public key (PEM), from the open platform
+    "ALIPAY_GATEWAY": "https://openapi.alipay.com/gateway.do",
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,
@@ -115,6 +121,16 @@ def load(overrides: Mapping[str, Any] | None = None,
     return cfg
 
 
+def _validate_payment(cfg: dict[str, Any]) -> None:
+    if cfg["PAYMENT_PROVIDER"] not in ("", "sandbox", "alipay"):
+        raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER must be sandbox or alipay (or empty), "
+                          f"not {cfg['PAYMENT_PROVIDER']!r}.")
+    if cfg["PAYMENT_PROVIDER"] == "alipay":
+        for key in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"):
+            if not cfg[key]:
+                raise ConfigError(f"{PREFIX}{key} is required with {PREFIX}PAYMENT_PROVIDER=alipay.")
+
+
 def _validate(cfg: dict[str, Any]) -> None:
     env = cfg["ENV"]
     if env not in ENVIRONMENTS:
@@ -139,9 +155,12 @@ def _validate(cfg: dict[str, Any]) -> None:
                               "production refuses a clock offset.")
         if cfg["SANDBOX_ENABLED"]:
             raise ConfigError(f"{PREFIX}SANDBOX_ENABLED: the sandbox LMS never runs in production.")
+        if cfg["PAYMENT_PROVIDER"] == "sandbox":
+            raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER=sandbox takes no money: production uses alipay (or none).")
         if not cfg["PUBLIC_URL"]:
             raise ConfigError(f"{PREFIX}PUBLIC_URL is required in production "
                               "(the https:// address the LMS reaches the tool at).")
+    _validate_payment(cfg)
     _validate_connections(cfg)
     mode = cfg["DYNAMIC_REGISTRATION"] or "ticket"
     if mode not in ("open", "ticket", "off"):

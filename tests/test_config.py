@@ -143,3 +143,19 @@ def test_settings_the_pages_read_reach_them(make_app):
     assert default.config["FREE_EXTRA_SECONDS"] == 600
     chosen = make_app(KIOSK_AGENT_URL="http://127.0.0.1:5999", FREE_EXTRA_SECONDS="900")
     assert (chosen.config["KIOSK_AGENT_URL"], chosen.config["FREE_EXTRA_SECONDS"]) == ("http://127.0.0.1:5999", 900)
+
+
+@pytest.mark.req("R5")
+@pytest.mark.parametrize("settings, says", [
+    ({"ENV": "production", "PAYMENT_PROVIDER": "sandbox"}, "takes no money"),
+    ({"PAYMENT_PROVIDER": "wechat"}, "must be sandbox or alipay"),
+    ({"PAYMENT_PROVIDER": "alipay", "ALIPAY_APP_ID": "2021000000000001"}, "ALIPAY_APP_PRIVATE_KEY_FILE"),
+])
+def test_payment_settings_are_checked(tmp_path, settings, says):
+    from bridge import config
+    from bridge.errors import ConfigError
+
+    base = {"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "s" * 32, "DATABASE_URL": "postgresql://x/y",
+            "PUBLIC_URL": "https://exams.example.edu"}
+    with pytest.raises(ConfigError, match=says):
+        config.load({**base, **settings}, environ={})

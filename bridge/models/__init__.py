@@ -16,5 +16,5 @@ from bridge.models.sittings import SealingCheck, Sitting, Violation, ViolationCo
 from bridge.models.authcodes import AuthRequest  # noqa: F401
 from bridge.models.staff import StaffGrant  # noqa: F401
 from bridge.models.registration import (  # noqa: F401
-    CandidateAccount, Offer, PeriodSite, Registration, RegistrationPeriod, RegistrationPhoto, RegistrationSubject,
+    CandidateAccount, Offer, PaymentOrder, PeriodSite, Registration, RegistrationPeriod, RegistrationPhoto, RegistrationSubject,
 )

@@ -150,6 +150,25 @@ class RegistrationSubject(Base):
     __table_args__ = (UniqueConstraint("registration_id", "offer_id"),)
 
 
+class PaymentOrder(TimestampMixin, Base):
+    """One order for a registration's fees at a payment provider (R5). ``out_trade_no`` is
+    ours and names it at the provider; only the provider's signed word marks it paid."""
+
+    __tablename__ = "payment_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
+    out_trade_no: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | paid | closed
+    trade_no: Mapped[str] = mapped_column(String(64), default="")  # the provider's number for the trade
+    paid_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    notifications: Mapped[int] = mapped_column(Integer, default=0)  # signed paid notices received
+
+    registration = relationship("Registration")
+
+
 class RegistrationPhoto(Base):
     """The registration's photo, checked (``bridge.services.registration.photo``) and served
     only to its owner and the site's reviewers."""

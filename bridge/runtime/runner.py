@@ -393,7 +393,8 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
 
     _configure_logging()
     # the sandbox LMS listens on loopback: a registration from its admin page may reach it there
-    app = create_app({"SANDBOX_ENABLED": True, "REGISTRATION_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128"})
+    app = create_app({"SANDBOX_ENABLED": True, "REGISTRATION_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128",
+                      "PAYMENT_PROVIDER": "sandbox"})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     lock = lock_sqlite(app)
     try:

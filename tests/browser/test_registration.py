@@ -68,10 +68,10 @@ def _admin_opens_the_period(page, base: str, lang: str) -> None:
     page.screenshot(path=str(SHOTS / f"registration-admin-{lang}.png"), full_page=True)
 
 
-@pytest.mark.req("R1", "R2", "R3", "R4")
+@pytest.mark.req("R1", "R2", "R3", "R4", "R5")
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_a_public_candidate_registers_from_account_to_submission(make_app, mailbox, chromium, lang, tmp_path):
-    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port))
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), PAYMENT_PROVIDER="sandbox")
     with app.app_context():
         from bridge.extensions import db
         _offer(db.session)
@@ -161,7 +161,8 @@ def test_a_public_candidate_registers_from_account_to_submission(make_app, mailb
             page.click("#upload-photo")
             preview = page.locator("#photo-preview")
             preview.wait_for(timeout=TIMEOUT)
-            assert page.evaluate("() => document.getElementById('photo-preview').naturalWidth") == 330
+            page.wait_for_function("() => document.getElementById('photo-preview').naturalWidth === 330",
+                                   timeout=TIMEOUT)                        # the photo itself, loaded
             look(page, "photo accepted")
 
             page.click("a[href$='/register/1']")
@@ -214,6 +215,17 @@ def test_a_public_candidate_registers_from_account_to_submission(make_app, mailb
             assert page.locator("a[href$='/details']").count() == 0             # the data is locked now
             look(page, "approved")
             page.screenshot(path=str(SHOTS / f"registration-approved-{lang}.png"), full_page=True)
+
+            # payment: the sandbox provider's cashier (Alipay's protocol), then back, paid
+            page.click("#pay")
+            page.locator("#sandbox-pay").wait_for(timeout=TIMEOUT)
+            assert page.locator("#amount").inner_text() == "240.00"           # three subjects × 80
+            page.click("#sandbox-pay")
+            page.locator("#reg-state").wait_for(timeout=TIMEOUT)
+            assert page.locator("#reg-state").inner_text() == ("已缴费" if zh else "Paid")
+            assert page.locator("#pay").count() == 0
+            look(page, "paid")
+            page.screenshot(path=str(SHOTS / f"registration-paid-{lang}.png"), full_page=True)
         # the refusals the walk asked for are not failures: 422 pages, one per wrong input
         refused = [d for d in watch.bad_documents if d.startswith("422 POST")]
         assert len(refused) == len(expected_refusals), refused

@@ -108,11 +108,12 @@ ROUTES = {
     # registration: the public doors, and a person's own registration (nobody is sent to sign in)
     **{e: OPEN for e in ("registration.home", "registration.sign_up", "registration.verify", "registration.sign_in",
                          "registration.sign_out", "registration.reset_request", "registration.reset",
-                         "registration.resend")},
+                         "registration.resend", "registration.payment_notify", "registration.payment_return")},
     **{e: _row({302}, ANY, ANY) for e in ("registration.period", "registration.agree", "registration.details",
                                           "registration.subjects", "registration.submit",
                                           "registration.photo", "registration.photo_file",
-                                          "registration.ask_review")},
+                                          "registration.ask_review", "registration.pay",
+                                          "registration.refresh_payment")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
                                "admin.add_offer")},
 }

@@ -23,3 +23,10 @@ bp.add_url_rule("/register/<int:period_id>/submit", "submit", views.submit, meth
 bp.add_url_rule("/register/<int:period_id>/photo", "photo", views.photo_page, methods=["GET", "POST"])
 bp.add_url_rule("/register/<int:period_id>/photo.jpg", "photo_file", views.photo_file)
 bp.add_url_rule("/register/<int:period_id>/review", "ask_review", views.ask_review, methods=["POST"])
+
+from bridge.web.registration import payment_views  # noqa: E402
+
+bp.add_url_rule("/register/<int:period_id>/pay", "pay", payment_views.pay, methods=["POST"])
+bp.add_url_rule("/register/<int:period_id>/pay/refresh", "refresh_payment", payment_views.refresh, methods=["POST"])
+bp.add_url_rule("/register/payments/notify", "payment_notify", payment_views.notify, methods=["POST"])
+bp.add_url_rule("/register/payments/return", "payment_return", payment_views.payment_return)

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from bridge.errors import DomainError
 from bridge.extensions import db, transaction
 from bridge.models.registration import EDITABLE_STATES, GENDERS
-from bridge.services.registration import accounts, identity, periods, registrations, review
+from bridge.services.registration import accounts, identity, payments, periods, registrations, review
 from bridge.web.auth import current_user
 
 DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
@@ -58,7 +58,16 @@ def period(period_id: int):
                            duplicates=registrations.duplicates(db.session, reg),
                            reviews=registrations.site_reviews(db.session, reg) if reg.site_id else False,
                            has_photo=registrations.has_photo(db.session, reg), fee_text=periods.fee_text,
-                           id_labels=identity.ID_TYPE_LABELS, state_labels=registrations.STATE_LABELS)
+                           id_labels=identity.ID_TYPE_LABELS, state_labels=registrations.STATE_LABELS,
+                           payable=_payable(reg), fees=payments.fees(reg))
+
+
+def _payable(reg) -> bool:
+    try:
+        payments.check_payable(db.session, reg)
+    except DomainError:
+        return False
+    return True
 
 
 def agree(period_id: int):

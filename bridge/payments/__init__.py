@@ -1,0 +1,40 @@
+"""Payment providers (R5): each turns an order into the address where the candidate pays,
+checks the provider's signature on what it sends back, and answers a query about a trade.
+``configured_provider(app)`` gives the one ``EXAMBRIDGE_PAYMENT_PROVIDER`` names:
+``alipay`` (python-alipay-sdk, RSA2, with the operator's keys), ``sandbox`` (the same client
+against ``bridge.payments.sandbox``, for the demo and the tests), or none."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROVIDERS = ("", "sandbox", "alipay")
+_KEY = "exambridge.payment_provider"
+
+
+def configured_provider(app, base_url: str):
+    """The provider, or None when payment is not set up. ``base_url``: the bridge's own
+    address as the request saw it (where the sandbox gateway is served)."""
+    kind = app.config.get("EXAMBRIDGE_PAYMENT_PROVIDER") or ""
+    if not kind:
+        return None
+    base = (app.config.get("EXAMBRIDGE_PUBLIC_URL") or base_url).rstrip("/")
+    cache = app.extensions.setdefault(_KEY, {})
+    cached = cache.get((kind, base))
+    if cached is not None:
+        return cached
+    from bridge.payments.alipay import AlipayProvider
+
+    if kind == "sandbox":
+        from bridge.payments import sandbox
+
+        keys = sandbox.keys(app.instance_path)
+        provider = AlipayProvider(app_id=sandbox.APP_ID, app_private_key=keys["app_private"],
+                                  alipay_public_key=keys["alipay_public"], gateway=f"{base}/sandbox/alipay/gateway.do")
+    else:
+        cfg = app.config
+        provider = AlipayProvider(app_id=cfg["EXAMBRIDGE_ALIPAY_APP_ID"],
+                                  app_private_key=Path(cfg["EXAMBRIDGE_ALIPAY_APP_PRIVATE_KEY_FILE"]).read_text(),
+                                  alipay_public_key=Path(cfg["EXAMBRIDGE_ALIPAY_PUBLIC_KEY_FILE"]).read_text(),
+                                  gateway=cfg["EXAMBRIDGE_ALIPAY_GATEWAY"])
+    cache[(kind, base)] = provider
+    return provider

@@ -1,0 +1,149 @@
+"""R5: paying through a provider that speaks Alipay's protocol (the sandbox gateway), with
+python-alipay-sdk signing the requests and verifying every answer, over real HTTP: the
+candidate pays and the signed notification marks the registration paid (and locked); a
+forged, a wrong-amount, a foreign and an unknown notification change nothing; the same
+notification twice is one payment; a late "waiting" after the payment changes nothing; a
+lost notification is found by "I have paid, refresh"."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from bridge import clock
+from bridge.models.audit import AuditEntry
+from bridge.models.registration import PaymentOrder, Registration
+from tests.fixtures.servers import serve_wsgi
+from tests.fixtures.world import Browser
+from tests.registration.photos import astronaut, jpeg
+
+pytestmark = pytest.mark.req("R5")
+PASSWORD = "a long enough secret"
+SECRET_FIELDS = dict(name="Li Hua", gender="male", birth_date=dt.date(1990, 1, 1), id_type="prc_id",
+                     phone="13800138000", email="li@example.com")
+
+
+@pytest.fixture
+def paying(make_app):
+    """A registration at a site that does not review, photo in, submitted: payable (2 × 80)."""
+    from stdnum.cn import ric
+
+    from bridge.extensions import transaction
+    from bridge.services.registration import accounts, periods, registrations
+    from bridge.services.venue import venues
+    from tests.exams import factories as f
+
+    app = make_app(PAYMENT_PROVIDER="sandbox")
+    now = clock.utcnow_naive()
+    with app.app_context(), transaction() as s:
+        c = f.course(s)
+        exams = [f.exam(s, c) for _ in range(2)]
+        site = venues.create_site(s, code="A01", name="Site A", actor="test")
+        p = periods.create_period(s, name="Spring", opens_at=now - dt.timedelta(days=1),
+                                  closes_at=now + dt.timedelta(days=9), actor="test")
+        periods.add_site(s, p, "A01", reviews=False, actor="test")
+        offers = [periods.add_offer(s, p, "A01", e.id, capacity=9, fee_cents=8000, actor="test") for e in exams]
+        account, token = accounts.sign_up(s, email="li@example.com", password=PASSWORD, confirm=PASSWORD,
+                                          name="Li Hua", secret=app.config["SECRET_KEY"])
+        accounts.verify(s, token, secret=app.config["SECRET_KEY"])
+        reg = registrations.start(s, p, account.user, agreed=True)
+        body = "110101199001011" + "23"
+        registrations.save_details(s, reg, registrations.PersonalData(
+            id_number=body + ric.calc_check_digit(body + "0"), **SECRET_FIELDS), secret=app.config["SECRET_KEY"])
+        registrations.choose_subjects(s, reg, site.id, [o.id for o in offers])
+        registrations.save_photo(s, reg, jpeg(astronaut()))
+        registrations.submit(s, reg, guaranteed=True)
+        ids = dict(period=p.id, registration=reg.id)
+    with serve_wsgi(app) as srv:
+        b = Browser()
+        b.post(f"{srv.url}/register/sign-in", data={"email": "li@example.com", "password": PASSWORD})
+        yield app, srv.url, b, ids
+
+
+def _status(app, ids):
+    from bridge.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        reg = db.session.get(Registration, ids["registration"])
+        return reg.status, [s.status for s in reg.subjects]
+
+
+def _pay(base, b, ids, *, lose=False):
+    cashier = b.post(f"{base}/register/{ids['period']}/pay")
+    assert "Sandbox cashier" in cashier.text and "160.00" in cashier.text, cashier.text[:300]
+    out_trade_no = re.search(r'name="out_trade_no" value="([^"]+)"', cashier.text).group(1)
+    data = {"out_trade_no": out_trade_no, **({"lose": "1"} if lose else {})}
+    back = b.post(f"{base}/sandbox/alipay/pay", data=data)
+    return out_trade_no, back
+
+
+def _trade(app, out_trade_no):
+    return app.extensions["exambridge.payment_sandbox"][out_trade_no]
+
+
+def _notice(app, trade, **override):
+    from bridge.payments import sandbox
+
+    with app.test_request_context():
+        return sandbox.notification(trade, **override)
+
+
+def _payments(app):
+    from bridge.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "payment.paid"))
+
+
+def test_paying_through_the_provider_marks_the_registration_paid_and_locks_it(paying):
+    app, base, b, ids = paying
+    assert _status(app, ids) == ("submitted", ["chosen", "chosen"])
+    _, back = _pay(base, b, ids)
+    assert back.url.endswith(f"/register/{ids['period']}") and "Paid" in back.text
+    assert _status(app, ids) == ("paid", ["paid", "paid"])
+    locked = b.post(f"{base}/register/{ids['period']}/details", data={"name": "Changed"})
+    assert "can no longer change" in locked.text and _payments(app) == 1
+
+
+def test_forged_wrong_amount_foreign_and_unknown_notifications_change_nothing(paying):
+    app, base, b, ids = paying
+    out_trade_no, _ = _pay(base, b, ids, lose=True)
+    trade = _trade(app, out_trade_no)
+    forged = _notice(app, trade)
+    forged["total_amount"] = "0.01"                                    # changed after signing
+    cases = [forged, _notice(app, trade, total_amount="1.60"), _notice(app, trade, app_id="2021999999999999"),
+             _notice(app, trade, out_trade_no="EB-NOT-OURS")]
+    for form in cases:
+        answer = requests.post(f"{base}/register/payments/notify", data=form, timeout=10)
+        assert (answer.status_code, answer.text) == (400, "failure")
+    assert _status(app, ids)[0] == "submitted" and _payments(app) == 0
+
+
+def test_the_same_notification_twice_is_one_payment_and_a_late_wait_changes_nothing(paying):
+    app, base, b, ids = paying
+    out_trade_no, _ = _pay(base, b, ids, lose=True)
+    form = _notice(app, _trade(app, out_trade_no))
+    for _ in range(2):
+        answer = requests.post(f"{base}/register/payments/notify", data=form, timeout=10)
+        assert (answer.status_code, answer.text) == (200, "success")
+    late = _notice(app, _trade(app, out_trade_no), trade_status="WAIT_BUYER_PAY")
+    assert requests.post(f"{base}/register/payments/notify", data=late, timeout=10).text == "success"
+    assert _status(app, ids)[0] == "paid" and _payments(app) == 1
+    from bridge.extensions import db
+
+    with app.app_context():
+        assert db.session.scalars(select(PaymentOrder)).one().notifications == 2
+
+
+def test_a_lost_notification_is_found_by_i_have_paid_refresh(paying):
+    app, base, b, ids = paying
+    refreshed = b.post(f"{base}/register/{ids['period']}/pay/refresh")
+    assert "No payment found yet" in refreshed.text
+    _pay(base, b, ids, lose=True)
+    assert _status(app, ids)[0] == "submitted"                         # paid, but nobody told the bridge
+    refreshed = b.post(f"{base}/register/{ids['period']}/pay/refresh")
+    assert "your registration is paid" in refreshed.text and _status(app, ids)[0] == "paid"
