@@ -18,20 +18,23 @@ from bridge.web.registration.views import _registration
 log = logging.getLogger(__name__)
 
 
-def _provider():
+def _paying(period_id: int):
+    """(registration, provider, None), or (None, None, the answer) when the person may not
+    pay here or payment is not set up."""
+    _user, reg, away = _registration(period_id)
+    if away:
+        return None, None, away
     provider = configured_provider(current_app, request.host_url)
     if provider is None:
         flash(_("Payment is not set up yet; the site will tell you when you can pay."), "error")
-    return provider
+        return None, None, redirect(url_for("registration.period", period_id=period_id))
+    return reg, provider, None
 
 
 def pay(period_id: int):
-    user, reg, away = _registration(period_id)
+    reg, provider, away = _paying(period_id)
     if away:
         return away
-    provider = _provider()
-    if provider is None:
-        return redirect(url_for("registration.period", period_id=period_id))
     try:
         with transaction() as s:
             order = payments.open_order(s, s.merge(reg), provider=provider.name)
@@ -47,12 +50,9 @@ def pay(period_id: int):
 
 def refresh(period_id: int):
     """"I have paid, refresh": ask the provider about each open order of the registration."""
-    user, reg, away = _registration(period_id)
+    reg, provider, away = _paying(period_id)
     if away:
         return away
-    provider = _provider()
-    if provider is None:
-        return redirect(url_for("registration.period", period_id=period_id))
     outcome = None
     for order in payments.open_orders(db.session, reg):
         try:
