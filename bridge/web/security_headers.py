@@ -113,6 +113,10 @@ def policy() -> dict[str, list[str]]:
     # The deep-linking answer posts itself to the LMS; its return URL is on the platform's
     # issuer or login origin (lms_plugin/services/deep_linking.py refuses any other).
     form_action = ["'self'", *platforms]
+    if current_app.config.get("EXAMBRIDGE_PAYMENT_PROVIDER") == "alipay":
+        # "Pay" posts here and is redirected to the provider's cashier: a redirect after a
+        # form's submission is held to form-action too
+        form_action += [o for o in (origin_of(current_app.config["EXAMBRIDGE_ALIPAY_GATEWAY"]),) if o]
     frame_ancestors = ["'self'", *platforms]
     if request.endpoint == "lti.register":
         # An LMS registering itself frames this page before it is a registered platform.

@@ -68,7 +68,7 @@ def _admin_opens_the_period(page, base: str, lang: str) -> None:
     page.screenshot(path=str(SHOTS / f"registration-admin-{lang}.png"), full_page=True)
 
 
-@pytest.mark.req("R1", "R2", "R3", "R4", "R5")
+@pytest.mark.req("R1", "R2", "R3", "R4", "R5", "R6")
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_a_public_candidate_registers_from_account_to_submission(make_app, mailbox, chromium, lang, tmp_path):
     app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), PAYMENT_PROVIDER="sandbox")
@@ -226,6 +226,14 @@ def test_a_public_candidate_registers_from_account_to_submission(make_app, mailb
             assert page.locator("#pay").count() == 0
             look(page, "paid")
             page.screenshot(path=str(SHOTS / f"registration-paid-{lang}.png"), full_page=True)
+            with page.expect_download() as download:                          # the registration form, PDF
+                page.click("#form-pdf")
+            assert download.value.path().read_bytes().startswith(b"%PDF-")
+            download.value.save_as(str(SHOTS / f"registration-form-{lang}.pdf"))
+            page.click("#form-print")
+            page.locator("#form-facts").wait_for(timeout=TIMEOUT)
+            look(page, "registration form")
+            page.screenshot(path=str(SHOTS / f"registration-form-{lang}.png"), full_page=True)
         # the refusals the walk asked for are not failures: 422 pages, one per wrong input
         refused = [d for d in watch.bad_documents if d.startswith("422 POST")]
         assert len(refused) == len(expected_refusals), refused

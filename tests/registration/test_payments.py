@@ -147,3 +147,35 @@ def test_a_lost_notification_is_found_by_i_have_paid_refresh(paying):
     assert _status(app, ids)[0] == "submitted"                         # paid, but nobody told the bridge
     refreshed = b.post(f"{base}/register/{ids['period']}/pay/refresh")
     assert "your registration is paid" in refreshed.text and _status(app, ids)[0] == "paid"
+
+
+def test_with_alipay_the_pay_button_may_be_sent_on_to_alipays_cashier(make_app, tmp_path):
+    """A redirect after a form's submission is held to the CSP's form-action: with Alipay set
+    up, its gateway's origin is allowed there (and nothing else is added)."""
+    from bridge.payments import sandbox
+
+    pem = sandbox.keys(str(tmp_path))                                   # any RSA pairs will do
+    (tmp_path / "app.pem").write_text(pem["app_private"])
+    (tmp_path / "alipay.pem").write_text(pem["alipay_public"])
+    app = make_app(PAYMENT_PROVIDER="alipay", ALIPAY_APP_ID="2021000000000002",
+                   ALIPAY_APP_PRIVATE_KEY_FILE=str(tmp_path / "app.pem"),
+                   ALIPAY_PUBLIC_KEY_FILE=str(tmp_path / "alipay.pem"))
+    policy = app.test_client().get("/register").headers["Content-Security-Policy"]
+    form_action = next(d for d in policy.split(";") if d.strip().startswith("form-action"))
+    assert form_action.split()[1:] == ["'self'", "https://openapi.alipay.com"]
+
+
+@pytest.mark.req("R6")
+def test_the_registration_form_prints_once_paid_as_a_page_and_a_pdf(paying):
+    app, base, b, ids = paying
+    early = b.get(f"{base}/register/{ids['period']}/form")
+    assert "ready once the fees are paid" in early.text
+    _pay(base, b, ids)
+    page = b.get(f"{base}/register/{ids['period']}/form")
+    text = page.text
+    assert "Registration form" in text and "Li Hua" in text and "110***********" in text
+    assert text.count("· paid") == 2 and "data:image/jpeg;base64," in text
+    assert re.search(r"1101011990010112\d", text) is None                    # never the whole ID number
+    pdf = b.get(f"{base}/register/{ids['period']}/form.pdf")
+    assert pdf.headers["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+    assert 'filename="registration-form-' in pdf.headers["Content-Disposition"]

@@ -113,7 +113,8 @@ ROUTES = {
                                           "registration.subjects", "registration.submit",
                                           "registration.photo", "registration.photo_file",
                                           "registration.ask_review", "registration.pay",
-                                          "registration.refresh_payment")},
+                                          "registration.refresh_payment", "registration.registration_form",
+                                          "registration.registration_form_pdf")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
                                "admin.add_offer")},
 }

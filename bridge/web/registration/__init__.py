@@ -30,3 +30,5 @@ bp.add_url_rule("/register/<int:period_id>/pay", "pay", payment_views.pay, metho
 bp.add_url_rule("/register/<int:period_id>/pay/refresh", "refresh_payment", payment_views.refresh, methods=["POST"])
 bp.add_url_rule("/register/payments/notify", "payment_notify", payment_views.notify, methods=["POST"])
 bp.add_url_rule("/register/payments/return", "payment_return", payment_views.payment_return)
+bp.add_url_rule("/register/<int:period_id>/form", "registration_form", views.registration_form)
+bp.add_url_rule("/register/<int:period_id>/form.pdf", "registration_form_pdf", views.registration_form)

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from bridge.errors import DomainError
 from bridge.extensions import db, transaction
 from bridge.models.registration import EDITABLE_STATES, GENDERS
-from bridge.services.registration import accounts, identity, payments, periods, registrations, review
+from bridge.services.registration import accounts, documents, identity, payments, periods, registrations, review
 from bridge.web.auth import current_user
 
 DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
@@ -225,3 +225,24 @@ def ask_review(period_id: int):
     else:
         flash(_("The site will review your registration. Its answer appears on this page."))
     return redirect(url_for("registration.period", period_id=period_id))
+
+
+def registration_form(period_id: int):
+    """The registration form, as a page to print or (``form.pdf``) a PDF to download."""
+    from bridge.exports import pdf
+
+    user, reg, away = _registration(period_id)
+    if away:
+        return away
+    try:
+        form = documents.registration_form(db.session, reg)
+    except DomainError as exc:
+        flash(exc.translated(), "error")
+        return redirect(url_for("registration.period", period_id=period_id))
+    html = render_template("registration/form_print.html", form=form, id_labels=identity.ID_TYPE_LABELS,
+                           fee_text=periods.fee_text)
+    if not request.path.endswith(".pdf"):
+        return html
+    return pdf.html_to_pdf(html), 200, {
+        "Content-Type": "application/pdf", "Cache-Control": "private, no-store",
+        "Content-Disposition": f'attachment; filename="registration-form-{reg.id:08d}.pdf"'}
