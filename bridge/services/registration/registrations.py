@@ -70,6 +70,11 @@ def of_user(session: Session, period_id: int, user_id: int) -> Registration | No
                                                       Registration.user_id == user_id)).first()
 
 
+def by_period(session: Session, user_id: int) -> dict[int, Registration]:
+    """The person's registrations, one per period they registered in."""
+    return {r.period_id: r for r in session.scalars(select(Registration).where(Registration.user_id == user_id))}
+
+
 def get(session: Session, registration_id: int) -> Registration:
     reg = session.get(Registration, registration_id)
     if reg is None:

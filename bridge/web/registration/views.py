@@ -32,15 +32,10 @@ def _candidate():
 def home():
     user = current_user()
     account = accounts.account_of_user(db.session, user.id) if user else None
-    mine = {}
-    if user is not None:
-        for p in periods.all_periods(db.session):
-            reg = registrations.of_user(db.session, p.id, user.id)
-            if reg is not None:
-                mine[p.id] = reg
+    mine = registrations.by_period(db.session, user.id) if user is not None else {}
     return render_template("registration/home.html", user=user, account=account,
                            periods=periods.open_periods(db.session), mine=mine,
-                           all_periods={p.id: p for p in periods.all_periods(db.session)},
+                           all_periods={pid: reg.period for pid, reg in mine.items()},
                            state_labels=registrations.STATE_LABELS)
 
 
