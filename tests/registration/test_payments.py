@@ -179,3 +179,23 @@ def test_the_registration_form_prints_once_paid_as_a_page_and_a_pdf(paying):
     pdf = b.get(f"{base}/register/{ids['period']}/form.pdf")
     assert pdf.headers["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
     assert 'filename="registration-form-' in pdf.headers["Content-Disposition"]
+
+
+def test_the_daily_reconciliation_sets_each_order_beside_the_providers_record(paying):
+    from bridge.extensions import transaction
+    from bridge.services.people import accounts
+
+    app, base, b, ids = paying
+    out_trade_no, _ = _pay(base, b, ids, lose=True)                     # paid there, not known here
+    with app.app_context(), transaction() as s:
+        accounts.create_admin(s, username="root", password="correct horse battery", actor="test")
+    admin = Browser()
+    admin.post(f"{base}/admin/login", data={"username": "root", "password": "correct horse battery"})
+    sheet = admin.get(f"{base}/admin/registration/payments.csv")
+    lines = sheet.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("out_trade_no,registration,candidate,amount,status")
+    assert lines[1].startswith(f"{out_trade_no},") and lines[1].endswith(",open,,,TRADE_SUCCESS,160.00,NO")
+    b.post(f"{base}/register/{ids['period']}/pay/refresh")
+    lines = admin.get(f"{base}/admin/registration/payments.csv").content.decode("utf-8-sig").splitlines()
+    assert ",paid," in lines[1] and lines[1].endswith(",TRADE_SUCCESS,160.00,yes")
+    assert admin.get(f"{base}/admin/registration/payments.csv?day=yesterday").status_code == 422

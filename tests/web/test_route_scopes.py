@@ -116,7 +116,7 @@ ROUTES = {
                                           "registration.refresh_payment", "registration.registration_form",
                                           "registration.registration_form_pdf")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
-                               "admin.add_offer")},
+                               "admin.add_offer", "admin.payment_reconciliation")},
 }
 # where one method of a route differs from the row above, or the admin meets another refusal
 BY_METHOD = {

@@ -146,3 +146,31 @@ def get_order(session: Session, out_trade_no: str) -> PaymentOrder:
         raise NotFound(N_("No such payment order."))
     return order
 
+
+
+RECONCILE_HEADER = ["out_trade_no", "registration", "candidate", "amount", "status", "paid_at", "trade_no",
+                    "provider_status", "provider_amount", "match"]
+
+
+def reconcile(session: Session, day: dt.date, query) -> list[list]:
+    """The daily reconciliation: each order made or paid on ``day`` beside what the provider
+    says of it (``query(out_trade_no)``: a trade with ``trade_status`` and ``total_amount``,
+    None for none, OSError when unreachable). ``match`` is ``yes`` when both agree (paid and
+    paid at the same amount, or open and not paid there), else ``NO`` or ``unknown``."""
+    rows = [RECONCILE_HEADER]
+    for order in orders_on(session, day):
+        reg = session.get(Registration, order.registration_id)
+        try:
+            trade = query(order.out_trade_no)
+        except OSError:
+            trade, status, amount, match = None, "unreachable", "", "unknown"
+        else:
+            status = trade.trade_status if trade is not None else "none"
+            amount = trade.total_amount if trade is not None else ""
+            paid_there = status in PAID_STATES
+            match = "yes" if (paid_there == (order.status == "paid")
+                              and (not paid_there or amount == amount_text(order.amount_cents))) else "NO"
+        rows.append([order.out_trade_no, reg.id, reg.name, amount_text(order.amount_cents), order.status,
+                     order.paid_at.isoformat(sep=" ", timespec="seconds") if order.paid_at else "",
+                     order.trade_no, status, amount, match])
+    return rows

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge import timezones
 from bridge.errors import DomainError, Invalid
 from bridge.extensions import db, transaction
 from bridge.i18n import N_
+from bridge.services import audit
 from bridge.services.registration import periods
 from bridge.services.venue import venues
 from bridge.web.admin.views import _require_admin
@@ -100,3 +101,33 @@ def add_offer(period_id: int):
         return registration_periods(error=exc.translated(), status=exc.http_status)
     flash(_("Subject offered."))
     return redirect(url_for("admin.registration_periods") + f"#period-{period_id}")
+
+
+def reconciliation():
+    """The day's payment orders beside the provider's records, as CSV (the admin's daily
+    reconciliation)."""
+    import datetime as dt
+
+    from bridge import clock
+    from bridge.exports import csv_export
+    from bridge.payments import configured_provider
+    from bridge.services.registration import payments
+
+    if _require_admin() is None:
+        return redirect(url_for("admin.login"))
+    raw = request.args.get("day", "")
+    try:
+        day = dt.date.fromisoformat(raw) if raw else clock.utcnow_naive().date()
+    except ValueError:
+        return registration_periods(error=_("The day is a date like 2027-03-01."), status=422)
+    provider = configured_provider(current_app, request.host_url)
+    if provider is None:
+        return registration_periods(error=_("No payment provider is set up, so there is nothing to reconcile."),
+                                    status=409)
+    with transaction() as s:
+        rows = payments.reconcile(s, day, provider.query)
+        audit.record(s, "payment.reconcile", actor=str(current_actor()), target=f"day:{day.isoformat()}",
+                     detail={"orders": len(rows) - 1})
+    return csv_export.encoded(rows), 200, {
+        "Content-Type": f"{csv_export.MIME}; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="payments-{day.isoformat()}.csv"'}
