@@ -182,20 +182,38 @@ def test_the_registration_form_prints_once_paid_as_a_page_and_a_pdf(paying):
 
 
 def test_the_daily_reconciliation_sets_each_order_beside_the_providers_record(paying):
+    """As CSV and XLSX; a registration name a spreadsheet would run comes out inert (the
+    CSV-export guard in tests/test_csv_exports.py points here for this route)."""
+    import csv
+    import io
+    import zipfile
+
+    from bridge.exports import csv_export
     from bridge.extensions import transaction
     from bridge.services.people import accounts
 
     app, base, b, ids = paying
-    out_trade_no, _ = _pay(base, b, ids, lose=True)                     # paid there, not known here
+    hostile = '=HYPERLINK("http://x")'
     with app.app_context(), transaction() as s:
         accounts.create_admin(s, username="root", password="correct horse battery", actor="test")
+        s.get(Registration, ids["registration"]).name = hostile
+    out_trade_no, _ = _pay(base, b, ids, lose=True)                     # paid there, not known here
     admin = Browser()
     admin.post(f"{base}/admin/login", data={"username": "root", "password": "correct horse battery"})
     sheet = admin.get(f"{base}/admin/registration/payments.csv")
-    lines = sheet.content.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("out_trade_no,registration,candidate,amount,status")
-    assert lines[1].startswith(f"{out_trade_no},") and lines[1].endswith(",open,,,TRADE_SUCCESS,160.00,NO")
+    assert sheet.headers["Content-Type"].startswith("text/csv") and sheet.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    assert rows[0][:5] == ["out_trade_no", "registration", "candidate", "amount", "status"]
+    assert rows[1][0] == out_trade_no and rows[1][4:] == ["open", "", "", "TRADE_SUCCESS", "160.00", "NO"]
+    assert rows[1][2] == "'" + hostile
+    assert not [c for row in rows for c in row if c.startswith(csv_export.TRIGGERS)]
     b.post(f"{base}/register/{ids['period']}/pay/refresh")
-    lines = admin.get(f"{base}/admin/registration/payments.csv").content.decode("utf-8-sig").splitlines()
-    assert ",paid," in lines[1] and lines[1].endswith(",TRADE_SUCCESS,160.00,yes")
+    rows = list(csv.reader(io.StringIO(admin.get(f"{base}/admin/registration/payments.csv").content
+                                       .decode("utf-8-sig"))))
+    assert rows[1][4] == "paid" and rows[1][-3:] == ["TRADE_SUCCESS", "160.00", "yes"]
+    book = admin.get(f"{base}/admin/registration/payments.xlsx")
+    assert book.status_code == 200 and book.content[:2] == b"PK"
+    xml = zipfile.ZipFile(io.BytesIO(book.content)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in xml and out_trade_no in xml
+    assert "'" + hostile in xml or "'" + hostile.replace('"', "&quot;") in xml
     assert admin.get(f"{base}/admin/registration/payments.csv?day=yesterday").status_code == 422

@@ -9,6 +9,7 @@ or "closed" after a payment changes nothing. A payment moves the registration to
 its data, subjects and photo are locked from then on."""
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -138,6 +139,16 @@ def _refuse(session: Session, notice: Notice, source: str, why: str):
 def open_orders(session: Session, reg: Registration) -> list[PaymentOrder]:
     return list(session.scalars(select(PaymentOrder).where(PaymentOrder.registration_id == reg.id,
                                                            PaymentOrder.status == "open")))
+
+
+def orders_on(session: Session, day: dt.date) -> list[PaymentOrder]:
+    """The orders made or paid on ``day`` (UTC), for the daily reconciliation."""
+    start = dt.datetime.combine(day, dt.time())
+    end = start + dt.timedelta(days=1)
+    rows = session.scalars(select(PaymentOrder).where(
+        ((PaymentOrder.created_at >= start) & (PaymentOrder.created_at < end))
+        | ((PaymentOrder.paid_at >= start) & (PaymentOrder.paid_at < end))).order_by(PaymentOrder.id))
+    return list(rows)
 
 
 def get_order(session: Session, out_trade_no: str) -> PaymentOrder:

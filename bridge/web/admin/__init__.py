@@ -29,4 +29,4 @@ bp.add_url_rule("/registration", "registration_periods", registration.registrati
 bp.add_url_rule("/registration", "create_period", registration.create_period, methods=["POST"])
 bp.add_url_rule("/registration/<int:period_id>/sites", "add_period_site", registration.add_site, methods=["POST"])
 bp.add_url_rule("/registration/<int:period_id>/offers", "add_offer", registration.add_offer, methods=["POST"])
-bp.add_url_rule("/registration/payments.csv", "payment_reconciliation", registration.reconciliation)
+bp.add_url_rule("/registration/payments.<any(csv, xlsx):fmt>", "payment_reconciliation", registration.reconciliation)

@@ -103,13 +103,13 @@ def add_offer(period_id: int):
     return redirect(url_for("admin.registration_periods") + f"#period-{period_id}")
 
 
-def reconciliation():
-    """The day's payment orders beside the provider's records, as CSV (the admin's daily
-    reconciliation)."""
+def reconciliation(fmt: str):
+    """The day's payment orders beside the provider's records, as CSV or XLSX (the admin's
+    daily reconciliation)."""
     import datetime as dt
 
     from bridge import clock
-    from bridge.exports import csv_export
+    from bridge.exports import csv_export, xlsx
     from bridge.payments import configured_provider
     from bridge.services.registration import payments
 
@@ -128,6 +128,9 @@ def reconciliation():
         rows = payments.reconcile(s, day, provider.query)
         audit.record(s, "payment.reconcile", actor=str(current_actor()), target=f"day:{day.isoformat()}",
                      detail={"orders": len(rows) - 1})
+    name = f"payments-{day.isoformat()}.{fmt}"
+    if fmt == "xlsx":
+        return xlsx.workbook(rows, sheet="payments"), 200, {
+            "Content-Type": xlsx.MIME, "Content-Disposition": f'attachment; filename="{name}"'}
     return csv_export.encoded(rows), 200, {
-        "Content-Type": f"{csv_export.MIME}; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="payments-{day.isoformat()}.csv"'}
+        "Content-Type": f"{csv_export.MIME}; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'}
