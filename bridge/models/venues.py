@@ -33,6 +33,7 @@ class Site(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     mode: Mapped[str] = mapped_column(String(10), default="formal")  # formal | mock
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")  # on admission tickets
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow_naive)
 
 

@@ -43,11 +43,14 @@ def test_a_site_keeps_its_code_and_says_its_mode(db_session, site, room):
             venues.create_site(db_session, code=bad, name="n")
     with pytest.raises(Invalid):
         venues.create_site(db_session, code="9", name="n", mode="practice")
-    changed = venues.update_site(db_session, site.id, name="第一考点（北）", mode="mock", actor="user:2")
+    changed = venues.update_site(db_session, site.id, name="第一考点（北）", mode="mock",
+                                 address="  北京市  海淀区 学院路 1 号 ", actor="user:2")
     assert (changed.code, changed.name, changed.mode, changed.rooms) == ("1450301", "第一考点（北）", "mock", 1)
+    assert changed.address == "北京市 海淀区 学院路 1 号"  # printed on admission tickets
     [entry] = audit.recent(db_session, action_prefix="site.update")
-    assert entry.detail == {"before": {"name": "第一考点", "mode": "formal"},
-                            "after": {"name": "第一考点（北）", "mode": "mock"}}
+    assert entry.detail == {"before": {"name": "第一考点", "mode": "formal", "address": ""},
+                            "after": {"name": "第一考点（北）", "mode": "mock", "address": "北京市 海淀区 学院路 1 号"}}
+    assert venues.update_site(db_session, site.id, name="第一考点（北）", mode="mock").address == changed.address
     assert [s.code for s in venues.list_sites(db_session)] == ["1450301"]
 
 

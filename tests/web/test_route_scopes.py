@@ -90,7 +90,7 @@ ROUTES = {
         "import_authorization", "verify_session", "show_sealing", "run_sealing", "show_monitor", "show_stations",
         "new_station_code", "revoke_station", "site_info", "site_file", "show_upkeep", "download_backup",
         "init_site", "registrations", "approve_registrations", "show_registration", "reject_registration",
-        "registration_photo") for e in [f"site.{e}"]},
+        "registration_photo", "confirm_registration", "verify_ticket") for e in [f"site.{e}"]},
     # the site console's own pages (no site in the address)
     "site.list_sites": _row({401}, {403}, site_admin=ALLOWED),  # lists only their sites
     "site.create_site": _row({401}, {403}),  # the admin creates sites
@@ -108,13 +108,15 @@ ROUTES = {
     # registration: the public doors, and a person's own registration (nobody is sent to sign in)
     **{e: OPEN for e in ("registration.home", "registration.sign_up", "registration.verify", "registration.sign_in",
                          "registration.sign_out", "registration.reset_request", "registration.reset",
-                         "registration.resend", "registration.payment_notify", "registration.payment_return")},
+                         "registration.resend", "registration.payment_notify", "registration.payment_return",
+                         "delivery.admission_sign_in")},
     **{e: _row({302}, ANY, ANY) for e in ("registration.period", "registration.agree", "registration.details",
                                           "registration.subjects", "registration.submit",
                                           "registration.photo", "registration.photo_file",
                                           "registration.ask_review", "registration.pay",
                                           "registration.refresh_payment", "registration.registration_form",
-                                          "registration.registration_form_pdf")},
+                                          "registration.registration_form_pdf", "registration.admission_ticket",
+                                          "registration.admission_ticket_pdf")},
     **{e: ADMIN_PAGE for e in ("admin.registration_periods", "admin.create_period", "admin.add_period_site",
                                "admin.add_offer", "admin.payment_reconciliation")},
 }

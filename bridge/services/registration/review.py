@@ -133,3 +133,20 @@ def lapse_unpaid(session: Session) -> int:
 def photo_for_staff(session: Session, actor, site_id: str, registration_id: int) -> RegistrationPhoto | None:
     reg = for_staff(session, actor, site_id, registration_id)
     return registrations.photo_of(session, reg)
+
+
+def confirm_onsite(session: Session, actor, site_id: str, registration_id: int) -> Registration:
+    """Record the on-site confirmation (现场确认) of a paid registration, where its period asks
+    for one: from then on its candidate joins the exam data and may print the ticket."""
+    reg = for_staff(session, actor, site_id, registration_id)
+    period = session.get(RegistrationPeriod, reg.period_id)
+    if not period.onsite_confirmation:
+        raise InvalidState(N_("This registration period asks for no on-site confirmation."))
+    if reg.status == "confirmed":
+        return reg
+    if reg.status != "paid":
+        raise InvalidState(N_("Only a paid registration can be confirmed on site."))
+    reg.status, reg.confirmed_at = "confirmed", clock.utcnow_naive()
+    session.flush()
+    audit.record(session, "registration.confirm_onsite", actor=str(actor), target=f"registration:{reg.id}")
+    return reg

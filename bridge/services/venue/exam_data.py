@@ -3,8 +3,9 @@
 ``place`` puts an exam session in a site's room: a ``Sitting``. From then on the session's
 items wait for its exam authorization (``bridge.services.venue.authorization``).
 
-``build`` makes the room's data from the LMS roster (the session's candidates) and the seat
-plan: each candidate gets a sequence number (序号) within room and session, a seat (in seat
+``build`` makes the room's data from the session's candidates (the LMS roster, and the
+site's registered candidates whose fees are paid: ``bridge.services.registration.enrolment``)
+and the seat plan: each candidate gets a sequence number (序号) within room and session, a seat (in seat
 order, or shuffled) and an admission number::
 
     year(4) · site code · room code · session number(2) · sequence(3)   e.g. 2026 1450301 R1 01 007
@@ -37,6 +38,7 @@ from bridge.models.users import User
 from bridge.models.venues import Seat, Site
 from bridge.services import audit, signing
 from bridge.services.people import access
+from bridge.services.registration import enrolment
 from bridge.services.venue.venues import room_of
 
 KIND = "exam-data"
@@ -197,6 +199,7 @@ def build(session: Session, sitting_id: int, *, secret_key: str, seat_order: str
     release = (release_at or now).replace(tzinfo=None, microsecond=0)
     if release > sess.starts_at:
         raise Invalid(N_("The release time must be before the session starts."))
+    enrolment.enrol(session, sess, site.id, actor=actor)
     seat_numbers = list(session.scalars(select(Seat.number).where(Seat.room_id == room.id).order_by(Seat.number)))
     if room.capacity:
         seat_numbers = seat_numbers[:room.capacity]
@@ -204,7 +207,8 @@ def build(session: Session, sitting_id: int, *, secret_key: str, seat_order: str
         SessionCandidate.session_id == sess.id,
         (SessionCandidate.room_id.is_(None)) | (SessionCandidate.room_id == room.id)).order_by(SessionCandidate.id)))
     if not candidates:
-        raise InvalidState(N_("The session has no candidates left to place: assign candidates to it in the course."))
+        raise InvalidState(N_("The session has no candidates left to place: assign candidates to it in the course, "
+                               "or wait for registrations at this site to be paid."))
     if not seat_numbers:
         raise InvalidState(N_("This room has no seats yet: scan or import the seat plan first."))
     chosen = candidates[:len(seat_numbers)]

@@ -36,6 +36,7 @@ class SiteInfo:
     name: str
     mode: str
     rooms: int = 0
+    address: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,19 +78,23 @@ def create_site(session: Session, *, code: str, name: str, mode: str = "formal",
     return _site_info(session, site)
 
 
-def update_site(session: Session, site_id: str, *, name: str, mode: str, actor: str = "") -> SiteInfo:
-    """Change the name and mode; the code stays (site init is the only way to clear it)."""
+def update_site(session: Session, site_id: str, *, name: str, mode: str, address: str | None = None,
+                actor: str = "") -> SiteInfo:
+    """Change the name, mode and address (``None``: kept); the code stays (site init is the
+    only way to clear it)."""
     from bridge.services.venue.site_backup import init_blockers
 
     site = _site(session, site_id, actor)
-    before = {"name": site.name, "mode": site.mode}
+    before = {"name": site.name, "mode": site.mode, "address": site.address}
     mode = _mode(mode)
     if mode != site.mode and init_blockers(session, site.id):
         raise InvalidState(N_("A formal exam is running at this site without its results uploaded: its mode "
                               "cannot change now."))
     site.name, site.mode, site.updated_at = _name(name), mode, clock.utcnow_naive()
+    if address is not None:
+        site.address = " ".join(address.split())[:300]
     session.flush()
-    after = {"name": site.name, "mode": site.mode}
+    after = {"name": site.name, "mode": site.mode, "address": site.address}
     if after != before:
         audit.record(session, "site.update", actor=actor, target=f"site:{site.id}",
                      detail={"before": before, "after": after})
@@ -119,7 +124,7 @@ def _site(session: Session, site_id: str, actor: str = "") -> Site:
 
 def _site_info(session: Session, site: Site) -> SiteInfo:
     rooms = session.scalar(select(func.count()).select_from(Room).where(Room.site_id == site.id)) or 0
-    return SiteInfo(site.id, site.code, site.name, site.mode, rooms)
+    return SiteInfo(site.id, site.code, site.name, site.mode, rooms, site.address)
 
 
 # --- rooms --------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from flask import Blueprint
 
 bp = Blueprint("delivery", __name__)
 
-from bridge.web.delivery import proctor, views  # noqa: E402
+from bridge.web.delivery import admission, proctor, views  # noqa: E402
 
 bp.add_url_rule("/exam/<int:exam_id>/sit", "sit", views.sit)
 bp.add_url_rule("/code", "code", views.code, methods=["GET", "POST"])
+bp.add_url_rule("/exam/sign-in", "admission_sign_in", admission.sign_in_page, methods=["GET", "POST"])
 bp.add_url_rule("/attempt/<int:attempt_id>", "attempt", views.attempt)
 bp.add_url_rule("/attempt/<int:attempt_id>/info", "save_info", views.save_info, methods=["POST"])
 bp.add_url_rule("/attempt/<int:attempt_id>/rules", "read_rules", views.read_rules, methods=["POST"])

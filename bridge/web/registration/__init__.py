@@ -32,3 +32,8 @@ bp.add_url_rule("/register/payments/notify", "payment_notify", payment_views.not
 bp.add_url_rule("/register/payments/return", "payment_return", payment_views.payment_return)
 bp.add_url_rule("/register/<int:period_id>/form", "registration_form", views.registration_form)
 bp.add_url_rule("/register/<int:period_id>/form.pdf", "registration_form_pdf", views.registration_form)
+
+from bridge.web.registration import ticket_views  # noqa: E402
+
+bp.add_url_rule("/register/<int:period_id>/ticket", "admission_ticket", ticket_views.admission_ticket)
+bp.add_url_rule("/register/<int:period_id>/ticket.pdf", "admission_ticket_pdf", ticket_views.admission_ticket)

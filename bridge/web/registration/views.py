@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from bridge.errors import DomainError
 from bridge.extensions import db, transaction
 from bridge.models.registration import EDITABLE_STATES, GENDERS
-from bridge.services.registration import accounts, documents, identity, payments, periods, registrations, review
+from bridge.services.registration import (accounts, documents, identity, payments, periods, registrations, review,
+                                         tickets)
 from bridge.web.auth import current_user
 
 DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
@@ -54,7 +55,18 @@ def period(period_id: int):
                            reviews=registrations.site_reviews(db.session, reg) if reg.site_id else False,
                            has_photo=registrations.has_photo(db.session, reg), fee_text=periods.fee_text,
                            id_labels=identity.ID_TYPE_LABELS, state_labels=registrations.STATE_LABELS,
-                           payable=_payable(reg), fees=payments.fees(reg))
+                           payable=_payable(reg), fees=payments.fees(reg), ticket_note=_ticket_note(reg))
+
+
+def _ticket_note(reg) -> str | None:
+    """Why the admission ticket cannot be printed yet (None: it can)."""
+    if reg.status not in ("paid", "confirmed"):
+        return None
+    try:
+        tickets.check_printable(db.session, reg)
+    except DomainError as exc:
+        return exc.translated()
+    return None
 
 
 def _payable(reg) -> bool:
@@ -234,8 +246,12 @@ def registration_form(period_id: int):
     except DomainError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("registration.period", period_id=period_id))
+    from bridge.exports import qr
+
+    verify_url = url_for("site.verify_ticket", site_id=reg.site_id,
+                         token=tickets.token(current_app.config["SECRET_KEY"], reg), _external=True)
     html = render_template("registration/form_print.html", form=form, id_labels=identity.ID_TYPE_LABELS,
-                           fee_text=periods.fee_text)
+                           fee_text=periods.fee_text, qr_uri=qr.svg_data_uri(verify_url))
     if not request.path.endswith(".pdf"):
         return html
     return pdf.html_to_pdf(html), 200, {

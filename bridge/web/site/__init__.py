@@ -76,3 +76,6 @@ bp.add_url_rule("/<site_id>/registrations/<int:registration_id>/reject", "reject
                 methods=["POST"])
 bp.add_url_rule("/<site_id>/registrations/<int:registration_id>/photo.jpg", "registration_photo",
                 registrations.photo)
+bp.add_url_rule("/<site_id>/registrations/<int:registration_id>/confirm", "confirm_registration",
+                registrations.confirm_onsite, methods=["POST"])
+bp.add_url_rule("/<site_id>/verify/<token>", "verify_ticket", registrations.verify_ticket)

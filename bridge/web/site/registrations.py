@@ -2,12 +2,12 @@
 approval, rejection with a reason. HTTP only (``bridge.services.registration.review``)."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.errors import DomainError
 from bridge.extensions import db, transaction
-from bridge.services.registration import identity, periods, registrations, review
+from bridge.services.registration import enrolment, identity, periods, registrations, review, tickets
 from bridge.services.venue import venues
 from bridge.web.auth import current_actor
 from bridge.web.site.views import _admin
@@ -46,14 +46,15 @@ def approve(site_id: str):
     return redirect(url_for("site.registrations", site_id=site_id))
 
 
-def show(site_id: str, registration_id: int, error=None, status=200):
+def show(site_id: str, registration_id: int, error=None, status=200, scanned=False):
     user = _admin()
     site = venues.get_site(db.session, site_id, actor=current_actor())
     with transaction() as s:  # the read is audited
         reg_id = review.for_staff(s, current_actor(), site_id, registration_id).id
     reg = registrations.get(db.session, reg_id)
-    return render_template("site/registration.html", user=user, site=site, reg=reg, error=error,
-                           has_photo=registrations.has_photo(db.session, reg),
+    return render_template("site/registration.html", user=user, site=site, reg=reg, error=error, scanned=scanned,
+                           has_photo=registrations.has_photo(db.session, reg), period=reg.period,
+                           placements=enrolment.placements(db.session, reg),
                            duplicates=registrations.duplicates(db.session, reg),
                            state_labels=registrations.STATE_LABELS, id_labels=identity.ID_TYPE_LABELS,
                            fee_text=periods.fee_text), status
@@ -78,3 +79,22 @@ def photo(site_id: str, registration_id: int):
     if body is None:
         abort(404)
     return body, 200, {"Content-Type": "image/jpeg", "Cache-Control": "private, no-store"}
+
+
+def verify_ticket(site_id: str, token: str):
+    """Where a scanned admission ticket or registration form lands (its QR code): the photo,
+    the data and the status, to check the person at the door or confirm them on site."""
+    _admin()
+    registration_id = tickets.registration_id_of(current_app.config["SECRET_KEY"], token)
+    return show(site_id, registration_id, scanned=True)
+
+
+def confirm_onsite(site_id: str, registration_id: int):
+    _admin()
+    try:
+        with transaction() as s:
+            review.confirm_onsite(s, current_actor(), site_id, registration_id)
+    except DomainError as exc:
+        return show(site_id, registration_id, error=exc.translated(), status=exc.http_status)
+    flash(_("Confirmed on site: the candidate joins the exam data and may print the admission ticket."))
+    return redirect(url_for("site.show_registration", site_id=site_id, registration_id=registration_id))

@@ -84,12 +84,13 @@ def update_site(site_id: str):
     try:
         with transaction() as s:
             venues.update_site(s, site_id, name=request.form.get("name", ""), mode=request.form.get("mode", ""),
-                               actor=current_actor())
+                               address=request.form.get("address"), actor=current_actor())
     except DomainError as exc:
         if exc.http_status == 404:
             raise
         return _refused(url_for("site.show_site", site_id=site_id), _(exc.message),
-                        {"site_name": request.form.get("name", ""), "site_mode": request.form.get("mode", "")})
+                        {"site_name": request.form.get("name", ""), "site_mode": request.form.get("mode", ""),
+                         "site_address": request.form.get("address", "")})
     flash(_("Site saved."))
     return redirect(url_for("site.show_site", site_id=site_id))
 
