@@ -2,8 +2,13 @@
 account whose verification link arrives over real SMTP; the agreement (declined once, then
 accepted); the personal data with a wrong ID number refused and the right one accepted; a
 fourth subject refused; every kind of wrong photo refused with its reason and a good one
-accepted and previewed; "true and accurate" and the submission. The admin opened the period
-on its page first. Every page is watched (journey_checks.Watch): an unexpected error page,
+accepted and previewed; "true and accurate" and the submission; the site's review (rejected
+with a reason, fixed, approved in bulk); paying through the sandbox provider; the
+registration form; the site's address, the session placed and the room's exam data built;
+the admission ticket PDF (rendered to PNG, its QR code read back) and the staff's
+verification page it opens (a forged code refused); then, at the start, the candidate signs
+in with admission number and ID number (someone else's ID number refused) and sits the
+exam to the end. The admin opened the period on its page first. Every page is watched (journey_checks.Watch): an unexpected error page,
 an error in the server log or, in Chinese, English interface text fails the walk."""
 from __future__ import annotations
 
@@ -70,11 +75,11 @@ def _admin_opens_the_period(page, base: str, lang: str) -> None:
 
 @pytest.mark.req("R1", "R2", "R3", "R4", "R5", "R6")
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
-def test_a_public_candidate_registers_from_account_to_submission(make_app, mailbox, chromium, lang, tmp_path):
+def test_a_public_candidate_registers_and_sits_from_account_to_submitted_exam(make_app, mailbox, chromium, lang, tmp_path):
     app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), PAYMENT_PROVIDER="sandbox")
     with app.app_context():
         from bridge.extensions import db
-        _offer(db.session)
+        world = _offer(db.session, app.config["SECRET_KEY"])
     SHOTS.mkdir(parents=True, exist_ok=True)
     zh = lang == "zh_CN"
     watch = Watch(user_text=set(USER_TEXT))
@@ -234,23 +239,151 @@ def test_a_public_candidate_registers_from_account_to_submission(make_app, mailb
             page.locator("#form-facts").wait_for(timeout=TIMEOUT)
             look(page, "registration form")
             page.screenshot(path=str(SHOTS / f"registration-form-{lang}.png"), full_page=True)
+            page.go_back()
+            note = page.locator("#ticket-note")
+            assert ("考务数据" if zh else "exam data") in note.inner_text()     # no ticket before the exam data
+
+            _site_builds_the_exam_data(admin, base, site_id, lang, look)
+            page.reload()
+            with page.expect_download() as download:                          # the admission ticket, PDF
+                page.click("#ticket-pdf")
+            ticket = SHOTS / f"registration-ticket-{lang}.pdf"
+            download.value.save_as(str(ticket))
+            png, scanned = _render_and_scan(ticket, SHOTS / f"registration-ticket-{lang}.png")
+            assert scanned.startswith(f"{base}/site/{site_id}/verify/"), scanned
+            page.click("#ticket-print")
+            page.locator(".ticket-facts").first.wait_for(timeout=TIMEOUT)
+            number = page.locator(".ticket-facts .number").first.inner_text().strip()
+            look(page, "admission ticket")
+            assert right not in page.content() and number.startswith(str(world["year"]) + "A01R01")
+
+            admin.goto(scanned)                                               # the staff scan the QR code
+            admin.locator("#verified").wait_for(timeout=TIMEOUT)
+            admin.wait_for_function("() => document.getElementById('review-photo').naturalWidth > 0",
+                                    timeout=TIMEOUT)
+            assert number in admin.locator(".admission-number").first.inner_text()
+            look(admin, "ticket verified")
+            admin.screenshot(path=str(SHOTS / f"registration-verified-{lang}.png"), full_page=True)
+            admin.goto(scanned[:-4] + "xxxx")                                  # a forged code
+            assert admin.locator("#verified").count() == 0
+            expected_refusals.append("404 forged code")
+
+            _the_room_opens(app, world)
+            exam = watch.watch(chromium(locale="zh-CN" if zh else "en-US")).new_page()
+            exam.goto(f"{base}/exam/sign-in")
+            exam.fill("#admission_number", number)
+            exam.fill("#id_number", ric_number("457"))                        # someone else's ID number
+            exam.click("#admission-submit")
+            exam.locator("#sign-in-error").wait_for(timeout=TIMEOUT)
+            expected_refusals.append("404 sign-in")
+            look(exam, "sign-in refused")
+            exam.fill("#id_number", right)
+            exam.click("#admission-submit")
+            exam.get_by_role("checkbox").check()
+            look(exam, "rules")
+            exam.locator("#confirm-rules").click()
+            exam.locator("#exam").wait_for(timeout=TIMEOUT)
+            exam.locator(".item").nth(0).get_by_label("B. 4").check()
+            exam.locator(".item >> nth=0 >> .save-state[data-state='saved']").wait_for(timeout=TIMEOUT)
+            look(exam, "exam")
+            exam.screenshot(path=str(SHOTS / f"registration-sits-{lang}.png"), full_page=True)
+            exam.locator("#submit-open").click()
+            exam.locator("#submit-confirm").click()
+            exam.locator("#submitted").wait_for(timeout=TIMEOUT)
         # the refusals the walk asked for are not failures: 422 pages, one per wrong input
-        refused = [d for d in watch.bad_documents if d.startswith("422 POST")]
-        assert len(refused) == len(expected_refusals), refused
-        watch.bad_documents = [d for d in watch.bad_documents if not d.startswith("422 POST")]
+        refused = [d for d in watch.bad_documents if d.startswith(("422 POST", "404 "))]
+        assert len(refused) == len(expected_refusals), (refused, expected_refusals)
+        watch.bad_documents = [d for d in watch.bad_documents if d not in refused]
         watch.assert_clean()
     finally:
         watch.stop()
+        from bridge import clock
+        clock.set_offset(0)
 
 
-def _offer(s) -> None:
+def _site_builds_the_exam_data(admin, base: str, site_id: str, lang: str, look) -> None:
+    """On the site's pages: its address (printed on tickets), the subject's session placed in
+    room R01, and the room's exam data built: the paid registration gets its admission number."""
+    admin.goto(f"{base}/site/{site_id}")
+    admin.fill("#site_address", "北京市海淀区学院路 1 号")
+    admin.locator("#site_address").evaluate("el => el.form.requestSubmit()")
+    admin.wait_for_load_state()
+    admin.goto(f"{base}/site/{site_id}/sessions")
+    admin.select_option("#session_id", index=0)
+    admin.select_option("#room_id", label="R01 一号考场")
+    admin.locator("#session_id").evaluate("el => el.form.requestSubmit()")
+    admin.wait_for_load_state()
+    admin.locator("form[action$='/build']").first.locator("xpath=..").locator("summary").click()
+    admin.locator("form[action$='/build'] button[type=submit]").first.click()
+    admin.wait_for_load_state()
+    look(admin, "exam data built")
+    admin.screenshot(path=str(SHOTS / f"registration-exam-data-{lang}.png"), full_page=True)
+
+
+def _render_and_scan(pdf: Path, png: Path) -> tuple[Path, str]:
+    """The ticket's first page as PNG (kept as an artifact) and the text its QR code reads."""
+    import cv2
+    import numpy as np
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(str(pdf))
+    try:
+        image = document[0].render(scale=3).to_pil()
+    finally:
+        document.close()
+    image.save(png)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(np.array(image), cv2.COLOR_RGB2BGR))
+    assert text, "no QR code could be read from the ticket"
+    return png, text
+
+
+def _the_room_opens(app, world) -> None:
+    """What the site and the proctor do next (their own walks test the pages): the data
+    loaded, the session authorized, the start allowed; the clock at the start."""
+    from bridge import clock
+    from bridge.extensions import transaction
+    from bridge.models.sittings import Sitting
+    from bridge.services.proctoring import console
+    from bridge.services.venue import authorization, exam_data
+
+    with app.app_context(), transaction() as s:
+        sitting = s.query(Sitting).filter_by(session_id=world["session"]).one()
+        exam_data.load(s, sitting.id, secret_key=app.config["SECRET_KEY"])
+        authorization.authorize(s, world["session"], site_id=sitting.site_id)
+        sitting_id = sitting.id
+
+    def at(moment: dt.datetime) -> None:
+        clock.set_offset(clock.offset() + (moment - clock.utcnow_naive()).total_seconds())
+
+    at(world["starts_at"] - dt.timedelta(minutes=10))
+    with app.app_context(), transaction() as s:
+        console.allow_start(s, sitting_id, secret_key=app.config["SECRET_KEY"])
+    at(world["starts_at"])
+
+
+def _offer(s, secret: str) -> dict:
+    """Site A01 with room R01 (6 seats), four subjects; Subject 1 has a paper and a session
+    starting in 20 minutes."""
+    from bridge import clock
+    from bridge.services.exams import exam_sessions, papers
     from bridge.services.people import accounts
-    from bridge.services.venue import venues
+    from bridge.services.venue import seats, venues
     from tests.exams import factories as f
 
-    venues.create_site(s, code="A01", name="Site A", actor="test")
+    site = venues.create_site(s, code="A01", name="Site A", actor="test")
+    room, _ = venues.add_room(s, site.id, code="R01", name="一号考场", capacity=6, secret_key=secret, actor="test")
+    seats.import_csv(s, room.id, "".join(f"{n},10.0.0.{n},PC{n:02d},\n" for n in range(1, 7)).encode())
     c = f.course(s)
-    for i in range(4):
-        f.exam(s, c).title = f"Subject {i + 1}"
+    teacher = f.member(s, c, "teacher", "Tess")
+    exams = [f.exam(s, c) for i in range(4)]
+    for i, e in enumerate(exams):
+        e.title = f"Subject {i + 1}"
+    qs = f.questions(s, c)
+    papers.set_fixed_items(s, exams[0], [(qs["single"].id, 2.0)], actor_id=teacher.id)
+    papers.update_settings(s, exams[0], actor_id=teacher.id, shuffle_options=False)
+    starts_at = clock.utcnow_naive().replace(microsecond=0) + dt.timedelta(minutes=20)
+    sess = exam_sessions.create_session(s, exams[0], name="第一场", starts_at=starts_at, remote=False,
+                                        actor_id=teacher.id)
     accounts.create_admin(s, username="root", password=PASSWORD, actor="test")
     s.commit()
+    return {"session": sess.id, "starts_at": starts_at, "year": starts_at.year}
