@@ -42,6 +42,10 @@ DEMO_KIOSKS = 4
 DEMO_SITE = "DEMO"
 DEMO_SITE_NAME = "Demo site (mock exams)"
 DEMO_EXAM = "Demo exam"
+#: the exam candidates register for (/register), with its own session in the demo room
+DEMO_CERT_EXAM = "Demo certificate exam"
+DEMO_CERT_SESSION = "Registered candidates"
+DEMO_CERT_START_IN = dt.timedelta(minutes=60)
 DEMO_EXAM_MINUTES = 30
 #: the demo session starts this long after a start that makes it: the login is open at once,
 #: the proctor may allow the start at once (from 15 minutes before), the candidates count down
@@ -79,6 +83,7 @@ class Wiring:
     exam: str = DEMO_EXAM
     session_name: str = ""
     session_starts_at: dt.datetime | None = None
+    registration_sitting: tuple[str, dt.datetime] | None = None  # the certificate exam's session
     settler: threading.Thread | None = None  # ``settle`` running until the kiosks are seated
 
 
@@ -191,16 +196,16 @@ def _demo_course(session, sandbox, tool, lms_url: str):
     return course, teacher_id, students
 
 
-def _demo_exam(session, course, teacher_id: int):
-    """The demo exam of the course (made once): the paper's five questions imported from
+def _demo_exam(session, course, teacher_id: int, title: str = DEMO_EXAM):
+    """A demo exam of the course (made once): the paper's five questions imported from
     GIFT into the course's bank, as a teacher would."""
     from bridge.models.exams import Exam
     from bridge.services.exams import bank, exams, papers
 
-    exam = session.scalar(select(Exam).where(Exam.course_id == course.id, Exam.title == DEMO_EXAM))
+    exam = session.scalar(select(Exam).where(Exam.course_id == course.id, Exam.title == title))
     if exam is not None:
         return exam
-    exam = exams.create_exam(session, course, title=DEMO_EXAM, duration_minutes=DEMO_EXAM_MINUTES,
+    exam = exams.create_exam(session, course, title=title, duration_minutes=DEMO_EXAM_MINUTES,
                              actor_id=teacher_id, score_maximum=sum(DEMO_POINTS))
     result = bank.import_file(session, course, DEMO_QUESTIONS.encode(), filename="demo-exam.gift", fmt="gift",
                               actor="demo")
@@ -256,19 +261,57 @@ def _demo_staff(session, password: str) -> None:
                                **place)
 
 
+def _demo_certificate_session(session, exam, teacher_id: int, site_id: str, room_id: int):
+    """The certificate exam's session in the demo room ``DEMO_CERT_START_IN`` from now (a
+    new one once the last is over), placed but not built: its candidates are the paid
+    registrations, and the site builds its data once they have paid (docs/registration.md)."""
+    from bridge.models.papers import ExamSession
+    from bridge.models.sittings import Sitting
+    from bridge.services.exams import exam_sessions
+    from bridge.services.venue import exam_data
+
+    now = clock.utcnow_naive()
+    sess = session.scalar(select(ExamSession).where(ExamSession.exam_id == exam.id)
+                          .order_by(ExamSession.starts_at.desc()).limit(1))
+    if sess is None or now >= sess.starts_at + dt.timedelta(minutes=exam.duration_minutes):
+        starts = (now + DEMO_CERT_START_IN).replace(second=0, microsecond=0)
+        sess = exam_sessions.create_session(session, exam, name=DEMO_CERT_SESSION, starts_at=starts, remote=False,
+                                            actor_id=teacher_id)
+    if session.scalar(select(Sitting.id).where(Sitting.session_id == sess.id, Sitting.room_id == room_id)) is None:
+        exam_data.place(session, site_id, sess.id, room_id, actor="demo")
+    return sess
+
+
 def _demo_registration(session, exam) -> None:
-    """An open registration period at the demo site offering the demo exam, reviewed by the
-    site (made on the first start): candidates register at /register."""
-    from bridge.models.registration import RegistrationPeriod
+    """An open registration period at the demo site offering the certificate exam, reviewed
+    by the site (made on the first start): candidates register at /register."""
+    from bridge.models.registration import Offer, RegistrationPeriod
+    from bridge.models.venues import Site
     from bridge.services.registration import periods
 
-    if session.scalars(select(RegistrationPeriod)).first() is not None:
-        return
+    period = session.scalars(select(RegistrationPeriod).where(RegistrationPeriod.name == "Demo registration")).first()
     now = clock.utcnow_naive()
-    period = periods.create_period(session, name="Demo registration", opens_at=now - dt.timedelta(days=1),
-                                   closes_at=now + dt.timedelta(days=30), actor="demo")
-    periods.add_site(session, period, DEMO_SITE, reviews=True, actor="demo")
-    periods.add_offer(session, period, DEMO_SITE, exam.id, capacity=30, fee_cents=8000, actor="demo")
+    if period is None:
+        period = periods.create_period(session, name="Demo registration", opens_at=now - dt.timedelta(days=1),
+                                       closes_at=now + dt.timedelta(days=30), actor="demo")
+        periods.add_site(session, period, DEMO_SITE, reviews=True, actor="demo")
+    site_id = session.scalar(select(Site.id).where(Site.code == DEMO_SITE))
+    if session.scalar(select(Offer.id).where(Offer.period_id == period.id, Offer.site_id == site_id,
+                                             Offer.exam_id == exam.id)) is None:
+        periods.add_offer(session, period, DEMO_SITE, exam.id, capacity=30, fee_cents=8000, actor="demo")
+
+
+def registration_sitting(app) -> tuple[str, dt.datetime] | None:
+    """The name and start of the certificate exam's newest session, for the banner."""
+    from bridge.models.exams import Exam
+    from bridge.models.papers import ExamSession
+
+    with app.app_context():
+        row = db.session.execute(select(ExamSession.name, ExamSession.starts_at)
+                                 .join(Exam, Exam.id == ExamSession.exam_id).where(Exam.title == DEMO_CERT_EXAM)
+                                 .order_by(ExamSession.starts_at.desc()).limit(1)).first()
+        db.session.remove()
+    return (row[0], row[1]) if row else None
 
 
 def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.datetime]:
@@ -283,7 +326,9 @@ def prepare(app, sandbox, tool, *, lms_url: str) -> tuple[str | None, str, dt.da
             sess = _demo_session(s, exam, teacher_id, students, site_id, room_id)
             session_name, starts_at = sess.name, sess.starts_at
             _demo_staff(s, _admin_password(Path(app.instance_path)))
-            _demo_registration(s, exam)
+            certificate = _demo_exam(s, course, teacher_id, title=DEMO_CERT_EXAM)
+            _demo_certificate_session(s, certificate, teacher_id, site_id, room_id)
+            _demo_registration(s, certificate)
         db.session.remove()
     return code, session_name, starts_at
 
@@ -416,7 +461,8 @@ def wire(app, sandbox, *, bridge_url: str, lms_url: str) -> Wiring:
     return Wiring(bridge_url=bridge_url, lms_url=lms_url, client_id=tool.client_id,
                   deployment_id=tool.deployment_id, activity_id=activity.id, admin_user=DEMO_ADMIN,
                   admin_password=password, launch_links=links, enrolment_code=code, kiosks=kiosks,
-                  session_name=session_name, session_starts_at=starts_at, settler=settler)
+                  session_name=session_name, session_starts_at=starts_at, settler=settler,
+                  registration_sitting=registration_sitting(app))
 
 
 def banner(w: Wiring) -> str:
@@ -433,6 +479,12 @@ def banner(w: Wiring) -> str:
         f"  {'Exam registration:':<26} {w.bridge_url}/register   (mail to candidates: instance/mail/*.eml)",
         f"  {w.exam + ':':<26} \"{w.session_name}\" in room {w.room}, starts "
         f"{w.session_starts_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    if w.registration_sitting:
+        name, starts = w.registration_sitting
+        lines += [f"  {DEMO_CERT_EXAM + ':':<26} \"{name}\" in room {w.room}, starts {starts:%Y-%m-%d %H:%M} UTC: "
+                  "registered, paid candidates; the site builds its data, they print tickets and sign in at /exam/sign-in"]
+    lines += [
         "",
         "  Launch into ExamBridge as (open in a browser; the course page has the same links):",
     ]

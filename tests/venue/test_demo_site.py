@@ -69,13 +69,19 @@ def test_the_demo_places_its_room_in_a_mock_site_with_a_session_of_the_demo_exam
     assert course.context_id == str(COURSE_ID) and course.nrps_url and course.ags_lineitems_url
     roles = sorted(m.role for m in s.scalars(select(CourseMember).where(CourseMember.course_id == course.id)))
     assert roles == ["candidate", "candidate", "candidate", "teacher"]
-    exam = s.scalar(select(Exam).where(Exam.course_id == course.id))
-    assert exam.title == demo.DEMO_EXAM and _count(s, PaperItem) == len(demo.DEMO_POINTS)
-    sess = s.scalar(select(ExamSession))
+    exam = s.scalar(select(Exam).where(Exam.course_id == course.id, Exam.title == demo.DEMO_EXAM))
+    certificate = s.scalar(select(Exam).where(Exam.course_id == course.id, Exam.title == demo.DEMO_CERT_EXAM))
+    assert exam and certificate and _count(s, PaperItem) == 2 * len(demo.DEMO_POINTS)
+    sess = s.scalar(select(ExamSession).where(ExamSession.exam_id == exam.id))
     assert (sess.name, sess.starts_at) == (name, starts_at)
-    sitting = s.scalar(select(Sitting))
+    sitting = s.scalar(select(Sitting).where(Sitting.session_id == sess.id))
     assert (sitting.room_id, sitting.site_id) == (room.id, site.id)
     assert sitting.data_loaded_at is not None and sitting.authorized_at is not None
+    # the certificate exam's session waits in the room for its registered candidates: placed, not built
+    registered = s.scalar(select(Sitting).join(ExamSession, ExamSession.id == Sitting.session_id)
+                          .where(ExamSession.exam_id == certificate.id))
+    assert registered.room_id == room.id and registered.data_hash is None
+    assert demo.registration_sitting(app)[0] == demo.DEMO_CERT_SESSION
     seated = s.scalars(select(SessionCandidate.seat_number).where(SessionCandidate.session_id == sess.id)).all()
     assert sorted(seated) == [1, 2, 3]
 
@@ -85,7 +91,7 @@ def test_the_demo_places_its_room_in_a_mock_site_with_a_session_of_the_demo_exam
     assert again == (code, name, starts_at)
     s.expire_all()
     assert [_count(s, m) for m in (Site, Room, Course, Exam, ExamSession, Sitting, Seat, PaperItem)] == \
-        [1, 1, 1, 1, 1, 1, 4, len(demo.DEMO_POINTS)]
+        [1, 1, 1, 2, 2, 2, 4, 2 * len(demo.DEMO_POINTS)]
 
 
 @pytest.fixture
@@ -153,15 +159,15 @@ def test_a_renamed_demo_exam_gets_a_new_one_from_the_questions_in_the_bank(app, 
     sandbox = Sandbox(LMS, private_key_pem=_shared_platform_key())
     tool, _activity, _password = demo.register(app, sandbox, bridge_url=BRIDGE, lms_url=LMS)
     demo.prepare(app, sandbox, tool, lms_url=LMS)
-    first = db_session.scalar(select(Exam))
+    first = db_session.scalar(select(Exam).where(Exam.title == demo.DEMO_EXAM))
     first.title = "My renamed exam"
     db_session.commit()
     demo.prepare(app, sandbox, tool, lms_url=LMS)  # the bank's questions are found again, not imported twice
     db_session.expire_all()
     exams = db_session.scalars(select(Exam).order_by(Exam.id)).all()
-    assert [e.title for e in exams] == ["My renamed exam", demo.DEMO_EXAM]
+    assert [e.title for e in exams] == ["My renamed exam", demo.DEMO_CERT_EXAM, demo.DEMO_EXAM]
     items = db_session.scalars(select(PaperItem).order_by(PaperItem.paper_id, PaperItem.position)).all()
     per_paper = {}
     for item in items:
         per_paper.setdefault(item.paper_id, []).append((item.question_id, item.points))
-    assert len(per_paper) == 2 and len(set(map(tuple, per_paper.values()))) == 1
+    assert len(per_paper) == 3 and len(set(map(tuple, per_paper.values()))) == 1
