@@ -136,6 +136,10 @@ def _register_blueprints(app: Flask) -> None:
         from bridge.payments.sandbox import bp as payment_sandbox_bp
 
         app.register_blueprint(payment_sandbox_bp, url_prefix="/sandbox/alipay")
+    if app.config["EXAMBRIDGE_PAYMENT_PROVIDER"] == "wechatpay-sandbox":
+        from bridge.payments import wechatpay_sandbox
+
+        app.register_blueprint(wechatpay_sandbox.bp, url_prefix=wechatpay_sandbox.URL_PREFIX)
     from bridge.web.api import fast
 
     fast.init_app(app)  # autosave served before Flask's request machinery (hot path)

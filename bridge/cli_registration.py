@@ -105,3 +105,24 @@ def list_periods():
                     if o.site_id == site.id:
                         click.echo(f"        exam {o.exam_id} {o.exam.title}: {held.get(o.id, 0)}/{o.capacity}, "
                                    f"{periods.fee_text(o.fee_cents)} yuan")
+
+
+@registration.command("purge", cls=_AppCommand,
+                      help="Remove the photos and personal data of registrations kept past their retention: their "
+                           "period closed and the results of what they paid for released, EXAMBRIDGE_REGISTRATION_"
+                           "RETENTION_DAYS ago (the sweeper does this hourly).")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days instead of EXAMBRIDGE_REGISTRATION_RETENTION_DAYS.")
+@click.option("--dry-run", is_flag=True, help="Only say how many would be purged.")
+def purge(days: int | None, dry_run: bool):
+    from bridge.extensions import transaction
+    from bridge.services.registration import retention
+
+    app = _app()
+    days = days or app.config["EXAMBRIDGE_REGISTRATION_RETENTION_DAYS"]
+    with app.app_context(), transaction() as s:
+        if dry_run:
+            click.echo(f"{len(retention.due(s, days=days))} registrations are past {days} days of retention")
+            return
+        n = retention.purge(s, days=days, actor=_actor())
+    click.echo(f"{n} registrations purged (photo and personal data removed; kept {days} days)")

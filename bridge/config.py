@@ -64,6 +64,16 @@ DEFAULTS: dict[str, Any] = {
     "ALIPAY_APP_PRIVATE_KEY_FILE": "",  # the app's RSA private key (PEM)
     "ALIPAY_PUBLIC_KEY_FILE": "",  # Alipay's public key (PEM), from the open platform
     "ALIPAY_GATEWAY": "https://openapi.alipay.com/gateway.do",
+    "WECHATPAY_MCHID": "",  # the merchant number (商户号)
+    "WECHATPAY_APPID": "",  # the app id bound to it
+    "WECHATPAY_MERCHANT_SERIAL_NO": "",  # the serial number of the merchant's API certificate
+    "WECHATPAY_PRIVATE_KEY_FILE": "",  # the merchant's API private key (apiclient_key.pem)
+    "WECHATPAY_APIV3_KEY": "",  # the APIv3 key notifications are encrypted under (32 characters)
+    "WECHATPAY_PUBLIC_KEY_FILE": "",  # WeChat Pay's public key (微信支付公钥, PEM)
+    "WECHATPAY_PUBLIC_KEY_ID": "",  # its id, PUB_KEY_ID_…
+    "WECHATPAY_GATEWAY": "https://api.mch.weixin.qq.com",
+    # days a registration's personal data and photo are kept after its results are released
+    "REGISTRATION_RETENTION_DAYS": 365,
 }
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True,
@@ -121,14 +131,22 @@ def load(overrides: Mapping[str, Any] | None = None,
     return cfg
 
 
+SANDBOX_PAYMENTS = ("sandbox", "wechatpay-sandbox")  # they take no money
+
+
 def _validate_payment(cfg: dict[str, Any]) -> None:
-    if cfg["PAYMENT_PROVIDER"] not in ("", "sandbox", "alipay"):
-        raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER must be sandbox or alipay (or empty), "
-                          f"not {cfg['PAYMENT_PROVIDER']!r}.")
-    if cfg["PAYMENT_PROVIDER"] == "alipay":
-        for key in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"):
-            if not cfg[key]:
-                raise ConfigError(f"{PREFIX}{key} is required with {PREFIX}PAYMENT_PROVIDER=alipay.")
+    if cfg["PAYMENT_PROVIDER"] not in ("", "alipay", "wechatpay", *SANDBOX_PAYMENTS):
+        raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER must be alipay, wechatpay, sandbox or wechatpay-sandbox "
+                          f"(or empty), not {cfg['PAYMENT_PROVIDER']!r}.")
+    needed = {"alipay": ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"),
+              "wechatpay": ("WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MERCHANT_SERIAL_NO",
+                            "WECHATPAY_PRIVATE_KEY_FILE", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_FILE",
+                            "WECHATPAY_PUBLIC_KEY_ID")}.get(cfg["PAYMENT_PROVIDER"], ())
+    for key in needed:
+        if not cfg[key]:
+            raise ConfigError(f"{PREFIX}{key} is required with {PREFIX}PAYMENT_PROVIDER={cfg['PAYMENT_PROVIDER']}.")
+    if cfg["PAYMENT_PROVIDER"] == "wechatpay" and len(str(cfg["WECHATPAY_APIV3_KEY"]).encode()) != 32:
+        raise ConfigError(f"{PREFIX}WECHATPAY_APIV3_KEY is the 32-character APIv3 key set in the merchant platform.")
 
 
 def _validate(cfg: dict[str, Any]) -> None:
@@ -155,8 +173,9 @@ def _validate(cfg: dict[str, Any]) -> None:
                               "production refuses a clock offset.")
         if cfg["SANDBOX_ENABLED"]:
             raise ConfigError(f"{PREFIX}SANDBOX_ENABLED: the sandbox LMS never runs in production.")
-        if cfg["PAYMENT_PROVIDER"] == "sandbox":
-            raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER=sandbox takes no money: production uses alipay (or none).")
+        if cfg["PAYMENT_PROVIDER"] in SANDBOX_PAYMENTS:
+            raise ConfigError(f"{PREFIX}PAYMENT_PROVIDER={cfg['PAYMENT_PROVIDER']} takes no money: production uses "
+                              "alipay or wechatpay (or none).")
         if not cfg["PUBLIC_URL"]:
             raise ConfigError(f"{PREFIX}PUBLIC_URL is required in production "
                               "(the https:// address the LMS reaches the tool at).")
@@ -199,6 +218,9 @@ def _validate_connections(cfg: dict[str, Any]) -> None:
     for key in ("PENDING_PER_ADDRESS", "PENDING_MAX"):
         if int(cfg[key]) < 0:
             raise ConfigError(f"{PREFIX}{key}={cfg[key]!r}: give a count (0 turns the cap off).")
+    if not 1 <= int(cfg["REGISTRATION_RETENTION_DAYS"]) <= 36500:
+        raise ConfigError(f"{PREFIX}REGISTRATION_RETENTION_DAYS={cfg['REGISTRATION_RETENTION_DAYS']!r}: give the "
+                          "days to keep registrations after their results are released (1 or more).")
 
 
 def _dev_secret(instance: Path) -> str:

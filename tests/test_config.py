@@ -148,8 +148,14 @@ def test_settings_the_pages_read_reach_them(make_app):
 @pytest.mark.req("R5")
 @pytest.mark.parametrize("settings, says", [
     ({"ENV": "production", "PAYMENT_PROVIDER": "sandbox"}, "takes no money"),
-    ({"PAYMENT_PROVIDER": "wechat"}, "must be sandbox or alipay"),
+    ({"ENV": "production", "PAYMENT_PROVIDER": "wechatpay-sandbox"}, "takes no money"),
+    ({"PAYMENT_PROVIDER": "wechat"}, "must be alipay, wechatpay"),
     ({"PAYMENT_PROVIDER": "alipay", "ALIPAY_APP_ID": "2021000000000001"}, "ALIPAY_APP_PRIVATE_KEY_FILE"),
+    ({"PAYMENT_PROVIDER": "wechatpay", "WECHATPAY_MCHID": "1900000109"}, "WECHATPAY_APPID"),
+    ({"PAYMENT_PROVIDER": "wechatpay", **{f"WECHATPAY_{k}": "x" for k in (
+        "MCHID", "APPID", "MERCHANT_SERIAL_NO", "PRIVATE_KEY_FILE", "PUBLIC_KEY_FILE", "PUBLIC_KEY_ID")},
+      "WECHATPAY_APIV3_KEY": "short"}, "32-character"),
+    ({"REGISTRATION_RETENTION_DAYS": "0"}, "REGISTRATION_RETENTION_DAYS"),
 ])
 def test_payment_settings_are_checked(tmp_path, settings, says):
     from bridge import config

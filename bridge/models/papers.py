@@ -33,6 +33,8 @@ class Paper(TimestampMixin, Base):
     remote_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     info_form: Mapped[list] = mapped_column(JSON, default=list)  # pre-exam fields (C2)
     scores_released: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the last release: registrations of the exam are purged a set time after it
+    scores_released_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
     items = relationship("PaperItem", order_by="PaperItem.position", cascade="all, delete-orphan")
 

@@ -118,6 +118,8 @@ class Registration(TimestampMixin, Base):
     reject_reason: Mapped[str] = mapped_column(String(500), default="")
     pay_by: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     confirmed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # when the retention purge removed the personal data and the photo (bridge.services.registration.retention)
+    purged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     # personal data (R1)
     name: Mapped[str] = mapped_column(String(100), default="")
     gender: Mapped[str] = mapped_column(String(10), default="")

@@ -6,10 +6,11 @@ SDK's signing and verification run in every test."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
+
+from bridge.payments.trades import Checkout, Trade
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +23,6 @@ class _Client(AliPay):
     def __init__(self, *, gateway: str, **kwargs):
         super().__init__(**kwargs)
         self._gateway = gateway
-
-
-@dataclass(frozen=True)
-class Trade:
-    out_trade_no: str
-    trade_no: str
-    trade_status: str
-    total_amount: str
-    app_id: str
 
 
 class AlipayProvider:
@@ -49,6 +41,28 @@ class AlipayProvider:
                                                         total_amount=amount, return_url=return_url,
                                                         notify_url=notify_url)
         return f"{self.gateway}?{query}"
+
+    def checkout(self, *, out_trade_no: str, amount: str, subject: str, return_url: str,
+                 notify_url: str) -> Checkout:
+        """Alipay's page pay: the candidate is sent to its cashier."""
+        return Checkout("redirect", self.pay_url(out_trade_no=out_trade_no, amount=amount, subject=subject,
+                                                 return_url=return_url, notify_url=notify_url))
+
+    def read_notification(self, *, headers, body: bytes, form: dict) -> Trade | None:
+        """A signed asynchronous notification (a form) as a Trade; None when the signature
+        does not hold."""
+        data = self.verify(form)
+        if data is None:
+            return None
+        return Trade(out_trade_no=data.get("out_trade_no", ""), trade_no=data.get("trade_no", ""),
+                     trade_status=data.get("trade_status", ""), total_amount=data.get("total_amount", ""),
+                     app_id=data.get("app_id", ""))
+
+    @staticmethod
+    def answer(ok: bool):
+        """What Alipay expects back: ``success``, else it notifies again later."""
+        return ("success", 200, {"Content-Type": "text/plain"}) if ok else \
+            ("failure", 400, {"Content-Type": "text/plain"})
 
     def verify(self, params: dict) -> dict | None:
         """The parameters of a notification or return if Alipay's signature holds, else None."""

@@ -167,7 +167,7 @@ def start_background(app) -> list[Callable[[], None]]:
     a dead process left unscored (``bridge.runtime.scorer``)."""
     from bridge.runtime import periodic, scorer
     from bridge.services.delivery import scoring
-    from bridge.services.registration import review
+    from bridge.services.registration import retention, review
     from bridge.extensions import transaction
     from bridge.services.delivery import attempts
     from lms_plugin.services.outbox import start_worker
@@ -179,6 +179,12 @@ def start_background(app) -> list[Callable[[], None]]:
             scoring.score_left_over(session)
         with transaction() as session:
             review.lapse_unpaid(session)  # approvals unpaid past their window give their places back
+        if time.monotonic() >= next_purge[0]:  # hourly: registrations kept past their retention
+            next_purge[0] = time.monotonic() + 3600
+            with transaction() as session:
+                retention.purge(session, days=app.config["EXAMBRIDGE_REGISTRATION_RETENTION_DAYS"])
+
+    next_purge = [0.0]
 
     stops = [start_worker(app), periodic.start(app, "deadline sweeper", sweep, every=5.0),
              lambda: scorer.stop_scorer(app)]

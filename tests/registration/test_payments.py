@@ -6,6 +6,7 @@ notification twice is one payment; a late "waiting" after the payment changes no
 lost notification is found by "I have paid, refresh"."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 
@@ -29,6 +30,13 @@ SECRET_FIELDS = dict(name="Li Hua", gender="male", birth_date=dt.date(1990, 1, 1
 @pytest.fixture
 def paying(make_app):
     """A registration at a site that does not review, photo in, submitted: payable (2 × 80)."""
+    with payable(make_app, "sandbox") as world:
+        yield world
+
+
+@contextlib.contextmanager
+def payable(make_app, provider: str):
+    """``paying``'s world with the payment provider ``provider``, served over HTTP."""
     from stdnum.cn import ric
 
     from bridge.extensions import transaction
@@ -36,7 +44,7 @@ def paying(make_app):
     from bridge.services.venue import venues
     from tests.exams import factories as f
 
-    app = make_app(PAYMENT_PROVIDER="sandbox")
+    app = make_app(PAYMENT_PROVIDER=provider)
     now = clock.utcnow_naive()
     with app.app_context(), transaction() as s:
         c = f.course(s)

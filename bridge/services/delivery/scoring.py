@@ -219,7 +219,7 @@ def release(session: Session, exam, *, actor_id: int) -> int:
         taken = score_ready.send(session, exam=exam, user_id=attempt.user_id, score_given=scaled,
                                  actor=f"user:{actor_id}")
         queued += any(result is not None for _, result in taken)
-    paper.scores_released = True
+    paper.scores_released, paper.scores_released_at = True, clock.utcnow_naive()
     audit.record(session, "scores.release", actor=f"user:{actor_id}", target=f"exam:{exam.id}",
                  detail={"queued": queued})
     return queued

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bridge.errors import DomainError
@@ -43,9 +43,20 @@ def pay(period_id: int):
     except DomainError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("registration.period", period_id=period_id))
-    return redirect(provider.pay_url(out_trade_no=out_trade_no, amount=amount, subject=subject,
+    try:
+        checkout = provider.checkout(out_trade_no=out_trade_no, amount=amount, subject=subject,
                                      return_url=url_for("registration.payment_return", _external=True),
-                                     notify_url=url_for("registration.payment_notify", _external=True)))
+                                     notify_url=url_for("registration.payment_notify", _external=True))
+    except OSError as exc:
+        log.warning("payment order %s not taken by the provider: %s", out_trade_no, exc)
+        flash(_("The payment service cannot be reached just now. Try again in a few minutes."), "error")
+        return redirect(url_for("registration.period", period_id=period_id))
+    if checkout.kind == "redirect":
+        return redirect(checkout.target)
+    from bridge.exports import qr
+
+    return render_template("registration/pay_scan.html", reg=reg, period=reg.period, amount=amount,
+                           code_uri=qr.svg_data_uri(checkout.target), code_url=checkout.target)
 
 
 def refresh(period_id: int):
@@ -77,23 +88,26 @@ def refresh(period_id: int):
 
 
 def notify():
-    """The provider's asynchronous notification: ``success`` once it is applied (or was
-    already), ``failure`` for anything that is not a signed notice about an order of ours."""
+    """The provider's asynchronous notification: answered as the provider expects (Alipay's
+    ``success``, WeChat Pay's 200) once it is applied (or was already); refused for anything
+    that is not a signed notice about an order of ours."""
     provider = configured_provider(current_app, request.host_url)
-    data = provider.verify(request.form.to_dict()) if provider is not None else None
-    if data is None:
-        log.warning("payment notification refused: the signature does not hold")
+    if provider is None:
         return "failure", 400, {"Content-Type": "text/plain"}
-    notice = payments.Notice(app_id=data.get("app_id", ""), out_trade_no=data.get("out_trade_no", ""),
-                             total_amount=data.get("total_amount", ""), trade_status=data.get("trade_status", ""),
-                             trade_no=data.get("trade_no", ""))
+    form = request.form.to_dict()
+    trade = provider.read_notification(headers=request.headers, body=request.get_data(), form=form)
+    if trade is None:
+        log.warning("payment notification refused: the signature does not hold")
+        return provider.answer(False)
+    notice = payments.Notice(app_id=trade.app_id, out_trade_no=trade.out_trade_no, total_amount=trade.total_amount,
+                             trade_status=trade.trade_status, trade_no=trade.trade_no)
     try:
         with transaction() as s:
             payments.apply(s, notice, app_id=provider.app_id, source=f"notify:{provider.name}")
     except payments.PaymentRefused as exc:
         log.warning("payment notification refused: %s", exc.detail)
-        return "failure", 400, {"Content-Type": "text/plain"}
-    return "success", 200, {"Content-Type": "text/plain"}
+        return provider.answer(False)
+    return provider.answer(True)
 
 
 def payment_return():
