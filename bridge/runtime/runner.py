@@ -398,9 +398,13 @@ def run_demo(*, host: str, port: int, lms_port: int) -> None:
     from lms_plugin.sandbox import create_sandbox_app
 
     _configure_logging()
-    # the sandbox LMS listens on loopback: a registration from its admin page may reach it there
+    from bridge.config import SANDBOX_PAYMENTS
+
+    # the sandbox LMS listens on loopback: a registration from its admin page may reach it there;
+    # fees go to a sandbox payment provider (Alipay's, unless the environment names WeChat Pay's)
+    chosen = os.environ.get("EXAMBRIDGE_PAYMENT_PROVIDER", "")
     app = create_app({"SANDBOX_ENABLED": True, "REGISTRATION_ALLOW_NETWORKS": "127.0.0.0/8 ::1/128",
-                      "PAYMENT_PROVIDER": "sandbox"})
+                      "PAYMENT_PROVIDER": chosen if chosen in SANDBOX_PAYMENTS else "sandbox"})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     lock = lock_sqlite(app)
     try:

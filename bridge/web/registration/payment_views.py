@@ -13,6 +13,7 @@ from bridge.errors import DomainError
 from bridge.extensions import db, transaction
 from bridge.payments import configured_provider
 from bridge.services.registration import payments
+from bridge.web.auth import current_user
 from bridge.web.registration.views import _registration
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def pay(period_id: int):
         return redirect(checkout.target)
     from bridge.exports import qr
 
-    return render_template("registration/pay_scan.html", reg=reg, period=reg.period, amount=amount,
+    return render_template("registration/pay_scan.html", user=current_user(), reg=reg, period=reg.period, amount=amount,
                            code_uri=qr.svg_data_uri(checkout.target), code_url=checkout.target)
 
 
