@@ -43,19 +43,27 @@ def _pem_pair() -> tuple[str, str]:
     return private, public
 
 
-def keys(instance_path: str) -> dict:
-    """The sandbox's key pairs, made once per instance folder."""
-    path = Path(instance_path) / KEY_FILE
+def key_file(path: Path, make) -> dict:
+    """The keys kept (0600) in ``path``, made by ``make()`` the first time (the sandboxes'
+    keys, once per instance folder)."""
     with _LOCK:
         if not path.exists():
-            app_private, app_public = _pem_pair()
-            alipay_private, alipay_public = _pem_pair()
             tmp = path.with_suffix(".part")
-            tmp.write_text(json.dumps({"app_private": app_private, "app_public": app_public,
-                                       "alipay_private": alipay_private, "alipay_public": alipay_public}))
+            tmp.write_text(json.dumps(make()))
             tmp.chmod(0o600)
             tmp.replace(path)
         return json.loads(path.read_text())
+
+
+def keys(instance_path: str) -> dict:
+    """The sandbox's key pairs, made once per instance folder."""
+    def make() -> dict:
+        app_private, app_public = _pem_pair()
+        alipay_private, alipay_public = _pem_pair()
+        return {"app_private": app_private, "app_public": app_public,
+                "alipay_private": alipay_private, "alipay_public": alipay_public}
+
+    return key_file(Path(instance_path) / KEY_FILE, make)
 
 
 def _signed_by_app(data: dict, signature: str) -> bool:

@@ -16,7 +16,6 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, abort, current_app, request, url_for
 
-from bridge.payments.sandbox import _pem_pair
+from bridge.payments.sandbox import _pem_pair, key_file
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +37,19 @@ MCHID = "1900000109"
 APPID = "wx8888888888888888"
 MERCHANT_SERIAL_NO = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092025000000000000000000"
-_LOCK = threading.Lock()
 _AUTH = re.compile(r'(\w+)="([^"]*)"')
 
 
 def keys(instance_path: str) -> dict:
     """The sandbox's keys, made once per instance folder."""
-    path = Path(instance_path) / KEY_FILE
-    with _LOCK:
-        if not path.exists():
-            merchant_private, merchant_public = _pem_pair()
-            platform_private, platform_public = _pem_pair()
-            tmp = path.with_suffix(".part")
-            tmp.write_text(json.dumps({"merchant_private": merchant_private, "merchant_public": merchant_public,
-                                       "platform_private": platform_private, "platform_public": platform_public,
-                                       "apiv3_key": secrets.token_hex(16)}))
-            tmp.chmod(0o600)
-            tmp.replace(path)
-        return json.loads(path.read_text())
+    def make() -> dict:
+        merchant_private, merchant_public = _pem_pair()
+        platform_private, platform_public = _pem_pair()
+        return {"merchant_private": merchant_private, "merchant_public": merchant_public,
+                "platform_private": platform_private, "platform_public": platform_public,
+                "apiv3_key": secrets.token_hex(16)}
+
+    return key_file(Path(instance_path) / KEY_FILE, make)
 
 
 def _orders() -> dict:
