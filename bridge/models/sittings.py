@@ -51,6 +51,11 @@ class Sitting(TimestampMixin, Base):
     ended_by: Mapped[str] = mapped_column(String(255), default="")
     backed_up_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     uploaded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # the room's results collected at the site from its exported file (bridge.services.venue.collection, V10);
+    # uploaded online, the upload itself is the collection
+    collected_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    collected_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    collected_data: Mapped[Optional[dict]] = mapped_column(JSON)
 
     __table_args__ = (UniqueConstraint("session_id", "room_id"),)
 

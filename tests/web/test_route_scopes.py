@@ -90,7 +90,8 @@ ROUTES = {
         "import_authorization", "verify_session", "show_sealing", "run_sealing", "show_monitor", "show_stations",
         "new_station_code", "revoke_station", "site_info", "site_file", "show_upkeep", "download_backup",
         "init_site", "registrations", "approve_registrations", "show_registration", "reject_registration",
-        "registration_photo", "confirm_registration", "verify_ticket") for e in [f"site.{e}"]},
+        "registration_photo", "confirm_registration", "verify_ticket", "show_collection", "import_results")
+       for e in [f"site.{e}"]},
     # the site console's own pages (no site in the address)
     "site.list_sites": _row({401}, {403}, site_admin=ALLOWED),  # lists only their sites
     "site.create_site": _row({401}, {403}),  # the admin creates sites

@@ -67,6 +67,11 @@ bp.add_url_rule("/restore", "restore_backup", upkeep.restore_backup, methods=["P
 bp.add_url_rule("/<site_id>/init", "init_site", upkeep.init_site, methods=["POST"])
 bp.add_url_rule("/password", "password", upkeep.password, methods=["GET", "POST"])
 
+from bridge.web.site import collection  # noqa: E402
+
+bp.add_url_rule("/<site_id>/collection", "show_collection", collection.show_collection)
+bp.add_url_rule("/<site_id>/collection", "import_results", collection.import_results, methods=["POST"])
+
 from bridge.web.site import registrations  # noqa: E402
 
 bp.add_url_rule("/<site_id>/registrations", "registrations", registrations.registrations_page)
