@@ -306,16 +306,16 @@ def _site_builds_the_exam_data(admin, base: str, site_id: str, lang: str, look) 
     room R01, and the room's exam data built: the paid registration gets its admission number."""
     admin.goto(f"{base}/site/{site_id}")
     admin.fill("#site_address", "北京市海淀区学院路 1 号")
-    admin.locator("#site_address").evaluate("el => el.form.requestSubmit()")
-    admin.wait_for_load_state()
+    with admin.expect_navigation():  # the save's redirect lands before the next page is asked for
+        admin.locator("#site_address").evaluate("el => el.form.requestSubmit()")
     admin.goto(f"{base}/site/{site_id}/sessions")
     admin.select_option("#session_id", index=0)
     admin.select_option("#room_id", label="R01 一号考场")
-    admin.locator("#session_id").evaluate("el => el.form.requestSubmit()")
-    admin.wait_for_load_state()
+    with admin.expect_navigation():
+        admin.locator("#session_id").evaluate("el => el.form.requestSubmit()")
     admin.locator("form[action$='/build']").first.locator("xpath=..").locator("summary").click()
-    admin.locator("form[action$='/build'] button[type=submit]").first.click()
-    admin.wait_for_load_state()
+    with admin.expect_navigation():
+        admin.locator("form[action$='/build'] button[type=submit]").first.click()
     look(admin, "exam data built")
     admin.screenshot(path=str(SHOTS / f"registration-exam-data-{lang}.png"), full_page=True)
 
