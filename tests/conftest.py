@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.world",
     "tests.fixtures.traceability",
     "tests.fixtures.mail",
+    "tests.fixtures.clock",
 ]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge import clock
 from bridge.models.attempts import AttemptLog
 from bridge.models.users import User
 from bridge.models.venues import Seat
@@ -63,12 +62,6 @@ XLSX_EXPORTS = {
     "console.results_export": ("/console/{sid}/results.xlsx", ["name"]),
     "console.violations_xlsx": ("/console/{sid}/violations.xlsx", ["name", "violation"]),
 }
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.fixture

@@ -22,12 +22,6 @@ TIMEOUT = 20_000
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _prepare(lms_world, students, *, start_in: dt.timedelta):
     """A course, an exam of four objective items (1 point each) and a session starting in
     ``start_in`` with ``students`` on it."""

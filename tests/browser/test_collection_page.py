@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.journey_checks import Watch
 from tests.fixtures.servers import serve_wsgi
-from tests.venue.test_collection import PASSWORD, ended, real_time  # noqa: F401  (fixtures)
+from tests.venue.test_collection import PASSWORD, ended  # noqa: F401  (a fixture)
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 TIMEOUT = 20_000

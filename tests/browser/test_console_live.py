@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge import clock
 from bridge.models.authcodes import AuthRequest
 from bridge.services.delivery import attempts
 from bridge.services.proctoring import authcodes
@@ -18,10 +17,6 @@ from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import at, ready_room, session_row
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 def signed_in(chromium, base: str):

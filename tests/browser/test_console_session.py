@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge import clock
 from bridge.models.devices import Kiosk, KioskCommand
 from bridge.models.packs import PackImport
 from bridge.models.sittings import Sitting
@@ -26,12 +25,6 @@ from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, at, ready_room, session_row
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 def carry(w, kiosk_id: int, attempt_id: int | None) -> None:

@@ -45,12 +45,6 @@ USER_TEXT = {EXAM, REASON, "Exam 101 (sandbox course)", "Tess Teacher", "Nora No
              "Sandbox University", "ExamBridge", "TEACHER1", "STUDENT1", "STUDENT2", "STUDENT3"}
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 class Walk:
     def __init__(self, world, chromium, locale: str, tmp_path: Path):
         self.w, self.chromium, self.locale, self.tmp = world, chromium, locale, tmp_path

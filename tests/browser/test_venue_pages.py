@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge import clock
 from bridge.services.venue import envchecks, exam_data, seats, stations
 from tests.fixtures.servers import serve_wsgi
 from tests.venue.readiness_world import announce, answer_env_checks, good_check, heartbeat, make_world, measured
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.mark.req("V3", "V4", "V7")

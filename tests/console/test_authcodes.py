@@ -16,12 +16,6 @@ from tests.fixtures.cli import run_cli
 CANDIDATES = ["20261450301R0101001"]
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def room(app, db_session):
     from tests.venue.readiness_world import make_world

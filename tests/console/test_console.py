@@ -20,12 +20,6 @@ from bridge.services.venue import seats
 from tests.venue.readiness_world import at, ready_room, session_row
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def room(app, db_session):
     """A room of 3 seated candidates, its data loaded, the session (in 20 min) authorized."""

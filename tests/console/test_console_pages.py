@@ -11,7 +11,6 @@ import pytest
 import websocket
 from sqlalchemy import select
 
-from bridge import clock
 from bridge.models.authcodes import AuthRequest
 from bridge.services.delivery import attempts
 from tests.fixtures.servers import serve_wsgi
@@ -19,12 +18,6 @@ from tests.fixtures.world import Browser
 from tests.venue.readiness_world import at, ready_room, session_row
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.fixture

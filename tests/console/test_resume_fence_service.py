@@ -19,12 +19,6 @@ from tests.delivery.factories import sample_response
 from tests.venue.readiness_world import at, ready_room, session_row
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.mark.req("P4", "C5")
 def test_the_consoles_resume_fences_sessions_and_tokens_of_the_old_seat(app, db_session):
     w = ready_room(app, db_session, start_in=dt.timedelta(minutes=20), candidates=1)

@@ -19,12 +19,6 @@ from bridge.services.proctoring import boards
 from tests.exams import factories as f
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def remote(db_session):
     """A remote session (exam code) of four candidates, starting in 10 minutes; 60-minute exam of 3 items."""

@@ -7,17 +7,10 @@ import datetime as dt
 
 import pytest
 
-from bridge import clock
 from bridge.services.delivery import attempts, standing
 from bridge.services.proctoring import console
 from tests.exams import factories as f
 from tests.venue.readiness_world import at, ready_room, session_row
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.mark.req("C7")

@@ -18,12 +18,6 @@ from bridge.services.exams import papers, exam_sessions
 from tests.exams import factories as f
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def world(db_session):
     s = db_session

@@ -13,12 +13,6 @@ pytestmark = pytest.mark.req("L6")
 FRAMED = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def signed_in(app, db_session, client):
     platform = make_platform(db_session, "https://lms.example.edu")

@@ -25,12 +25,6 @@ from tests.lti.outbox_helpers import advance, publish, rows
 pytestmark = pytest.mark.req("L5")
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 # --- publishing --------------------------------------------------------------------------------
 @pytest.mark.parametrize("score", [-0.5, 10.01, float("nan"), float("inf"), "abc"])
 def test_score_outside_the_range_is_refused(db_session, setup, score):

@@ -15,19 +15,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bridge import clock
 from lms_plugin.models import ScoreOutbox
 from lms_plugin.services import ags, outbox
 from tests.lti.factories import candidate
 from tests.lti.outbox_helpers import advance, publish, rows
 
 pytestmark = pytest.mark.req("L5")
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 # --- claims and leases --------------------------------------------------------------------------

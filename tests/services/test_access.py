@@ -23,12 +23,6 @@ from tests.fixtures.world import Browser
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def ground(app, db_session):
     """Two sites, each a room with a sitting of one exam session; the proctor of room A, the

@@ -13,12 +13,6 @@ from bridge import clock
 from bridge.models.papers import ExamSession
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _step(page: str) -> str:
     return re.search(r'id="next-step" data-step="(\w+)"', page).group(1)
 

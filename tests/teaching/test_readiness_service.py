@@ -15,12 +15,6 @@ from bridge.services.exams import exam_readiness, papers, exam_sessions
 from tests.exams import factories as f
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _course(s):
     c = f.course(s)
     teacher = f.member(s, c, "teacher", "Tess")

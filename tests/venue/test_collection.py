@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from bridge import clock
 from bridge.errors import Invalid, NotFound
 from bridge.services import signing
 from bridge.services.delivery import attempts
@@ -23,12 +22,6 @@ from tests.venue.readiness_world import at, ready_room, session_row
 
 pytestmark = pytest.mark.req("V10")
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.fixture

@@ -11,18 +11,11 @@ import re
 
 import pytest
 
-from bridge import clock
 from bridge.services.proctoring import console
 from bridge.services.venue import authorization, exam_data, seats
 from tests.delivery.factories import SESSION_COOKIE, session_cookie
 from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import SECRET_MARK, at, make_world, session_row
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 def every_get(app, values: dict) -> list[str]:

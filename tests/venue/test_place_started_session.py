@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from bridge import clock
 from bridge.models.sittings import Sitting
 from bridge.services.delivery import attempts
 from tests.fixtures.servers import serve_wsgi
@@ -14,12 +13,6 @@ from tests.fixtures.world import Browser
 from tests.venue.readiness_world import make_world
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 @pytest.mark.req("V4")

@@ -21,12 +21,6 @@ from bridge.services.venue import authorization, envchecks, exam_data, sealing, 
 from tests.venue.readiness_world import announce, answer_env_checks, at, heartbeat, make_world, measured, session_row
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def conditions(check) -> dict[str, bool]:
     [room] = check.items
     return {"passed": room["passed"], "failed": room["failed"]}

@@ -20,12 +20,6 @@ from tests.fixtures.servers import loopback_session, serve_wsgi
 from tests.venue.readiness_world import announce, make_world, seal, session_row
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def forged(secret: str, site_id: str, kind: str, **changes) -> bytes:
     document = signing.sign(secret, site_id, kind, {"rooms": []})
     document.update(changes)

@@ -18,12 +18,6 @@ from tests.venue.readiness_world import announce, answer_env_checks, at, good_ch
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 @pytest.fixture
 def console(app):
     from bridge.extensions import transaction

@@ -18,12 +18,6 @@ from bridge.services.venue import envchecks, site_backup, stations
 from tests.venue.readiness_world import at, make_world, seal, session_row
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def snapshot(s, code: str, *, with_sessions: bool) -> dict:
     """What a site holds, without row ids (a restore gives new ones)."""
     s.expire_all()

@@ -21,12 +21,6 @@ AGS_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEMS = "https://lms.test.example/lineitems"   # never reached: the score waits in the outbox
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _setup(lti_env, *, start_in=dt.timedelta(minutes=5)):
     from bridge.extensions import transaction
     from bridge.services.exams import papers, exam_sessions

@@ -10,15 +10,8 @@ import pytest
 import websocket
 from sqlalchemy import select
 
-from bridge import clock
 from bridge.models.users import Course, User
 from tests.exams import factories as f
-
-
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
 
 
 def _remote_session(lti_env):

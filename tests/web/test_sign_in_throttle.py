@@ -13,12 +13,6 @@ from tests.web.test_accounts import _admin
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _try(b: Browser, base: str, username: str, password: str, address: str):
     b.http.headers["X-Forwarded-For"] = address
     return b.post(f"{base}/admin/login", data={"username": username, "password": password})

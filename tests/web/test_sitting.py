@@ -16,12 +16,6 @@ from tests.fixtures.servers import csrf_token
 from tests.fixtures.waiting import wait_until
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _setup(lti_env, *, remote=False):
     from bridge.extensions import transaction
     from bridge.services.exams import papers, exam_sessions

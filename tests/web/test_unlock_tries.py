@@ -12,12 +12,6 @@ from bridge import clock
 from tests.web.test_sitting import _api, _attempt_id, _setup
 
 
-@pytest.fixture(autouse=True)
-def real_time():
-    yield
-    clock.set_offset(0)
-
-
 def _locked_with_code(lti_env):
     _teacher, student, ids = _setup(lti_env)
     lti_env.get(f"/exam/{ids['exam']}/sit", http=student)
