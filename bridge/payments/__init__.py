@@ -19,7 +19,10 @@ def configured_provider(app, base_url: str):
     kind = app.config.get("EXAMBRIDGE_PAYMENT_PROVIDER") or ""
     if not kind:
         return None
-    base = (app.config.get("EXAMBRIDGE_PUBLIC_URL") or base_url).rstrip("/")
+    # only a sandbox lives at the bridge's own address; a real provider is one per process,
+    # whatever Host a request (a notification, say) came with
+    sandboxed = kind in ("sandbox", "wechatpay-sandbox")
+    base = (app.config.get("EXAMBRIDGE_PUBLIC_URL") or base_url).rstrip("/") if sandboxed else ""
     cache = app.extensions.setdefault(_KEY, {})
     cached = cache.get((kind, base))
     if cached is not None:

@@ -290,6 +290,8 @@ def test_a_public_candidate_registers_and_sits_from_account_to_submitted_exam(ma
             exam.locator("#submit-open").click()
             exam.locator("#submit-confirm").click()
             exam.locator("#submitted").wait_for(timeout=TIMEOUT)
+            exam.goto(f"{base}/register/1")            # the admission sign-in opens the exam, not the account
+            assert exam.url.endswith("/register/sign-in")
         # the refusals the walk asked for are not failures: 422 pages, one per wrong input
         refused = [d for d in watch.bad_documents if d.startswith(("422 POST", "404 "))]
         assert len(refused) == len(expected_refusals), (refused, expected_refusals)

@@ -225,3 +225,24 @@ def test_the_daily_reconciliation_sets_each_order_beside_the_providers_record(pa
     assert "<f>" not in xml and out_trade_no in xml
     assert "'" + hostile in xml or "'" + hostile.replace('"', "&quot;") in xml
     assert admin.get(f"{base}/admin/registration/payments.csv?day=yesterday").status_code == 422
+
+
+def test_money_for_fees_that_no_longer_match_the_subjects_pays_nothing(paying):
+    """An order opened for two subjects, paid after the candidate changed to one: the money is
+    kept for the site to refund and no subject counts as paid (the other way round, an order
+    for fewer subjects than chosen, would pay for subjects never paid for)."""
+    from bridge.extensions import transaction
+    from bridge.services.registration import registrations
+
+    app, base, b, ids = paying
+    _pay(base, b, ids, lose=True)                                      # 160.00 paid at the provider
+    with app.app_context(), transaction() as s:
+        reg = s.get(Registration, ids["registration"])
+        registrations.choose_subjects(s, reg, reg.site_id, [reg.subjects[0].offer_id])
+    refreshed = b.post(f"{base}/register/{ids['period']}/pay/refresh")
+    assert "will refund it" in refreshed.text
+    assert _status(app, ids) == ("submitted", ["chosen"]) and _payments(app) == 0
+    from bridge.extensions import db
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "payment.mismatch")) == 1

@@ -96,3 +96,13 @@ def test_the_page_shows_the_table_and_imports_the_file(app, ended):
         assert refused.status_code == 422 and 'id="page-error"' in refused.text
         done = b.post(f"{srv.url}/site/{w.site.id}/collection", files={"file": ("room.json", w.file)})
         assert done.status_code == 200 and 'class="collected">2<' in done.text and 'class="not-collected">0<' in done.text
+
+
+def test_an_older_results_file_never_replaces_a_newer_one(ended):
+    w = ended
+    at(w, session_row(w).starts_at + dt.timedelta(minutes=45))
+    newer = room_records.results_backup(w.s, w.sitting_id, secret_key=w.secret)
+    collection.import_file(w.s, w.site.id, newer, secret_key=w.secret)
+    with pytest.raises(Invalid, match="older"):
+        collection.import_file(w.s, w.site.id, w.file, secret_key=w.secret)
+    assert w.s.get(collection.Sitting, w.sitting_id).collected_hash == signing.loads(newer)["sha256"]

@@ -37,7 +37,8 @@ def enrol(session: Session, sess: ExamSession, site_id: str, *, actor: str = "")
         return 0
     placed = set(session.scalars(select(SessionCandidate.user_id).where(
         SessionCandidate.exam_id == sess.exam_id, SessionCandidate.user_id.in_([r.user_id for r in regs]))))
-    joined = [r for r in regs if r.user_id not in placed]
+    # one person may hold a paid registration for the exam in two periods: they join once
+    joined = list({r.user_id: r for r in reversed(regs) if r.user_id not in placed}.values())[::-1]
     for reg in joined:
         session.add(SessionCandidate(session_id=sess.id, user_id=reg.user_id, exam_id=sess.exam_id))
     if joined:

@@ -93,7 +93,8 @@ class PaymentRefused(Invalid):
 
 def apply(session: Session, notice: Notice, *, app_id: str, source: str) -> str:
     """Apply a provider's signed word about a trade: ``paid``, ``duplicate`` (already paid:
-    nothing changes) or ``ignored`` (not a paid state). Refused (PaymentRefused) when it is
+    nothing changes), ``held`` (money for an order that no longer matches the registration's
+    fees: kept for a refund, nothing marked paid) or ``ignored`` (not a paid state). Refused (PaymentRefused) when it is
     not about an order of ours, for our app, at the order's amount."""
     order = session.scalars(select(PaymentOrder).where(PaymentOrder.out_trade_no == notice.out_trade_no)).first()
     if order is None:
@@ -112,6 +113,7 @@ def apply(session: Session, notice: Notice, *, app_id: str, source: str) -> str:
         order.notifications += 1
         return "duplicate"
     now = clock.utcnow_naive()
+    replaced = order.status == "closed"  # an order the candidate replaced (the subjects changed since)
     order.status, order.trade_no, order.paid_at = "paid", notice.trade_no[:64], now
     order.notifications += 1
     reg = session.get(Registration, order.registration_id)
@@ -119,6 +121,13 @@ def apply(session: Session, notice: Notice, *, app_id: str, source: str) -> str:
         # money for places already released: kept as paid for the site to refund or restore
         audit.record(session, "payment.after_lapse", actor=source, target=f"registration:{reg.id}",
                      detail={"order": order.out_trade_no})
+    elif replaced or order.amount_cents != fees(reg) or reg.status in ("paid", "confirmed"):
+        # money that does not pay for what is chosen now (an old order, paid after the subjects
+        # changed, or a second order): kept as paid for the site to refund; the subjects stay unpaid
+        audit.record(session, "payment.mismatch", actor=source, target=f"registration:{reg.id}",
+                     detail={"order": order.out_trade_no, "paid_cents": order.amount_cents, "fees_cents": fees(reg)})
+        session.flush()
+        return "held"
     else:
         reg.status = "paid"
         for subject in reg.subjects:

@@ -89,6 +89,10 @@ def import_file(session: Session, site_id: str, raw: bytes, *, secret_key: str, 
     sitting = session.get(Sitting, payload.get("sitting_id")) if isinstance(payload.get("sitting_id"), int) else None
     if sitting is None or sitting.site_id != site_id:
         raise NotFound(N_("This results file is for a room and session this site does not hold."))
+    held = sitting.collected_data or {}
+    if held and str(payload.get("made_at", "")) < str(held.get("made_at", "")):
+        raise Invalid(N_("This results file is older than the one already collected for the room; the newer "
+                         "one stays."))
     if sitting.collected_hash != document["sha256"]:
         sitting.collected_at, sitting.collected_hash = clock.utcnow_naive(), document["sha256"]
         sitting.collected_data = payload

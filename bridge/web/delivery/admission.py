@@ -30,5 +30,5 @@ def sign_in_page():
         return render_template("delivery/admission.html", error=exc.translated(), number=number), 429
     except DomainError as exc:
         return render_template("delivery/admission.html", error=exc.translated(), number=number), exc.http_status
-    sign_in(user)
+    sign_in(user, exam_only=True)  # an admission number and ID number open the exam, not the account
     return redirect(url_for("delivery.attempt", attempt_id=attempt_id))

@@ -83,8 +83,12 @@ def refresh(period_id: int):
                                          app_id=provider.app_id, source=f"query:{provider.name}")
         except payments.PaymentRefused:
             outcome = None
-    flash(_("Payment received: your registration is paid.") if outcome in ("paid", "duplicate")
-          else _("No payment found yet. If you have just paid, wait a minute and refresh again."))
+    if outcome == "held":
+        flash(_("A payment arrived for an earlier order whose fees no longer match your subjects: the site will "
+                "refund it. Pay the fees shown now."), "error")
+    else:
+        flash(_("Payment received: your registration is paid.") if outcome in ("paid", "duplicate")
+              else _("No payment found yet. If you have just paid, wait a minute and refresh again."))
     return redirect(url_for("registration.period", period_id=period_id))
 
 

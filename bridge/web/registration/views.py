@@ -18,9 +18,17 @@ from bridge.web.auth import current_user
 DETAIL_FIELDS = ("name", "gender", "birth_date", "id_type", "id_number", "phone", "email", "address")
 
 
+def _registrant():
+    """The signed-in person, unless they signed in with admission number and ID number, which
+    open their exam and nothing of their registration (its personal data, photo, payments)."""
+    from flask import session as web_session
+
+    return None if web_session.get("exam_only") else current_user()
+
+
 def _candidate():
     """(user, None) for someone who may register; (None, redirect) otherwise."""
-    user = current_user()
+    user = _registrant()
     if user is None:
         return None, redirect(url_for("registration.sign_in"))
     account = accounts.account_of_user(db.session, user.id)
@@ -31,7 +39,7 @@ def _candidate():
 
 
 def home():
-    user = current_user()
+    user = _registrant()
     account = accounts.account_of_user(db.session, user.id) if user else None
     mine = registrations.by_period(db.session, user.id) if user is not None else {}
     return render_template("registration/home.html", user=user, account=account,
