@@ -323,20 +323,28 @@ def _site_builds_the_exam_data(admin, base: str, site_id: str, lang: str, look) 
 
 
 def _render_and_scan(pdf: Path, png: Path) -> tuple[Path, str]:
-    """The ticket's first page as PNG (kept as an artifact) and the text its QR code reads."""
+    """The ticket's first page as PNG (kept as an artifact) and the text its QR code reads, as
+    a phone would: OpenCV's detectors at a few resolutions (one of them may miss a given code
+    at a given size, as a camera may at one distance)."""
     import cv2
     import numpy as np
     import pypdfium2
 
     document = pypdfium2.PdfDocument(str(pdf))
     try:
-        image = document[0].render(scale=3).to_pil()
+        images = {scale: document[0].render(scale=scale).to_pil().convert("RGB") for scale in (3, 4, 2)}
     finally:
         document.close()
-    image.save(png)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(np.array(image), cv2.COLOR_RGB2BGR))
-    assert text, "no QR code could be read from the ticket"
-    return png, text
+    images[3].save(png)
+    detectors = [cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector()] if hasattr(cv2, "QRCodeDetectorAruco") \
+        else [cv2.QRCodeDetector()]
+    for image in images.values():
+        pixels = cv2.cvtColor(np.array(image), cv2.COLOR_RGB2BGR)
+        for detector in detectors:
+            text = detector.detectAndDecode(pixels)[0]
+            if text:
+                return png, text
+    raise AssertionError("no QR code could be read from the ticket")
 
 
 def _the_room_opens(app, world) -> None:
